@@ -1,0 +1,110 @@
+"""YOLOv4-lite neck (SPP + PANet of depthwise-separable blocks) and the three YOLO heads."""
+import keras
+from keras import layers
+
+from nets.backbones import get_backbone
+from nets.layers import conv_bn_act, depthwise_separable
+
+DEFAULT_ANCHORS_MASK = ((6, 7, 8), (3, 4, 5), (0, 1, 2))
+
+
+def _five_convs(x, filters, name):
+    """CBL n, DWB 2n, CBL n, DWB 2n, CBL n."""
+    x = conv_bn_act(x, filters, name=f"{name}_1")
+    x = depthwise_separable(x, filters * 2, name=f"{name}_2")
+    x = conv_bn_act(x, filters, name=f"{name}_3")
+    x = depthwise_separable(x, filters * 2, name=f"{name}_4")
+    return conv_bn_act(x, filters, name=f"{name}_5")
+
+
+def _head(x, filters, num_outputs, name):
+    x = depthwise_separable(x, filters, name=f"{name}_dwb")
+    return layers.Conv2D(num_outputs, 1, padding="same", use_bias=True,
+                         kernel_initializer=keras.initializers.RandomNormal(stddev=0.02),
+                         kernel_regularizer=keras.regularizers.l2(5e-4),
+                         name=f"{name}_out")(x)
+
+
+def yolo_neck_and_heads(feat8, feat16, feat32, num_anchors_per_level, num_classes, alpha=1.0):
+    """SPP + PANet over three feature maps; returns raw head outputs [P5, P4, P3].
+
+    Layers are created in the reference's order (REFERENCE_NOTES section 2) so the functional
+    graph, and hence Keras' depth-sorted layer order, matches the reference weight files.
+    """
+    def ch(n):
+        return int(n * alpha)
+
+    num_outputs = num_anchors_per_level * (num_classes + 5)
+
+    p5 = conv_bn_act(feat32, ch(512), name="p5_pre_1")
+    p5 = depthwise_separable(p5, ch(1024), name="p5_pre_2")
+    p5 = conv_bn_act(p5, ch(512), name="p5_pre_3")
+    pools = [layers.MaxPooling2D(k, strides=1, padding="same", name=f"spp_pool{k}")(p5)
+             for k in (13, 9, 5)]
+    p5 = layers.Concatenate(name="spp_concat")(pools + [p5])
+    p5 = conv_bn_act(p5, ch(512), name="p5_post_1")
+    p5 = depthwise_separable(p5, ch(1024), name="p5_post_2")
+    p5 = conv_bn_act(p5, ch(512), name="p5_post_3")
+
+    p5_up = conv_bn_act(p5, ch(256), name="p5_up")
+    p5_up = layers.UpSampling2D(2, name="p5_up_resize")(p5_up)
+    p4 = conv_bn_act(feat16, ch(256), name="p4_lateral")
+    p4 = layers.Concatenate(name="p4_concat")([p4, p5_up])
+    p4 = _five_convs(p4, ch(256), name="p4_td")
+
+    p4_up = conv_bn_act(p4, ch(128), name="p4_up")
+    p4_up = layers.UpSampling2D(2, name="p4_up_resize")(p4_up)
+    p3 = conv_bn_act(feat8, ch(128), name="p3_lateral")
+    p3 = layers.Concatenate(name="p3_concat")([p3, p4_up])
+    p3 = _five_convs(p3, ch(128), name="p3_td")
+    out_p3 = _head(p3, ch(256), num_outputs, name="head_p3")
+
+    p3_down = depthwise_separable(p3, ch(256), strides=2, name="p3_down")
+    p4 = layers.Concatenate(name="p4_bu_concat")([p3_down, p4])
+    p4 = _five_convs(p4, ch(256), name="p4_bu")
+    out_p4 = _head(p4, ch(512), num_outputs, name="head_p4")
+
+    p4_down = depthwise_separable(p4, ch(512), strides=2, name="p4_down")
+    p5 = layers.Concatenate(name="p5_bu_concat")([p4_down, p5])
+    p5 = _five_convs(p5, ch(512), name="p5_bu")
+    out_p5 = _head(p5, ch(1024), num_outputs, name="head_p5")
+    return [out_p5, out_p4, out_p3]
+
+
+def yolo_body(input_shape, anchors_mask=DEFAULT_ANCHORS_MASK, num_classes=20,
+              backbone="mobilenetv1", alpha=1.0):
+    """The YOLOv4-lite Keras model (the reference's signature).
+
+    Args:
+        input_shape: (height, width) or (height, width, 3); each a multiple of 32, or None for
+            a model that accepts any such size.
+        anchors_mask: anchor indices per output level, [P5, P4, P3].
+        num_classes: number of object classes.
+        backbone: a name from ``nets.available_backbones()``.
+        alpha: width multiplier of the backbone and the neck.
+
+    Returns:
+        A functional ``keras.Model`` with outputs [P5 (stride 32), P4, P3], each of shape
+        (batch, H/stride, W/stride, len(mask) * (5 + num_classes)), raw (no activation).
+    """
+    spec = get_backbone(backbone, alpha)
+    height, width = input_shape[0], input_shape[1]
+    for side in (height, width):
+        if side is not None and (int(side) <= 0 or int(side) % 32):
+            raise ValueError(f"input size must be a positive multiple of 32, got {height}x{width}")
+    if int(num_classes) < 1:
+        raise ValueError(f"num_classes must be at least 1, got {num_classes}")
+    anchors_per_level = {len(m) for m in anchors_mask}
+    if len(anchors_mask) != 3 or len(anchors_per_level) != 1:
+        raise ValueError(f"anchors_mask must hold three equally long lists, got {anchors_mask}")
+
+    inputs = keras.Input((height, width, 3), name="image")
+    feat8, feat16, feat32 = spec.builder(inputs, float(alpha))
+    outputs = yolo_neck_and_heads(feat8, feat16, feat32, anchors_per_level.pop(),
+                                  int(num_classes), float(alpha))
+    name = f"yolov4_lite_{backbone}_{float(alpha):g}".replace(".", "")
+    model = keras.Model(inputs, outputs, name=name)
+    model.backbone_name = backbone
+    model.alpha = float(alpha)
+    model.num_classes = int(num_classes)
+    return model
