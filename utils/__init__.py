@@ -1,0 +1,1 @@
+"""Everything around the model: images, boxes, detection, datasets, metrics, plots."""

@@ -1,0 +1,69 @@
+"""One source of truth for defaults shared by predict, evaluation and training."""
+import os
+
+import numpy as np
+
+PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+MODEL_DATA_DIR = os.path.join(PROJECT_ROOT, "model_data")
+DEFAULT_CLASSES_PATH = os.path.join(MODEL_DATA_DIR, "voc_classes.txt")
+DEFAULT_ANCHORS_PATH = os.path.join(MODEL_DATA_DIR, "yolo_anchors.txt")
+DEFAULT_BACKBONE = "mobilenetv1"
+DEFAULT_ALPHA = 1.0
+DEFAULT_INPUT_SIZE = 416
+# Anchor indices per output level, ordered like the model outputs [P5, P4, P3].
+ANCHORS_MASK = ((6, 7, 8), (3, 4, 5), (0, 1, 2))
+# Letterbox padding grey, as the reference implementation uses.
+LETTERBOX_FILL = 128
+
+
+class ConfigError(ValueError):
+    """A configuration file (classes, anchors) is missing or malformed."""
+
+
+def load_class_names(path=DEFAULT_CLASSES_PATH):
+    """Class names, one per non-empty line."""
+    if not os.path.isfile(path):
+        raise ConfigError(f"classes file not found: {path}")
+    with open(path, encoding="utf8") as f:
+        names = [line.strip() for line in f if line.strip()]
+    if not names:
+        raise ConfigError(f"classes file is empty: {path}")
+    if len(set(names)) != len(names):
+        raise ConfigError(f"classes file lists a class twice: {path}")
+    return names
+
+
+def load_anchors(path=DEFAULT_ANCHORS_PATH):
+    """Anchors as a (9, 2) float32 array of (width, height) in input pixels."""
+    if not os.path.isfile(path):
+        raise ConfigError(f"anchors file not found: {path}")
+    with open(path, encoding="utf8") as f:
+        text = f.read().replace("\n", ",")
+    try:
+        values = [float(v) for v in text.split(",") if v.strip()]
+    except ValueError as exc:
+        raise ConfigError(f"anchors file {path} is not a list of numbers: {exc}") from exc
+    if len(values) != 18:
+        raise ConfigError(f"anchors file {path} must hold 9 'w,h' pairs, found {len(values)} values")
+    return np.asarray(values, np.float32).reshape(9, 2)
+
+
+def parse_input_size(value):
+    """'416' -> (416, 416); '320x416' or '320,416' -> (320, 416) as (height, width)."""
+    if isinstance(value, (tuple, list)):
+        height, width = int(value[0]), int(value[1])
+    else:
+        text = str(value).lower().replace(",", "x")
+        parts = [p for p in text.split("x") if p]
+        try:
+            sizes = [int(p) for p in parts]
+        except ValueError:
+            raise ConfigError(f"input size must be N or HxW, got {value!r}") from None
+        if len(sizes) == 1:
+            sizes = sizes * 2
+        if len(sizes) != 2:
+            raise ConfigError(f"input size must be N or HxW, got {value!r}")
+        height, width = sizes
+    if height <= 0 or width <= 0 or height % 32 or width % 32:
+        raise ConfigError(f"input size must be a positive multiple of 32, got {height}x{width}")
+    return height, width
