@@ -48,4 +48,4 @@ def _fmt(alphas):
 
 
 # Importing the modules registers them.
-from nets.backbones import mobilenetv1  # noqa: E402,F401
+from nets.backbones import densenet, ghostnet, mobilenetv1, mobilenetv2, mobilenetv3  # noqa: E402,F401,I001
