@@ -61,3 +61,15 @@ def _activation(activation, name):
     if activation == "relu6":
         return relu6(name)
     return layers.Activation(activation, name=name)
+
+
+def make_divisible(value, divisor=8, min_value=None):
+    """Round a channel count to a multiple of ``divisor``, never more than 10% below ``value``.
+
+    The rule MobileNetV2/V3 use to scale widths by alpha (and so the reference's layer shapes).
+    """
+    min_value = divisor if min_value is None else min_value
+    rounded = max(min_value, int(value + divisor / 2) // divisor * divisor)
+    if rounded < 0.9 * value:
+        rounded += divisor
+    return rounded
