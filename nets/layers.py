@@ -14,16 +14,19 @@ def relu6(name=None):
     return layers.ReLU(max_value=6.0, name=name)
 
 
+@keras.saving.register_keras_serializable(package="yolov4_lite")
 def hard_swish(x):
     """x * relu6(x + 3) / 6, as MobileNetV3 defines it."""
     return x * keras.ops.relu6(x + 3.0) / 6.0
 
 
+@keras.saving.register_keras_serializable(package="yolov4_lite")
 def hard_sigmoid_v3(x):
     """relu6(x + 3) / 6: the gate of MobileNetV3's squeeze-excite."""
     return keras.ops.relu6(x + 3.0) / 6.0
 
 
+@keras.saving.register_keras_serializable(package="yolov4_lite")
 def hard_sigmoid_legacy(x):
     """clip(0.2 x + 0.5, 0, 1): TF <= 2.15's 'hard_sigmoid', which the reference GhostNet used.
 

@@ -29,7 +29,7 @@ _TAPS = (5, 12, 16)  # blocks whose outputs are the stride 8, 16 and 32 features
 
 
 def _inverted_residual(x, filters, strides, expansion, block_id):
-    """Expand 1x1 (ReLU6), depthwise 3x3 (ReLU6), linear 1x1 projection, residual if shapes agree."""
+    """Expand 1x1, depthwise 3x3 (both ReLU6), linear 1x1 projection, residual if shapes match."""
     in_channels = x.shape[-1]
     inputs = x
     if block_id:
