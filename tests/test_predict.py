@@ -1,0 +1,199 @@
+"""predict.py end to end: the README's main job, folders, video, JSON, modes and bad input."""
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from tests.conftest import ROOT, shared_path
+from tests.utils.test_boxes import assert_matches_reference
+from utils.config import load_class_names
+
+PREDICT = os.path.join(ROOT, "predict.py")
+WEIGHTS_NAME = "yolov4_mobilenet_v1_025_voc.h5"
+V1_025 = ["--backbone", "mobilenetv1", "--alpha", "0.25"]
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory):
+    """A weights cache holding the shared VOC file, as if downloaded before."""
+    folder = tmp_path_factory.mktemp("cache")
+    os.symlink(shared_path("weights", WEIGHTS_NAME), folder / WEIGHTS_NAME)
+    return folder
+
+
+def run_predict(args, cache, cwd, timeout=240):
+    env = dict(os.environ, YOLO_LITE_CACHE_DIR=str(cache))
+    return subprocess.run([sys.executable, PREDICT, *args], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def assert_clean_failure(result, *fragments):
+    """Non-zero exit, no traceback, a one-line error naming what went wrong."""
+    assert result.returncode != 0, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr, result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+
+
+def test_readme_main_job_runs_with_cached_weights(cache, tmp_path):
+    result = run_predict(V1_025, cache, tmp_path)
+    assert result.returncode == 0, result.stderr
+    saved = tmp_path / "img_out" / "grace_hopper.jpg"
+    assert saved.is_file() and Image.open(saved).size == (512, 600)
+    assert "1 objects" in result.stdout and "157/157" in result.stdout
+
+
+def reference_by_file(subset):
+    data = json.load(open(shared_path("reference", "voc_mini_v1_025_detections.json")))
+    names = load_class_names()
+    out = {}
+    for key, detections in data["images"].items():
+        if key.startswith(subset):
+            for det in detections:
+                det["class_id"] = names.index(det["class"])
+            out[os.path.basename(key)] = detections
+    return out
+
+
+def clip_reference(detections, width, height):
+    """The JSON clips boxes to the image; clip the reference's [t, l, b, r] the same way."""
+    for det in detections:
+        t, l, b, r = det["box"]
+        det["box"] = [min(max(t, 0), height), min(max(l, 0), width),
+                      min(max(b, 0), height), min(max(r, 0), width)]
+    return detections
+
+
+def test_folder_mode_reproduces_reference_json(cache, tmp_path):
+    folder = shared_path("datasets", "voc_mini", "VOCdevkit", "VOC2007", "JPEGImages")
+    result = run_predict(V1_025 + ["--source", folder, "--conf", "0.05", "--json", "r.json",
+                                   "--save-dir", "out"], cache, tmp_path)
+    assert result.returncode == 0, result.stderr
+    records = json.load(open(tmp_path / "r.json"))["images"]
+    reference = reference_by_file("VOC2007")
+    assert sorted(os.path.basename(r["file"]) for r in records) == sorted(reference)
+    for record in records:
+        expected = clip_reference(reference[os.path.basename(record["file"])],
+                                  record["width"], record["height"])
+        found = record["detections"]
+        boxes = np.array([d["box"] for d in found], np.float32).reshape(-1, 4)
+        assert_matches_reference(boxes, np.array([d["score"] for d in found]),
+                                  np.array([d["class_id"] for d in found]), expected)
+        assert (tmp_path / "out" / os.path.basename(record["file"])).is_file()
+
+
+def test_truncated_image_is_reported_and_the_rest_processed(cache, tmp_path):
+    folder = shared_path("datasets", "voc_mini", "VOCdevkit", "VOC2012", "JPEGImages")
+    result = run_predict(V1_025 + ["--source", folder, "--json", "r.json", "--save-dir", "out"],
+                         cache, tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr
+    assert "2007_000027.jpg" in result.stderr and "truncated" in result.stderr
+    records = json.load(open(tmp_path / "r.json"))["images"]
+    ok = [r for r in records if "detections" in r]
+    assert len(ok) == 4 and len(os.listdir(tmp_path / "out")) == 4
+    assert [r["file"] for r in records if "error" in r][0].endswith("2007_000027.jpg")
+
+
+def test_video_from_photos_keeps_every_frame(cache, tmp_path):
+    import cv2
+    photos = [shared_path("reference", "street.jpg"),
+              shared_path("datasets", "voc_mini", "VOCdevkit", "VOC2007", "JPEGImages",
+                          "000004.jpg")]
+    clip = tmp_path / "clip.mp4"
+    writer = cv2.VideoWriter(str(clip), cv2.VideoWriter_fourcc(*"mp4v"), 5, (320, 240))
+    for i in range(5):
+        frame = Image.open(photos[i % 2]).convert("RGB").resize((320, 240))
+        writer.write(cv2.cvtColor(np.asarray(frame), cv2.COLOR_RGB2BGR))
+    writer.release()
+    result = run_predict(V1_025 + ["--source", str(clip), "--json", "v.json", "--save-dir",
+                                   "out"], cache, tmp_path)
+    assert result.returncode == 0, result.stderr
+    out = cv2.VideoCapture(str(tmp_path / "out" / "clip.mp4"))
+    frames = 0
+    while out.read()[0]:
+        frames += 1
+    assert frames == 5
+    records = json.load(open(tmp_path / "v.json"))["images"]
+    assert [r["frame"] for r in records] == list(range(5))
+    people = [sum(d["class"] == "person" for d in r["detections"]) for r in records]
+    assert people[0] >= 3 and people[1] == 0  # street has people, the car photo has none
+
+
+def test_fps_and_heatmap_modes(cache, tmp_path):
+    street = shared_path("datasets", "voc_mini", "VOCdevkit", "VOC2007", "JPEGImages",
+                         "000001.jpg")
+    result = run_predict(V1_025 + ["--mode", "fps", "--runs", "3", "--source", street], cache,
+                         tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "median" in result.stdout and "FPS" in result.stdout
+    result = run_predict(V1_025 + ["--mode", "heatmap", "--source", street, "--save-dir", "hm"],
+                         cache, tmp_path)
+    assert result.returncode == 0, result.stderr
+    heat = Image.open(tmp_path / "hm" / "000001_heatmap.png")
+    assert heat.format == "PNG" and min(heat.size) > 300
+
+
+def test_help_lists_the_flags():
+    result = subprocess.run([sys.executable, PREDICT, "--help"], capture_output=True, text=True)
+    assert result.returncode == 0
+    for flag in ("--backbone", "--alpha", "--weights", "--classes", "--anchors", "--input-size",
+                 "--conf", "--nms-iou", "--max-boxes", "--no-letterbox", "--source", "--mode",
+                 "--save-dir", "--json", "--crop", "--count", "--show"):
+        assert flag in result.stdout, flag
+
+
+@pytest.fixture
+def not_an_image(tmp_path):
+    path = tmp_path / "notes.jpg"
+    path.write_text("hello\n")
+    return str(path)
+
+
+def test_missing_path(cache, tmp_path):
+    assert_clean_failure(run_predict(V1_025 + ["--source", "nope/missing.jpg"], cache, tmp_path),
+                         "missing.jpg", "no such file")
+
+
+def test_non_image_file(cache, tmp_path, not_an_image):
+    assert_clean_failure(run_predict(V1_025 + ["--source", not_an_image], cache, tmp_path),
+                         "notes.jpg", "not an image")
+
+
+def test_missing_camera(cache, tmp_path):
+    assert_clean_failure(run_predict(V1_025 + ["--source", "9"], cache, tmp_path), "camera 9")
+
+
+def test_weights_for_another_backbone(cache, tmp_path):
+    street = shared_path("reference", "street.jpg")
+    other = shared_path("reference", "compat", "yolov4_ghostnet_10_random.h5")
+    assert_clean_failure(run_predict(V1_025 + ["--source", street, "--weights", other,
+                                               "--input-size", "128"], cache, tmp_path),
+                         "yolov4_ghostnet_10_random.h5", "ghostnet")
+
+
+def test_weights_for_another_class_count(cache, tmp_path):
+    street = shared_path("reference", "street.jpg")
+    coco = os.path.join(ROOT, "model_data", "coco_classes.txt")
+    assert_clean_failure(run_predict(V1_025 + ["--source", street, "--classes", coco,
+                                               "--input-size", "128"], cache, tmp_path),
+                         WEIGHTS_NAME, "20 classes")
+
+
+def test_offline_without_cached_weights_says_what_to_download(tmp_path):
+    street = shared_path("reference", "street.jpg")
+    env = dict(os.environ, YOLO_LITE_CACHE_DIR=str(tmp_path / "empty"),
+               http_proxy="http://127.0.0.1:9", https_proxy="http://127.0.0.1:9")
+    result = subprocess.run([sys.executable, PREDICT, "--backbone", "ghostnet", "--source",
+                             street], env=env, cwd=tmp_path, capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    assert "yolov4_ghostnet_voc.h5" in last and "releases/download" in last
+    assert str(tmp_path / "empty") in last

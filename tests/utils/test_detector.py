@@ -1,0 +1,134 @@
+"""The inference core reproduces the reference's detections with the real VOC weights."""
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from nets import WeightsMismatchError, yolo_body
+from tests.conftest import shared_path
+from tests.utils.test_boxes import assert_matches_reference
+from utils.config import load_class_names
+from utils.detector import Detector, Detections, detections_to_dicts
+from utils.image import load_image
+
+
+@pytest.fixture(scope="module")
+def detector():
+    return Detector.from_options("mobilenetv1", 0.25,
+                                 shared_path("weights", "yolov4_mobilenet_v1_025_voc.h5"))
+
+
+@pytest.fixture(scope="module")
+def street():
+    return load_image(shared_path("reference", "street.jpg"))
+
+
+@pytest.fixture(scope="module")
+def reference_runs():
+    return json.load(open(shared_path("reference", "street_v1_025_detections.json")))["runs"]
+
+
+@pytest.mark.parametrize("run_index", [0, 1], ids=["conf0.5", "conf0.05"])
+def test_street_matches_reference(detector, street, reference_runs, run_index):
+    run = reference_runs[run_index]
+    detector.conf, detector.nms_iou = run["confidence"], 0.3
+    try:
+        result = detector.detect(street)
+    finally:
+        detector.conf, detector.nms_iou = 0.5, 0.3
+    assert isinstance(result, Detections)
+    assert result.boxes.dtype == np.float32 and result.class_ids.dtype == np.int32
+    assert len(result) == len(run["detections"]) == (6 if run_index == 0 else 12)
+    assert_matches_reference(result.boxes, result.scores, result.class_ids, run["detections"])
+
+
+def test_one_graph_for_all_image_sizes_and_thresholds(detector, street):
+    """Different image sizes and thresholds reuse the single traced graph."""
+    detector.detect(street)
+    graph = detector._detect_fn()
+    traces = graph.experimental_get_tracing_count()
+    detector.detect(street.resize((300, 200)))
+    detector.conf = 0.2
+    try:
+        detector.detect(np.asarray(street.resize((500, 640))))
+    finally:
+        detector.conf = 0.5
+    assert graph.experimental_get_tracing_count() == traces == 1
+
+
+def test_array_input_equals_pil_input(detector, street):
+    a = detector.detect(street)
+    b = detector.detect(np.asarray(street))
+    np.testing.assert_allclose(a.boxes, b.boxes, atol=1e-3)
+    np.testing.assert_allclose(a.scores, b.scores, atol=1e-6)
+
+
+def test_max_boxes_caps_the_result(detector, street):
+    detector.conf, detector.max_boxes = 0.05, 3
+    try:
+        result = detector.detect(street)
+    finally:
+        detector.conf, detector.max_boxes = 0.5, 100
+    assert len(result) == 3 and result.scores[0] >= result.scores[-1]
+
+
+@pytest.mark.parametrize("mode", ["L", "RGBA", "P", "I;16", "CMYK"])
+def test_unusual_image_modes_are_detected(detector, street, tmp_path, mode):
+    if mode == "I;16":
+        gray = np.asarray(street.convert("L"), np.uint16) * 257
+        image = Image.fromarray(gray)
+    elif mode == "P":
+        image = street.convert("P", palette=Image.ADAPTIVE)
+    else:
+        image = street.convert(mode)
+    path = tmp_path / ("x.jpg" if mode == "CMYK" else "x.png")
+    image.save(path)
+    result = detector.detect(load_image(path))
+    names = [detector.class_names[c] for c in result.class_ids]
+    assert names.count("person") >= 3, names
+
+
+def test_exif_rotated_jpeg_is_detected_upright(detector, street, tmp_path, reference_runs):
+    exif = Image.Exif()
+    exif[0x0112] = 8  # "rotate 90 CCW to display": store the pixels rotated the other way
+    street.transpose(Image.Transpose.ROTATE_270).save(tmp_path / "r.jpg", exif=exif, quality=95)
+    result = detector.detect(load_image(tmp_path / "r.jpg"))
+    assert_matches_reference(result.boxes, result.scores, result.class_ids,
+                             reference_runs[0]["detections"], min_iou=0.9, score_tol=0.05)
+
+
+def test_plain_resize_of_an_input_sized_image_equals_letterbox(detector, street):
+    square = street.resize((416, 416))
+    plain = Detector(detector.model, detector.class_names, letterbox=False)
+    a, b = detector.detect(square), plain.detect(square)
+    np.testing.assert_allclose(a.boxes, b.boxes, atol=1e-3)
+
+
+def test_objectness_map_lines_up_with_detections(detector, street):
+    heat = detector.objectness_map(street)
+    assert heat.shape == (street.size[1], street.size[0])
+    assert 0.0 <= heat.min() and heat.max() <= 1.0
+    result = detector.detect(street)
+    x1, y1, x2, y2 = result.clipped_boxes(*street.size)[0].astype(int)
+    assert heat[y1:y2, x1:x2].max() > 0.5 > float(np.median(heat))
+
+
+def test_any_size_model_and_json_records(street):
+    model = yolo_body((None, None), num_classes=2, backbone="mobilenetv1", alpha=0.25)
+    detector = Detector(model, ["a", "b"], input_size=(128, 160), conf=0.0, max_boxes=5)
+    result = detector.detect(street)
+    assert len(result) == 5
+    records = detections_to_dicts(result, ["a", "b"], *street.size)
+    assert set(records[0]) == {"class", "class_id", "score", "box"}
+    assert all(0 <= v <= 1330 for r in records for v in r["box"])
+
+
+def test_weights_for_other_class_count_raise(tmp_path):
+    classes = tmp_path / "three.txt"
+    classes.write_text("a\nb\nc\n")
+    with pytest.raises(WeightsMismatchError, match="20 classes"):
+        Detector.from_options("mobilenetv1", 0.25,
+                              shared_path("weights", "yolov4_mobilenet_v1_025_voc.h5"),
+                              classes_path=str(classes), input_size=128)
+    assert len(load_class_names()) == 20

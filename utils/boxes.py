@@ -1,0 +1,133 @@
+"""Box operations as TensorFlow ops: decode head outputs, undo the letterbox, score, NMS.
+
+All functions work on whole tensors (no Python loops over boxes), so they trace into the
+detector's single compiled graph. Boxes inside this module are [y1, x1, y2, x2] (the order
+``tf.image`` NMS expects); :class:`utils.detector.Detector` hands them out as [x1, y1, x2, y2].
+"""
+import numpy as np
+import tensorflow as tf
+
+
+
+def decode_outputs(outputs, anchors, anchors_mask, num_classes, input_size):
+    """Raw head outputs of one image -> boxes, objectness and class probabilities.
+
+    Follows the reference (REFERENCE_NOTES section 4): xy = (sigmoid(t_xy) + cell) / grid,
+    wh = exp(t_wh) * anchor, objectness and classes through a sigmoid (multi-label).
+
+    Args:
+        outputs: list of (1, gh, gw, A * (5 + C)) tensors, ordered like ``anchors_mask``.
+        anchors: (9, 2) array of anchor (width, height) in input pixels.
+        anchors_mask: anchor indices per output.
+        num_classes: C.
+        input_size: (height, width) of the network input, Python ints or a tensor.
+
+    Returns:
+        boxes (N, 4) [y1, x1, y2, x2] in input pixels, objectness (N,), class_probs (N, C).
+    """
+    anchors = np.asarray(anchors, np.float32)
+    input_hw = tf.cast(tf.reshape(tf.convert_to_tensor(input_size), [2]), tf.float32)
+    all_boxes, all_obj, all_cls = [], [], []
+    for output, mask in zip(outputs, anchors_mask):
+        num_anchors = len(mask)
+        shape = tf.shape(output)
+        gh, gw = shape[1], shape[2]
+        feats = tf.reshape(tf.cast(output[0], tf.float32), [gh, gw, num_anchors, 5 + num_classes])
+        grid_y, grid_x = tf.meshgrid(tf.range(gh), tf.range(gw), indexing="ij")
+        cell_xy = tf.cast(tf.stack([grid_x, grid_y], axis=-1), tf.float32)[:, :, None, :]
+        grid_wh = tf.cast(tf.stack([gw, gh]), tf.float32)
+        input_wh = input_hw[::-1]
+        box_xy = (tf.sigmoid(feats[..., 0:2]) + cell_xy) / grid_wh * input_wh
+        box_wh = tf.exp(feats[..., 2:4]) * anchors[list(mask)]
+        mins = box_xy - box_wh / 2.0
+        maxs = box_xy + box_wh / 2.0
+        boxes = tf.stack([mins[..., 1], mins[..., 0], maxs[..., 1], maxs[..., 0]], axis=-1)
+        all_boxes.append(tf.reshape(boxes, [-1, 4]))
+        all_obj.append(tf.reshape(tf.sigmoid(feats[..., 4]), [-1]))
+        all_cls.append(tf.reshape(tf.sigmoid(feats[..., 5:]), [-1, num_classes]))
+    return tf.concat(all_boxes, 0), tf.concat(all_obj, 0), tf.concat(all_cls, 0)
+
+
+def image_transform(image_size, input_size, letterbox=True):
+    """Parameters that map input-pixel boxes back to the original image.
+
+    Args:
+        image_size: (width, height) of the original image.
+        input_size: (height, width) of the network input.
+        letterbox: whether the image was letterboxed (else plainly resized).
+
+    Returns:
+        float32 array [top, left, scale_y, scale_x]: original = (input - offset) / scale.
+
+    The letterbox case follows the reference's correction exactly (rounded new size, offset
+    half the padding) rather than the truncated size its resize uses, so detections reproduce
+    the reference's to a fraction of a pixel; the two differ by under one pixel per 300.
+    """
+    iw, ih = image_size
+    h, w = input_size
+    if letterbox:
+        scale = min(w / iw, h / ih)
+        nw, nh = float(np.round(iw * scale)), float(np.round(ih * scale))
+        return np.array([(h - nh) / 2.0, (w - nw) / 2.0, nh / ih, nw / iw], np.float32)
+    return np.array([0.0, 0.0, h / ih, w / iw], np.float32)
+
+
+def to_image_coordinates(boxes, transform):
+    """[y1, x1, y2, x2] boxes in input pixels -> original-image pixels (not clipped)."""
+    transform = tf.cast(transform, tf.float32)
+    offset = tf.tile(transform[0:2], [2])
+    scale = tf.tile(transform[2:4], [2])
+    return (boxes - offset) / scale
+
+
+def class_aware_nms(boxes, scores, score_threshold, iou_threshold, max_boxes):
+    """Per-class NMS over multi-label scores, all classes at once.
+
+    Args:
+        boxes: (N, 4) [y1, x1, y2, x2].
+        scores: (N, C) per-class scores (objectness x class probability).
+        score_threshold: keep scores >= this.
+        iou_threshold: suppress same-class boxes overlapping a better one by more than this.
+        max_boxes: cap per class and in total (int or scalar int tensor).
+
+    Returns:
+        boxes (K, 4), scores (K,), class ids (K,) int32, sorted by descending score.
+    """
+    # combined_non_max_suppression drops scores <= threshold; the reference keeps >= threshold.
+    threshold = tf.cast(score_threshold, tf.float32)
+    threshold = threshold - tf.maximum(tf.abs(threshold) * 1e-6, 1e-12)
+    nms_boxes, nms_scores, nms_classes, valid = tf.image.combined_non_max_suppression(
+        boxes[None, :, None, :], scores[None], max_output_size_per_class=max_boxes,
+        max_total_size=max_boxes, iou_threshold=iou_threshold, score_threshold=threshold,
+        pad_per_class=False, clip_boxes=False)
+    count = valid[0]
+    return (nms_boxes[0, :count], nms_scores[0, :count],
+            tf.cast(nms_classes[0, :count], tf.int32))
+
+
+def yxyx_to_xyxy(boxes):
+    """[y1, x1, y2, x2] -> [x1, y1, x2, y2]."""
+    return tf.gather(boxes, [1, 0, 3, 2], axis=-1)
+
+
+def box_iou(boxes_a, boxes_b):
+    """Pairwise IoU of (N, 4) and (M, 4) boxes given as [x1, y1, x2, y2] (or [y1, x1, y2, x2])."""
+    a = tf.cast(boxes_a, tf.float32)[:, None, :]
+    b = tf.cast(boxes_b, tf.float32)[None, :, :]
+    inter_min = tf.maximum(a[..., :2], b[..., :2])
+    inter_max = tf.minimum(a[..., 2:], b[..., 2:])
+    inter = tf.reduce_prod(tf.maximum(inter_max - inter_min, 0.0), axis=-1)
+    area_a = tf.reduce_prod(tf.maximum(a[..., 2:] - a[..., :2], 0.0), axis=-1)
+    area_b = tf.reduce_prod(tf.maximum(b[..., 2:] - b[..., :2], 0.0), axis=-1)
+    return inter / tf.maximum(area_a + area_b - inter, 1e-9)
+
+
+def objectness_maps(outputs, num_anchors_per_level):
+    """Per-level (gh, gw) maps of the highest sigmoid(objectness) over the level's anchors."""
+    maps = []
+    for output, num_anchors in zip(outputs, num_anchors_per_level):
+        shape = tf.shape(output)
+        feats = tf.reshape(tf.cast(output[0], tf.float32),
+                           [shape[1], shape[2], num_anchors, -1])
+        maps.append(tf.reduce_max(tf.sigmoid(feats[..., 4]), axis=-1))
+    return maps

@@ -1,0 +1,216 @@
+"""The inference core shared by predict.py, evaluation and training-time evaluation.
+
+``Detector.detect(image)`` letterboxes the image (on the host, exactly like the reference), then
+runs model + decode + letterbox correction + class-aware NMS as one ``tf.function`` whose input
+signature is fixed by the network input size: it is traced once and reused for every image,
+whatever the image's size (the original size travels as a tensor), and whatever ``conf``,
+``nms_iou`` and ``max_boxes`` are set to (they are tensors too).
+"""
+from dataclasses import dataclass, field
+
+import numpy as np
+import tensorflow as tf
+
+from utils.boxes import (class_aware_nms, decode_outputs, image_transform, objectness_maps,
+                         to_image_coordinates, yxyx_to_xyxy)
+from utils.config import (ANCHORS_MASK, DEFAULT_ANCHORS_PATH, DEFAULT_CLASSES_PATH, ConfigError,
+                          load_anchors, load_class_names, parse_input_size)
+from utils.image import as_pil_rgb, letterbox_geometry, letterbox_image, resize_image
+
+
+@dataclass
+class Detections:
+    """Detections of one image, sorted by descending score."""
+    boxes: np.ndarray = field(default_factory=lambda: np.zeros((0, 4), np.float32))
+    scores: np.ndarray = field(default_factory=lambda: np.zeros((0,), np.float32))
+    class_ids: np.ndarray = field(default_factory=lambda: np.zeros((0,), np.int32))
+
+    def __len__(self):
+        return int(self.scores.shape[0])
+
+    def clipped_boxes(self, width, height):
+        """Boxes clipped to the image (the raw boxes may reach past its border)."""
+        boxes = self.boxes.copy()
+        boxes[:, [0, 2]] = np.clip(boxes[:, [0, 2]], 0, width)
+        boxes[:, [1, 3]] = np.clip(boxes[:, [1, 3]], 0, height)
+        return boxes
+
+
+class Detector:
+    """Runs a ``yolo_body`` model on images and returns :class:`Detections`.
+
+    Args:
+        model: any ``yolo_body`` model (fixed input size or (None, None)).
+        class_names: list of class names, as many as the model's classes.
+        anchors: (9, 2) anchors (w, h) in input pixels; default ``model_data/yolo_anchors.txt``.
+        anchors_mask: anchor indices per output [P5, P4, P3].
+        input_size: (height, width) of the network input, multiples of 32.
+        letterbox: letterbox (keep aspect ratio) or plain resize.
+        conf: score threshold (objectness x class probability).
+        nms_iou: IoU above which a same-class box is suppressed.
+        max_boxes: cap per class and in total.
+    """
+
+    def __init__(self, model, class_names, anchors=None, anchors_mask=ANCHORS_MASK,
+                 input_size=(416, 416), letterbox=True, conf=0.5, nms_iou=0.3, max_boxes=100):
+        self.model = model
+        self.class_names = list(class_names)
+        self.anchors = np.asarray(load_anchors(DEFAULT_ANCHORS_PATH) if anchors is None
+                                  else anchors, np.float32).reshape(-1, 2)
+        self.anchors_mask = tuple(tuple(int(i) for i in m) for m in anchors_mask)
+        self.input_size = parse_input_size(input_size)
+        self.letterbox = bool(letterbox)
+        self.conf = conf
+        self.nms_iou = nms_iou
+        self.max_boxes = max_boxes
+        num_classes = getattr(model, "num_classes", None)
+        if num_classes is None:
+            channels = model.outputs[0].shape[-1]
+            num_classes = channels // len(self.anchors_mask[0]) - 5
+        self.num_classes = int(num_classes)
+        if len(self.class_names) != self.num_classes:
+            raise ConfigError(f"{len(self.class_names)} class names given for a model with "
+                              f"{self.num_classes} classes")
+        self._detect_fns = {}
+        self._objectness_fns = {}
+
+    @classmethod
+    def from_options(cls, backbone, alpha, weights, classes_path=DEFAULT_CLASSES_PATH,
+                     anchors_path=None, input_size=(416, 416), **kwargs):
+        """Build ``yolo_body`` for the options and load ``weights``.
+
+        ``weights=None`` fetches the pretrained VOC file for (backbone, alpha) through
+        :func:`utils.hub.resolve_weights`. Raises the loader's errors (``FileNotFoundError``,
+        ``nets.WeightsMismatchError``) and ``ConfigError`` for bad class/anchor files.
+        """
+        from nets import get_backbone, load_weights, yolo_body
+        from utils.hub import resolve_weights
+
+        try:
+            get_backbone(backbone, alpha)  # a clear message before any file is touched
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
+
+        class_names = load_class_names(classes_path or DEFAULT_CLASSES_PATH)
+        anchors = load_anchors(anchors_path or DEFAULT_ANCHORS_PATH)
+        input_size = parse_input_size(input_size)
+        anchors_mask = kwargs.pop("anchors_mask", ANCHORS_MASK)
+        path = resolve_weights(backbone, alpha, weights)
+        model = yolo_body(input_size, anchors_mask, num_classes=len(class_names),
+                          backbone=backbone, alpha=alpha)
+        model.load_report = load_weights(model, path)
+        return cls(model, class_names, anchors=anchors, anchors_mask=anchors_mask,
+                   input_size=input_size, **kwargs)
+
+    # -- preprocessing ---------------------------------------------------------------------
+    def preprocess(self, image):
+        """Image -> (uint8 canvas HxWx3 at the input size, transform back to the image, size)."""
+        image = as_pil_rgb(image)
+        if self.letterbox:
+            canvas = letterbox_image(image, self.input_size)
+        else:
+            canvas = resize_image(image, self.input_size)
+        transform = image_transform(image.size, self.input_size, self.letterbox)
+        return np.asarray(canvas, np.uint8), transform, image.size
+
+    # -- compiled graphs -------------------------------------------------------------------
+    def _forward(self, canvas):
+        x = tf.cast(canvas, tf.float32)[None] / 255.0
+        return self.model(x, training=False)
+
+    def _detect_fn(self):
+        key = self.input_size
+        if key not in self._detect_fns:
+            h, w = self.input_size
+
+            @tf.function(input_signature=[
+                tf.TensorSpec((h, w, 3), tf.uint8), tf.TensorSpec((4,), tf.float32),
+                tf.TensorSpec((), tf.float32), tf.TensorSpec((), tf.float32),
+                tf.TensorSpec((), tf.int32)], reduce_retracing=True)
+            def detect_graph(canvas, transform, conf, nms_iou, max_boxes):
+                outputs = self._forward(canvas)
+                boxes, objectness, class_probs = decode_outputs(
+                    outputs, self.anchors, self.anchors_mask, self.num_classes, (h, w))
+                scores = objectness[:, None] * class_probs
+                boxes = to_image_coordinates(boxes, transform)
+                boxes, scores, classes = class_aware_nms(boxes, scores, conf, nms_iou, max_boxes)
+                return yxyx_to_xyxy(boxes), scores, classes
+
+            self._detect_fns[key] = detect_graph
+        return self._detect_fns[key]
+
+    def run_canvas(self, canvas, transform):
+        """Run the compiled graph on an already preprocessed canvas (used by timing code)."""
+        boxes, scores, classes = self._detect_fn()(
+            tf.convert_to_tensor(canvas, tf.uint8), tf.convert_to_tensor(transform, tf.float32),
+            tf.constant(float(self.conf), tf.float32), tf.constant(float(self.nms_iou), tf.float32),
+            tf.constant(int(self.max_boxes), tf.int32))
+        return Detections(boxes.numpy().astype(np.float32), scores.numpy().astype(np.float32),
+                          classes.numpy().astype(np.int32))
+
+    def detect(self, image):
+        """Detect objects in one image.
+
+        Args:
+            image: ``PIL.Image`` (any mode; RGB expected) or HxWx3 uint8 RGB array.
+
+        Returns:
+            :class:`Detections` with boxes [x1, y1, x2, y2] in original-image pixels (not clipped,
+            like the reference), sorted by descending score.
+        """
+        canvas, transform, _ = self.preprocess(image)
+        return self.run_canvas(canvas, transform)
+
+    def objectness_map(self, image):
+        """Heat map (H, W) float32 in [0, 1] over the original image: per pixel, the highest
+        sigmoid(objectness) of any anchor at any of the three scales.
+
+        Unlike the reference, the letterbox padding is cropped off before resizing, so the map
+        lines up with the image.
+        """
+        image = as_pil_rgb(image)
+        canvas, _, _ = self.preprocess(image)
+        key = self.input_size
+        if key not in self._objectness_fns:
+            h, w = self.input_size
+            per_level = [len(m) for m in self.anchors_mask]
+
+            @tf.function(input_signature=[tf.TensorSpec((h, w, 3), tf.uint8)])
+            def objectness_graph(canvas):
+                maps = objectness_maps(self._forward(canvas), per_level)
+                # Bring every level to the input size, then take the max over levels.
+                resized = [tf.image.resize(m[..., None], (h, w), method="bilinear")[..., 0]
+                           for m in maps]
+                return tf.reduce_max(tf.stack(resized), axis=0)
+
+            self._objectness_fns[key] = objectness_graph
+        heat = self._objectness_fns[key](tf.convert_to_tensor(canvas)).numpy()
+        iw, ih = image.size
+        if self.letterbox:
+            nw, nh, left, top = letterbox_geometry(image.size, self.input_size)
+            heat = heat[top:top + nh, left:left + nw]
+        import cv2  # local: only heat-map mode needs it
+        return np.clip(cv2.resize(heat, (iw, ih), interpolation=cv2.INTER_LINEAR), 0.0, 1.0)
+
+    def describe(self):
+        """One line describing the detector's settings."""
+        name = getattr(self.model, "backbone_name", self.model.name)
+        alpha = getattr(self.model, "alpha", None)
+        size = "x".join(str(s) for s in self.input_size)
+        return (f"{name}" + (f" alpha {alpha:g}" if alpha is not None else "") +
+                f", {self.num_classes} classes, input {size}, "
+                f"{'letterbox' if self.letterbox else 'plain resize'}, conf {self.conf}, "
+                f"nms_iou {self.nms_iou}, max_boxes {self.max_boxes}")
+
+
+def detections_to_dicts(detections, class_names, width=None, height=None, decimals=2):
+    """Detections -> JSON-ready list of {"class", "class_id", "score", "box"} dicts.
+
+    With ``width``/``height`` given, boxes are clipped to the image.
+    """
+    boxes = (detections.clipped_boxes(width, height) if width is not None
+             else detections.boxes)
+    return [{"class": class_names[int(c)], "class_id": int(c), "score": round(float(s), 6),
+             "box": [round(float(v), decimals) for v in box]}
+            for box, s, c in zip(boxes, detections.scores, detections.class_ids)]
+

@@ -1,0 +1,142 @@
+"""Drawing results: labelled boxes, crops and the objectness heat map.
+
+The label font is DejaVu Sans, which matplotlib (a dependency) ships, so it exists on a fresh
+machine; PIL's built-in font is the fallback. Sizes scale with the image so labels stay readable
+on both thumbnails and large photos.
+"""
+import colorsys
+import functools
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont
+
+
+def class_colors(num_classes):
+    """One RGB colour per class, hues evenly spaced around the colour wheel."""
+    colors = []
+    for i in range(num_classes):
+        r, g, b = colorsys.hsv_to_rgb(i / max(num_classes, 1), 1.0, 1.0)
+        colors.append((int(r * 255), int(g * 255), int(b * 255)))
+    return colors
+
+
+@functools.lru_cache(maxsize=None)
+def _font_path():
+    try:
+        from matplotlib import font_manager
+        return font_manager.findfont("DejaVu Sans", fallback_to_default=True)
+    except Exception:  # matplotlib missing or broken: PIL's default font still works
+        return None
+
+
+@functools.lru_cache(maxsize=64)
+def label_font(size):
+    """A TrueType font of ``size`` pixels (DejaVu Sans), or PIL's default font."""
+    path = _font_path()
+    if path:
+        try:
+            return ImageFont.truetype(path, size)
+        except OSError:
+            pass
+    try:
+        return ImageFont.load_default(size)
+    except TypeError:  # Pillow < 10.1 has no sized default font
+        return ImageFont.load_default()
+
+
+def _text_color(rgb):
+    """Black or white, whichever reads better on ``rgb``."""
+    luminance = 0.299 * rgb[0] + 0.587 * rgb[1] + 0.114 * rgb[2]
+    return (0, 0, 0) if luminance > 140 else (255, 255, 255)
+
+
+def draw_detections(image, detections, class_names, colors=None, show_scores=True):
+    """Return a copy of ``image`` with labelled boxes ("name 0.97") drawn on it.
+
+    Args:
+        image: RGB ``PIL.Image``.
+        detections: :class:`utils.detector.Detections` in this image's pixels.
+        class_names: names indexed by class id.
+        colors: optional list of RGB tuples per class (default: :func:`class_colors`).
+    """
+    image = image.convert("RGB").copy()
+    width, height = image.size
+    colors = colors or class_colors(len(class_names))
+    # Font about 3% of the image height (the reference's choice) but never below 11 px.
+    font = label_font(max(11, int(0.03 * height + 0.5)))
+    thickness = max(1, int(round((width + height) / 600)))
+    draw = ImageDraw.Draw(image)
+    boxes = detections.clipped_boxes(width, height)
+    # Draw low scores first so the most confident labels end up on top.
+    for i in np.argsort(detections.scores, kind="stable"):
+        x1, y1, x2, y2 = (float(v) for v in boxes[i])
+        cid = int(detections.class_ids[i])
+        color = colors[cid % len(colors)]
+        draw.rectangle([x1, y1, x2, y2], outline=color, width=thickness)
+        label = class_names[cid] if cid < len(class_names) else str(cid)
+        if show_scores:
+            label = f"{label} {float(detections.scores[i]):.2f}"
+        left, top, right, bottom = draw.textbbox((0, 0), label, font=font)
+        text_w, text_h = right - left, bottom - top
+        pad = max(1, text_h // 6)
+        box_h = text_h + 2 * pad
+        # Label above the box when there is room, otherwise just inside it.
+        ty = y1 - box_h if y1 - box_h >= 0 else y1
+        tx = min(max(x1, 0), max(width - text_w - 2 * pad, 0))
+        draw.rectangle([tx, ty, tx + text_w + 2 * pad, ty + box_h], fill=color)
+        draw.text((tx + pad - left, ty + pad - top), label, fill=_text_color(color), font=font)
+    return image
+
+
+def crop_detections(image, detections, margin=0):
+    """Crops of ``image`` for each detection (boxes clipped to the image), in detection order."""
+    width, height = image.size
+    crops = []
+    for x1, y1, x2, y2 in detections.clipped_boxes(width, height):
+        box = (int(max(np.floor(x1) - margin, 0)), int(max(np.floor(y1) - margin, 0)),
+               int(min(np.ceil(x2) + margin, width)), int(min(np.ceil(y2) + margin, height)))
+        if box[2] > box[0] and box[3] > box[1]:
+            crops.append(image.crop(box))
+        else:
+            crops.append(None)
+    return crops
+
+
+def heatmap_overlay(image, heat, alpha=0.5, colormap="jet"):
+    """Blend a [0, 1] heat map (H, W) over ``image`` with a matplotlib colormap; RGB PIL image."""
+    from matplotlib import colormaps
+
+    rgba = colormaps[colormap](np.clip(np.asarray(heat, np.float32), 0.0, 1.0))
+    colored = Image.fromarray((rgba[..., :3] * 255).astype(np.uint8), "RGB")
+    if colored.size != image.size:
+        colored = colored.resize(image.size, Image.BILINEAR)
+    return Image.blend(image.convert("RGB"), colored, alpha)
+
+
+def save_heatmap(image, heat, path, alpha=0.5):
+    """Save the objectness heat map over ``image`` as a PNG with a colour bar (matplotlib)."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    width, height = image.size
+    dpi = 100
+    fig, ax = plt.subplots(figsize=(max(width / dpi, 3) + 1.2, max(height / dpi, 3)), dpi=dpi)
+    try:
+        ax.imshow(image)
+        shown = ax.imshow(heat, cmap="jet", alpha=alpha, vmin=0.0, vmax=1.0)
+        ax.axis("off")
+        fig.colorbar(shown, ax=ax, fraction=0.046, pad=0.02, label="objectness")
+        fig.savefig(path, bbox_inches="tight", pad_inches=0.05)
+    finally:
+        plt.close(fig)
+    return path
+
+
+def count_by_class(detections, class_names):
+    """{class name: count} for the detections, most frequent first."""
+    counts = {}
+    for cid in detections.class_ids:
+        name = class_names[int(cid)]
+        counts[name] = counts.get(name, 0) + 1
+    return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))

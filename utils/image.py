@@ -1,0 +1,133 @@
+"""Loading images robustly and resizing them to the network's input size.
+
+``load_image`` turns whatever a user points at (JPEG with EXIF rotation, grayscale, RGBA, palette,
+16-bit PNG, CMYK JPEG) into an RGB ``PIL.Image`` as it is displayed, or raises
+:class:`ImageLoadError` with a one-line message naming the file. ``letterbox_image`` reproduces the
+reference's preprocessing exactly (bicubic resize into a grey canvas).
+"""
+import os
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from utils.config import LETTERBOX_FILL
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm",
+                    ".gif")
+# Transparent pixels are shown on white, as image viewers do.
+_ALPHA_BACKGROUND = (255, 255, 255)
+
+
+class ImageLoadError(ValueError):
+    """An image file is missing, unreadable, truncated or not an image."""
+
+
+def is_image_file(path):
+    """True when the file name has a known image extension (case-insensitive)."""
+    return os.path.splitext(str(path))[1].lower() in IMAGE_EXTENSIONS
+
+
+def _high_bit_depth_to_rgb(image):
+    """16/32-bit integer and float grey images -> 8-bit RGB by scaling, not clipping."""
+    array = np.asarray(image)
+    if image.mode == "F":
+        top = float(array.max()) if array.size else 1.0
+        scale = 255.0 / top if top > 1.0 else 255.0
+    else:
+        # Mode "I" holds 16-bit PNGs too; anything above 255 means the data is wider than 8 bits.
+        scale = 255.0 / 65535.0 if array.size and array.max() > 255 else 1.0
+    array = np.clip(array.astype(np.float64) * scale + 0.5, 0, 255).astype(np.uint8)
+    return Image.fromarray(array, "L").convert("RGB")
+
+
+def to_rgb(image):
+    """Any PIL image mode -> RGB: alpha composited on white, high bit depths scaled to 8 bits."""
+    if image.mode == "RGB":
+        return image
+    if image.mode in ("I", "I;16", "I;16B", "I;16L", "I;16N", "F"):
+        return _high_bit_depth_to_rgb(image)
+    if image.mode == "P" and "transparency" in image.info:
+        image = image.convert("RGBA")
+    if image.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
+        rgba = image.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, _ALPHA_BACKGROUND + (255,))
+        return Image.alpha_composite(background, rgba).convert("RGB")
+    return image.convert("RGB")
+
+
+def load_image(path):
+    """Read an image file as an RGB ``PIL.Image`` in its displayed orientation.
+
+    Raises:
+        ImageLoadError: the file is missing, a directory, not an image, truncated or corrupt.
+    """
+    path = os.fspath(path)
+    name = path
+    if not os.path.exists(path):
+        raise ImageLoadError(f"{name}: no such file")
+    if os.path.isdir(path):
+        raise ImageLoadError(f"{name}: is a folder, not an image file")
+    try:
+        with Image.open(path) as image:
+            image.load()  # decode now, so truncated files fail here and not later
+            image = ImageOps.exif_transpose(image)
+            return to_rgb(image)
+    except UnidentifiedImageError:
+        raise ImageLoadError(f"{name}: not an image file (format not recognised)") from None
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
+        message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        if "truncated" in message.lower():
+            message = f"truncated image file ({message})"
+        raise ImageLoadError(f"{name}: cannot decode image: {message}") from None
+
+
+def letterbox_geometry(image_size, input_size):
+    """Where a letterboxed image lands in the canvas.
+
+    Args:
+        image_size: (width, height) of the original image.
+        input_size: (height, width) of the network input.
+
+    Returns:
+        (new_width, new_height, left, top): the resized image's size and its offset in the canvas.
+    """
+    iw, ih = image_size
+    h, w = input_size
+    scale = min(w / iw, h / ih)
+    nw, nh = max(int(iw * scale), 1), max(int(ih * scale), 1)
+    return nw, nh, (w - nw) // 2, (h - nh) // 2
+
+
+def letterbox_image(image, input_size):
+    """Resize keeping the aspect ratio (bicubic) and centre on a grey canvas of ``input_size``.
+
+    Args:
+        image: RGB ``PIL.Image``.
+        input_size: (height, width).
+    """
+    h, w = input_size
+    nw, nh, left, top = letterbox_geometry(image.size, input_size)
+    resized = image.resize((nw, nh), Image.BICUBIC)
+    canvas = Image.new("RGB", (w, h), (LETTERBOX_FILL,) * 3)
+    canvas.paste(resized, (left, top))
+    return canvas
+
+
+def resize_image(image, input_size):
+    """Plain bicubic resize to ``input_size`` (height, width), ignoring the aspect ratio."""
+    h, w = input_size
+    return image.resize((w, h), Image.BICUBIC)
+
+
+def as_pil_rgb(image):
+    """Accept a PIL image (any mode) or an HxWx3 uint8 RGB array; return an RGB PIL image."""
+    if isinstance(image, Image.Image):
+        return to_rgb(image)
+    array = np.asarray(image)
+    if array.ndim == 2:
+        array = np.stack([array] * 3, axis=-1)
+    if array.ndim != 3 or array.shape[2] not in (3, 4):
+        raise ImageLoadError(f"expected an HxWx3 RGB array, got shape {array.shape}")
+    if array.dtype != np.uint8:
+        raise ImageLoadError(f"expected a uint8 RGB array, got dtype {array.dtype}")
+    return to_rgb(Image.fromarray(np.ascontiguousarray(array)))

@@ -1,0 +1,313 @@
+"""Reading and writing the original's ``map_out`` layout.
+
+``ground-truth/<id>.txt``: one ``class left top right bottom [difficult]`` line per object;
+``detection-results/<id>.txt``: one ``class score left top right bottom`` line per detection.
+Class names may contain spaces: the numbers are taken from the right of each line, as the
+original does. A trailing word ``difficult`` marks a difficult object.
+
+Reading never stops at a bad line or file: :class:`MapOutReport` collects what was wrong
+(malformed lines as ``file:line``, missing or orphan detection files, unknown classes, images
+without ground truth) and :func:`read_map_out` returns whatever could be used. Only a folder
+that cannot be evaluated at all raises :class:`MapOutError`.
+"""
+import collections
+import dataclasses
+import math
+import os
+
+import numpy as np
+
+from utils.metrics import EvalData
+
+GT_DIR = "ground-truth"
+DET_DIR = "detection-results"
+
+
+class MapOutError(ValueError):
+    """A map_out folder cannot be evaluated (missing folder, no ground-truth files)."""
+
+
+@dataclasses.dataclass
+class MapOutReport:
+    """What reading a map_out folder (or writing one from a dataset) found."""
+
+    malformed: list = dataclasses.field(default_factory=list)  # ("file:line", message)
+    unreadable: list = dataclasses.field(default_factory=list)  # (file, message)
+    missing_detections: list = dataclasses.field(default_factory=list)  # image ids
+    orphan_detections: list = dataclasses.field(default_factory=list)  # image ids without GT file
+    no_ground_truth: list = dataclasses.field(default_factory=list)  # image ids with no object
+    unknown_gt: collections.Counter = dataclasses.field(default_factory=collections.Counter)
+    unknown_det: collections.Counter = dataclasses.field(default_factory=collections.Counter)
+    unreadable_images: list = dataclasses.field(default_factory=list)  # (path, message)
+
+    def lines(self, max_listed=10):
+        """Readable one-line messages, each naming the problem; long lists are shortened."""
+        out = []
+        for where, message in self.unreadable[:max_listed]:
+            out.append(f"{where}: {message}; file skipped")
+        if len(self.unreadable) > max_listed:
+            out.append(f"... and {len(self.unreadable) - max_listed} more unreadable files")
+        for path, message in self.unreadable_images[:max_listed]:
+            out.append(f"{message}; image left out of the evaluation")
+        if len(self.unreadable_images) > max_listed:
+            out.append(f"... and {len(self.unreadable_images) - max_listed} more unreadable images")
+        for where, message in self.malformed[:max_listed]:
+            out.append(f"{where}: {message}; line skipped")
+        if len(self.malformed) > max_listed:
+            out.append(f"... and {len(self.malformed) - max_listed} more malformed lines skipped")
+        if self.missing_detections:
+            out.append(f"{len(self.missing_detections)} images have no detection file "
+                       f"(counted as no detections), e.g. {_examples(self.missing_detections)}")
+        if self.orphan_detections:
+            out.append(f"{len(self.orphan_detections)} detection files have no ground-truth file "
+                       f"and were ignored, e.g. {_examples(self.orphan_detections)}")
+        for label, counter in (("ground-truth objects", self.unknown_gt),
+                               ("detections", self.unknown_det)):
+            if counter:
+                classes = ", ".join(f"{name!r} x{n}" for name, n in counter.most_common())
+                out.append(f"{sum(counter.values())} {label} of classes not in the class list "
+                           f"were ignored: {classes}")
+        if self.no_ground_truth:
+            out.append(f"{len(self.no_ground_truth)} images have no ground-truth object (their "
+                       f"detections are all false positives), e.g. {_examples(self.no_ground_truth)}")
+        return out
+
+    def to_dict(self):
+        return {"malformed_lines": [f"{w}: {m}" for w, m in self.malformed],
+                "unreadable_files": [f"{w}: {m}" for w, m in self.unreadable],
+                "unreadable_images": [m for _, m in self.unreadable_images],
+                "images_without_detection_file": list(self.missing_detections),
+                "detection_files_without_ground_truth": list(self.orphan_detections),
+                "images_without_ground_truth": list(self.no_ground_truth),
+                "unknown_classes_ground_truth": dict(self.unknown_gt),
+                "unknown_classes_detections": dict(self.unknown_det)}
+
+
+def _examples(items, count=3):
+    shown = ", ".join(str(i) for i in items[:count])
+    return shown + (", ..." if len(items) > count else "")
+
+
+# ---------------------------------------------------------------------------------------------
+# Parsing lines
+
+
+def _numbers(tokens):
+    """Floats of the tokens, or None when one is not a finite number."""
+    try:
+        values = [float(t) for t in tokens]
+    except ValueError:
+        return None
+    return values if all(math.isfinite(v) for v in values) else None
+
+
+def parse_gt_line(line):
+    """``class left top right bottom [difficult]`` -> (class, [l, t, r, b], difficult).
+
+    Raises ValueError with the reason when the line cannot be read.
+    """
+    tokens = line.split()
+    difficult = bool(tokens) and tokens[-1] == "difficult"
+    if difficult:
+        tokens = tokens[:-1]
+    if len(tokens) < 5:
+        raise ValueError(f"expected 'class left top right bottom [difficult]', got {line.strip()!r}")
+    box = _numbers(tokens[-4:])
+    if box is None:
+        raise ValueError(f"coordinates are not numbers: {line.strip()!r}")
+    _check_box(box)
+    return " ".join(tokens[:-4]), box, difficult
+
+
+def parse_det_line(line):
+    """``class score left top right bottom`` -> (class, score, [l, t, r, b]).
+
+    Raises ValueError with the reason when the line cannot be read.
+    """
+    tokens = line.split()
+    if len(tokens) < 6:
+        raise ValueError(f"expected 'class score left top right bottom', got {line.strip()!r}")
+    values = _numbers(tokens[-5:])
+    if values is None:
+        raise ValueError(f"score or coordinates are not numbers: {line.strip()!r}")
+    _check_box(values[1:])
+    return " ".join(tokens[:-5]), values[0], values[1:]
+
+
+def _check_box(box):
+    if box[2] < box[0] or box[3] < box[1]:
+        raise ValueError(f"box {' '.join(f'{v:g}' for v in box)} has right < left or bottom < top")
+
+
+def _read_lines(path, report, label):
+    """Non-empty lines with their 1-based numbers, or None (reported) when unreadable."""
+    try:
+        with open(path, encoding="utf8") as f:
+            text = f.read()
+    except (OSError, UnicodeDecodeError) as exc:
+        report.unreadable.append((label, f"cannot read ({exc.__class__.__name__}: {exc})"))
+        return None
+    return [(n, line) for n, line in enumerate(text.splitlines(), 1) if line.strip()]
+
+
+def _txt_ids(folder):
+    """Image ids (file stems) of the .txt files in a folder, in os.listdir order."""
+    return [name[:-4] for name in os.listdir(folder)
+            if name.endswith(".txt") and os.path.isfile(os.path.join(folder, name))]
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading
+
+
+def read_map_out(map_out_dir, class_names=None):
+    """Read a map_out folder into an :class:`~utils.metrics.EvalData`.
+
+    Args:
+        map_out_dir: folder holding ``ground-truth/`` and ``detection-results/``.
+        class_names: classes to evaluate; objects and detections of other classes are ignored
+            and counted. None: the classes found in the ground truth, sorted (as the original).
+
+    Returns:
+        ``(data, report, listing_order)``: images are the ground-truth files sorted by name;
+        ``listing_order`` is the ground-truth ids in ``os.listdir`` order (only the original's
+        COCO converter depends on it).
+
+    Raises:
+        MapOutError: a folder is missing, or there is no ground-truth file.
+    """
+    gt_dir = os.path.join(map_out_dir, GT_DIR)
+    det_dir = os.path.join(map_out_dir, DET_DIR)
+    if not os.path.isdir(map_out_dir):
+        raise MapOutError(f"{map_out_dir}: no such folder")
+    if not os.path.isdir(gt_dir):
+        raise MapOutError(f"{map_out_dir}: has no {GT_DIR}/ folder")
+    if not os.path.isdir(det_dir):
+        raise MapOutError(f"{map_out_dir}: has no {DET_DIR}/ folder")
+    listing_order = _txt_ids(gt_dir)
+    if not listing_order:
+        raise MapOutError(f"{gt_dir}: no ground-truth .txt files")
+    image_ids = sorted(listing_order)
+    det_ids = set(_txt_ids(det_dir))
+    report = MapOutReport()
+    report.orphan_detections = sorted(det_ids - set(image_ids))
+
+    # Ground truth: parse everything first, then fix the class list.
+    gt_rows = []  # (image index, class name, box, difficult)
+    readable = []
+    for index, image_id in enumerate(image_ids):
+        label = f"{GT_DIR}/{image_id}.txt"
+        lines = _read_lines(os.path.join(gt_dir, image_id + ".txt"), report, label)
+        if lines is None:
+            continue
+        readable.append(index)
+        for number, line in lines:
+            try:
+                name, box, difficult = parse_gt_line(line)
+            except ValueError as exc:
+                report.malformed.append((f"{label}:{number}", str(exc)))
+                continue
+            gt_rows.append((index, name, box, difficult))
+    if class_names is None:
+        class_names = sorted({row[1] for row in gt_rows})
+    class_index = {name: c for c, name in enumerate(class_names)}
+
+    gt_image, gt_class, gt_boxes, gt_difficult = [], [], [], []
+    for index, name, box, difficult in gt_rows:
+        c = class_index.get(name)
+        if c is None:
+            report.unknown_gt[name] += 1
+            continue
+        gt_image.append(index)
+        gt_class.append(c)
+        gt_boxes.append(box)
+        gt_difficult.append(difficult)
+    has_gt = set(gt_image)
+    report.no_ground_truth = [image_ids[i] for i in readable if i not in has_gt]
+
+    det_image, det_class, det_scores, det_boxes = [], [], [], []
+    for index in readable:
+        image_id = image_ids[index]
+        if image_id not in det_ids:
+            report.missing_detections.append(image_id)
+            continue
+        label = f"{DET_DIR}/{image_id}.txt"
+        lines = _read_lines(os.path.join(det_dir, image_id + ".txt"), report, label)
+        for number, line in lines or ():
+            try:
+                name, score, box = parse_det_line(line)
+            except ValueError as exc:
+                report.malformed.append((f"{label}:{number}", str(exc)))
+                continue
+            c = class_index.get(name)
+            if c is None:
+                report.unknown_det[name] += 1
+                continue
+            det_image.append(index)
+            det_class.append(c)
+            det_scores.append(score)
+            det_boxes.append(box)
+
+    # Images whose ground-truth file could not be read are left out entirely.
+    keep = np.zeros(len(image_ids), bool)
+    keep[readable] = True
+    new_index = np.cumsum(keep) - 1
+    data = EvalData(
+        image_ids=[i for i, k in zip(image_ids, keep) if k], class_names=class_names,
+        gt_image=new_index[np.asarray(gt_image, np.int64)], gt_class=gt_class, gt_boxes=gt_boxes,
+        gt_difficult=gt_difficult, det_image=new_index[np.asarray(det_image, np.int64)],
+        det_class=det_class, det_scores=det_scores, det_boxes=det_boxes)
+    kept_ids = set(data.image_ids)
+    listing_order = [i for i in listing_order if i in kept_ids]
+    return data, report, listing_order
+
+
+# ---------------------------------------------------------------------------------------------
+# Writing
+
+
+def format_number(value):
+    """Coordinates as the shortest text that reads back to the same float64."""
+    value = float(value)
+    return str(int(value)) if value.is_integer() else repr(value)
+
+
+def quantize_detections(boxes, scores):
+    """Detections as the files store them: scores rounded to 6 decimals, box coordinates
+    truncated to whole pixels like the original's ``int(left)``. Evaluating these arrays gives
+    the same numbers as re-reading the written files.
+    """
+    scores = np.round(np.asarray(scores, np.float64), 6)
+    boxes = np.trunc(np.asarray(boxes, np.float64).reshape(-1, 4))
+    return boxes, scores
+
+
+def write_map_out(map_out_dir, data):
+    """Write ``data`` as ``ground-truth/`` and ``detection-results/`` text files.
+
+    Every image gets both files (empty when it has nothing), so reading them back gives the
+    same images, objects and detections. Scores are written with 6 decimals and coordinates
+    as given (use :func:`quantize_detections` first to evaluate exactly what is written).
+    """
+    gt_dir = os.path.join(map_out_dir, GT_DIR)
+    det_dir = os.path.join(map_out_dir, DET_DIR)
+    os.makedirs(gt_dir, exist_ok=True)
+    os.makedirs(det_dir, exist_ok=True)
+    names = data.class_names
+    gt_lines = [[] for _ in data.image_ids]
+    for i, c, box, hard in zip(data.gt_image.tolist(), data.gt_class.tolist(),
+                               data.gt_boxes.tolist(), data.gt_difficult.tolist()):
+        text = " ".join([names[c]] + [format_number(v) for v in box])
+        gt_lines[i].append(text + (" difficult" if hard else ""))
+    det_lines = [[] for _ in data.image_ids]
+    for i, c, s, box in zip(data.det_image.tolist(), data.det_class.tolist(),
+                            data.det_scores.tolist(), data.det_boxes.tolist()):
+        det_lines[i].append(" ".join([names[c], f"{s:.6f}"] + [format_number(v) for v in box]))
+    for image_id, gts, dets in zip(data.image_ids, gt_lines, det_lines):
+        _write_text(os.path.join(gt_dir, image_id + ".txt"), gts)
+        _write_text(os.path.join(det_dir, image_id + ".txt"), dets)
+
+
+def _write_text(path, lines):
+    with open(path, "w", encoding="utf8") as f:
+        f.write("".join(line + "\n" for line in lines))

@@ -1,0 +1,341 @@
+"""tf.data input pipelines for training and validation.
+
+    ds = build_train_dataset(samples, (416, 416), anchors, num_classes, batch_size=8)
+    for images, (y_true_p5, y_true_p4, y_true_p3, gt_boxes) in ds: ...
+    ds.special_aug.assign(False)   # mosaic and mixup off for the examples made from now on
+
+Both builders return a finite dataset of one epoch (the training one drops the last partial batch,
+so it has len(samples) // batch_size batches and reshuffles each time it is iterated). Elements:
+- images: float32 (B, H, W, 3) in [0, 1];
+- y_true_pX: float32 (B, H/s, W/s, 3, 5 + C) for s = 32, 16, 8 (see utils.targets);
+- gt_boxes: float32 (B, MAX_BOXES, 4), every ground-truth box as normalised (cx, cy, w, h),
+  zero-padded; the loss uses it for its ignore mask.
+
+Design, measured on the 2-core machine (benchmarks/bench_pipeline.py):
+- Each example is made by one tf.numpy_function running OpenCV/NumPy (utils.augment), mapped in
+  parallel; OpenCV releases the GIL while it works. Per-example random generators are seeded from
+  tf.data's own random stream, so a seeded pipeline is reproducible and deterministic.
+- Decoded images are cached in memory as uint8 (long side capped at 1.5x the input size) when the
+  whole dataset fits `cache_mb`; decoding each JPEG every epoch was the original's bottleneck.
+  Without the cache images are decoded on every use with OpenCV.
+- A corrupt or truncated image is reported once on stderr ("skipping image ...") and never used:
+  in training another image takes its place, so every epoch keeps its length; in validation it is
+  filtered out.
+- The training switch `special_aug` is a tf.Variable(bool) read as each example is made; set it
+  (e.g. in a callback's on_epoch_begin) and examples made from then on follow it. With a repeated
+  dataset the batches already prefetched (a few) still carry the old setting.
+"""
+import os
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import cv2
+import numpy as np
+import tensorflow as tf
+
+from utils import augment
+from utils.config import ANCHORS_MASK
+from utils.datasets import training_boxes
+from utils.targets import MAX_BOXES, assign_targets, padded_gt_boxes, target_shapes
+
+# Cached images keep at most this multiple of the input's long side (scale r(0.25, 2) rarely
+# needs more detail than this, and it bounds memory).
+CACHE_SIDE_FACTOR = 1.5
+# Default memory budget for the decoded-image cache.
+DEFAULT_CACHE_MB = 2048
+# How many other images to try when an image turns out to be unreadable.
+MAX_SUBSTITUTES = 32
+
+
+class ImageDecodeError(ValueError):
+    """An image file could not be read or decoded."""
+
+
+def decode_image_file(path):
+    """Decode an image file into uint8 RGB (H, W, 3) with OpenCV; raises ImageDecodeError.
+
+    EXIF orientation is ignored, as the reference (PIL without exif_transpose) and the VOC
+    annotations' pixel coordinates assume.
+    """
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError as exc:
+        raise ImageDecodeError(f"cannot read: {exc.strerror or exc}") from None
+    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION)
+    if image is None or image.size == 0:
+        raise ImageDecodeError("cannot decode (corrupt, truncated or not an image)")
+    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+
+def _report(message):
+    print(message, file=sys.stderr, flush=True)
+
+
+class ImageStore:
+    """Decoded images by index: cached in memory when they fit the budget, else read on demand.
+
+    Images come back with boxes scaled into their pixel frame (the cache shrinks large images).
+    Unreadable images are reported once and remembered; `get` returns None for them.
+    """
+
+    def __init__(self, samples, max_side, cache_mb=DEFAULT_CACHE_MB, workers=None, report=_report):
+        self.paths = [s.image_path for s in samples]
+        self.sizes = [(float(s.width), float(s.height)) for s in samples]  # for the memory estimate
+        self.max_side = int(max_side)
+        self.report = report
+        self.bad = set()
+        self._lock = threading.Lock()
+        self._cache = None
+        self.cache_bytes = 0
+        self.cache_seconds = 0.0
+        if cache_mb and self.estimated_bytes() <= cache_mb * 2**20:
+            self._fill_cache(workers or os.cpu_count() or 1)
+
+    @property
+    def cached(self):
+        return self._cache is not None
+
+    def _cached_shape(self, width, height):
+        scale = min(1.0, self.max_side / max(width, height, 1))
+        return max(int(round(width * scale)), 1), max(int(round(height * scale)), 1)
+
+    def estimated_bytes(self):
+        """Memory the cache would take, from the samples' declared sizes."""
+        return sum(3 * np.prod(self._cached_shape(w, h)) for w, h in self.sizes)
+
+    def _decode_for_cache(self, index):
+        """(shrunk image, x scale, y scale) or None; the scales map original pixels onto it."""
+        image = self._decode(index)
+        if image is None:
+            return None
+        w, h = self._cached_shape(image.shape[1], image.shape[0])
+        return augment.resize(image, w, h), w / image.shape[1], h / image.shape[0]
+
+    def _fill_cache(self, workers):
+        start = time.perf_counter()
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            self._cache = list(pool.map(self._decode_for_cache, range(len(self.paths))))
+        self.cache_bytes = sum(entry[0].nbytes for entry in self._cache if entry is not None)
+        self.cache_seconds = time.perf_counter() - start
+
+    def _decode(self, index):
+        if index in self.bad:
+            return None
+        try:
+            return decode_image_file(self.paths[index])
+        except ImageDecodeError as exc:
+            with self._lock:
+                first = index not in self.bad
+                self.bad.add(index)
+            if first:
+                self.report(f"skipping image {self.paths[index]}: {exc}")
+            return None
+
+    def get(self, index):
+        """(image uint8 RGB, sx, sy), sx and sy mapping the annotation's pixels onto the image; None if unreadable."""
+        if self.cached:
+            return self._cache[index]
+        image = self._decode(index)
+        return None if image is None else (image, 1.0, 1.0)
+
+    def good_indices(self):
+        return [i for i in range(len(self.paths)) if i not in self.bad]
+
+
+class _ExampleMaker:
+    """Builds one augmented training example (the body of the pipeline's numpy_function)."""
+
+    def __init__(self, samples, store, input_size, anchors, num_classes, anchors_mask, aug):
+        self.store = store
+        self.labels = [training_boxes(s) for s in samples]
+        self.input_size = tuple(input_size)
+        self.anchors = np.asarray(anchors, np.float32)
+        self.num_classes = num_classes
+        self.anchors_mask = anchors_mask
+        self.aug = aug
+
+    def _load(self, index, rng):
+        """Image and its boxes in image pixels; an unreadable image is replaced by a random other."""
+        for _ in range(MAX_SUBSTITUTES):
+            got = self.store.get(index)
+            if got is not None:
+                image, sx, sy = got
+                boxes, ids = self.labels[index]
+                return image, augment.transform_boxes(boxes, sx, sy, 0, 0), np.asarray(ids, np.int32)
+            index = int(rng.integers(len(self.labels)))
+        raise ImageDecodeError(f"no readable image found after {MAX_SUBSTITUTES} tries; "
+                               f"is the dataset readable? (e.g. {self.store.paths[index]})")
+
+    def _single(self, index, rng):
+        a = self.aug
+        image, boxes, ids = self._load(index, rng)
+        return augment.random_resize_place(image, boxes, ids, self.input_size, rng, jitter=a["jitter"],
+                                           flip=a["flip"], hue=a["hue"], sat=a["sat"], val=a["val"])
+
+    def augmented(self, index, rng, special_aug):
+        """(image, boxes, class_ids) after the reference's augmentation choices."""
+        a = self.aug
+        if special_aug and rng.random() < a["mosaic"]:
+            n = len(self.labels)
+            picks = [index] + [int(i) for i in rng.integers(n, size=3)]
+            rng.shuffle(picks)
+            parts = [self._load(i, rng) for i in picks]
+            image, boxes, ids = augment.mosaic([p[0] for p in parts], [p[1] for p in parts],
+                                               [p[2] for p in parts], self.input_size, rng,
+                                               jitter=a["jitter"], flip=a["flip"], hue=a["hue"],
+                                               sat=a["sat"], val=a["val"])
+            if rng.random() < a["mixup"]:
+                other = self._single(int(rng.integers(n)), rng)
+                image, boxes, ids = augment.mixup(image, boxes, ids, *other)
+            return image, boxes, ids
+        return self._single(index, rng)
+
+    def __call__(self, index, seed, special_aug):
+        rng = np.random.default_rng([int(seed) & 0xFFFFFFFFFFFFFFFF, int(index)])
+        image, boxes, ids = self.augmented(int(index), rng, bool(special_aug))
+        return _example_arrays(image, boxes, ids, self)
+
+
+def _example_arrays(image, boxes, ids, spec):
+    y_true = assign_targets(boxes, ids, spec.input_size, spec.anchors, spec.num_classes, spec.anchors_mask)
+    return (image, *y_true, padded_gt_boxes(boxes, spec.input_size))
+
+
+def _check_inputs(samples, input_size, anchors, num_classes, batch_size, anchors_mask):
+    if len(input_size) != 2 or input_size[0] % 32 or input_size[1] % 32:
+        raise ValueError(f"input_size must be (height, width), multiples of 32; got {input_size}")
+    if len(samples) < batch_size:
+        raise ValueError(f"the dataset has {len(samples)} images, fewer than one batch of {batch_size}")
+    if np.asarray(anchors).shape != (sum(len(m) for m in anchors_mask), 2):
+        raise ValueError(f"anchors must be ({sum(len(m) for m in anchors_mask)}, 2), got {np.shape(anchors)}")
+    for s in samples:
+        ids = np.asarray(s.class_ids)
+        if ids.size and (ids.min() < 0 or ids.max() >= num_classes):
+            raise ValueError(f"{s.image_path}: class id {int(ids.max())} outside 0..{num_classes - 1}")
+
+
+def _output_signature(input_size, num_classes, anchors_mask):
+    height, width = input_size
+    shapes = [(height, width, 3)] + target_shapes(input_size, num_classes, anchors_mask) + [(MAX_BOXES, 4)]
+    dtypes = [tf.uint8] + [tf.float32] * 4
+    return shapes, dtypes
+
+
+def _to_model_inputs(images, *targets):
+    """uint8 batch -> float32 in [0, 1]; targets as one tuple (the loss's y_true)."""
+    return tf.cast(images, tf.float32) / 255.0, tuple(targets)
+
+
+def _numpy_example_fn(fn, inputs, shapes, dtypes):
+    outputs = tf.numpy_function(fn, inputs, dtypes, stateful=True)
+    return [tf.ensure_shape(t, s) for t, s in zip(outputs, shapes)]
+
+
+def build_train_dataset(samples, input_size, anchors, num_classes, batch_size, *, anchors_mask=ANCHORS_MASK,
+                        mosaic=0.5, mixup=0.5, jitter=0.3, hue=0.1, sat=0.7, val=0.4, flip=0.5, seed=None,
+                        workers=None, shuffle=True, special_aug=None, cache_mb=DEFAULT_CACHE_MB):
+    """Augmented training batches (see the module docstring for the element layout).
+
+    samples: utils.datasets Samples; input_size: (height, width); anchors: (9, 2) in input pixels.
+    mosaic: probability of a 4-image mosaic; mixup: probability of blending a mosaic with a
+    normally augmented image (so mixup happens with probability mosaic * mixup, as the reference).
+    jitter/hue/sat/val/flip: the reference's augmentation ranges. seed: makes the pipeline
+    deterministic. workers: parallel examples (default: CPU count). special_aug: a tf.Variable(bool)
+    switching mosaic and mixup on/off at run time; created (True) when None. It is returned as the
+    dataset's `special_aug` attribute either way. cache_mb: memory budget for keeping decoded images
+    (0 disables the cache). The dataset also carries `image_store` (cache state, skipped images).
+    """
+    input_size = tuple(int(v) for v in input_size)
+    _check_inputs(samples, input_size, anchors, num_classes, batch_size, anchors_mask)
+    if special_aug is None:
+        special_aug = tf.Variable(True, trainable=False, dtype=tf.bool, name="special_aug")
+    workers = workers or os.cpu_count() or 1
+    store = ImageStore(samples, CACHE_SIDE_FACTOR * max(input_size), cache_mb, workers)
+    aug = dict(mosaic=mosaic, mixup=mixup, jitter=jitter, hue=hue, sat=sat, val=val, flip=flip)
+    maker = _ExampleMaker(samples, store, input_size, anchors, num_classes, anchors_mask, aug)
+    shapes, dtypes = _output_signature(input_size, num_classes, anchors_mask)
+
+    def make_example(index, element_seed):
+        return _numpy_example_fn(maker, [index, element_seed, tf.convert_to_tensor(special_aug)], shapes, dtypes)
+
+    indices = tf.data.Dataset.range(len(samples))
+    if shuffle:
+        indices = indices.shuffle(len(samples), seed=seed, reshuffle_each_iteration=True)
+    seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True)
+    ds = tf.data.Dataset.zip(indices, seeds)
+    ds = ds.map(make_example, num_parallel_calls=workers, deterministic=seed is not None)
+    ds = ds.batch(batch_size, drop_remainder=True)
+    ds = ds.map(_to_model_inputs, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    ds = ds.prefetch(tf.data.AUTOTUNE)
+    ds.special_aug = special_aug
+    ds.image_store = store
+    return ds
+
+
+class _ValExampleMaker:
+    """Letterboxed image and targets of one validation sample, plus a validity flag."""
+
+    def __init__(self, samples, store, input_size, anchors, num_classes, anchors_mask):
+        self.store = store
+        self.labels = [training_boxes(s) for s in samples]
+        self.input_size = tuple(input_size)
+        self.anchors = np.asarray(anchors, np.float32)
+        self.num_classes = num_classes
+        self.anchors_mask = anchors_mask
+        self.shapes, _ = _output_signature(input_size, num_classes, anchors_mask)
+
+    def __call__(self, index):
+        index = int(index)
+        got = self.store.get(index)
+        if got is None:
+            return tuple(np.zeros(s, np.uint8 if k == 0 else np.float32)
+                         for k, s in enumerate(self.shapes)) + (False,)
+        image, sx, sy = got
+        boxes, ids = self.labels[index]
+        image, boxes = augment.letterbox(image, self.input_size, augment.transform_boxes(boxes, sx, sy, 0, 0))
+        boxes, ids = augment.clip_boxes(boxes, np.asarray(ids, np.int32),
+                                        (0, 0, self.input_size[1], self.input_size[0]))
+        return _example_arrays(image, boxes, ids, self) + (True,)
+
+
+def _is_valid(*example):
+    return example[-1]
+
+
+def _drop_valid_flag(*example):
+    return example[:-1]
+
+
+def build_val_dataset(samples, input_size, anchors, num_classes, batch_size, *, anchors_mask=ANCHORS_MASK,
+                      workers=None, cache_mb=DEFAULT_CACHE_MB):
+    """Validation batches: plain letterbox (bicubic, grey 128, as the reference), same layout as training.
+
+    The order follows `samples`; the last batch may be smaller; unreadable images are skipped with
+    a message. Letterboxed examples are kept in memory after the first pass when they fit `cache_mb`.
+    """
+    input_size = tuple(int(v) for v in input_size)
+    _check_inputs(samples, input_size, anchors, num_classes, 1, anchors_mask)
+    workers = workers or os.cpu_count() or 1
+    # Decode on demand (at full resolution, so the letterbox equals the reference's exactly).
+    store = ImageStore(samples, max_side=0, cache_mb=0)
+    maker = _ValExampleMaker(samples, store, input_size, anchors, num_classes, anchors_mask)
+    shapes, dtypes = _output_signature(input_size, num_classes, anchors_mask)
+
+    def make_example(index):
+        *example, valid = tf.numpy_function(maker, [index], dtypes + [tf.bool], stateful=False)
+        return tuple(tf.ensure_shape(t, s) for t, s in zip(example, shapes)) + (valid,)
+
+    ds = tf.data.Dataset.range(len(samples))
+    ds = ds.map(make_example, num_parallel_calls=workers, deterministic=True)
+    ds = ds.filter(_is_valid).map(_drop_valid_flag)
+    example_bytes = sum(4 * np.prod(s) for s in shapes[1:]) + np.prod(shapes[0])
+    if cache_mb and example_bytes * len(samples) <= cache_mb * 2**20:
+        ds = ds.cache()
+    ds = ds.batch(batch_size)
+    ds = ds.map(_to_model_inputs, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    ds = ds.prefetch(tf.data.AUTOTUNE)
+    ds.image_store = store
+    return ds
