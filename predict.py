@@ -9,61 +9,12 @@ Examples:
     python predict.py --mode heatmap      # objectness heat map PNG
 """
 import argparse
-import json
 import os
 import sys
-import time
 
 # Quiet native libraries before they are imported: a user sees our messages, not their logs.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("OPENCV_LOG_LEVEL", "OFF")
-
-VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv",
-                    ".flv", ".3gp", ".ts")
-
-
-class SourceError(ValueError):
-    """The --source cannot be used (missing, unreadable, unknown kind, camera absent)."""
-
-
-def sample_image_path():
-    """A photo shipped with matplotlib (an installed dependency): the default --source."""
-    from matplotlib import cbook
-    try:
-        path = cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)
-    except (OSError, ValueError):
-        path = None
-    if not path or not os.path.isfile(str(path)):
-        import matplotlib
-        path = os.path.join(matplotlib.get_data_path(), "sample_data", "grace_hopper.jpg")
-    if not os.path.isfile(str(path)):
-        raise SourceError("no --source given and matplotlib's sample photo is missing; "
-                          "pass --source IMAGE")
-    return str(path)
-
-
-def classify_source(source):
-    """('image' | 'folder' | 'video' | 'camera', value) for a --source string."""
-    if source is None:
-        return "image", sample_image_path()
-    text = str(source)
-    if text.isdigit():
-        return "camera", int(text)
-    if os.path.isdir(text):
-        return "folder", text
-    if not os.path.exists(text):
-        raise SourceError(f"{text}: no such file or folder")
-    if os.path.splitext(text)[1].lower() in VIDEO_EXTENSIONS:
-        return "video", text
-    return "image", text
-
-
-def list_images(folder):
-    """Image files directly in ``folder``, sorted by name."""
-    from utils.image import is_image_file
-    names = sorted(n for n in os.listdir(folder)
-                   if is_image_file(n) and os.path.isfile(os.path.join(folder, n)))
-    return [os.path.join(folder, n) for n in names]
 
 
 def build_parser():
@@ -132,269 +83,67 @@ def make_detector(args):
         conf=args.conf, nms_iou=args.nms_iou, max_boxes=args.max_boxes)
 
 
-def image_record(path, image, detections, class_names, frame=None):
-    """The JSON entry of one image or video frame."""
-    from utils.detector import detections_to_dicts
-    width, height = image.size
-    record = {"file": path}
-    if frame is not None:
-        record["frame"] = frame
-    record.update(width=width, height=height,
-                  detections=detections_to_dicts(detections, class_names, width, height))
-    return record
-
-
-def output_path(save_dir, source_path, suffix="", extension=None):
-    stem, ext = os.path.splitext(os.path.basename(source_path))
-    return os.path.join(save_dir, stem + suffix + (extension or ext or ".png"))
-
-
-def save_image(image, path):
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    if os.path.splitext(path)[1].lower() not in (".jpg", ".jpeg", ".png", ".bmp", ".tif",
-                                                 ".tiff", ".webp"):
-        path = os.path.splitext(path)[0] + ".png"
-    image.save(path)
-    return path
-
-
-def show_image(image, title):
-    """Show an image in an OpenCV window; a clear error when OpenCV has no GUI."""
-    import cv2
-    import numpy as np
-    try:
-        cv2.imshow(title, cv2.cvtColor(np.asarray(image), cv2.COLOR_RGB2BGR))
-        return cv2.waitKey(1) & 0xFF
-    except cv2.error:
-        raise SourceError("--show needs OpenCV with GUI support (pip install opencv-python); "
-                          "this OpenCV is headless") from None
-
-
-def predict_images(detector, paths, args, log):
-    """Detect on image files; save drawings (and crops); return (JSON records, failures)."""
-    from utils.draw import count_by_class, crop_detections, draw_detections
-    from utils.image import ImageLoadError, load_image
-
-    names = detector.class_names
-    records, failures = [], []
-    for path in paths:
-        try:
-            image = load_image(path)
-        except ImageLoadError as exc:
-            failures.append(path)
-            print(f"skipped {exc}", file=sys.stderr)
-            records.append({"file": path, "error": str(exc)})
-            continue
-        detections = detector.detect(image)
-        records.append(image_record(path, image, detections, names))
-        drawn = draw_detections(image, detections, names)
-        saved = save_image(drawn, output_path(args.save_dir, path))
-        log(f"{path}: {len(detections)} objects -> {saved}")
-        if args.count:
-            counts = count_by_class(detections, names)
-            log("  " + (", ".join(f"{k}: {v}" for k, v in counts.items()) or "no objects"),
-                force=True)
-        if args.crop:
-            crop_dir = os.path.join(args.save_dir, "crops")
-            for i, crop in enumerate(crop_detections(image, detections)):
-                if crop is not None:
-                    cname = names[int(detections.class_ids[i])].replace(" ", "_")
-                    stem = os.path.splitext(os.path.basename(path))[0]
-                    save_image(crop, os.path.join(crop_dir, f"{stem}_{i}_{cname}.png"))
-        if args.show:
-            show_image(drawn, "YOLOv4-lite")
-    if args.show and records:
-        import cv2
-        cv2.waitKey(0)
-    return records, failures
-
-
-def open_capture(kind, value):
-    import cv2
-    capture = cv2.VideoCapture(value)
-    if not capture.isOpened():
-        capture.release()
-        if kind == "camera":
-            raise SourceError(f"camera {value} cannot be opened (no such camera, or it is busy)")
-        raise SourceError(f"{value}: cannot open as a video (unsupported or corrupt file)")
-    return capture
-
-
-def predict_video(detector, kind, value, args, log, capture=None):
-    """Detect on every frame of a video file or camera; write an annotated mp4.
-
-    Ctrl-C (or Esc/q in the --show window) stops cleanly and the file is finalised.
-    Returns the per-frame JSON records.
-    """
-    import cv2
-    import numpy as np
-    from PIL import Image
-    from tqdm import tqdm
-
-    from utils.draw import draw_detections
-
-    capture = capture if capture is not None else open_capture(kind, value)
-    fps = capture.get(cv2.CAP_PROP_FPS)
-    fps = fps if fps and 1.0 <= fps <= 240.0 else 25.0
-    total = int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) if kind == "video" else 0
-    name = f"camera{value}.mp4" if kind == "camera" else \
-        os.path.splitext(os.path.basename(value))[0] + ".mp4"
-    out_path = os.path.join(args.save_dir, name)
-    os.makedirs(args.save_dir, exist_ok=True)
-    writer = None
-    records = []
-    source_name = str(value) if kind == "video" else f"camera:{value}"
-    frame_index = 0
-    smoothed_fps = None
-    bar = tqdm(total=total or None, unit="frame", desc=os.path.basename(out_path),
-               disable=args.quiet, file=sys.stderr)
-    try:
-        while True:
-            ok, frame = capture.read()
-            if not ok:
-                break
-            start = time.perf_counter()
-            image = Image.fromarray(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB))
-            detections = detector.detect(image)
-            drawn = np.asarray(draw_detections(image, detections, detector.class_names))
-            rate = 1.0 / max(time.perf_counter() - start, 1e-6)
-            # The first frame pays for tracing the graph: start the running figure after it.
-            if frame_index == 1 or smoothed_fps is None:
-                smoothed_fps = rate
-            else:
-                smoothed_fps = 0.9 * smoothed_fps + 0.1 * rate
-            bgr = cv2.cvtColor(drawn, cv2.COLOR_RGB2BGR)
-            if kind == "camera":
-                cv2.putText(bgr, f"{smoothed_fps:.1f} FPS", (10, 30), cv2.FONT_HERSHEY_SIMPLEX,
-                            0.8, (0, 255, 0), 2)
-            if writer is None:
-                height, width = bgr.shape[:2]
-                writer = cv2.VideoWriter(out_path, cv2.VideoWriter_fourcc(*"mp4v"), fps,
-                                         (width, height))
-                if not writer.isOpened():
-                    raise SourceError(f"{out_path}: cannot open a video writer (mp4v)")
-            writer.write(bgr)
-            if args.json:
-                records.append(image_record(source_name, image, detections,
-                                            detector.class_names, frame=frame_index))
-            frame_index += 1
-            bar.update(1)
-            bar.set_postfix(fps=f"{smoothed_fps:.1f}", objects=len(detections))
-            if args.show and show_image(drawn, "YOLOv4-lite") in (27, ord("q")):
-                break
-    except KeyboardInterrupt:
-        bar.write(f"stopped by user after {frame_index} frames")
-    finally:
-        bar.close()
-        capture.release()
-        if writer is not None:
-            writer.release()
-    if frame_index == 0:
-        raise SourceError(f"{source_name}: no frame could be read")
-    log(f"{source_name}: {frame_index} frames -> {out_path}")
-    return records
-
-
-def run_fps(detector, image_path, runs, log):
-    """Time end-to-end latency (preprocess + model + decode + NMS) over ``runs`` calls."""
-    import numpy as np
-
-    from utils.image import load_image
-
-    image = load_image(image_path)
-    for _ in range(3):  # warm-up: trace and first executions
-        detector.detect(image)
-    end_to_end = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        detector.detect(image)
-        end_to_end.append(time.perf_counter() - start)
-    canvas, transform, _ = detector.preprocess(image)
-    graph_only = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        detector.run_canvas(canvas, transform)
-        graph_only.append(time.perf_counter() - start)
-    e2e_ms, graph_ms = np.asarray(end_to_end) * 1000, np.asarray(graph_only) * 1000
-    log(f"{image_path} ({image.size[0]}x{image.size[1]}), {runs} runs, batch 1", force=True)
-    log(f"end to end (preprocess + model + decode + NMS): mean {e2e_ms.mean():.1f} ms, "
-        f"median {np.median(e2e_ms):.1f} ms, {1000.0 / e2e_ms.mean():.1f} FPS", force=True)
-    log(f"model + decode + NMS only:                     mean {graph_ms.mean():.1f} ms, "
-        f"median {np.median(graph_ms):.1f} ms, {1000.0 / graph_ms.mean():.1f} FPS", force=True)
-    return {"end_to_end_ms_mean": float(e2e_ms.mean()),
-            "end_to_end_ms_median": float(np.median(e2e_ms)),
-            "graph_ms_mean": float(graph_ms.mean()), "graph_ms_median": float(np.median(graph_ms))}
-
-
-def run_heatmap(detector, paths, save_dir, log):
-    from utils.draw import save_heatmap
-    from utils.image import ImageLoadError, load_image
-
-    failures = []
-    for path in paths:
-        try:
-            image = load_image(path)
-        except ImageLoadError as exc:
-            failures.append(path)
-            print(f"skipped {exc}", file=sys.stderr)
-            continue
-        heat = detector.objectness_map(image)
-        os.makedirs(save_dir, exist_ok=True)
-        saved = save_heatmap(image, heat, output_path(save_dir, path, "_heatmap", ".png"))
-        log(f"{path}: objectness heat map -> {saved}")
-    return failures
-
-
-def write_json(path, records, detector):
-    payload = {"model": detector.describe(), "images": records}
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    tmp = path + ".tmp"
-    with open(tmp, "w", encoding="utf8") as f:
-        json.dump(payload, f, indent=1)
-    os.replace(tmp, path)
-
-
 def run(args):
     """Everything predict.py does, given parsed arguments; returns the exit status."""
-    def log(message, force=False):
-        if force or not args.quiet:
-            print(message)
+    from utils import predict_jobs as jobs
+    from utils.image import load_image
+    from utils.sources import SourceError, check_gui, classify_source, list_images, open_capture
+
+    def log(message):
+        print(message, flush=True)
+
+    def progress(message):
+        if not args.quiet:
+            log(message)
 
     check_args(args)
     kind, value = classify_source(args.source)
+    if args.show:
+        check_gui()
     if args.mode != "predict" and kind in ("video", "camera"):
         raise SourceError(f"--mode {args.mode} works on images and folders, not on {kind}s")
+    # Fail on a bad source before spending seconds on the model.
+    capture = None
     if kind == "folder":
         paths = list_images(value)
         if not paths:
             raise SourceError(f"{value}: no image files in this folder")
     elif kind == "image":
-        from utils.image import load_image
-        load_image(value)  # fail on a bad file before the model is built
+        load_image(value)
         paths = [value]
     else:
-        capture = open_capture(kind, value)  # fail on a bad video/camera before building
+        capture = open_capture(kind, value)
     detector = make_detector(args)
-    log(f"model: {detector.describe()}")
+    progress(f"model: {detector.describe()}")
     report = getattr(detector.model, "load_report", None)
     if report is not None:
-        log(report.summary())
+        progress(report.summary())
 
-    failures = []
-    records = []
+    records, failures = [], []
     if args.mode == "fps":
-        run_fps(detector, paths[0], args.runs, log)
+        image = load_image(paths[0])
+        stats = jobs.time_detector(detector, image, runs=args.runs)
+        log(f"{paths[0]} ({image.size[0]}x{image.size[1]}), {args.runs} runs, batch 1")
+        log(f"end to end (preprocess + model + decode + NMS): mean "
+            f"{stats['end_to_end_ms_mean']:.1f} ms, median {stats['end_to_end_ms_median']:.1f} "
+            f"ms, {1000.0 / stats['end_to_end_ms_mean']:.1f} FPS")
+        log(f"model + decode + NMS only:                     mean {stats['graph_ms_mean']:.1f} "
+            f"ms, median {stats['graph_ms_median']:.1f} ms, "
+            f"{1000.0 / stats['graph_ms_mean']:.1f} FPS")
         return 0
     if args.mode == "heatmap":
-        failures = run_heatmap(detector, paths, args.save_dir, log)
+        failures = jobs.save_heatmaps(detector, paths, args.save_dir, log=progress)
     elif kind in ("video", "camera"):
-        records = predict_video(detector, kind, value, args, log, capture)
+        records = jobs.predict_video(detector, kind, value, args.save_dir,
+                                     collect_records=bool(args.json), show=args.show,
+                                     progress=not args.quiet, log=progress, capture=capture)
     else:
-        records, failures = predict_images(detector, paths, args, log)
+        records, failures = jobs.predict_images(detector, paths, args.save_dir, crop=args.crop,
+                                                count=args.count, show=args.show, log=log,
+                                                verbose=not args.quiet)
     if args.json:
-        write_json(args.json, records, detector)
-        log(f"results -> {args.json}")
+        jobs.write_json(args.json, records, detector.describe())
+        progress(f"results -> {args.json}")
     if failures:
         print(f"{len(failures)} of {len(paths)} images could not be read: "
               + ", ".join(os.path.basename(p) for p in failures), file=sys.stderr)
@@ -425,6 +174,7 @@ def _is_expected_error(exc):
     from utils.config import ConfigError
     from utils.hub import WeightsUnavailableError
     from utils.image import ImageLoadError
+    from utils.sources import SourceError
     expected = (SourceError, ConfigError, ImageLoadError, WeightsUnavailableError,
                 FileNotFoundError, PermissionError, IsADirectoryError)
     if isinstance(exc, expected):

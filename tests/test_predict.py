@@ -46,7 +46,7 @@ def test_readme_main_job_runs_with_cached_weights(cache, tmp_path):
     assert result.returncode == 0, result.stderr
     saved = tmp_path / "img_out" / "grace_hopper.jpg"
     assert saved.is_file() and Image.open(saved).size == (512, 600)
-    assert "1 objects" in result.stdout and "157/157" in result.stdout
+    assert "1 object ->" in result.stdout and "157/157" in result.stdout
 
 
 def reference_by_file(subset):
@@ -90,14 +90,20 @@ def test_folder_mode_reproduces_reference_json(cache, tmp_path):
 
 def test_truncated_image_is_reported_and_the_rest_processed(cache, tmp_path):
     folder = shared_path("datasets", "voc_mini", "VOCdevkit", "VOC2012", "JPEGImages")
-    result = run_predict(V1_025 + ["--source", folder, "--json", "r.json", "--save-dir", "out"],
-                         cache, tmp_path)
+    result = run_predict(V1_025 + ["--source", folder, "--json", "r.json", "--save-dir", "out",
+                                   "--crop", "--count"], cache, tmp_path)
     assert result.returncode == 0, result.stderr
     assert "Traceback" not in result.stderr
     assert "2007_000027.jpg" in result.stderr and "truncated" in result.stderr
     records = json.load(open(tmp_path / "r.json"))["images"]
     ok = [r for r in records if "detections" in r]
-    assert len(ok) == 4 and len(os.listdir(tmp_path / "out")) == 4
+    saved = sorted(n for n in os.listdir(tmp_path / "out") if n.endswith(".jpg"))
+    assert len(ok) == 4 and saved == sorted(os.path.basename(r["file"]) for r in ok)
+    # --crop saves one image per detection, --count prints per-class counts.
+    crops = os.listdir(tmp_path / "out" / "crops")
+    assert len(crops) == sum(len(r["detections"]) for r in ok) > 0
+    assert any(name.endswith("_aeroplane.png") for name in crops)
+    assert "aeroplane: " in result.stdout
     assert [r["file"] for r in records if "error" in r][0].endswith("2007_000027.jpg")
 
 
@@ -197,3 +203,35 @@ def test_offline_without_cached_weights_says_what_to_download(tmp_path):
     last = result.stderr.strip().splitlines()[-1]
     assert "yolov4_ghostnet_voc.h5" in last and "releases/download" in last
     assert str(tmp_path / "empty") in last
+
+
+def test_ctrl_c_finalises_the_video(cache, tmp_path):
+    import signal
+    import time
+
+    import cv2
+    clip = tmp_path / "long.mp4"
+    writer = cv2.VideoWriter(str(clip), cv2.VideoWriter_fourcc(*"mp4v"), 25, (96, 64))
+    frame = np.zeros((64, 96, 3), np.uint8)
+    for i in range(1500):
+        writer.write(np.roll(frame + (i % 200), i, axis=1))
+    writer.release()
+    env = dict(os.environ, YOLO_LITE_CACHE_DIR=str(cache))
+    process = subprocess.Popen([sys.executable, PREDICT, *V1_025, "--source", str(clip),
+                                "--json", "l.json", "--save-dir", "out"], cwd=tmp_path, env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    output = tmp_path / "out" / "long.mp4"
+    deadline = time.time() + 120
+    while not output.exists() and process.poll() is None and time.time() < deadline:
+        time.sleep(0.2)
+    time.sleep(0.5)
+    process.send_signal(signal.SIGINT)
+    stdout, stderr = process.communicate(timeout=120)
+    assert process.returncode == 0 and "Traceback" not in stderr, stderr
+    assert "stopped by user" in stdout + stderr
+    capture = cv2.VideoCapture(str(output))
+    frames = 0
+    while capture.read()[0]:
+        frames += 1
+    records = json.load(open(tmp_path / "l.json"))["images"]
+    assert 0 < frames < 1500 and len(records) == frames

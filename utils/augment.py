@@ -7,8 +7,8 @@ the `numpy.random.Generator` passed in, so a seeded pipeline is reproducible.
 The geometry and colour ranges follow the reference implementation (REFERENCE_NOTES §5): scale
 r(0.25, 2) of the input size on the long side with aspect jitter, a random offset on a grey canvas,
 horizontal flip, HSV gains through lookup tables, mosaic around a cut point r(0.3, 0.7) and a
-0.5/0.5 mixup. OpenCV does the pixel work because it is several times faster than PIL or tf.image
-on the 2-core machines this project targets.
+0.5/0.5 mixup. OpenCV does the pixel work: it is fast and releases the GIL, so the pipeline's
+parallel examples really run in parallel.
 """
 import cv2
 import numpy as np

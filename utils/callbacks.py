@@ -156,7 +156,9 @@ class Checkpointer(keras.callbacks.Callback):
         done = epoch + 1
         save_weights(ctx.body, ctx.path("last.h5"))
         metric, mode = _best_candidate(logs, ctx.best_mode)
-        if metric is not None and (ctx.best_metric is None or _better(metric, ctx.best_metric, mode)):
+        # The first mAP replaces a val-loss based best: the two are not comparable.
+        if metric is not None and (ctx.best_metric is None or mode != ctx.best_mode
+                                   or _better(metric, ctx.best_metric, mode)):
             ctx.best_metric, ctx.best_mode = metric, mode
             save_weights(ctx.body, ctx.path("best.h5"))
             logs["best"] = 1

@@ -4,7 +4,8 @@
 runs model + decode + letterbox correction + class-aware NMS as one ``tf.function`` whose input
 signature is fixed by the network input size: it is traced once and reused for every image,
 whatever the image's size (the original size travels as a tensor), and whatever ``conf``,
-``nms_iou`` and ``max_boxes`` are set to (they are tensors too).
+``nms_iou`` and ``max_boxes`` are set to (they are tensors too). For fixed weights (predict),
+the graph runs a copy of the model with batch norms folded into the convolutions (utils.fuse).
 """
 from dataclasses import dataclass, field
 
@@ -15,6 +16,7 @@ from utils.boxes import (class_aware_nms, decode_outputs, image_transform, objec
                          to_image_coordinates, yxyx_to_xyxy)
 from utils.config import (ANCHORS_MASK, DEFAULT_ANCHORS_PATH, DEFAULT_CLASSES_PATH, ConfigError,
                           load_anchors, load_class_names, parse_input_size)
+from utils.fuse import fold_batchnorm
 from utils.image import as_pil_rgb, letterbox_geometry, letterbox_image, resize_image
 
 
@@ -49,16 +51,23 @@ class Detector:
         conf: score threshold (objectness x class probability).
         nms_iou: IoU above which a same-class box is suppressed.
         max_boxes: cap per class and in total.
+        fuse: run a copy of the model with batch norms folded into the convolutions (faster).
+            A snapshot of the weights: leave it off for a model that is still training.
     """
 
     def __init__(self, model, class_names, anchors=None, anchors_mask=ANCHORS_MASK,
-                 input_size=(416, 416), letterbox=True, conf=0.5, nms_iou=0.3, max_boxes=100):
+                 input_size=(416, 416), letterbox=True, conf=0.5, nms_iou=0.3, max_boxes=100,
+                 fuse=False):
         self.model = model
         self.class_names = list(class_names)
         self.anchors = np.asarray(load_anchors(DEFAULT_ANCHORS_PATH) if anchors is None
                                   else anchors, np.float32).reshape(-1, 2)
         self.anchors_mask = tuple(tuple(int(i) for i in m) for m in anchors_mask)
         self.input_size = parse_input_size(input_size)
+        fixed = tuple(model.inputs[0].shape[1:3]) if getattr(model, "inputs", None) else ()
+        if len(fixed) == 2 and None not in fixed and tuple(fixed) != self.input_size:
+            raise ConfigError(f"the model takes {fixed[0]}x{fixed[1]} inputs but input_size is "
+                              f"{self.input_size[0]}x{self.input_size[1]}")
         self.letterbox = bool(letterbox)
         self.conf = conf
         self.nms_iou = nms_iou
@@ -73,6 +82,7 @@ class Detector:
                               f"{self.num_classes} classes")
         self._detect_fns = {}
         self._objectness_fns = {}
+        self.inference_model = fold_batchnorm(model) if fuse else model
 
     @classmethod
     def from_options(cls, backbone, alpha, weights, classes_path=DEFAULT_CLASSES_PATH,
@@ -80,7 +90,8 @@ class Detector:
         """Build ``yolo_body`` for the options and load ``weights``.
 
         ``weights=None`` fetches the pretrained VOC file for (backbone, alpha) through
-        :func:`utils.hub.resolve_weights`. Raises the loader's errors (``FileNotFoundError``,
+        :func:`utils.hub.resolve_weights`. Batch norms are folded (``fuse=True``) unless
+        ``fuse=False`` is passed. Raises the loader's errors (``FileNotFoundError``,
         ``nets.WeightsMismatchError``) and ``ConfigError`` for bad class/anchor files.
         """
         from nets import get_backbone, load_weights, yolo_body
@@ -95,6 +106,7 @@ class Detector:
         anchors = load_anchors(anchors_path or DEFAULT_ANCHORS_PATH)
         input_size = parse_input_size(input_size)
         anchors_mask = kwargs.pop("anchors_mask", ANCHORS_MASK)
+        kwargs.setdefault("fuse", True)
         path = resolve_weights(backbone, alpha, weights)
         model = yolo_body(input_size, anchors_mask, num_classes=len(class_names),
                           backbone=backbone, alpha=alpha)
@@ -116,7 +128,7 @@ class Detector:
     # -- compiled graphs -------------------------------------------------------------------
     def _forward(self, canvas):
         x = tf.cast(canvas, tf.float32)[None] / 255.0
-        return self.model(x, training=False)
+        return self.inference_model(x, training=False)
 
     def _detect_fn(self):
         key = self.input_size

@@ -56,20 +56,24 @@ class MapOutReport:
         if len(self.malformed) > max_listed:
             out.append(f"... and {len(self.malformed) - max_listed} more malformed lines skipped")
         if self.missing_detections:
-            out.append(f"{len(self.missing_detections)} images have no detection file "
-                       f"(counted as no detections), e.g. {_examples(self.missing_detections)}")
+            out.append(f"{_count(self.missing_detections, 'image has', 'images have')} no "
+                       f"detection file (counted as no detections), e.g. "
+                       f"{_examples(self.missing_detections)}")
         if self.orphan_detections:
-            out.append(f"{len(self.orphan_detections)} detection files have no ground-truth file "
-                       f"and were ignored, e.g. {_examples(self.orphan_detections)}")
+            out.append(f"{_count(self.orphan_detections, 'detection file has', 'detection files have')}"
+                       f" no ground-truth file and {'was' if len(self.orphan_detections) == 1 else 'were'}"
+                       f" ignored, e.g. {_examples(self.orphan_detections)}")
         for label, counter in (("ground-truth objects", self.unknown_gt),
                                ("detections", self.unknown_det)):
             if counter:
                 classes = ", ".join(f"{name!r} x{n}" for name, n in counter.most_common())
-                out.append(f"{sum(counter.values())} {label} of classes not in the class list "
-                           f"were ignored: {classes}")
+                total = sum(counter.values())
+                out.append(f"{total} {label if total > 1 else label[:-1]} of classes not in the "
+                           f"class list {'were' if total > 1 else 'was'} ignored: {classes}")
         if self.no_ground_truth:
-            out.append(f"{len(self.no_ground_truth)} images have no ground-truth object (their "
-                       f"detections are all false positives), e.g. {_examples(self.no_ground_truth)}")
+            out.append(f"{_count(self.no_ground_truth, 'image has', 'images have')} no ground-truth "
+                       f"object (detections there are false positives), e.g. "
+                       f"{_examples(self.no_ground_truth)}")
         return out
 
     def to_dict(self):
@@ -81,6 +85,10 @@ class MapOutReport:
                 "images_without_ground_truth": list(self.no_ground_truth),
                 "unknown_classes_ground_truth": dict(self.unknown_gt),
                 "unknown_classes_detections": dict(self.unknown_det)}
+
+
+def _count(items, singular, plural):
+    return f"{len(items)} {singular if len(items) == 1 else plural}"
 
 
 def _examples(items, count=3):
@@ -225,28 +233,33 @@ def read_map_out(map_out_dir, class_names=None):
     has_gt = set(gt_image)
     report.no_ground_truth = [image_ids[i] for i in readable if i not in has_gt]
 
-    det_image, det_class, det_scores, det_boxes = [], [], [], []
+    # Detections: all files' lines are converted to numbers in one NumPy call.
+    det_rows = []  # (image index, line number, text)
     for index in readable:
         image_id = image_ids[index]
         if image_id not in det_ids:
             report.missing_detections.append(image_id)
             continue
-        label = f"{DET_DIR}/{image_id}.txt"
-        lines = _read_lines(os.path.join(det_dir, image_id + ".txt"), report, label)
-        for number, line in lines or ():
-            try:
-                name, score, box = parse_det_line(line)
-            except ValueError as exc:
-                report.malformed.append((f"{label}:{number}", str(exc)))
-                continue
+        lines = _read_lines(os.path.join(det_dir, image_id + ".txt"), report,
+                            f"{DET_DIR}/{image_id}.txt")
+        det_rows.extend((index, number, line) for number, line in lines or ())
+    names, values = _parse_detection_rows(det_rows, image_ids, report)
+    det_class = np.full(len(names), -1, np.int64)
+    for row, name in enumerate(names):
+        if name is None:
+            continue
+        c = class_index.get(name)
+        if c is None:
+            name = " ".join(name.split())  # class names with inner or leading spaces
             c = class_index.get(name)
-            if c is None:
-                report.unknown_det[name] += 1
-                continue
-            det_image.append(index)
-            det_class.append(c)
-            det_scores.append(score)
-            det_boxes.append(box)
+        if c is None:
+            report.unknown_det[name] += 1
+        else:
+            det_class[row] = c
+    keep_det = det_class >= 0
+    det_image = np.array([row[0] for row in det_rows], np.int64).reshape(-1)[keep_det]
+    det_class = det_class[keep_det]
+    det_scores, det_boxes = values[keep_det, 0], values[keep_det, 1:]
 
     # Images whose ground-truth file could not be read are left out entirely.
     keep = np.zeros(len(image_ids), bool)
@@ -255,11 +268,50 @@ def read_map_out(map_out_dir, class_names=None):
     data = EvalData(
         image_ids=[i for i, k in zip(image_ids, keep) if k], class_names=class_names,
         gt_image=new_index[np.asarray(gt_image, np.int64)], gt_class=gt_class, gt_boxes=gt_boxes,
-        gt_difficult=gt_difficult, det_image=new_index[np.asarray(det_image, np.int64)],
+        gt_difficult=gt_difficult, det_image=new_index[det_image],
         det_class=det_class, det_scores=det_scores, det_boxes=det_boxes)
     kept_ids = set(data.image_ids)
     listing_order = [i for i in listing_order if i in kept_ids]
     return data, report, listing_order
+
+
+def _parse_detection_rows(rows, image_ids, report):
+    """Class names (None for a malformed line) and an (N, 5) array of score, l, t, r, b.
+
+    Fast path: one NumPy conversion of every line; only when it fails are lines converted one
+    by one. Malformed lines are reported as ``file:line`` with the reason.
+    """
+    parts = [text.rsplit(None, 5) for _, _, text in rows]
+    values = None
+    if parts:
+        try:
+            values = np.array([p[1:] for p in parts], np.float64)
+            if values.shape != (len(parts), 5) or min(len(p) for p in parts) != 6:
+                values = None
+        except ValueError:  # a ragged or non-numeric line somewhere
+            values = None
+    ok = np.ones(len(parts), bool)
+    if values is None:
+        values = np.zeros((len(parts), 5))
+        for i, p in enumerate(parts):
+            numbers = _numbers(p[1:]) if len(p) == 6 else None
+            if numbers is None:
+                ok[i] = False
+            else:
+                values[i] = numbers
+    ok &= np.isfinite(values).all(axis=1)
+    ok &= (values[:, 3] >= values[:, 1]) & (values[:, 4] >= values[:, 2])
+    names = [p[0] for p in parts]
+    for i in np.flatnonzero(~ok):
+        index, number, text = rows[i]
+        try:
+            parse_det_line(text)
+            message = "cannot read line"
+        except ValueError as exc:
+            message = str(exc)
+        report.malformed.append((f"{DET_DIR}/{image_ids[index]}.txt:{number}", message))
+        names[i] = None
+    return names, values
 
 
 # ---------------------------------------------------------------------------------------------
@@ -286,13 +338,18 @@ def write_map_out(map_out_dir, data):
     """Write ``data`` as ``ground-truth/`` and ``detection-results/`` text files.
 
     Every image gets both files (empty when it has nothing), so reading them back gives the
-    same images, objects and detections. Scores are written with 6 decimals and coordinates
-    as given (use :func:`quantize_detections` first to evaluate exactly what is written).
+    same images, objects and detections; .txt files of other images left there by an earlier
+    run are removed so that they cannot creep into a re-evaluation. Scores are written with 6
+    decimals and coordinates as given (use :func:`quantize_detections` first to evaluate
+    exactly what is written).
     """
     gt_dir = os.path.join(map_out_dir, GT_DIR)
     det_dir = os.path.join(map_out_dir, DET_DIR)
-    os.makedirs(gt_dir, exist_ok=True)
-    os.makedirs(det_dir, exist_ok=True)
+    current = set(data.image_ids)
+    for folder in (gt_dir, det_dir):
+        os.makedirs(folder, exist_ok=True)
+        for stale in set(_txt_ids(folder)) - current:
+            os.remove(os.path.join(folder, stale + ".txt"))
     names = data.class_names
     gt_lines = [[] for _ in data.image_ids]
     for i, c, box, hard in zip(data.gt_image.tolist(), data.gt_class.tolist(),

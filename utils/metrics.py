@@ -110,12 +110,14 @@ class ClassResult:
     lamr: float
 
 
-def voc_iou_matches(data, iou_threshold):
-    """Rank and match every detection as the original does.
+def voc_best_matches(data):
+    """Rank detections and find the ground truth each one is compared with.
 
-    Returns ``(order, status)``: ``order`` lists detection indices sorted by class, then by
-    descending score (stable), and ``status[i]`` for ``order[i]`` is 1 (TP), 0 (FP) or -1
-    (ignored: matched to a difficult ground truth).
+    Returns ``(order, best_iou, match)``: ``order`` lists detection indices sorted by class,
+    then by descending score (stable); for ``order[i]``, ``best_iou[i]`` is its highest IoU
+    with a same-class ground truth of its image (-1 when none overlaps) and ``match[i]`` the
+    index of that ground truth (the first on ties; -1 when there is no candidate). Nothing here
+    depends on the IoU threshold.
     """
     num_classes = max(data.num_classes, 1)
     n_det = len(data.det_image)
@@ -135,29 +137,37 @@ def voc_iou_matches(data, iou_threshold):
     # Every (detection, candidate ground truth) pair, detections contiguous.
     pair_det = np.repeat(np.arange(n_det), count)
     first_pair = np.cumsum(count) - count
-    pair_gt = gt_order[np.repeat(start, count) + np.arange(len(pair_det)) - np.repeat(first_pair, count)]
+    pair_gt = gt_order[np.repeat(start - first_pair, count) + np.arange(len(pair_det))]
     iou = _voc_pair_iou(d_boxes[pair_det], data.gt_boxes[pair_gt])
 
-    # Best IoU per detection (-1 when no ground truth overlaps) and the first pair reaching it.
+    # Best IoU per detection and the first pair reaching it.
     best = np.full(n_det, -1.0)
     has_pairs = count > 0
     if len(pair_det):
         best[has_pairs] = np.maximum.reduceat(iou, first_pair[has_pairs])
-    is_best = iou == best[pair_det]
-    best_pairs = np.flatnonzero(is_best)
+    best_pairs = np.flatnonzero(iou == best[pair_det])
     dets_with_best, first = np.unique(pair_det[best_pairs], return_index=True)
     match = np.full(n_det, -1, np.int64)
     match[dets_with_best] = pair_gt[best_pairs[first]]
+    return order, best, match
 
-    status = np.zeros(n_det, np.int8)  # FP unless shown otherwise
-    hit = (best >= iou_threshold) & (match >= 0)
-    difficult_hit = hit & data.gt_difficult[np.maximum(match, 0)]
+
+def voc_match_status(best_iou, match, gt_difficult, iou_threshold):
+    """TP (1), FP (0) or ignored (-1) for ranked detections at one IoU threshold.
+
+    A detection whose best ground truth reaches the threshold is ignored when that ground truth
+    is difficult; otherwise it is a TP when it is the best-ranked such detection of that ground
+    truth (the original marks the ground truth used), else an FP.
+    """
+    status = np.zeros(len(best_iou), np.int8)
+    hit = (best_iou >= iou_threshold) & (match >= 0)
+    difficult_hit = hit & np.asarray(gt_difficult, bool)[np.maximum(match, 0)]
     status[difficult_hit] = -1
     candidates = np.flatnonzero(hit & ~difficult_hit)
     # Detections are in rank order, so the first detection of each ground truth is its TP.
     _, first_of_gt = np.unique(match[candidates], return_index=True)
     status[candidates[first_of_gt]] = 1
-    return order, status
+    return status
 
 
 def _voc_pair_iou(a, b):
@@ -219,7 +229,17 @@ def voc_evaluate(data, iou_threshold=0.5, voc07=False, score_threshold=0.5):
     Returns ``{"mAP": float, "classes": [ClassResult for every class in data.class_names]}``;
     ``mAP`` averages the classes with ``num_gt > 0`` (0.0 when there are none).
     """
-    order, status = voc_iou_matches(data, iou_threshold)
+    return voc_evaluate_many(data, [iou_threshold], voc07, score_threshold)[0]
+
+
+def voc_evaluate_many(data, iou_thresholds, voc07=False, score_threshold=0.5):
+    """:func:`voc_evaluate` at several IoU thresholds, sharing the matching work."""
+    order, best_iou, match = voc_best_matches(data)
+    return [_voc_classes(data, order, voc_match_status(best_iou, match, data.gt_difficult, t),
+                         voc07, score_threshold) for t in iou_thresholds]
+
+
+def _voc_classes(data, order, status, voc07, score_threshold):
     sorted_class = data.det_class[order]
     sorted_scores = data.det_scores[order]
     npos = np.bincount(data.gt_class[~data.gt_difficult], minlength=data.num_classes)

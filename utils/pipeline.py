@@ -19,8 +19,9 @@ Design, measured on the 2-core machine (benchmarks/bench_pipeline.py):
   whole dataset fits `cache_mb`; decoding each JPEG every epoch was the original's bottleneck.
   Without the cache images are decoded on every use with OpenCV.
 - A corrupt or truncated image is reported once on stderr ("skipping image ...") and never used:
-  in training another image takes its place, so every epoch keeps its length; in validation it is
-  filtered out.
+  in training another image takes its place, so every epoch keeps its length; validation decodes
+  every image once when it is built and leaves the unreadable ones out. Both datasets have a known
+  length (Keras warns about running out of data otherwise).
 - The training switch `special_aug` is a tf.Variable(bool) read as each example is made; set it
   (e.g. in a callback's on_epoch_begin) and examples made from then on follow it. With a repeated
   dataset the batches already prefetched (a few) still carry the old setting.
@@ -36,7 +37,7 @@ import numpy as np
 import tensorflow as tf
 
 from utils import augment
-from utils.config import ANCHORS_MASK
+from utils.config import ANCHORS_MASK, LETTERBOX_FILL
 from utils.datasets import training_boxes
 from utils.targets import MAX_BOXES, assign_targets, padded_gt_boxes, target_shapes
 
@@ -276,7 +277,12 @@ def build_train_dataset(samples, input_size, anchors, num_classes, batch_size, *
 
 
 class _ValExampleMaker:
-    """Letterboxed image and targets of one validation sample, plus a validity flag."""
+    """Letterboxed image and targets of one validation sample.
+
+    A first pass (`prepare`) decodes every image once: unreadable ones are reported and left out
+    (so the dataset's length is known up front), and the letterboxed images are kept when they fit
+    the memory budget, so later passes decode nothing.
+    """
 
     def __init__(self, samples, store, input_size, anchors, num_classes, anchors_mask):
         self.store = store
@@ -285,55 +291,63 @@ class _ValExampleMaker:
         self.anchors = np.asarray(anchors, np.float32)
         self.num_classes = num_classes
         self.anchors_mask = anchors_mask
-        self.shapes, _ = _output_signature(input_size, num_classes, anchors_mask)
+        self.kept = {}
 
-    def __call__(self, index):
-        index = int(index)
+    def letterboxed(self, index):
+        """(letterboxed image, boxes, class_ids) or None when the image is unreadable."""
         got = self.store.get(index)
         if got is None:
-            return tuple(np.zeros(s, np.uint8 if k == 0 else np.float32)
-                         for k, s in enumerate(self.shapes)) + (False,)
+            return None
         image, sx, sy = got
         boxes, ids = self.labels[index]
         image, boxes = augment.letterbox(image, self.input_size, augment.transform_boxes(boxes, sx, sy, 0, 0))
         boxes, ids = augment.clip_boxes(boxes, np.asarray(ids, np.int32),
                                         (0, 0, self.input_size[1], self.input_size[0]))
-        return _example_arrays(image, boxes, ids, self) + (True,)
+        return image, boxes, ids
 
+    def prepare(self, workers, keep):
+        """Indices of the readable images; keeps their letterboxed examples when `keep`."""
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            results = list(pool.map(self.letterboxed, range(len(self.labels))))
+        if keep:
+            self.kept = {i: r for i, r in enumerate(results) if r is not None}
+        return [i for i, r in enumerate(results) if r is not None]
 
-def _is_valid(*example):
-    return example[-1]
-
-
-def _drop_valid_flag(*example):
-    return example[:-1]
+    def __call__(self, index):
+        index = int(index)
+        example = self.kept.get(index) or self.letterboxed(index)
+        if example is None:  # readable in the first pass, not any more: keep the batch shape
+            height, width = self.input_size
+            example = (np.full((height, width, 3), LETTERBOX_FILL, np.uint8), np.zeros((0, 4), np.float32),
+                       np.zeros(0, np.int32))
+        return _example_arrays(*example, self)
 
 
 def build_val_dataset(samples, input_size, anchors, num_classes, batch_size, *, anchors_mask=ANCHORS_MASK,
                       workers=None, cache_mb=DEFAULT_CACHE_MB):
     """Validation batches: plain letterbox (bicubic, grey 128, as the reference), same layout as training.
 
-    The order follows `samples`; the last batch may be smaller; unreadable images are skipped with
-    a message. Letterboxed examples are kept in memory after the first pass when they fit `cache_mb`.
+    The order follows `samples`; the last batch may be smaller. Every image is decoded once here:
+    unreadable ones are skipped with a message, and the letterboxed images stay in memory when they
+    fit `cache_mb` (otherwise each pass decodes them again). The dataset carries `image_store`.
     """
     input_size = tuple(int(v) for v in input_size)
     _check_inputs(samples, input_size, anchors, num_classes, 1, anchors_mask)
     workers = workers or os.cpu_count() or 1
-    # Decode on demand (at full resolution, so the letterbox equals the reference's exactly).
+    # Full-resolution decoding, so the letterbox equals the reference's pixel for pixel.
     store = ImageStore(samples, max_side=0, cache_mb=0)
     maker = _ValExampleMaker(samples, store, input_size, anchors, num_classes, anchors_mask)
+    keep = bool(cache_mb) and len(samples) * 3 * input_size[0] * input_size[1] <= cache_mb * 2**20
+    readable = maker.prepare(workers, keep)
+    if not readable:
+        raise ValueError("none of the validation images could be read")
     shapes, dtypes = _output_signature(input_size, num_classes, anchors_mask)
 
     def make_example(index):
-        *example, valid = tf.numpy_function(maker, [index], dtypes + [tf.bool], stateful=False)
-        return tuple(tf.ensure_shape(t, s) for t, s in zip(example, shapes)) + (valid,)
+        return tuple(_numpy_example_fn(maker, [index], shapes, dtypes))
 
-    ds = tf.data.Dataset.range(len(samples))
+    ds = tf.data.Dataset.from_tensor_slices(np.asarray(readable, np.int64))
     ds = ds.map(make_example, num_parallel_calls=workers, deterministic=True)
-    ds = ds.filter(_is_valid).map(_drop_valid_flag)
-    example_bytes = sum(4 * np.prod(s) for s in shapes[1:]) + np.prod(shapes[0])
-    if cache_mb and example_bytes * len(samples) <= cache_mb * 2**20:
-        ds = ds.cache()
     ds = ds.batch(batch_size)
     ds = ds.map(_to_model_inputs, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     ds = ds.prefetch(tf.data.AUTOTUNE)

@@ -361,8 +361,7 @@ def _map_evaluator(body, samples, class_names, anchors, settings, evaluate):
                                           conf=settings.eval_conf, nms_iou=0.5, max_boxes=100)
         result = evaluate.evaluate_detector(holder["detector"], samples, class_names,
                                             progress=False)
-        value = float(result["voc"]["0.5"]["mAP"])
-        return value / 100.0 if value > 1.0 else value
+        return float(result["voc"]["0.5"]["mAP"])
     return run
 
 
@@ -379,10 +378,16 @@ def initialise_weights(body, weights, backbone, alpha):
 
     ``weights``: None (the published VOC weights of backbone/alpha, via ``utils.hub``),
     'none' (random initialisation) or a file (a detector checkpoint, possibly for another class
-    count: its heads are skipped; or an ImageNet backbone file, matched by layer name).
+    count; or an ImageNet backbone file, matched by layer name).
+
+    Heads that do not come from the file start with objectness/class priors (few objects per
+    cell), and when the file is a detector for another class count its class-agnostic head
+    channels (box and objectness of each anchor) are carried over: only the class channels
+    start fresh, so fine-tuning starts from a model that already finds and boxes objects.
     Raises ``WeightsMismatchError`` when more than the class-dependent heads do not fit.
     """
     from nets import WeightsMismatchError, load_weights
+    init_head_priors(body)
     if weights is not None and str(weights).lower() == "none":
         return "weights: random initialisation (--weights none)"
     from utils.hub import resolve_weights
@@ -394,5 +399,61 @@ def initialise_weights(body, weights, backbone, alpha):
                                    f"{report.summary()}")
     note = ""
     if report.skipped:
-        note = " (the class-dependent head outputs start fresh: the file has another class count)"
+        moved = transfer_head_box_channels(body, path, [name for name, _ in report.skipped])
+        note = (" (the file has another class count: box and objectness channels of "
+                f"{moved} heads carried over, class channels start fresh)")
     return f"weights: {report.summary()}{note}"
+
+
+def _head_layers(body):
+    """{level name: output conv layer} of the three heads."""
+    return {name: body.get_layer(f"head_{name}_out") for name in ("p5", "p4", "p3")}
+
+
+def init_head_priors(body, objects_per_image=8, input_side=640):
+    """Bias the fresh heads towards 'background' and uniform classes (YOLOv5's prior).
+
+    Objectness bias log(8 / cells) per level and class bias log(0.6 / (C - 0.99)), so a new head
+    starts with a small, sensible loss instead of predicting an object everywhere.
+    """
+    num_classes = int(body.num_classes)
+    for name, stride in (("p5", 32), ("p4", 16), ("p3", 8)):
+        layer = body.get_layer(f"head_{name}_out")
+        kernel, bias = layer.get_weights()
+        per_anchor = 5 + num_classes
+        for a in range(bias.shape[0] // per_anchor):
+            bias[a * per_anchor + 4] = math.log(objects_per_image / (input_side / stride) ** 2)
+            bias[a * per_anchor + 5:(a + 1) * per_anchor] = math.log(
+                0.6 / max(num_classes - 0.99, 0.01))
+        layer.set_weights([kernel, bias])
+
+
+def transfer_head_box_channels(body, path, skipped):
+    """Copy the (tx, ty, tw, th, obj) channels of each anchor from a detector file whose heads
+    have another class count; returns how many heads received them."""
+    from nets.weights import read_legacy_h5, weighted_layers
+    try:
+        groups = read_legacy_h5(path)
+    except Exception:  # a Keras 3 file: nothing to carry over
+        return 0
+    layers = weighted_layers(body)
+    if len(groups) != len(layers):
+        return 0
+    moved = 0
+    per_anchor = 5 + int(body.num_classes)
+    for layer, (_, arrays) in zip(layers, groups):
+        if layer.name not in skipped or len(arrays) != 2:
+            continue
+        kernel, bias = layer.get_weights()
+        src_kernel, src_bias = arrays
+        anchors = bias.shape[0] // per_anchor
+        if src_kernel.shape[:3] != kernel.shape[:3] or src_bias.shape[0] % anchors:
+            continue
+        src_per_anchor = src_bias.shape[0] // anchors
+        for a in range(anchors):
+            dst, src = a * per_anchor, a * src_per_anchor
+            kernel[..., dst:dst + 5] = src_kernel[..., src:src + 5]
+            bias[dst:dst + 5] = src_bias[src:src + 5]
+        layer.set_weights([kernel, bias])
+        moved += 1
+    return moved

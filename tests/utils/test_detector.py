@@ -132,3 +132,37 @@ def test_weights_for_other_class_count_raise(tmp_path):
                               shared_path("weights", "yolov4_mobilenet_v1_025_voc.h5"),
                               classes_path=str(classes), input_size=128)
     assert len(load_class_names()) == 20
+
+
+def test_folded_batchnorm_model_reproduces_reference_outputs(detector):
+    """from_options folds batch norms into convolutions; the outputs stay the reference's."""
+    import keras
+
+    fused = detector.inference_model
+    assert fused is not detector.model
+    assert not any(isinstance(layer, keras.layers.BatchNormalization) for layer in fused.layers)
+    canvas = np.asarray(Image.open(shared_path("reference", "street_letterbox_416.png"))
+                        .convert("RGB"), np.float32)[None] / 255.0
+    reference = np.load(shared_path("reference", "street_v1_025_raw_outputs.npz"))
+    for output, key in zip(fused(canvas, training=False), ("p5_13x13", "p4_26x26", "p3_52x52")):
+        np.testing.assert_allclose(np.asarray(output)[0], reference[key], atol=1e-3, rtol=0)
+
+
+def test_unfused_detector_follows_the_live_model():
+    """Training passes its live model: weight updates must show up in the next detection."""
+    model = yolo_body((128, 128), num_classes=1, backbone="mobilenetv1", alpha=0.25)
+    detector = Detector(model, ["x"], input_size=128, conf=0.0, max_boxes=1)
+    image = np.full((128, 128, 3), 90, np.uint8)
+    before = detector.detect(image).scores[0]
+    head = model.get_layer("head_p3_out")
+    kernel, bias = head.get_weights()
+    bias[4] += 5.0  # raise the first anchor's objectness logit
+    head.set_weights([kernel, bias])
+    assert detector.inference_model is model
+    assert detector.detect(image).scores[0] > before
+
+
+def test_input_size_must_fit_a_fixed_size_model(detector):
+    from utils.config import ConfigError
+    with pytest.raises(ConfigError, match="416x416"):
+        Detector(detector.model, detector.class_names, input_size=320)

@@ -39,7 +39,7 @@ def label_height(width, height):
     box = np.array([[width * 0.3, height * 0.5, width * 0.7, height * 0.9]], np.float32)
     found = Detections(box, np.array([0.9], np.float32), np.array([2], np.int32))
     drawn = np.asarray(draw_detections(Image.new("RGB", (width, height)), found, NAMES))
-    column = drawn[: int(height * 0.5), int(width * 0.3) + 2]
+    column = drawn[: int(height * 0.5), int(width * 0.3)]  # the label fill's left edge
     return int((column == class_colors(3)[2]).all(axis=-1).sum())
 
 

@@ -1,0 +1,321 @@
+"""Evaluating a detector, or existing result files, with the VOC and COCO metrics.
+
+:func:`evaluate_detector` runs a :class:`utils.detector.Detector` over dataset samples (training
+calls it on its validation split, ``get_map.py --data`` on a test split);
+:func:`evaluate_map_out` re-evaluates a ``map_out`` folder of text files. Both end in
+:func:`evaluate_data`, which computes the metrics and, given an output folder, writes
+``results.json``, ``results.txt``, the plots and the text files it evaluated.
+"""
+import json
+import os
+
+import numpy as np
+
+from utils import map_io
+from utils.metrics import EvalData, coco_evaluate, iou_key, voc_evaluate_many
+
+METRICS = ("voc", "coco", "both")
+
+
+# ---------------------------------------------------------------------------------------------
+# Running a detector
+
+
+def _load_stored_image(path):
+    """An image as stored (EXIF orientation not applied, like the annotations and training),
+    in RGB. Raises ``utils.image.ImageLoadError`` for a missing or corrupt file."""
+    from PIL import Image, UnidentifiedImageError
+
+    from utils.image import ImageLoadError, to_rgb
+    try:
+        with Image.open(path) as image:
+            image.load()
+            return to_rgb(image)
+    except FileNotFoundError:
+        raise ImageLoadError(f"{path}: no such file") from None
+    except UnidentifiedImageError:
+        raise ImageLoadError(f"{path}: not an image file (format not recognised)") from None
+    except (OSError, SyntaxError, ValueError) as exc:
+        message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ImageLoadError(f"{path}: cannot decode image: {message}") from None
+
+
+def detect_samples(detector, samples, progress=True, report=None):
+    """Run ``detector`` on every sample's image.
+
+    Returns ``(kept_samples, detections)``, two lists of equal length. Images that cannot be
+    read are left out and recorded in ``report.unreadable_images`` (when a report is given).
+    """
+    from tqdm import tqdm
+
+    from utils.image import ImageLoadError
+    kept, results = [], []
+    for sample in tqdm(samples, desc="detecting", unit="img", disable=not progress,
+                       dynamic_ncols=True):
+        try:
+            image = _load_stored_image(sample.image_path)
+        except ImageLoadError as exc:
+            if report is not None:
+                report.unreadable_images.append((sample.image_path, str(exc)))
+            continue
+        kept.append(sample)
+        results.append(detector.detect(image))
+    return kept, results
+
+
+def samples_to_data(samples, detections, class_names):
+    """:class:`EvalData` from dataset samples and their :class:`Detections`.
+
+    Images are sorted by id and detections quantised as the text files store them, so the
+    result equals what re-reading the written ``map_out`` gives.
+    """
+    order = sorted(range(len(samples)), key=lambda i: str(samples[i].image_id))
+    gt_image, gt_class, gt_boxes, gt_difficult = [], [], [], []
+    det_image, det_class, det_scores, det_boxes = [], [], [], []
+    for new_index, i in enumerate(order):
+        sample, dets = samples[i], detections[i]
+        n = len(sample.class_ids)
+        gt_image.append(np.full(n, new_index))
+        gt_class.append(np.asarray(sample.class_ids, np.int64))
+        gt_boxes.append(np.asarray(sample.boxes, np.float64).reshape(-1, 4))
+        gt_difficult.append(np.asarray(sample.difficult, bool).reshape(-1))
+        boxes, scores = map_io.quantize_detections(dets.boxes, dets.scores)
+        det_image.append(np.full(len(scores), new_index))
+        det_class.append(np.asarray(dets.class_ids, np.int64))
+        det_scores.append(scores)
+        det_boxes.append(boxes)
+
+    def cat(parts, shape=(0,), dtype=np.float64):
+        return np.concatenate(parts) if parts else np.zeros(shape, dtype)
+
+    return EvalData(
+        image_ids=[str(samples[i].image_id) for i in order], class_names=class_names,
+        gt_image=cat(gt_image), gt_class=cat(gt_class), gt_boxes=cat(gt_boxes, (0, 4)),
+        gt_difficult=cat(gt_difficult, dtype=bool), det_image=cat(det_image),
+        det_class=cat(det_class), det_scores=cat(det_scores), det_boxes=cat(det_boxes, (0, 4)),
+        image_sizes=[(int(samples[i].width), int(samples[i].height)) for i in order])
+
+
+def evaluate_detector(detector, samples, class_names, out_dir=None, iou_thresholds=(0.5,),
+                      metric="voc", score_threshold=0.5, voc07=False, progress=True,
+                      coco_compat=False, log=None):
+    """Detect on ``samples`` and evaluate.
+
+    Args:
+        detector: a :class:`utils.detector.Detector` (its conf / nms_iou / max_boxes are used
+            as set; get_map uses 0.001 / 0.5 like the original).
+        samples: dataset samples (``utils.datasets.Sample``), difficult objects flagged.
+        class_names: the detector's classes.
+        out_dir: when given, write the outputs there (see :func:`evaluate_data`).
+        iou_thresholds, metric, score_threshold, voc07, coco_compat: see :func:`evaluate_data`.
+        progress: show a progress bar while detecting.
+        log: callable for one-line messages (e.g. ``print``); None keeps quiet.
+
+    Returns:
+        The results dict (as written to ``results.json``).
+    """
+    report = map_io.MapOutReport()
+    kept, detections = detect_samples(detector, samples, progress=progress, report=report)
+    data = samples_to_data(kept, detections, class_names)
+    report.no_ground_truth = [data.image_ids[i] for i in
+                              sorted(set(range(data.num_images)) - set(data.gt_image.tolist()))]
+    settings = {"source": "detector", "images": len(samples),
+                "detector": detector.describe() if hasattr(detector, "describe") else None}
+    return evaluate_data(data, out_dir=out_dir, iou_thresholds=iou_thresholds, metric=metric,
+                         score_threshold=score_threshold, voc07=voc07, coco_compat=coco_compat,
+                         report=report, write_txt=True, settings=settings, log=log)
+
+
+def evaluate_map_out(map_out_dir, class_names=None, out_dir=None, iou_thresholds=(0.5,),
+                     metric="voc", score_threshold=0.5, voc07=False, coco_compat=False, log=None):
+    """Evaluate an existing ``map_out`` folder (``ground-truth/``, ``detection-results/``).
+
+    ``class_names`` None evaluates the classes found in the ground truth. Raises
+    :class:`utils.map_io.MapOutError` when the folder cannot be evaluated at all; everything
+    else wrong is reported in ``results["input_report"]`` (and through ``log``).
+    """
+    data, report, listing_order = map_io.read_map_out(map_out_dir, class_names)
+    settings = {"source": os.path.abspath(map_out_dir)}
+    same_folder = out_dir is not None and os.path.abspath(out_dir) == os.path.abspath(map_out_dir)
+    return evaluate_data(data, out_dir=out_dir, iou_thresholds=iou_thresholds, metric=metric,
+                         score_threshold=score_threshold, voc07=voc07, coco_compat=coco_compat,
+                         report=report, write_txt=not same_folder, listing_order=listing_order,
+                         settings=settings, log=log)
+
+
+# ---------------------------------------------------------------------------------------------
+# Computing and writing
+
+
+def evaluate_data(data, out_dir=None, iou_thresholds=(0.5,), metric="voc", score_threshold=0.5,
+                  voc07=False, coco_compat=False, report=None, write_txt=True, listing_order=None,
+                  settings=None, log=None):
+    """Compute the metrics on an :class:`EvalData` and optionally write every output.
+
+    Args:
+        iou_thresholds: VOC IoU thresholds; results are keyed by :func:`iou_key` ("0.5").
+        metric: "voc", "coco" or "both".
+        score_threshold: where per-class precision, recall and F1 are read.
+        voc07: 11-point AP instead of all-point.
+        coco_compat: reproduce the original's COCO converter quirks (see
+            :func:`utils.metrics.coco_evaluate`).
+        out_dir: folder for ``results.json``, ``results.txt``, ``pr_curves/<class>.png``,
+            ``ap_per_class_iou<k>.png`` and (with ``write_txt``) ``ground-truth/`` and
+            ``detection-results/``.
+        report: a :class:`utils.map_io.MapOutReport` of input problems, included in the results.
+
+    Returns:
+        ``{"classes", "num_images", "settings", "voc": {key: {...}}, "coco": {...},
+        "input_report": {...}}``; AP values are fractions in [0, 1].
+    """
+    if metric not in METRICS:
+        raise ValueError(f"metric must be one of {', '.join(METRICS)}, got {metric!r}")
+    report = report or map_io.MapOutReport()
+    npos = np.bincount(data.gt_class[~data.gt_difficult], minlength=data.num_classes)
+    results = {
+        "classes": list(data.class_names),
+        "num_images": data.num_images,
+        "num_ground_truth": {n: int(c) for n, c in zip(data.class_names, npos)},
+        "num_difficult": {n: int(c) for n, c in zip(data.class_names, np.bincount(
+            data.gt_class[data.gt_difficult], minlength=data.num_classes))},
+        "num_detections": {n: int(c) for n, c in zip(data.class_names, np.bincount(
+            data.det_class, minlength=data.num_classes))},
+        "settings": dict(settings or {}, iou_thresholds=[float(t) for t in iou_thresholds],
+                         metric=metric, score_threshold=float(score_threshold),
+                         ap_interpolation="11-point (VOC2007)" if voc07 else "all-point",
+                         coco_compat=bool(coco_compat)),
+    }
+    voc_raw = {}
+    if metric in ("voc", "both"):
+        results["voc"] = {}
+        raws = voc_evaluate_many(data, iou_thresholds, voc07=voc07, score_threshold=score_threshold)
+        for threshold, raw in zip(iou_thresholds, raws):
+            voc_raw[iou_key(threshold)] = raw
+            results["voc"][iou_key(threshold)] = _voc_json(raw)
+        if len(iou_thresholds) > 1:
+            results["voc_mean_mAP"] = float(np.mean([r["mAP"] for r in voc_raw.values()]))
+    if metric in ("coco", "both"):
+        coco = coco_evaluate(data, reference_compat=coco_compat, listing_order=listing_order)
+        results["coco"] = {k: coco[k] for k in ("stats", "stat_names", "ap", "ap50")}
+    results["input_report"] = dict(report.to_dict(), messages=report.lines(max_listed=50))
+
+    if log is not None:
+        for line in report.lines():
+            log(line)
+    if out_dir is not None:
+        os.makedirs(out_dir, exist_ok=True)
+        if write_txt:
+            map_io.write_map_out(out_dir, data)
+        if metric in ("coco", "both"):
+            _write_coco_json(out_dir, coco)
+        _write_json(os.path.join(out_dir, "results.json"), results)
+        with open(os.path.join(out_dir, "results.txt"), "w", encoding="utf8") as f:
+            f.write(format_results(results) + "\n")
+        if voc_raw:
+            write_plots(voc_raw, out_dir, score_threshold)
+    return results
+
+
+def _voc_json(raw):
+    with_gt = [c for c in raw["classes"] if c.num_gt > 0]
+    return {
+        "mAP": raw["mAP"],
+        "ap": {c.name: c.ap for c in with_gt},
+        "precision": {c.name: c.precision_at for c in with_gt},
+        "recall": {c.name: c.recall_at for c in with_gt},
+        "f1": {c.name: c.f1_at for c in with_gt},
+        "lamr": {c.name: c.lamr for c in with_gt},
+        "tp": {c.name: c.tp for c in raw["classes"]},
+        "fp": {c.name: c.fp for c in raw["classes"]},
+        "ignored_difficult": {c.name: c.ignored for c in raw["classes"]},
+        "classes_without_ground_truth": [c.name for c in raw["classes"] if c.num_gt == 0],
+    }
+
+
+def _write_json(path, value):
+    tmp = path + ".tmp"
+    with open(tmp, "w", encoding="utf8") as f:
+        json.dump(value, f, indent=1)
+    os.replace(tmp, path)
+
+
+def _write_coco_json(out_dir, coco):
+    """The COCO files pycocotools evaluated, so users can feed them to other tools."""
+    folder = os.path.join(out_dir, "coco_eval")
+    os.makedirs(folder, exist_ok=True)
+    _write_json(os.path.join(folder, "instances_gt.json"), coco["gt"])
+    _write_json(os.path.join(folder, "instances_dr.json"), coco["detections"])
+
+
+def write_plots(voc_raw, out_dir, score_threshold):
+    """PR curve per class (a line per IoU) and an AP bar chart per IoU threshold."""
+    from utils.plots import plot_ap_bars, plot_pr_curve, safe_file_name
+    keys = list(voc_raw)
+    first = voc_raw[keys[0]]
+    for index, cls in enumerate(first["classes"]):
+        if cls.num_gt == 0:
+            continue
+        curves = []
+        for key in keys:
+            c = voc_raw[key]["classes"][index]
+            point = (c.recall_at, c.precision_at) if np.any(c.scores >= score_threshold) else None
+            curves.append((key, c.recall, c.precision, c.ap, point))
+        plot_pr_curve(curves, cls.name, os.path.join(out_dir, "pr_curves",
+                                                     safe_file_name(cls.name) + ".png"),
+                      score_threshold=score_threshold)
+    for key in keys:
+        ap = {c.name: c.ap for c in voc_raw[key]["classes"] if c.num_gt > 0}
+        if ap:
+            plot_ap_bars(ap, voc_raw[key]["mAP"], os.path.join(out_dir, f"ap_per_class_iou{key}.png"),
+                         title=f"AP@{key} per class")
+
+
+def format_results(results):
+    """results.json as readable text: VOC table per IoU, COCO statistics, input problems."""
+    lines = [f"{results['num_images']} images, "
+             f"{sum(results['num_ground_truth'].values())} ground-truth objects "
+             f"(+{sum(results['num_difficult'].values())} difficult, ignored), "
+             f"{sum(results['num_detections'].values())} detections"]
+    settings = results["settings"]
+    names = results["classes"]
+    width = max([len("class")] + [len(n) for n in names])
+    for key, voc in results.get("voc", {}).items():
+        lines.append("")
+        lines.append(f"VOC mAP@{key} = {voc['mAP'] * 100:.2f}%  ({settings['ap_interpolation']} AP, "
+                     f"{len(voc['ap'])} classes with ground truth; P/R/F1 at score >= "
+                     f"{settings['score_threshold']:g})")
+        lines.append(f"  {'class':<{width}}  {'AP':>7}  {'P':>7}  {'R':>7}  {'F1':>5}  "
+                     f"{'GT':>6}  {'dets':>7}  {'TP':>6}  {'FP':>7}")
+        for name in names:
+            gt = results["num_ground_truth"][name]
+            dets = results["num_detections"][name]
+            if name in voc["ap"]:
+                lines.append(f"  {name:<{width}}  {voc['ap'][name] * 100:6.2f}%  "
+                             f"{voc['precision'][name] * 100:6.2f}%  {voc['recall'][name] * 100:6.2f}%  "
+                             f"{voc['f1'][name]:5.2f}  {gt:>6}  {dets:>7}  {voc['tp'][name]:>6}  "
+                             f"{voc['fp'][name]:>7}")
+            elif dets:
+                lines.append(f"  {name:<{width}}  {'-':>7}  {'':>7}  {'':>7}  {'':>5}  {gt:>6}  "
+                             f"{dets:>7}  {'':>6}  {voc['fp'][name]:>7}   (no ground truth)")
+    if "voc_mean_mAP" in results:
+        lines.append("")
+        keys = ", ".join(results["voc"])
+        lines.append(f"VOC mAP averaged over IoU {keys}: {results['voc_mean_mAP'] * 100:.2f}%")
+    if "coco" in results:
+        coco = results["coco"]
+        lines.append("")
+        lines.append("COCO (pycocotools, bbox)" + (" with the original's converter quirks"
+                                                     if settings.get("coco_compat") else ""))
+        for name, value in zip(coco["stat_names"], coco["stats"]):
+            lines.append(f"  {name:<12} {value:.4f}")
+        lines.append(f"  {'class':<{width}}  {'AP':>7}  {'AP50':>7}")
+        for name in names:
+            if coco["ap"].get(name) is not None:
+                lines.append(f"  {name:<{width}}  {coco['ap'][name] * 100:6.2f}%  "
+                             f"{coco['ap50'][name] * 100:6.2f}%")
+    problems = results.get("input_report", {}).get("messages", [])
+    if problems:
+        lines.append("")
+        lines.append("Input notes:")
+        lines.extend("  " + p for p in problems)
+    return "\n".join(lines)
