@@ -86,6 +86,8 @@ def run(args):
         results = evaluate_map_out(args.map_out, class_names, **common)
     else:
         from predict import import_tensorflow_quietly  # one place mutes TensorFlow's start-up logs
+        if not os.environ.get("YOLO_LITE_VERBOSE"):
+            import_tensorflow_quietly()
         from utils.config import DEFAULT_CLASSES_PATH
         from utils.datasets import load_voc_split, resolve_voc_root
         from utils.detector import Detector
@@ -93,8 +95,6 @@ def run(args):
         classes_path = args.classes or DEFAULT_CLASSES_PATH
         class_names = load_class_names(classes_path)
         voc_root = resolve_voc_root(args.data)
-        if not os.environ.get("YOLO_LITE_VERBOSE"):
-            import_tensorflow_quietly()
         samples, report = load_voc_split(voc_root, args.split, class_names,
                                          progress=not args.no_progress)
         _log(f"{voc_root} ({args.split}): " + report.format(max_problems=20, counts=False))
@@ -136,6 +136,9 @@ def main(argv=None):
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # output piped into `head` and the like: not an error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except Exception as exc:  # noqa: BLE001 - re-raised below unless it is the user's input
         if not _is_expected_error(exc):
             raise
