@@ -9,6 +9,8 @@ import argparse
 import os
 import sys
 
+from utils.cli import import_tensorflow_quietly, run_cli
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 
@@ -85,9 +87,7 @@ def run(args):
         class_names = load_class_names(args.classes) if args.classes else None
         results = evaluate_map_out(args.map_out, class_names, **common)
     else:
-        from predict import import_tensorflow_quietly  # one place mutes TensorFlow's start-up logs
-        if not os.environ.get("YOLO_LITE_VERBOSE"):
-            import_tensorflow_quietly()
+        import_tensorflow_quietly()
         from utils.config import DEFAULT_CLASSES_PATH
         from utils.datasets import load_voc_split, resolve_voc_root
         from utils.detector import Detector
@@ -115,35 +115,9 @@ def run(args):
     return 0
 
 
-def _is_expected_error(exc):
-    """Errors caused by the user's input (reported in one line) rather than by a bug."""
-    from utils.config import ConfigError
-    from utils.map_io import MapOutError
-    expected = (ConfigError, MapOutError, FileNotFoundError, PermissionError, IsADirectoryError,
-                NotADirectoryError)
-    for module, name in (("utils.datasets", "DatasetError"), ("utils.hub", "WeightsUnavailableError"),
-                         ("utils.image", "ImageLoadError"), ("nets", "WeightsMismatchError")):
-        cls = getattr(sys.modules.get(module), name, None)
-        if cls is not None:
-            expected += (cls,)
-    return isinstance(exc, expected)
-
-
 def main(argv=None):
-    args = build_parser().parse_args(argv)
-    try:
-        return run(args)
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
-    except BrokenPipeError:  # output piped into `head` and the like: not an error
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 0
-    except Exception as exc:  # noqa: BLE001 - re-raised below unless it is the user's input
-        if not _is_expected_error(exc):
-            raise
-        print(f"error: {' '.join(str(exc).split())}", file=sys.stderr)
-        return 1
+    # Re-evaluating text files needs no TensorFlow; run() imports it only for a model.
+    return run_cli(run, build_parser().parse_args(argv), quiet_tensorflow=False)
 
 
 if __name__ == "__main__":

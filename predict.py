@@ -12,6 +12,8 @@ import argparse
 import os
 import sys
 
+from utils.cli import run_cli
+
 # Quiet native libraries before they are imported: a user sees our messages, not their logs.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("OPENCV_LOG_LEVEL", "OFF")
@@ -152,51 +154,8 @@ def run(args):
     return 0
 
 
-def import_tensorflow_quietly():
-    """Import TensorFlow with native stderr muted: its start-up log lines bypass
-    TF_CPP_MIN_LOG_LEVEL and would bury our own one-line messages."""
-    if "tensorflow" in sys.modules:
-        return
-    sys.stderr.flush()
-    saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, 2)
-    try:
-        import tensorflow as tf
-        tf.constant(0.0) + 1.0  # device initialisation logs too
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-        os.close(devnull)
-
-
-def _is_expected_error(exc):
-    """Errors caused by the user's input (reported in one line) rather than by a bug."""
-    from utils.config import ConfigError
-    from utils.hub import WeightsUnavailableError
-    from utils.image import ImageLoadError
-    from utils.sources import SourceError
-    expected = (SourceError, ConfigError, ImageLoadError, WeightsUnavailableError,
-                FileNotFoundError, PermissionError, IsADirectoryError)
-    if isinstance(exc, expected):
-        return True
-    nets = sys.modules.get("nets")
-    return nets is not None and isinstance(exc, nets.WeightsMismatchError)
-
-
 def main(argv=None):
-    args = build_parser().parse_args(argv)
-    try:
-        if not os.environ.get("YOLO_LITE_VERBOSE"):
-            import_tensorflow_quietly()
-        return run(args)
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
-    except Exception as exc:  # noqa: BLE001 - re-raised below unless it is the user's input
-        if not _is_expected_error(exc):
-            raise
-        print(f"error: {' '.join(str(exc).split())}", file=sys.stderr)
-        return 1
+    return run_cli(run, build_parser().parse_args(argv))
 
 
 if __name__ == "__main__":

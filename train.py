@@ -19,8 +19,8 @@ import time
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 DEFAULTS_NOTE = """\
-Defaults are tuned to fine-tune fast from the VOC weights: Adam (decoupled weight decay 5e-4),
-LR 1e-3 per 64 images scaled to the batch (clamped to [3e-4, 1e-3] for Adam as the reference does),
+Defaults are tuned to fine-tune fast from the VOC weights: Adam (decoupled weight decay 5e-4)
+at LR 1e-3 (8e-3 per 64 images, scaled to the batch and clamped as the reference does),
 cosine schedule with warm-up, a short frozen-backbone phase, mosaic/mixup at 0.5 switched off for
 the last 30%% of the epochs. Objects marked difficult stay out of the training targets (as the
 original does) and out of the mAP. Ctrl-C keeps last.h5 (last finished epoch) and writes
@@ -70,8 +70,10 @@ def build_parser():
                        help="batch size while the backbone is frozen")
     sched.add_argument("--optimizer", choices=("adam", "sgd"), default="adam")
     sched.add_argument("--lr", type=float, default=None,
-                       help="initial LR for a batch of 64, scaled to the batch size "
-                            "(default: adam 1e-3, sgd 1e-2); the final LR is 1%% of it")
+                       help="initial LR for a batch of 64, scaled linearly to the batch size and "
+                            "clamped as the reference does (adam [3e-4, 1e-3], sgd [5e-4, 5e-2]); "
+                            "default: adam 8e-3 (= 1e-3 at batch 8 and 16), sgd 1e-2; the final "
+                            "LR is 1%% of it")
     sched.add_argument("--lr-schedule", choices=("cos", "step"), default="cos")
     sched.add_argument("--warmup-epochs", type=float, default=None,
                        help="warm-up length (default: 5%% of the epochs, between 1 and 3)")
@@ -211,7 +213,6 @@ def print_settings(rows):
 
 def main(argv=None):
     args = parse_args(argv)
-    import numpy as np  # noqa: F401  (heavy imports after --help)
     import keras
 
     from nets import WeightsMismatchError, yolo_body
@@ -246,7 +247,7 @@ def main(argv=None):
         backbone=args.backbone, alpha=args.alpha, input_size=input_size,
         freeze_epochs=args.freeze_epochs, epochs=args.epochs, batch_size=args.batch_size,
         freeze_batch_size=args.freeze_batch_size, optimizer=args.optimizer,
-        lr=args.lr if args.lr is not None else (1e-3 if args.optimizer == "adam" else 1e-2),
+        lr=args.lr if args.lr is not None else (8e-3 if args.optimizer == "adam" else 1e-2),
         lr_schedule=args.lr_schedule, warmup_epochs=args.warmup_epochs, momentum=args.momentum,
         weight_decay=args.weight_decay, mosaic=args.mosaic, mixup=args.mixup,
         aug_off_ratio=args.aug_off_ratio, label_smoothing=args.label_smoothing,
