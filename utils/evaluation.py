@@ -21,25 +21,6 @@ METRICS = ("voc", "coco", "both")
 # Running a detector
 
 
-def _load_stored_image(path):
-    """An image as stored (EXIF orientation not applied, like the annotations and training),
-    in RGB. Raises ``utils.image.ImageLoadError`` for a missing or corrupt file."""
-    from PIL import Image, UnidentifiedImageError
-
-    from utils.image import ImageLoadError, to_rgb
-    try:
-        with Image.open(path) as image:
-            image.load()
-            return to_rgb(image)
-    except FileNotFoundError:
-        raise ImageLoadError(f"{path}: no such file") from None
-    except UnidentifiedImageError:
-        raise ImageLoadError(f"{path}: not an image file (format not recognised)") from None
-    except (OSError, SyntaxError, ValueError) as exc:
-        message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise ImageLoadError(f"{path}: cannot decode image: {message}") from None
-
-
 def detect_samples(detector, samples, progress=True, report=None):
     """Run ``detector`` on every sample's image.
 
@@ -48,12 +29,12 @@ def detect_samples(detector, samples, progress=True, report=None):
     """
     from tqdm import tqdm
 
-    from utils.image import ImageLoadError
+    from utils.image import ImageLoadError, load_image
     kept, results = [], []
     for sample in tqdm(samples, desc="detecting", unit="img", disable=not progress,
                        dynamic_ncols=True):
         try:
-            image = _load_stored_image(sample.image_path)
+            image = load_image(sample.image_path, apply_exif=False)
         except ImageLoadError as exc:
             if report is not None:
                 report.unreadable_images.append((sample.image_path, str(exc)))

@@ -55,8 +55,11 @@ def to_rgb(image):
     return image.convert("RGB")
 
 
-def load_image(path):
+def load_image(path, apply_exif=True):
     """Read an image file as an RGB ``PIL.Image`` in its displayed orientation.
+
+    With ``apply_exif=False`` the pixels stay as stored, which is how annotation tools, training
+    and evaluation see them (VOC boxes refer to the stored pixels).
 
     Raises:
         ImageLoadError: the file is missing, a directory, not an image, truncated or corrupt.
@@ -70,7 +73,8 @@ def load_image(path):
     try:
         with Image.open(path) as image:
             image.load()  # decode now, so truncated files fail here and not later
-            image = ImageOps.exif_transpose(image)
+            if apply_exif:
+                image = ImageOps.exif_transpose(image)
             return to_rgb(image)
     except UnidentifiedImageError:
         raise ImageLoadError(f"{name}: not an image file (format not recognised)") from None

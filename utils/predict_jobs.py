@@ -52,6 +52,21 @@ def _save_crops(image, detections, class_names, source_path, crop_dir):
             save_image(crop, os.path.join(crop_dir, f"{stem}_{i}_{name}.png"))
 
 
+def _readable_images(paths, failures, records=None):
+    """Yield (path, image) for each readable image; report and record the others, go on."""
+    from utils.image import ImageLoadError, load_image
+    for path in paths:
+        try:
+            image = load_image(path)
+        except ImageLoadError as exc:
+            failures.append(path)
+            print(f"skipped {exc}", file=sys.stderr)
+            if records is not None:
+                records.append({"file": path, "error": str(exc)})
+            continue
+        yield path, image
+
+
 def predict_images(detector, paths, save_dir, crop=False, count=False, show=False, log=print,
                    verbose=True):
     """Detect on image files; save each drawing to ``save_dir`` under the file's name.
@@ -61,18 +76,10 @@ def predict_images(detector, paths, save_dir, crop=False, count=False, show=Fals
     and the paths that could not be read.
     """
     from utils.draw import count_by_class, draw_detections
-    from utils.image import ImageLoadError, load_image
 
     names = detector.class_names
     records, failures = [], []
-    for path in paths:
-        try:
-            image = load_image(path)
-        except ImageLoadError as exc:
-            failures.append(path)
-            print(f"skipped {exc}", file=sys.stderr)
-            records.append({"file": path, "error": str(exc)})
-            continue
+    for path, image in _readable_images(paths, failures, records):
         detections = detector.detect(image)
         records.append(image_record(path, image, detections, names))
         drawn = draw_detections(image, detections, names)
@@ -203,16 +210,9 @@ def time_detector(detector, image, runs=100, warmup=3):
 def save_heatmaps(detector, paths, save_dir, log=print):
     """Save ``<stem>_heatmap.png`` (objectness over the image) for each image; return failures."""
     from utils.draw import save_heatmap
-    from utils.image import ImageLoadError, load_image
 
     failures = []
-    for path in paths:
-        try:
-            image = load_image(path)
-        except ImageLoadError as exc:
-            failures.append(path)
-            print(f"skipped {exc}", file=sys.stderr)
-            continue
+    for path, image in _readable_images(paths, failures):
         heat = detector.objectness_map(image)
         os.makedirs(save_dir, exist_ok=True)
         saved = save_heatmap(image, heat, output_path(save_dir, path, "_heatmap", ".png"))
