@@ -9,7 +9,7 @@ import argparse
 import os
 import sys
 
-from utils.cli import import_tensorflow_quietly, run_cli
+from utils.cli import HelpFormatter, import_tensorflow_quietly, run_cli
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
@@ -23,7 +23,7 @@ def build_parser():
         epilog="Outputs in --out: results.json, results.txt, pr_curves/<class>.png, "
                "ap_per_class_iou<IoU>.png, coco_eval/*.json (COCO), and the ground-truth/ and "
                "detection-results/ files evaluated (re-evaluate them with --map-out).",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        formatter_class=HelpFormatter)
     source = parser.add_argument_group("what to evaluate (one of)")
     source.add_argument("--data", metavar="ROOT",
                         help="VOC folder holding Annotations/, JPEGImages/, ImageSets/Main/")

@@ -12,7 +12,7 @@ import argparse
 import os
 import sys
 
-from utils.cli import run_cli
+from utils.cli import HelpFormatter, run_cli
 
 # Quiet native libraries before they are imported: a user sees our messages, not their logs.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -26,7 +26,7 @@ def build_parser():
                     "file or a camera.",
         epilog="Without --weights the VOC-trained weights of the chosen backbone/alpha are "
                "downloaded once into $YOLO_LITE_CACHE_DIR (default ~/.cache/yolov4-lite).",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        formatter_class=HelpFormatter)
     model = parser.add_argument_group("model")
     model.add_argument("--backbone", default=DEFAULT_BACKBONE,
                        help="mobilenetv1, mobilenetv2, mobilenetv3, ghostnet or densenet121")

@@ -1,4 +1,5 @@
 """What every command-line tool shares: quiet TensorFlow start-up and one-line errors."""
+import argparse
 import os
 import sys
 
@@ -59,3 +60,12 @@ def run_cli(run, args, quiet_tensorflow=True):
             raise
         print(f"error: {' '.join(str(exc).split())}", file=sys.stderr)
         return 1
+
+
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows '(default: X)' only where a default says something (not None or a False switch)."""
+
+    def _get_help_string(self, action):
+        if action.default is None or action.default is False or "%(default)" in (action.help or ""):
+            return action.help
+        return super()._get_help_string(action)
