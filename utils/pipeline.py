@@ -146,16 +146,23 @@ class ImageStore:
         return [i for i in range(len(self.paths)) if i not in self.bad]
 
 
-class _ExampleMaker:
-    """Builds one augmented training example (the body of the pipeline's numpy_function)."""
+class _MakerBase:
+    """What both example makers hold: the image store, training labels and target geometry."""
 
-    def __init__(self, samples, store, input_size, anchors, num_classes, anchors_mask, aug):
+    def __init__(self, samples, store, input_size, anchors, num_classes, anchors_mask):
         self.store = store
         self.labels = [training_boxes(s) for s in samples]
         self.input_size = tuple(input_size)
         self.anchors = np.asarray(anchors, np.float32)
         self.num_classes = num_classes
         self.anchors_mask = anchors_mask
+
+
+class _ExampleMaker(_MakerBase):
+    """Builds one augmented training example (the body of the pipeline's numpy_function)."""
+
+    def __init__(self, samples, store, input_size, anchors, num_classes, anchors_mask, aug):
+        super().__init__(samples, store, input_size, anchors, num_classes, anchors_mask)
         self.aug = aug
 
     def _load(self, index, rng):
@@ -276,7 +283,7 @@ def build_train_dataset(samples, input_size, anchors, num_classes, batch_size, *
     return ds
 
 
-class _ValExampleMaker:
+class _ValExampleMaker(_MakerBase):
     """Letterboxed image and targets of one validation sample.
 
     A first pass (`prepare`) decodes every image once: unreadable ones are reported and left out
@@ -285,12 +292,7 @@ class _ValExampleMaker:
     """
 
     def __init__(self, samples, store, input_size, anchors, num_classes, anchors_mask):
-        self.store = store
-        self.labels = [training_boxes(s) for s in samples]
-        self.input_size = tuple(input_size)
-        self.anchors = np.asarray(anchors, np.float32)
-        self.num_classes = num_classes
-        self.anchors_mask = anchors_mask
+        super().__init__(samples, store, input_size, anchors, num_classes, anchors_mask)
         self.kept = {}
 
     def letterboxed(self, index):
