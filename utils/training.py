@@ -334,7 +334,8 @@ def train_detector(settings, body, train_samples, val_samples, class_names, anch
                 profile_batch=0))
         callbacks += list(extra_callbacks)
         trainer.fit(train_ds.repeat(), steps_per_epoch=steps, initial_epoch=begin, epochs=end,
-                    validation_data=val_ds, callbacks=callbacks, verbose=settings.verbose)
+                    validation_data=val_ds, callbacks=callbacks, verbose=settings.verbose,
+                    shuffle=False)  # the tf.data pipeline shuffles itself
         if context.nan_detected:
             break
     return TrainResult(context.last_completed_epoch, context.nan_detected, context.best_metric,
