@@ -68,8 +68,8 @@ def _log(message):
 
 def run(args):
     from utils.config import ConfigError, load_class_names
-    from utils.evaluation import evaluate_detector, evaluate_map_out, format_results
-    from utils.metrics import parse_iou_thresholds
+    from utils.evaluation.evaluate import evaluate_detector, evaluate_map_out, format_results
+    from utils.evaluation.metrics import parse_iou_thresholds
 
     if bool(args.data) == bool(args.map_out):
         raise ConfigError("give either --data ROOT (run a model) or --map-out DIR (existing files)")
@@ -89,8 +89,8 @@ def run(args):
     else:
         import_tensorflow_quietly()
         from utils.config import DEFAULT_CLASSES_PATH
-        from utils.datasets import load_voc_split, resolve_voc_root
-        from utils.detector import Detector
+        from utils.data.datasets import load_voc_split, resolve_voc_root
+        from utils.inference.detector import Detector
 
         classes_path = args.classes or DEFAULT_CLASSES_PATH
         class_names = load_class_names(classes_path)

@@ -11,7 +11,7 @@ import sys
 import numpy as np
 
 from utils.config import ConfigError, load_class_names, parse_input_size
-from utils.datasets import DatasetError, list_voc_class_names, load_voc_folder, resolve_voc_root
+from utils.data.datasets import DatasetError, list_voc_class_names, load_voc_folder, resolve_voc_root
 
 
 def normalized_box_sizes(samples):

@@ -78,7 +78,7 @@ def check_args(args):
 
 
 def make_detector(args):
-    from utils.detector import Detector
+    from utils.inference.detector import Detector
     return Detector.from_options(
         args.backbone, args.alpha, args.weights, classes_path=args.classes,
         anchors_path=args.anchors, input_size=args.input_size, letterbox=args.letterbox,
@@ -87,9 +87,9 @@ def make_detector(args):
 
 def run(args):
     """Everything predict.py does, given parsed arguments; returns the exit status."""
-    from utils import predict_jobs as jobs
-    from utils.image import load_image
-    from utils.sources import SourceError, check_gui, classify_source, list_images, open_capture
+    from utils.inference import jobs
+    from utils.data.images import load_image
+    from utils.inference.sources import SourceError, check_gui, classify_source, list_images, open_capture
 
     def log(message):
         print(message, flush=True)

@@ -146,7 +146,7 @@ def parse_args(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.resume:
-        from utils.callbacks import STATE_JSON
+        from utils.training.callbacks import STATE_JSON
         import json
         path = os.path.join(args.save_dir, STATE_JSON)
         if not os.path.isfile(path):
@@ -169,7 +169,7 @@ def parse_args(argv=None):
 def load_data(args, class_names):
     """(train_samples, val_samples, class_names) from the VOC folder or COCO files; prints the
     dataset reports."""
-    from utils import datasets
+    from utils.data import datasets
     if args.coco_json:
         train, report, class_names = datasets.load_coco_json(args.coco_json, args.coco_images,
                                                              class_names)
@@ -216,10 +216,10 @@ def main(argv=None):
     import keras
 
     from nets import WeightsMismatchError, yolo_body
-    from utils import callbacks as cb
+    from utils.training import callbacks as cb
     from utils.config import ConfigError, load_anchors, load_class_names, parse_input_size
-    from utils.datasets import DatasetError
-    from utils.training import TrainSettings, initialise_weights, train_detector
+    from utils.data.datasets import DatasetError
+    from utils.training.trainer import TrainSettings, initialise_weights, train_detector
     from utils.config import DEFAULT_ANCHORS_PATH
 
     try:

@@ -10,7 +10,7 @@ import re
 import sys
 
 from utils.config import DEFAULT_CLASSES_PATH, ConfigError, load_class_names
-from utils.datasets import (SPLIT_NAMES, DatasetError, annotation_line, existing_splits, load_voc_folder,
+from utils.data.datasets import (SPLIT_NAMES, DatasetError, annotation_line, existing_splits, load_voc_folder,
                             resolve_voc_root, split_path, write_voc_splits)
 
 

@@ -50,9 +50,9 @@ def read_history(path):
 def evaluate(weights, data, input_size):
     """(VOC mAP@0.5, COCO AP, seconds) of ``weights`` on the test split, get_map's settings."""
     from nets import load_weights, yolo_body
-    from utils.datasets import load_voc_split
-    from utils.detector import Detector
-    from utils.evaluation import evaluate_detector
+    from utils.data.datasets import load_voc_split
+    from utils.inference.detector import Detector
+    from utils.evaluation.evaluate import evaluate_detector
     samples, _ = load_voc_split(data, "test", ["raccoon"])
     model = yolo_body(input_size, num_classes=1, backbone="mobilenetv1", alpha=0.25)
     load_weights(model, weights)

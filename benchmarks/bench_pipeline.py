@@ -21,9 +21,9 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from utils.config import ANCHORS_MASK, load_anchors, parse_input_size  # noqa: E402
-from utils.datasets import load_voc_split  # noqa: E402
-from utils.pipeline import build_train_dataset, decode_image_file  # noqa: E402
-from utils.targets import assign_targets  # noqa: E402
+from utils.data.datasets import load_voc_split  # noqa: E402
+from utils.data.pipeline import build_train_dataset, decode_image_file  # noqa: E402
+from utils.data.targets import assign_targets  # noqa: E402
 
 DEFAULT_DATA = os.path.join(os.path.dirname(ROOT), "shared", "datasets", "raccoon", "VOC2007")
 

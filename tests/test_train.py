@@ -13,9 +13,9 @@ import tensorflow as tf
 
 import train
 from nets import load_weights, yolo_body
-from utils import training
-from utils.callbacks import load_training_state
-from utils.training import (YoloTrainer, backbone_layer_names, build_optimizer, cosine_lr,
+from utils.training import trainer as training
+from utils.training.callbacks import load_training_state
+from utils.training.trainer import (YoloTrainer, backbone_layer_names, build_optimizer, cosine_lr,
                             scaled_learning_rates, set_backbone_frozen, step_lr)
 from tests.conftest import ROOT, shared_path
 
@@ -146,8 +146,8 @@ def test_interrupted_run_resumes_and_continues_the_schedule(full_run, monkeypatc
 
 def test_loss_on_a_fixed_batch_falls(raccoon_small):
     from utils.config import load_anchors
-    from utils.datasets import load_voc_split
-    from utils.pipeline import build_val_dataset
+    from utils.data.datasets import load_voc_split
+    from utils.data.pipeline import build_val_dataset
     from nets.loss import YoloLoss
     samples, _ = load_voc_split(raccoon_small[0], "train", ["raccoon"])
     anchors = load_anchors()

@@ -22,9 +22,9 @@ def import_tensorflow_quietly():
 
 
 # (module, exception class) pairs meaning "the user's input is wrong", not "a bug".
-_USER_ERRORS = (("utils.config", "ConfigError"), ("utils.datasets", "DatasetError"),
-                ("utils.image", "ImageLoadError"), ("utils.map_io", "MapOutError"),
-                ("utils.sources", "SourceError"), ("nets.weights", "WeightsMismatchError"),
+_USER_ERRORS = (("utils.config", "ConfigError"), ("utils.data.datasets", "DatasetError"),
+                ("utils.data.images", "ImageLoadError"), ("utils.evaluation.map_io", "MapOutError"),
+                ("utils.inference.sources", "SourceError"), ("nets.weights", "WeightsMismatchError"),
                 ("utils.hub", "WeightsUnavailableError"))
 
 

@@ -7,7 +7,7 @@ import pytest
 
 from nets import load_weights, yolo_body
 from tests.conftest import shared_path
-from utils.fuse import fold_batchnorm
+from nets.fuse import fold_batchnorm
 
 
 def count_bn(model):

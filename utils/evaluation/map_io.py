@@ -17,7 +17,7 @@ import os
 
 import numpy as np
 
-from utils.metrics import EvalData
+from utils.evaluation.metrics import EvalData
 
 GT_DIR = "ground-truth"
 DET_DIR = "detection-results"
@@ -169,7 +169,7 @@ def _txt_ids(folder):
 
 
 def read_map_out(map_out_dir, class_names=None):
-    """Read a map_out folder into an :class:`~utils.metrics.EvalData`.
+    """Read a map_out folder into an :class:`~utils.evaluation.metrics.EvalData`.
 
     Args:
         map_out_dir: folder holding ``ground-truth/`` and ``detection-results/``.

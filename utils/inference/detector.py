@@ -5,19 +5,19 @@ runs model + decode + letterbox correction + class-aware NMS as one ``tf.functio
 signature is fixed by the network input size: it is traced once and reused for every image,
 whatever the image's size (the original size travels as a tensor), and whatever ``conf``,
 ``nms_iou`` and ``max_boxes`` are set to (they are tensors too). For fixed weights (predict),
-the graph runs a copy of the model with batch norms folded into the convolutions (utils.fuse).
+the graph runs a copy of the model with batch norms folded into the convolutions (nets.fuse).
 """
 from dataclasses import dataclass, field
 
 import numpy as np
 import tensorflow as tf
 
-from utils.boxes import (class_aware_nms, decode_outputs, image_transform, objectness_maps,
+from utils.inference.postprocess import (class_aware_nms, decode_outputs, image_transform, objectness_maps,
                          to_image_coordinates, yxyx_to_xyxy)
 from utils.config import (ANCHORS_MASK, DEFAULT_ANCHORS_PATH, DEFAULT_CLASSES_PATH, ConfigError,
                           load_anchors, load_class_names, parse_input_size)
-from utils.fuse import fold_batchnorm
-from utils.image import as_pil_rgb, letterbox_geometry, letterbox_image, resize_image
+from nets.fuse import fold_batchnorm
+from utils.data.images import as_pil_rgb, letterbox_geometry, letterbox_image, resize_image
 
 
 @dataclass

@@ -3,7 +3,7 @@
 In inference mode a BatchNormalization is a per-channel affine map, so conv + BN equals one
 convolution with a scaled kernel and a bias. Keras 3 runs BN as separate element-wise ops, which
 cost about a quarter of the CPU time of these small networks; the folded copy computes the same
-outputs faster. Used by :class:`utils.detector.Detector` when the weights are fixed.
+outputs faster. Used by :class:`utils.inference.detector.Detector` when the weights are fixed.
 """
 import warnings
 

@@ -2,8 +2,8 @@
 import numpy as np
 from PIL import Image, ImageFont
 
-from utils.detector import Detections
-from utils.draw import (class_colors, count_by_class, crop_detections, draw_detections,
+from utils.inference.detector import Detections
+from utils.inference.draw import (class_colors, count_by_class, crop_detections, draw_detections,
                         heatmap_overlay, label_font, save_heatmap)
 
 NAMES = ["cat", "dog", "person"]

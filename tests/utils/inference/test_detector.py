@@ -9,8 +9,8 @@ from nets import WeightsMismatchError, yolo_body
 from tests.conftest import shared_path
 from tests.utils.test_boxes import assert_matches_reference
 from utils.config import load_class_names
-from utils.detector import Detector, Detections, detections_to_dicts
-from utils.image import load_image
+from utils.inference.detector import Detector, Detections, detections_to_dicts
+from utils.data.images import load_image
 
 
 @pytest.fixture(scope="module")

@@ -7,12 +7,12 @@
 Both builders return a finite dataset of one epoch (the training one drops the last partial batch,
 so it has len(samples) // batch_size batches and reshuffles each time it is iterated). Elements:
 - images: float32 (B, H, W, 3) in [0, 1];
-- y_true_pX: float32 (B, H/s, W/s, 3, 5 + C) for s = 32, 16, 8 (see utils.targets);
+- y_true_pX: float32 (B, H/s, W/s, 3, 5 + C) for s = 32, 16, 8 (see utils.data.targets);
 - gt_boxes: float32 (B, MAX_BOXES, 4), every ground-truth box as normalised (cx, cy, w, h),
   zero-padded; the loss uses it for its ignore mask.
 
 Design, measured on the 2-core machine (benchmarks/bench_pipeline.py):
-- Each example is made by one tf.numpy_function running OpenCV/NumPy (utils.augment), mapped in
+- Each example is made by one tf.numpy_function running OpenCV/NumPy (utils.data.augment), mapped in
   parallel; OpenCV releases the GIL while it works. Per-example random generators are seeded from
   tf.data's own random stream, so a seeded pipeline is reproducible and deterministic.
 - Decoded images are cached in memory as uint8 (long side capped at 1.5x the input size) when the
@@ -36,10 +36,10 @@ import cv2
 import numpy as np
 import tensorflow as tf
 
-from utils import augment
+from utils.data import augment
 from utils.config import ANCHORS_MASK, LETTERBOX_FILL
-from utils.datasets import training_boxes
-from utils.targets import MAX_BOXES, assign_targets, padded_gt_boxes, target_shapes
+from utils.data.datasets import training_boxes
+from utils.data.targets import MAX_BOXES, assign_targets, padded_gt_boxes, target_shapes
 
 # Cached images keep at most this multiple of the input's long side (scale r(0.25, 2) rarely
 # needs more detail than this, and it bounds memory).
@@ -247,7 +247,7 @@ def build_train_dataset(samples, input_size, anchors, num_classes, batch_size, *
                         workers=None, shuffle=True, special_aug=None, cache_mb=DEFAULT_CACHE_MB):
     """Augmented training batches (see the module docstring for the element layout).
 
-    samples: utils.datasets Samples; input_size: (height, width); anchors: (9, 2) in input pixels.
+    samples: utils.data.datasets Samples; input_size: (height, width); anchors: (9, 2) in input pixels.
     mosaic: probability of a 4-image mosaic; mixup: probability of blending a mosaic with a
     normally augmented image (so mixup happens with probability mosaic * mixup, as the reference).
     jitter/hue/sat/val/flip: the reference's augmentation ranges. seed: makes the pipeline

@@ -15,7 +15,7 @@ import numpy as np
 from PIL import Image
 
 from utils.config import LETTERBOX_FILL
-from utils.image import letterbox_geometry, letterbox_image
+from utils.data.images import letterbox_geometry, letterbox_image
 
 # Boxes whose width or height is at most this many pixels after augmentation are dropped.
 MIN_BOX_SIZE = 1.0
@@ -29,7 +29,7 @@ def uniform(rng, low, high):
 def letterbox(image, size, boxes=None):
     """Resize keeping the aspect ratio and pad with grey, centred: the reference's preprocessing.
 
-    image: uint8 (H, W, 3); size: (height, width). Uses utils.image's letterbox (PIL bicubic), the
+    image: uint8 (H, W, 3); size: (height, width). Uses utils.data.images's letterbox (PIL bicubic), the
     one predict and evaluation use, so validation sees exactly what inference sees. Returns the
     letterboxed image, and the boxes moved into it when `boxes` is given.
     """

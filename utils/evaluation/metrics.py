@@ -1,8 +1,8 @@
 """Detection metrics: VOC average precision (NumPy) and COCO mAP (pycocotools).
 
 Both work on an :class:`EvalData`: flat arrays of ground-truth objects and detections, each row
-tagged with the index of its image and of its class. Readers (``utils.map_io``) and the model
-evaluation (``utils.evaluation``) build one; nothing here reads or writes files.
+tagged with the index of its image and of its class. Readers (``utils.evaluation.map_io``) and the model
+evaluation (``utils.evaluation.evaluate``) build one; nothing here reads or writes files.
 
 VOC conventions follow the original implementation's calculator (REFERENCE_NOTES section 6):
 

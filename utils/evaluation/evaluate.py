@@ -1,6 +1,6 @@
 """Evaluating a detector, or existing result files, with the VOC and COCO metrics.
 
-:func:`evaluate_detector` runs a :class:`utils.detector.Detector` over dataset samples (training
+:func:`evaluate_detector` runs a :class:`utils.inference.detector.Detector` over dataset samples (training
 calls it on its validation split, ``get_map.py --data`` on a test split);
 :func:`evaluate_map_out` re-evaluates a ``map_out`` folder of text files. Both end in
 :func:`evaluate_data`, which computes the metrics and, given an output folder, writes
@@ -11,8 +11,8 @@ import os
 
 import numpy as np
 
-from utils import map_io
-from utils.metrics import EvalData, coco_evaluate, iou_key, voc_evaluate_many
+from utils.evaluation import map_io
+from utils.evaluation.metrics import EvalData, coco_evaluate, iou_key, voc_evaluate_many
 
 METRICS = ("voc", "coco", "both")
 
@@ -29,7 +29,7 @@ def detect_samples(detector, samples, progress=True, report=None):
     """
     from tqdm import tqdm
 
-    from utils.image import ImageLoadError, load_image
+    from utils.data.images import ImageLoadError, load_image
     kept, results = [], []
     for sample in tqdm(samples, desc="detecting", unit="img", disable=not progress,
                        dynamic_ncols=True):
@@ -83,9 +83,9 @@ def evaluate_detector(detector, samples, class_names, out_dir=None, iou_threshol
     """Detect on ``samples`` and evaluate.
 
     Args:
-        detector: a :class:`utils.detector.Detector` (its conf / nms_iou / max_boxes are used
+        detector: a :class:`utils.inference.detector.Detector` (its conf / nms_iou / max_boxes are used
             as set; get_map uses 0.001 / 0.5 like the original).
-        samples: dataset samples (``utils.datasets.Sample``), difficult objects flagged.
+        samples: dataset samples (``utils.data.datasets.Sample``), difficult objects flagged.
         class_names: the detector's classes.
         out_dir: when given, write the outputs there (see :func:`evaluate_data`).
         iou_thresholds, metric, score_threshold, voc07, coco_compat: see :func:`evaluate_data`.
@@ -112,7 +112,7 @@ def evaluate_map_out(map_out_dir, class_names=None, out_dir=None, iou_thresholds
     """Evaluate an existing ``map_out`` folder (``ground-truth/``, ``detection-results/``).
 
     ``class_names`` None evaluates the classes found in the ground truth. Raises
-    :class:`utils.map_io.MapOutError` when the folder cannot be evaluated at all; everything
+    :class:`utils.evaluation.map_io.MapOutError` when the folder cannot be evaluated at all; everything
     else wrong is reported in ``results["input_report"]`` (and through ``log``).
     """
     data, report, listing_order = map_io.read_map_out(map_out_dir, class_names)
@@ -139,11 +139,11 @@ def evaluate_data(data, out_dir=None, iou_thresholds=(0.5,), metric="voc", score
         score_threshold: where per-class precision, recall and F1 are read.
         voc07: 11-point AP instead of all-point.
         coco_compat: reproduce the original's COCO converter quirks (see
-            :func:`utils.metrics.coco_evaluate`).
+            :func:`utils.evaluation.metrics.coco_evaluate`).
         out_dir: folder for ``results.json``, ``results.txt``, ``pr_curves/<class>.png``,
             ``ap_per_class_iou<k>.png`` and (with ``write_txt``) ``ground-truth/`` and
             ``detection-results/``.
-        report: a :class:`utils.map_io.MapOutReport` of input problems, included in the results.
+        report: a :class:`utils.evaluation.map_io.MapOutReport` of input problems, included in the results.
 
     Returns:
         ``{"classes", "num_images", "settings", "voc": {key: {...}}, "coco": {...},
@@ -230,7 +230,7 @@ def _write_coco_json(out_dir, coco):
 
 def write_plots(voc_raw, out_dir, score_threshold):
     """PR curve per class (a line per IoU) and an AP bar chart per IoU threshold."""
-    from utils.plots import plot_ap_bars, plot_pr_curve, safe_file_name
+    from utils.evaluation.plots import plot_ap_bars, plot_pr_curve, safe_file_name
     keys = list(voc_raw)
     first = voc_raw[keys[0]]
     for index, cls in enumerate(first["classes"]):

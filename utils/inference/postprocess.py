@@ -2,7 +2,7 @@
 
 All functions work on whole tensors (no Python loops over boxes), so they trace into the
 detector's single compiled graph. Boxes inside this module are [y1, x1, y2, x2] (the order
-``tf.image`` NMS expects); :class:`utils.detector.Detector` hands them out as [x1, y1, x2, y2].
+``tf.image`` NMS expects); :class:`utils.inference.detector.Detector` hands them out as [x1, y1, x2, y2].
 """
 import numpy as np
 import tensorflow as tf

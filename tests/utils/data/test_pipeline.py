@@ -1,4 +1,4 @@
-"""The tf.data training and validation pipelines (utils.pipeline, utils.augment)."""
+"""The tf.data training and validation pipelines (utils.data.pipeline, utils.data.augment)."""
 import os
 
 import cv2
@@ -8,10 +8,10 @@ import tensorflow as tf
 from PIL import Image
 
 from tests.conftest import shared_path
-from utils import augment
+from utils.data import augment
 from utils.config import load_anchors
-from utils.datasets import Sample, load_voc_split
-from utils.pipeline import MAX_BOXES, build_train_dataset, build_val_dataset
+from utils.data.datasets import Sample, load_voc_split
+from utils.data.pipeline import MAX_BOXES, build_train_dataset, build_val_dataset
 
 ANCHORS = load_anchors()
 RED = (230, 20, 20)

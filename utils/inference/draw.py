@@ -55,7 +55,7 @@ def draw_detections(image, detections, class_names, colors=None, show_scores=Tru
 
     Args:
         image: RGB ``PIL.Image``.
-        detections: :class:`utils.detector.Detections` in this image's pixels.
+        detections: :class:`utils.inference.detector.Detections` in this image's pixels.
         class_names: names indexed by class id.
         colors: optional list of RGB tuples per class (default: :func:`class_colors`).
     """

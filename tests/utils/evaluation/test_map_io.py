@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 
 from tests.conftest import shared_path
-from utils.map_io import (MapOutError, parse_det_line, parse_gt_line, quantize_detections,
+from utils.evaluation.map_io import (MapOutError, parse_det_line, parse_gt_line, quantize_detections,
                           read_map_out, write_map_out)
-from utils.metrics import voc_evaluate
+from utils.evaluation.metrics import voc_evaluate
 
 
 def write_case(root, gt, det):

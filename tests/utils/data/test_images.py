@@ -4,7 +4,7 @@ import pytest
 from PIL import Image
 
 from tests.conftest import shared_path
-from utils.image import (ImageLoadError, as_pil_rgb, is_image_file, letterbox_geometry,
+from utils.data.images import (ImageLoadError, as_pil_rgb, is_image_file, letterbox_geometry,
                          letterbox_image, load_image, resize_image)
 
 

@@ -48,7 +48,7 @@ def classify_source(source):
 
 def list_images(folder):
     """Image files directly in ``folder``, sorted by name."""
-    from utils.image import is_image_file
+    from utils.data.images import is_image_file
     names = sorted(n for n in os.listdir(folder)
                    if is_image_file(n) and os.path.isfile(os.path.join(folder, n)))
     return [os.path.join(folder, n) for n in names]

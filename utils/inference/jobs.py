@@ -1,6 +1,6 @@
 """What predict.py does with a detector: images and folders, videos and cameras, timing, heat maps.
 
-Each job takes a :class:`utils.detector.Detector` and plain arguments, writes its files, reports
+Each job takes a :class:`utils.inference.detector.Detector` and plain arguments, writes its files, reports
 through ``log`` (``print`` by default) and returns JSON-ready records, so it can be used from
 Python as well as from the command line.
 """
@@ -11,14 +11,14 @@ import sys
 import threading
 import time
 
-from utils.sources import SourceError, open_capture, show_image
+from utils.inference.sources import SourceError, open_capture, show_image
 
 SAVE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 
 
 def image_record(path, image, detections, class_names, frame=None):
     """The JSON entry of one image (or video frame): boxes clipped to the image."""
-    from utils.detector import detections_to_dicts
+    from utils.inference.detector import detections_to_dicts
     width, height = image.size
     record = {"file": path}
     if frame is not None:
@@ -44,7 +44,7 @@ def save_image(image, path):
 
 
 def _save_crops(image, detections, class_names, source_path, crop_dir):
-    from utils.draw import crop_detections
+    from utils.inference.draw import crop_detections
     stem = os.path.splitext(os.path.basename(source_path))[0]
     for i, crop in enumerate(crop_detections(image, detections)):
         if crop is not None:
@@ -54,7 +54,7 @@ def _save_crops(image, detections, class_names, source_path, crop_dir):
 
 def _readable_images(paths, failures, records=None):
     """Yield (path, image) for each readable image; report and record the others, go on."""
-    from utils.image import ImageLoadError, load_image
+    from utils.data.images import ImageLoadError, load_image
     for path in paths:
         try:
             image = load_image(path)
@@ -75,7 +75,7 @@ def predict_images(detector, paths, save_dir, crop=False, count=False, show=Fals
     Returns ``(records, failures)``: JSON records (an ``"error"`` entry for a skipped image)
     and the paths that could not be read.
     """
-    from utils.draw import count_by_class, draw_detections
+    from utils.inference.draw import count_by_class, draw_detections
 
     names = detector.class_names
     records, failures = [], []
@@ -114,7 +114,7 @@ def predict_video(detector, kind, value, save_dir, collect_records=False, show=F
     from PIL import Image
     from tqdm import tqdm
 
-    from utils.draw import draw_detections
+    from utils.inference.draw import draw_detections
 
     capture = capture if capture is not None else open_capture(kind, value)
     fps = capture.get(cv2.CAP_PROP_FPS)
@@ -209,7 +209,7 @@ def time_detector(detector, image, runs=100, warmup=3):
 
 def save_heatmaps(detector, paths, save_dir, log=print):
     """Save ``<stem>_heatmap.png`` (objectness over the image) for each image; return failures."""
-    from utils.draw import save_heatmap
+    from utils.inference.draw import save_heatmap
 
     failures = []
     for path, image in _readable_images(paths, failures):

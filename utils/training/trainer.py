@@ -246,24 +246,24 @@ def train_detector(settings, body, train_samples, val_samples, class_names, anch
     Args:
         settings: a :class:`TrainSettings`.
         body: the ``yolo_body`` model to train in place.
-        train_samples, val_samples: dataset samples (``utils.datasets``); ``val_samples`` may be
+        train_samples, val_samples: dataset samples (``utils.data.datasets``); ``val_samples`` may be
             empty (no validation loss, no mAP).
         class_names, anchors: class list and (9, 2) anchors in input pixels.
-        resume_state: ``(state, arrays)`` from ``utils.callbacks.load_training_state``.
+        resume_state: ``(state, arrays)`` from ``utils.training.callbacks.load_training_state``.
         extra_callbacks: more Keras callbacks (tests use them to interrupt a run).
-        pipeline, evaluate: the ``utils.pipeline`` and ``utils.evaluation`` modules (injectable
+        pipeline, evaluate: the ``utils.data.pipeline`` and ``utils.evaluation.evaluate`` modules (injectable
             for tests; imported by default).
         record: extra JSON-able settings stored in the training state (train.py's flags).
 
     Returns a :class:`TrainResult`. ``KeyboardInterrupt`` propagates after the last finished
     epoch's checkpoint and state are on disk.
     """
-    from utils import callbacks as cb
+    from utils.training import callbacks as cb
     # Keras warns about the tf.data shuffle flag and the end of the (finite) validation data.
     warnings.filterwarnings("ignore", message=".*`shuffle=True` was passed.*")
     warnings.filterwarnings("ignore", message=".*Your input ran out of data.*")
     if pipeline is None:
-        from utils import pipeline
+        from utils.data import pipeline
     if settings.seed is not None:
         keras.utils.set_random_seed(int(settings.seed))
 
@@ -350,9 +350,9 @@ def tensorboard_available():
 
 def _map_evaluator(body, samples, class_names, anchors, settings, evaluate):
     """A function epoch -> VOC mAP@0.5 (0-1) on ``samples`` with the current weights."""
-    from utils.detector import Detector
+    from utils.inference.detector import Detector
     if evaluate is None:
-        from utils import evaluation as evaluate
+        from utils.evaluation import evaluate
     holder = {}
 
     def run(epoch):

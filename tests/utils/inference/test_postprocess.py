@@ -6,7 +6,7 @@ import pytest
 import tensorflow as tf
 
 from tests.conftest import shared_path
-from utils.boxes import (box_iou, class_aware_nms, decode_outputs, image_transform,
+from utils.inference.postprocess import (box_iou, class_aware_nms, decode_outputs, image_transform,
                          to_image_coordinates, yxyx_to_xyxy)
 from utils.config import ANCHORS_MASK, load_anchors
 

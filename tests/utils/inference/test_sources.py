@@ -2,7 +2,7 @@
 import pytest
 from PIL import Image
 
-from utils.sources import SourceError, classify_source, list_images, open_capture, \
+from utils.inference.sources import SourceError, classify_source, list_images, open_capture, \
     sample_image_path
 
 

@@ -2,7 +2,7 @@
 import numpy as np
 
 from utils.config import ANCHORS_MASK, load_anchors
-from utils.targets import MAX_BOXES, STRIDES, assign_targets, padded_gt_boxes, target_shapes
+from utils.data.targets import MAX_BOXES, STRIDES, assign_targets, padded_gt_boxes, target_shapes
 
 ANCHORS = load_anchors()  # the project's default anchors (w, h at 416)
 

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 from tests.conftest import shared_path
-from utils.datasets import Sample, load_voc_split
-from utils.detector import Detections
-from utils.evaluation import evaluate_detector, evaluate_map_out
+from utils.data.datasets import Sample, load_voc_split
+from utils.inference.detector import Detections
+from utils.evaluation.evaluate import evaluate_detector, evaluate_map_out
 
 VOC_CLASSES = ["aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat", "chair",
                "cow", "diningtable", "dog", "horse", "motorbike", "person", "pottedplant",
