@@ -4,14 +4,18 @@ Box widths and heights are normalised by their image's real size (every object o
 classes, difficult ones included, as the reference does), clustered with median updates from a
 seeded start, scaled to the input size and written sorted by area in model_data's format.
 """
-import argparse
 import os
 import sys
 
 import numpy as np
 
+from utils import files
+from utils.cli import ArgumentParser, check_range, run_cli
 from utils.config import ConfigError, load_class_names, parse_input_size
-from utils.data.datasets import DatasetError, list_voc_class_names, load_voc_folder, resolve_voc_root
+from utils.data import list_voc_class_names, load_voc_folder, resolve_voc_root
+from utils.options import add_options
+
+MODE = "anchors"
 
 
 def normalized_box_sizes(samples):
@@ -33,9 +37,9 @@ def wh_iou(sizes, centers):
 def kmeans_iou(sizes, k=9, seed=0, max_iter=1000):
     """Cluster (N, 2) sizes into k centres sorted by area; returns (centres, assignment)."""
     if k < 1:
-        raise ValueError(f"the number of anchors must be at least 1, got {k}")
+        raise ConfigError(f"the number of anchors must be at least 1, got {k}")
     if len(sizes) < k:
-        raise ValueError(f"need at least {k} boxes for {k} anchors, found {len(sizes)}")
+        raise ConfigError(f"need at least {k} boxes for {k} anchors, found {len(sizes)}")
     rng = np.random.default_rng(seed)
     centers = sizes[rng.choice(len(sizes), k, replace=False)]
     assignment = None
@@ -80,50 +84,36 @@ def save_plot(sizes, centers, assignment, path):
     plt.close(fig)
 
 
-def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--data", required=True, help="VOC folder with Annotations/ and JPEGImages/")
-    parser.add_argument("--classes", help="class names file; default: every class in the annotations")
-    parser.add_argument("-k", "--num-anchors", type=int, default=9,
-                        help="number of anchors (default: %(default)s)")
-    parser.add_argument("--input-size", default="416",
-                        help="network input size N or HxW the anchors are scaled to (default: %(default)s)")
-    parser.add_argument("--seed", type=int, default=0,
-                        help="seed of the initial centres (default: %(default)s)")
-    parser.add_argument("--out", default="yolo_anchors.txt",
-                        help="anchors file to write (default: %(default)s)")
-    parser.add_argument("--plot", help="scatter plot PNG (default: --out with .png)")
-    return parser.parse_args(argv)
+def build_parser():
+    parser = ArgumentParser(description=__doc__)
+    add_options(parser, ("data", "classes", "num_anchors", "input_size", "seed", "out", "plot"),
+                MODE, required=("data",))
+    return parser
 
 
-def main(argv=None):
-    args = parse_args(argv)
-    try:
-        height, width = parse_input_size(args.input_size)
-        voc_root = resolve_voc_root(args.data)
-        class_names = load_class_names(args.classes) if args.classes else list_voc_class_names(voc_root)
-        samples, report = load_voc_folder(voc_root, class_names, check_images=False)
-        sizes = normalized_box_sizes(samples)
-        centers, assignment = kmeans_iou(sizes, args.num_anchors, args.seed)
-    except (ConfigError, DatasetError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+def run(args):
+    check_range(args.num_anchors, "--num-anchors", 1)
+    height, width = parse_input_size(args.input_size)
+    voc_root = resolve_voc_root(args.data)
+    class_names = load_class_names(args.classes) if args.classes else list_voc_class_names(voc_root)
+    samples, report = load_voc_folder(voc_root, class_names, check_images=False)
+    sizes = normalized_box_sizes(samples)
+    centers, assignment = kmeans_iou(sizes, args.num_anchors, args.seed)
     if report.problems:
         print(report.format(max_problems=10, counts=False))
     anchors = centers * np.array([width, height])
     text = format_anchors(anchors)
     plot = args.plot or os.path.splitext(args.out)[0] + ".png"
-    try:
-        with open(args.out, "w", encoding="utf8") as f:
-            f.write(text + "\n")
-        save_plot(sizes, centers, assignment, plot)
-    except OSError as exc:
-        print(f"error: cannot write {exc.filename or args.out}: {exc.strerror or exc}", file=sys.stderr)
-        return 2
+    files.write_text(args.out, text + "\n")
+    save_plot(sizes, centers, assignment, plot)
     print(f"{len(sizes)} boxes from {len(samples)} images; anchors at {width}x{height}: {text}")
     print(f"mean IoU of each box with its best anchor: {mean_best_iou(sizes, centers):.4f}")
     print(f"wrote {args.out} and {plot}")
     return 0
+
+
+def main(argv=None):
+    return run_cli(run, build_parser(), argv, quiet_tensorflow=False)
 
 
 if __name__ == "__main__":

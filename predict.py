@@ -8,72 +8,39 @@ Examples:
     python predict.py --mode fps          # end-to-end latency
     python predict.py --mode heatmap      # objectness heat map PNG
 """
-import argparse
 import os
 import sys
 
-from utils.cli import HelpFormatter, run_cli
+from utils.cli import ArgumentParser, add_model_options, check_range, run_cli
+from utils.options import DETECTION_OPTIONS, add_options
 
 # Quiet native libraries before they are imported: a user sees our messages, not their logs.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("OPENCV_LOG_LEVEL", "OFF")
+MODE = "predict"
 
 
 def build_parser():
-    from utils.config import DEFAULT_ALPHA, DEFAULT_BACKBONE, DEFAULT_INPUT_SIZE
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         description="Detect objects with YOLOv4-lite on an image, a folder of images, a video "
                     "file or a camera.",
         epilog="Without --weights the VOC-trained weights of the chosen backbone/alpha are "
-               "downloaded once into $YOLO_LITE_CACHE_DIR (default ~/.cache/yolov4-lite).",
-        formatter_class=HelpFormatter)
-    model = parser.add_argument_group("model")
-    model.add_argument("--backbone", default=DEFAULT_BACKBONE,
-                       help="mobilenetv1, mobilenetv2, mobilenetv3, ghostnet or densenet121")
-    model.add_argument("--alpha", type=float, default=DEFAULT_ALPHA, help="width multiplier")
-    model.add_argument("--weights", default=None,
-                       help="weights .h5 file (default: the published VOC weights, cached)")
-    model.add_argument("--classes", default=None,
-                       help="class names file, one per line (default model_data/voc_classes.txt)")
-    model.add_argument("--anchors", default=None,
-                       help="anchors file (default model_data/yolo_anchors.txt)")
-    model.add_argument("--input-size", default=str(DEFAULT_INPUT_SIZE),
-                       help="network input N or HxW, multiples of 32")
-    post = parser.add_argument_group("detection")
-    post.add_argument("--conf", type=float, default=0.5, help="score threshold")
-    post.add_argument("--nms-iou", type=float, default=0.3, help="NMS IoU threshold")
-    post.add_argument("--max-boxes", type=int, default=100, help="at most this many boxes")
-    post.add_argument("--letterbox", action=argparse.BooleanOptionalAction, default=True,
-                      help="keep the aspect ratio (grey padding) instead of a plain resize")
-    io = parser.add_argument_group("input and output")
-    io.add_argument("--source", default=None,
-                    help="image file, folder, video file or camera index such as 0 "
-                         "(default: a sample photo shipped with matplotlib)")
-    io.add_argument("--mode", choices=("predict", "fps", "heatmap"), default="predict",
-                    help="predict: draw and save detections; fps: time end-to-end latency; "
-                         "heatmap: save an objectness heat map")
-    io.add_argument("--save-dir", default="img_out", help="where drawn results are saved")
-    io.add_argument("--json", default=None, metavar="FILE",
-                    help="also write machine-readable results to FILE")
-    io.add_argument("--crop", action="store_true",
-                    help="save each detected object as an image in SAVE_DIR/crops/")
-    io.add_argument("--count", action="store_true", help="print the number of objects per class")
-    io.add_argument("--show", action="store_true", help="show results in a window")
-    io.add_argument("--runs", type=int, default=100, help="timed runs in --mode fps")
-    io.add_argument("--quiet", action="store_true", help="print less")
+               "downloaded once into $YOLO_LITE_CACHE_DIR (default ~/.cache/yolov4-lite).")
+    add_model_options(parser, MODE)
+    add_options(parser.add_argument_group("detection"), DETECTION_OPTIONS, MODE)
+    add_options(parser.add_argument_group("input and output"),
+                ("source", "mode", "save_dir", "json", "crop", "count", "show", "runs", "quiet"),
+                MODE)
     return parser
 
 
 def check_args(args):
-    from utils.config import ConfigError, parse_input_size
-    if not 0.0 <= args.conf <= 1.0:
-        raise ConfigError(f"--conf must be between 0 and 1, got {args.conf}")
-    if not 0.0 < args.nms_iou <= 1.0:
-        raise ConfigError(f"--nms-iou must be in (0, 1], got {args.nms_iou}")
-    if args.max_boxes < 1:
-        raise ConfigError(f"--max-boxes must be at least 1, got {args.max_boxes}")
-    if args.runs < 1:
-        raise ConfigError(f"--runs must be at least 1, got {args.runs}")
+    """Raise UsageError for flag values that cannot work; parse the input size."""
+    from utils.config import parse_input_size
+    check_range(args.conf, "--conf", 0.0, 1.0)
+    check_range(args.nms_iou, "--nms-iou", 0.0, 1.0, low_open=True)
+    check_range(args.max_boxes, "--max-boxes", 1)
+    check_range(args.runs, "--runs", 1)
     args.input_size = parse_input_size(args.input_size)
 
 
@@ -155,7 +122,7 @@ def run(args):
 
 
 def main(argv=None):
-    return run_cli(run, build_parser().parse_args(argv))
+    return run_cli(run, build_parser(), argv)
 
 
 if __name__ == "__main__":

@@ -4,40 +4,36 @@ Example:
     python summary.py --backbone ghostnet --num-classes 20 --input-size 416
     python summary.py --backbone mobilenetv1 --alpha 0.25 --json
 """
-import argparse
 import json
 import os
 import sys
 
+from utils.cli import ArgumentParser, check_range, run_cli
+from utils.options import add_options
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+MODE = "summary"
 
 
-def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--backbone", default="mobilenetv1", help="backbone name (default: %(default)s)")
-    parser.add_argument("--alpha", type=float, default=1.0, help="width multiplier (default: %(default)s)")
-    parser.add_argument("--num-classes", type=int, default=20, help="number of classes (default: %(default)s)")
-    parser.add_argument("--input-size", default="416", help="N or HxW, multiples of 32 (default: %(default)s)")
-    parser.add_argument("--json", action="store_true", help="print the figures as JSON")
-    parser.add_argument("--layers", action="store_true", help="also print Keras' layer-by-layer summary")
-    return parser.parse_args(argv)
+def build_parser():
+    parser = ArgumentParser(description=__doc__.splitlines()[0])
+    model = parser.add_argument_group("model")
+    add_options(model, ("backbone", "alpha", "num_classes", "input_size"), MODE)
+    add_options(parser.add_argument_group("output"), ("json_summary", "layers"), MODE)
+    return parser
 
 
-def main(argv=None):
-    args = parse_args(argv)
+def run(args):
     from nets import yolo_body
     from nets.profile import model_profile
-    from utils.config import ConfigError, parse_input_size
+    from utils.config import parse_input_size
 
-    try:
-        height, width = parse_input_size(args.input_size)
-        model = yolo_body((height, width), num_classes=args.num_classes, backbone=args.backbone,
-                          alpha=args.alpha)
-    except (ValueError, ConfigError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    check_range(args.num_classes, "--num-classes", 1)
+    height, width = parse_input_size(args.input_size)
+    model = yolo_body((height, width), num_classes=args.num_classes, backbone=args.backbone,
+                      alpha=args.alpha)
     profile = model_profile(model)
-    if args.json:
+    if args.json_summary:
         print(json.dumps(profile))
         return 0
     if args.layers:
@@ -48,6 +44,10 @@ def main(argv=None):
     print(f"trainable params: {profile['trainable_params']:,}")
     print(f"GFLOPs:           {profile['gflops']:.3f}")
     return 0
+
+
+def main(argv=None):
+    return run_cli(run, build_parser(), argv)
 
 
 if __name__ == "__main__":

@@ -4,46 +4,30 @@ Reads every annotation of the folder once, reports each problem with the file's 
 on, then prints the per-class object counts of each split. Difficult objects (<difficult>1) are
 counted but kept out of training targets, as the reference implementation does.
 """
-import argparse
 import os
 import re
 import sys
 
-from utils.config import DEFAULT_CLASSES_PATH, ConfigError, load_class_names
-from utils.data.datasets import (SPLIT_NAMES, DatasetError, annotation_line, existing_splits, load_voc_folder,
-                            resolve_voc_root, split_path, write_voc_splits)
+from utils import files
+from utils.cli import ArgumentParser, check_range, run_cli
+from utils.config import load_class_names
+from utils.data import (SPLIT_NAMES, annotation_line, existing_splits, load_voc_folder,
+                        resolve_voc_root, split_path, write_voc_splits)
+from utils.options import add_options
+
+MODE = "annotate"
 
 
-def parse_args(argv=None):
-    parser = argparse.ArgumentParser(
-        description=__doc__, 
-        epilog="Exit status: 0 when the dataset could be read (per-file problems are only reported), "
-               "1 when no usable image was found, 2 when the folder or the class list cannot be read.")
-    parser.add_argument("--data", required=True,
-                        help="VOC folder holding Annotations/, JPEGImages/ and ImageSets/Main/ "
-                             "(or a folder with exactly one such subfolder, "
-                             "e.g. a VOCdevkit holding only VOC2007)")
-    parser.add_argument("--classes", default=DEFAULT_CLASSES_PATH,
-                        help="class names file, one per line (default: model_data/voc_classes.txt)")
-    parser.add_argument("--trainval-percent", type=float, default=0.9,
-                        help="share of the images in trainval (the rest is test) when writing splits "
-                             "(default: %(default)s)")
-    parser.add_argument("--train-percent", type=float, default=0.9,
-                        help="share of trainval in train (the rest is val) when writing splits "
-                             "(default: %(default)s)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the random split (default: %(default)s)")
-    parser.add_argument("--overwrite-splits", action="store_true",
-                        help="write new ImageSets/Main/{trainval,train,val,test}.txt even when split "
-                             "files exist (by default existing split files are kept and none is written)")
-    parser.add_argument("--write-lines", metavar="DIR",
-                        help="also write the reference's annotation lists <YEAR>_<split>.txt "
-                             "('image_path x1,y1,x2,y2,class ...', difficult objects left out) into DIR")
-    parser.add_argument("--no-check-images", action="store_true",
-                        help="read image sizes only; skip the truncation check")
-    parser.add_argument("--max-problems", type=int, default=30,
-                        help="problems listed one per line, 0 for all; the rest are summarised by kind "
-                             "(default: %(default)s)")
-    return parser.parse_args(argv)
+def build_parser():
+    parser = ArgumentParser(
+        description=__doc__,
+        epilog="Exit status: 0 when the dataset could be read (per-file problems are only "
+               "reported), 1 when no usable image was found, 2 when the folder, the class list "
+               "or a flag is wrong.")
+    add_options(parser, ("data", "classes", "trainval_percent", "train_percent", "seed",
+                         "overwrite_splits", "write_lines", "no_check_images", "max_problems"),
+                MODE, required=("data",))
+    return parser
 
 
 def count_table(class_names, split_samples):
@@ -85,8 +69,7 @@ def write_annotation_lines(out_dir, voc_root, split_samples):
     written = []
     for split, samples in split_samples.items():
         path = os.path.join(out_dir, f"{prefix}_{split}.txt")
-        with open(path, "w", encoding="utf8") as f:
-            f.writelines(annotation_line(s) + "\n" for s in samples)
+        files.write_text(path, "".join(annotation_line(s) + "\n" for s in samples))
         written.append(path)
     if any(" " in s.image_path for samples in split_samples.values() for s in samples):
         print("warning: some image paths contain spaces, which the space-separated line format cannot hold",
@@ -94,18 +77,17 @@ def write_annotation_lines(out_dir, voc_root, split_samples):
     return written
 
 
-def main(argv=None):
-    args = parse_args(argv)
-    try:
-        class_names = load_class_names(args.classes)
-        voc_root = resolve_voc_root(args.data)
-        had_splits = bool(existing_splits(voc_root))
-        splits = write_voc_splits(voc_root, args.trainval_percent, args.train_percent, args.seed,
-                                  overwrite=args.overwrite_splits)
-        samples, report = load_voc_folder(voc_root, class_names, check_images=not args.no_check_images)
-    except (ConfigError, DatasetError, ValueError, OSError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+def run(args):
+    """Everything voc_annotation.py does, given parsed arguments; returns the exit status."""
+    check_range(args.trainval_percent, "--trainval-percent", 0.0, 1.0)
+    check_range(args.train_percent, "--train-percent", 0.0, 1.0)
+    check_range(args.max_problems, "--max-problems", 0)
+    class_names = load_class_names(args.classes)
+    voc_root = resolve_voc_root(args.data)
+    had_splits = bool(existing_splits(voc_root))
+    splits = write_voc_splits(voc_root, args.trainval_percent, args.train_percent, args.seed,
+                              overwrite=args.overwrite_splits)
+    samples, report = load_voc_folder(voc_root, class_names, check_images=not args.no_check_images)
 
     if had_splits and not args.overwrite_splits:
         print(f"kept the existing split files in {os.path.dirname(split_path(voc_root, 'train'))}: "
@@ -141,6 +123,10 @@ def main(argv=None):
         print(f"error: no usable image in {voc_root}", file=sys.stderr)
         return 1
     return 0
+
+
+def main(argv=None):
+    return run_cli(run, build_parser(), argv, quiet_tensorflow=False)
 
 
 if __name__ == "__main__":

@@ -50,7 +50,7 @@ def read_history(path):
 def evaluate(weights, data, input_size):
     """(VOC mAP@0.5, COCO AP, seconds) of ``weights`` on the test split, get_map's settings."""
     from nets import load_weights, yolo_body
-    from utils.data.datasets import load_voc_split
+    from utils.data import load_voc_split
     from utils.inference.detector import Detector
     from utils.evaluation.evaluate import evaluate_detector
     samples, _ = load_voc_split(data, "test", ["raccoon"])

@@ -20,8 +20,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from utils.config import ANCHORS_MASK, load_anchors, parse_input_size  # noqa: E402
-from utils.data.datasets import load_voc_split  # noqa: E402
+from nets.anchors import ANCHORS_MASK  # noqa: E402
+from utils.config import load_anchors, parse_input_size  # noqa: E402
+from utils.data import load_voc_split  # noqa: E402
 from utils.data.pipeline import build_train_dataset, decode_image_file  # noqa: E402
 from utils.data.targets import assign_targets  # noqa: E402
 

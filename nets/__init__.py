@@ -1,7 +1,24 @@
-"""The YOLOv4-lite model: ``yolo_body``, weight loading and the backbone registry."""
-from nets.backbones import available_backbones, get_backbone, register_backbone
-from nets.weights import LoadReport, WeightsMismatchError, load_weights, save_weights
-from nets.yolo import DEFAULT_ANCHORS_MASK, yolo_body
+"""The YOLOv4-lite model: ``yolo_body``, weight files and the backbone registry.
+
+The registry, the anchor layout and the errors are plain Python; the names that need Keras
+(``yolo_body``, ``load_weights``, ...) are imported on first use, so ``import nets`` is cheap.
+"""
+import importlib
+
+from nets.anchors import ANCHORS_MASK, STRIDES
+from nets.backbones import (BackboneSpec, available_backbones, backbone_specs, get_backbone,
+                            register_backbone)
+from nets.errors import UnknownBackboneError, UserError, WeightsMismatchError
+
+_LAZY = {"yolo_body": "nets.yolo", "load_weights": "nets.weights", "save_weights": "nets.weights",
+         "LoadReport": "nets.weights"}
 
 __all__ = ["yolo_body", "load_weights", "save_weights", "LoadReport", "WeightsMismatchError",
-           "available_backbones", "get_backbone", "register_backbone", "DEFAULT_ANCHORS_MASK"]
+           "UserError", "UnknownBackboneError", "BackboneSpec", "available_backbones",
+           "backbone_specs", "get_backbone", "register_backbone", "ANCHORS_MASK", "STRIDES"]
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'nets' has no attribute {name!r}")

@@ -1,6 +1,6 @@
 """The YOLOv4 loss: CIoU box loss, objectness BCE with an ignore mask, class BCE.
 
-Follows the reference's weighting (REFERENCE_NOTES section 3) so its hyper-parameters keep their
+Follows the reference implementation's weighting so its hyper-parameters keep their
 meaning, with one deliberate improvement: the ignore mask compares every prediction with *all*
 ground-truth boxes of its image (``gt_boxes``), not only those assigned to the same level, so a
 prediction that already overlaps an object well is never pushed towards "background".
@@ -12,6 +12,9 @@ import math
 
 import numpy as np
 import tensorflow as tf
+
+from nets.anchors import ANCHORS_MASK
+from nets.head import decode_head
 
 # Per-level objectness weights for [P5, P4, P3], as in the reference.
 DEFAULT_BALANCE = (0.4, 1.0, 4.0)
@@ -89,7 +92,7 @@ class YoloLoss:
     ``box``, ``obj``, ``cls`` and ``total`` (their sum).
     """
 
-    def __init__(self, anchors, num_classes, anchors_mask=((6, 7, 8), (3, 4, 5), (0, 1, 2)),
+    def __init__(self, anchors, num_classes, anchors_mask=ANCHORS_MASK,
                  ignore_thresh=0.5, label_smoothing=0.0, focal_loss=False, focal_alpha=0.25,
                  focal_gamma=2.0, balance=DEFAULT_BALANCE, box_ratio=BOX_RATIO, compact_gt=True):
         self.anchors = np.asarray(anchors, np.float32).reshape(-1, 2)
@@ -127,22 +130,10 @@ class YoloLoss:
 
     def _level_loss(self, level, true, raw, gt_boxes, input_hw):
         mask = self.anchors_mask[level]
-        num_anchors = len(mask)
-        shape = tf.shape(raw)
-        grid_h, grid_w = shape[1], shape[2]
-        raw = tf.reshape(raw, [shape[0], grid_h, grid_w, num_anchors, 5 + self.num_classes])
-
-        # Decode: xy = (sigmoid(t) + cell) / grid; wh = exp(t) * anchor / input size.
-        gx = tf.cast(tf.range(grid_w), tf.float32)
-        gy = tf.cast(tf.range(grid_h), tf.float32)
-        cell = tf.stack(tf.meshgrid(gx, gy), axis=-1)[None, :, :, None, :]    # (1,H,W,1,2)
-        grid_wh = tf.cast(tf.stack([grid_w, grid_h]), tf.float32)
-        input_wh = tf.stack([input_hw[1], input_hw[0]])
-        anchors = tf.constant(self.anchors[mask], tf.float32) / input_wh      # (A,2)
-        pred_xy = (tf.sigmoid(raw[..., 0:2]) + cell) / grid_wh
-        # Clip the exponent so a diverging early step cannot produce inf boxes.
-        pred_wh = tf.exp(tf.minimum(raw[..., 2:4], 10.0)) * anchors
+        pred_xy, pred_wh, obj_logits, cls_logits, _ = decode_head(
+            raw, self.anchors[mask], self.num_classes, input_hw)
         pred_box = tf.concat([pred_xy, pred_wh], axis=-1)
+        shape = tf.shape(raw)
 
         object_mask = true[..., 4]
         num_pos = tf.maximum(tf.reduce_sum(object_mask), 1.0)
@@ -159,7 +150,6 @@ class YoloLoss:
         ciou = box_ciou(pred_box, true[..., 0:4])
         box_loss = tf.reduce_sum(object_mask * (1.0 - ciou)) * self.box_ratio / num_pos
 
-        obj_logits = raw[..., 4]
         obj_bce = _bce_with_logits(object_mask, obj_logits)
         if self.focal_loss:
             prob = tf.sigmoid(obj_logits)
@@ -173,6 +163,6 @@ class YoloLoss:
         cls_true = true[..., 5:]
         if self.label_smoothing:
             cls_true = cls_true * (1.0 - self.label_smoothing) + self.label_smoothing / self.num_classes
-        cls_bce = _bce_with_logits(cls_true, raw[..., 5:])
+        cls_bce = _bce_with_logits(cls_true, cls_logits)
         cls_loss = tf.reduce_sum(object_mask[..., None] * cls_bce) / num_pos / self.num_classes
         return box_loss, obj_loss, cls_loss

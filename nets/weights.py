@@ -13,22 +13,16 @@ Three kinds of file load into a ``yolo_body`` model:
 Model code does no I/O; this module is the one place that touches weight files.
 """
 import os
-import tempfile
 from dataclasses import dataclass, field
 
 import h5py
 import numpy as np
 
-# Weighted-layer count of each reference model (20 classes or any other), used to tell a user
-# which backbone a mismatching file was trained for.
-_LAYER_COUNT_TO_BACKBONE = {157: "mobilenetv1", 205: "mobilenetv2", 209: "mobilenetv3",
-                            275: "ghostnet", 344: "densenet121"}
+from nets.backbones import backbone_for_layer_count
+from nets.errors import WeightsMismatchError
+
 # P3 head input channels at alpha 1 (the neck width int(256 * alpha) feeds the P3 head).
 _P3_HEAD_IN_AT_ALPHA_1 = 256
-
-
-class WeightsMismatchError(ValueError):
-    """A weights file does not fit the model; the message says what the file appears to hold."""
 
 
 @dataclass
@@ -88,7 +82,7 @@ def describe_file(groups):
         # The last three groups are the heads P5, P4, P3: P3's input width gives alpha.
         p3_in = heads[-1][0].shape[2]
         alpha = p3_in / _P3_HEAD_IN_AT_ALPHA_1
-        family = _LAYER_COUNT_TO_BACKBONE.get(len(groups))
+        family = backbone_for_layer_count(len(groups))
         if family:
             parts.append(f"likely backbone {family} with alpha {alpha:g}")
         else:
@@ -166,30 +160,35 @@ def load_weights(model, path, skip_mismatch=False):
 
 
 def save_weights(model, path):
-    """Write the model's weights atomically in the Keras 2 HDF5 layout (reference-compatible).
+    """Write the model's weights in the Keras 2 HDF5 layout (reference-compatible).
 
-    The file is written next to its destination and renamed into place, so an interruption at any
-    moment leaves either the old file or the new one, never a torn one.
+    ``path`` is a file name or a writable binary file object. The file is written in place:
+    for a checkpoint that must survive an interruption, write through ``utils.files.atomic_path``
+    (the training tools do).
     """
-    path = os.fspath(path)
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp_", suffix=".h5", dir=directory)
-    os.close(fd)
+    with h5py.File(path, "w") as f:
+        layers = list(model.layers)
+        f.attrs["layer_names"] = [layer.name.encode("utf8") for layer in layers]
+        f.attrs["backend"] = b"tensorflow"
+        f.attrs["keras_version"] = b"3"
+        for layer in layers:
+            group = f.create_group(layer.name)
+            names = [f"{layer.name}/{w.path.split('/')[-1]}:0" for w in layer.weights]
+            group.attrs["weight_names"] = [n.encode("utf8") for n in names]
+            for name, value in zip(names, layer.get_weights()):
+                group.create_dataset(name, data=value)
+
+
+def read_head_arrays(path, model, layer_names):
+    """{layer name: (kernel, bias)} of the layers ``layer_names`` of ``model`` as stored in a
+    reference-layout file matched by order; empty when the file is not such a file (a Keras 3
+    file) or its layer count differs."""
     try:
-        with h5py.File(tmp, "w") as f:
-            layers = [layer for layer in model.layers]
-            f.attrs["layer_names"] = [layer.name.encode("utf8") for layer in layers]
-            f.attrs["backend"] = b"tensorflow"
-            f.attrs["keras_version"] = b"3"
-            for layer in layers:
-                group = f.create_group(layer.name)
-                names = [f"{layer.name}/{w.path.split('/')[-1]}:0" for w in layer.weights]
-                group.attrs["weight_names"] = [n.encode("utf8") for n in names]
-                for name, value in zip(names, layer.get_weights()):
-                    group.create_dataset(name, data=value)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+        groups = read_legacy_h5(path)
+    except WeightsMismatchError:
+        return {}
+    layers = weighted_layers(model)
+    if len(groups) != len(layers):
+        return {}
+    return {layer.name: tuple(arrays) for layer, (_, arrays) in zip(layers, groups)
+            if layer.name in layer_names and len(arrays) == 2}

@@ -2,10 +2,14 @@
 import keras
 from keras import layers
 
+from nets.anchors import ANCHORS_MASK
 from nets.backbones import get_backbone
+from nets.head import build_head
 from nets.layers import conv_bn_act, depthwise_separable
 
-DEFAULT_ANCHORS_MASK = ((6, 7, 8), (3, 4, 5), (0, 1, 2))
+# The neck layers that read the backbone's stride 8, 16 and 32 outputs: everything they depend on
+# is the backbone (what freezing freezes).
+NECK_ENTRY_LAYERS = ("p3_lateral_conv", "p4_lateral_conv", "p5_pre_1_conv")
 
 
 def _five_convs(x, filters, name):
@@ -17,18 +21,10 @@ def _five_convs(x, filters, name):
     return conv_bn_act(x, filters, name=f"{name}_5")
 
 
-def _head(x, filters, num_outputs, name):
-    x = depthwise_separable(x, filters, name=f"{name}_dwb")
-    return layers.Conv2D(num_outputs, 1, padding="same", use_bias=True,
-                         kernel_initializer=keras.initializers.RandomNormal(stddev=0.02),
-                         kernel_regularizer=keras.regularizers.l2(5e-4),
-                         name=f"{name}_out")(x)
-
-
 def yolo_neck_and_heads(feat8, feat16, feat32, num_anchors_per_level, num_classes, alpha=1.0):
     """SPP + PANet over three feature maps; returns raw head outputs [P5, P4, P3].
 
-    Layers are created in the reference's order (REFERENCE_NOTES section 2) so the functional
+    Layers are created in the reference's order so the functional
     graph, and hence Keras' depth-sorted layer order, matches the reference weight files.
     """
     def ch(n):
@@ -57,21 +53,21 @@ def yolo_neck_and_heads(feat8, feat16, feat32, num_anchors_per_level, num_classe
     p3 = conv_bn_act(feat8, ch(128), name="p3_lateral")
     p3 = layers.Concatenate(name="p3_concat")([p3, p4_up])
     p3 = _five_convs(p3, ch(128), name="p3_td")
-    out_p3 = _head(p3, ch(256), num_outputs, name="head_p3")
+    out_p3 = build_head(p3, ch(256), num_outputs, "p3")
 
     p3_down = depthwise_separable(p3, ch(256), strides=2, name="p3_down")
     p4 = layers.Concatenate(name="p4_bu_concat")([p3_down, p4])
     p4 = _five_convs(p4, ch(256), name="p4_bu")
-    out_p4 = _head(p4, ch(512), num_outputs, name="head_p4")
+    out_p4 = build_head(p4, ch(512), num_outputs, "p4")
 
     p4_down = depthwise_separable(p4, ch(512), strides=2, name="p4_down")
     p5 = layers.Concatenate(name="p5_bu_concat")([p4_down, p5])
     p5 = _five_convs(p5, ch(512), name="p5_bu")
-    out_p5 = _head(p5, ch(1024), num_outputs, name="head_p5")
+    out_p5 = build_head(p5, ch(1024), num_outputs, "p5")
     return [out_p5, out_p4, out_p3]
 
 
-def yolo_body(input_shape, anchors_mask=DEFAULT_ANCHORS_MASK, num_classes=20,
+def yolo_body(input_shape, anchors_mask=ANCHORS_MASK, num_classes=20,
               backbone="mobilenetv1", alpha=1.0):
     """The YOLOv4-lite Keras model (the reference's signature).
 
@@ -108,3 +104,14 @@ def yolo_body(input_shape, anchors_mask=DEFAULT_ANCHORS_MASK, num_classes=20,
     model.alpha = float(alpha)
     model.num_classes = int(num_classes)
     return model
+
+
+def backbone_layer_names(model):
+    """Names of the layers of a ``yolo_body`` model that belong to its backbone.
+
+    Found by walking the graph back from the three backbone outputs (the inputs of the neck's
+    entry layers): exactly the layers those outputs depend on.
+    """
+    outputs = [model.get_layer(name).input for name in NECK_ENTRY_LAYERS]
+    sub = keras.Model(model.inputs, outputs)
+    return {layer.name for layer in sub.layers if not isinstance(layer, keras.layers.InputLayer)}

@@ -146,7 +146,7 @@ def test_interrupted_run_resumes_and_continues_the_schedule(full_run, monkeypatc
 
 def test_loss_on_a_fixed_batch_falls(raccoon_small):
     from utils.config import load_anchors
-    from utils.data.datasets import load_voc_split
+    from utils.data import load_voc_split
     from utils.data.pipeline import build_val_dataset
     from nets.loss import YoloLoss
     samples, _ = load_voc_split(raccoon_small[0], "train", ["raccoon"])

@@ -1,7 +1,74 @@
-"""What every command-line tool shares: quiet TensorFlow start-up and one-line errors."""
+"""The one command-line regime of every script.
+
+* A wrong input (a bad flag value, a missing file, a dataset or weights file that does not fit)
+  is a :class:`nets.errors.UserError`: the script prints one ``error: ...`` line and exits with
+  :data:`EXIT_USER_ERROR` (2, argparse's own code for a bad flag, so all of them agree).
+* Any other exception is a bug and keeps its traceback.
+* Ctrl-C exits with :data:`EXIT_INTERRUPTED` (130) after the script's own clean-up; a closed
+  output pipe (``| head``) exits 0.
+"""
 import argparse
+import errno
 import os
 import sys
+
+from nets.errors import UserError
+from utils.options import MODEL_OPTIONS, add_options
+
+EXIT_USER_ERROR = 2
+EXIT_INTERRUPTED = 130
+# Operating-system errors that concern the user's paths or disk, not the program.
+_USER_OS_ERRORS = (FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError)
+_USER_ERRNOS = (errno.ENOSPC, errno.EROFS, errno.EDQUOT)
+
+
+class UsageError(UserError, ValueError):
+    """A flag value that cannot work."""
+
+
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows '(default: X)' only where a default says something (not None or a False switch)."""
+
+    def _get_help_string(self, action):
+        if action.default is None or action.default is False or "%(default)" in (action.help or ""):
+            return action.help
+        return super()._get_help_string(action)
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse with this project's error line: ``error: <what>`` and exit status 2."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("formatter_class", HelpFormatter)
+        super().__init__(**kwargs)
+
+    def error(self, message):
+        print(f"error: {message} (see {self.prog} --help)", file=sys.stderr)
+        raise SystemExit(EXIT_USER_ERROR)
+
+
+def add_model_options(parser, mode, title="model"):
+    """The model group every model-running script shares: backbone, alpha, weights, classes,
+    anchors, input size."""
+    return add_options(parser.add_argument_group(title), MODEL_OPTIONS, mode)
+
+
+def check_range(value, flag, low=None, high=None, low_open=False, high_open=False):
+    """Raise :class:`UsageError` unless ``low <= value <= high`` (bounds optional, open on
+    request); NaN is never in range."""
+    ok = value == value  # NaN fails every comparison
+    if ok and low is not None:
+        ok = value > low if low_open else value >= low
+    if ok and high is not None:
+        ok = value < high if high_open else value <= high
+    if not ok:
+        left = "(" if low_open else "["
+        right = ")" if high_open else "]"
+        span = (f"in {left}{low:g}, {high:g}{right}" if low is not None and high is not None
+                else f"{'above' if low_open else 'at least'} {low:g}" if low is not None
+                else f"{'below' if high_open else 'at most'} {high:g}")
+        raise UsageError(f"{flag} must be {span}, got {value}")
+    return value
 
 
 def import_tensorflow_quietly():
@@ -21,51 +88,32 @@ def import_tensorflow_quietly():
         os.close(devnull)
 
 
-# (module, exception class) pairs meaning "the user's input is wrong", not "a bug".
-_USER_ERRORS = (("utils.config", "ConfigError"), ("utils.data.datasets", "DatasetError"),
-                ("utils.data.images", "ImageLoadError"), ("utils.evaluation.map_io", "MapOutError"),
-                ("utils.inference.sources", "SourceError"), ("nets.weights", "WeightsMismatchError"),
-                ("utils.hub", "WeightsUnavailableError"))
+def is_user_error(exc):
+    """Whether ``exc`` was caused by the user's input or environment rather than by a bug."""
+    if isinstance(exc, (UserError,) + _USER_OS_ERRORS):
+        return True
+    return isinstance(exc, OSError) and exc.errno in _USER_ERRNOS
 
 
-def user_error_types():
-    """Exceptions caused by the user's input (reported in one line) rather than by a bug.
+def run_cli(run, parser, argv=None, quiet_tensorflow=True):
+    """Parse ``argv`` with ``parser`` and call ``run(args)`` under the project's error regime.
 
-    Only modules already imported are consulted: an error class never loaded cannot have
-    been raised, and importing it here could pull in TensorFlow for nothing.
+    TensorFlow's start-up logs are muted first unless ``quiet_tensorflow`` is False (for a
+    script that may not need TensorFlow at all). Returns the exit status.
     """
-    found = [getattr(sys.modules.get(module), name, None) for module, name in _USER_ERRORS]
-    return tuple(cls for cls in found if cls is not None) + (
-        FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError)
-
-
-def run_cli(run, args, quiet_tensorflow=True):
-    """Call ``run(args)`` (muting TensorFlow's start-up logs first, unless told not to); turn user errors into one 'error: ...' line and exit code 1.
-
-    Ctrl-C exits 130, a closed output pipe (``| head``) exits 0, and anything else is a bug
-    and keeps its traceback.
-    """
+    args = parser.parse_args(argv)
     try:
         if quiet_tensorflow:
             import_tensorflow_quietly()
         return run(args)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
     except BrokenPipeError:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
     except Exception as exc:  # noqa: BLE001 - re-raised unless it is the user's input
-        if not isinstance(exc, user_error_types()):
+        if not is_user_error(exc):
             raise
         print(f"error: {' '.join(str(exc).split())}", file=sys.stderr)
-        return 1
-
-
-class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
-    """Shows '(default: X)' only where a default says something (not None or a False switch)."""
-
-    def _get_help_string(self, action):
-        if action.default is None or action.default is False or "%(default)" in (action.help or ""):
-            return action.help
-        return super()._get_help_string(action)
+        return EXIT_USER_ERROR

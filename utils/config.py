@@ -1,23 +1,14 @@
-"""One source of truth for defaults shared by predict, evaluation and training."""
+"""Reading the model's data files (class lists, anchors) and input sizes, with clear errors."""
 import os
 
 import numpy as np
 
-PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-MODEL_DATA_DIR = os.path.join(PROJECT_ROOT, "model_data")
-DEFAULT_CLASSES_PATH = os.path.join(MODEL_DATA_DIR, "voc_classes.txt")
-DEFAULT_ANCHORS_PATH = os.path.join(MODEL_DATA_DIR, "yolo_anchors.txt")
-DEFAULT_BACKBONE = "mobilenetv1"
-DEFAULT_ALPHA = 1.0
-DEFAULT_INPUT_SIZE = 416
-# Anchor indices per output level, ordered like the model outputs [P5, P4, P3].
-ANCHORS_MASK = ((6, 7, 8), (3, 4, 5), (0, 1, 2))
-# Letterbox padding grey, as the reference implementation uses.
-LETTERBOX_FILL = 128
+from nets.errors import UserError
+from utils.options import DEFAULT_ANCHORS_PATH, DEFAULT_CLASSES_PATH
 
 
-class ConfigError(ValueError):
-    """A configuration file (classes, anchors) is missing or malformed."""
+class ConfigError(UserError, ValueError):
+    """A configuration value or file (classes, anchors, input size, a flag) is wrong."""
 
 
 def load_class_names(path=DEFAULT_CLASSES_PATH):

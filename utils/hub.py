@@ -1,31 +1,25 @@
-"""Pretrained weights: which file belongs to which backbone, where it is cached, how it is fetched.
+"""Pretrained weights: where the published file of a backbone is cached and how it is fetched.
 
-The reference implementation publishes VOC-trained weights for some (backbone, alpha) pairs as
-release assets. Without ``--weights`` the file is downloaded once into the cache folder
-(``$YOLO_LITE_CACHE_DIR``, default ``~/.cache/yolov4-lite``) and reused afterwards.
+Which file belongs to which (backbone, alpha) is a fact of the backbone registry
+(``nets.backbones``). Without ``--weights`` the file is downloaded once from the reference
+implementation's release assets into the cache folder (``$YOLO_LITE_CACHE_DIR``, default
+``~/.cache/yolov4-lite``) and reused afterwards.
 """
 import os
 import sys
-import tempfile
 import urllib.error
 import urllib.request
+
+from nets.backbones import backbone_specs, get_backbone
+from nets.errors import UserError
+from utils.files import atomic_path
 
 RELEASE_URL = "https://github.com/bubbliiiing/mobilenet-yolov4-lite-tf2/releases/download/v1.0/"
 CACHE_ENV = "YOLO_LITE_CACHE_DIR"
 DEFAULT_CACHE_DIR = os.path.join("~", ".cache", "yolov4-lite")
 
-# (backbone, alpha) -> file name of the reference's VOC-trained weights (20 classes, 416x416).
-PRETRAINED_VOC = {
-    ("mobilenetv1", 0.25): "yolov4_mobilenet_v1_025_voc.h5",
-    ("mobilenetv1", 1.0): "yolov4_mobilenet_v1_voc.h5",
-    ("mobilenetv2", 1.0): "yolov4_mobilenet_v2_voc.h5",
-    ("mobilenetv3", 1.0): "yolov4_mobilenet_v3_voc.h5",
-    ("ghostnet", 1.0): "yolov4_ghostnet_voc.h5",
-    ("densenet121", 1.0): "yolov4_densenet121_voc.h5",
-}
 
-
-class WeightsUnavailableError(RuntimeError):
+class WeightsUnavailableError(UserError):
     """No weights file could be found or downloaded; the message says what to do."""
 
 
@@ -36,7 +30,10 @@ def cache_dir():
 
 def pretrained_name(backbone, alpha):
     """File name of the published VOC weights for (backbone, alpha), or None if there is none."""
-    return PRETRAINED_VOC.get((str(backbone).lower(), round(float(alpha), 4)))
+    try:
+        return get_backbone(str(backbone).lower()).pretrained_file(alpha)
+    except UserError:
+        return None
 
 
 def weights_url(name):
@@ -44,35 +41,28 @@ def weights_url(name):
 
 
 def _available():
-    return ", ".join(f"{b} {a:g}" for b, a in sorted(PRETRAINED_VOC))
+    return ", ".join(f"{spec.name} {alpha:g}" for spec in backbone_specs()
+                     for alpha in sorted(spec.pretrained))
 
 
 def download(url, destination, progress=True, timeout=30):
     """Download ``url`` to ``destination`` atomically (a partial download never lands there)."""
     from tqdm import tqdm
 
-    directory = os.path.dirname(os.path.abspath(destination))
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".download_", suffix=".part", dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as response:
-            total = int(response.headers.get("Content-Length") or 0) or None
-            with tqdm(total=total, unit="B", unit_scale=True, unit_divisor=1024,
-                      desc=os.path.basename(destination), disable=not progress,
-                      file=sys.stderr) as bar:
-                while True:
-                    chunk = response.read(1 << 16)
-                    if not chunk:
-                        break
-                    out.write(chunk)
-                    bar.update(len(chunk))
-            if total is not None and out.tell() != total:
-                raise OSError(f"incomplete download ({out.tell()} of {total} bytes)")
-        os.replace(tmp, destination)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+    with atomic_path(destination, suffix=".part") as tmp, open(tmp, "wb") as out, \
+            urllib.request.urlopen(url, timeout=timeout) as response:
+        total = int(response.headers.get("Content-Length") or 0) or None
+        with tqdm(total=total, unit="B", unit_scale=True, unit_divisor=1024,
+                  desc=os.path.basename(destination), disable=not progress,
+                  file=sys.stderr) as bar:
+            while True:
+                chunk = response.read(1 << 16)
+                if not chunk:
+                    break
+                out.write(chunk)
+                bar.update(len(chunk))
+        if total is not None and out.tell() != total:
+            raise OSError(f"incomplete download ({out.tell()} of {total} bytes)")
     return destination
 
 

@@ -1,29 +1,59 @@
-"""Backbone registry: name -> builder returning the stride 8, 16 and 32 feature maps.
+"""Backbone registry: every fact about a backbone, and its builder, under one name.
 
 A builder has the signature ``builder(inputs, alpha) -> (feat8, feat16, feat32)`` and works on
-Keras tensors, so the neck never needs to know which backbone fed it (timm's ``features_only``
-contract). Register new backbones with ``@register_backbone(name, alphas=...)``.
+Keras tensors, so the neck never needs to know which backbone fed it (a ``features_only``
+contract). A registration also states the widths the backbone supports, the published VOC
+weights file of each width and how many weighted layers the whole detector has with it; the
+command-line choices, the weights hub, weight-file diagnostics and the tests all read them here.
+
+Builders are named as ``"module:function"`` and imported on first use, so reading the registry
+(for ``--help``, say) does not import Keras. A new backbone is one file with its builder plus one
+``register_backbone`` call below (or a call from user code, which may pass the function itself).
 """
-from dataclasses import dataclass
-from typing import Callable, Tuple
+import importlib
+from dataclasses import dataclass, field
+from typing import Callable, Dict, Tuple, Union
+
+from nets.errors import UnknownBackboneError
 
 
 @dataclass(frozen=True)
 class BackboneSpec:
+    """What the project knows about one backbone."""
     name: str
-    builder: Callable
-    alphas: Tuple[float, ...]
+    builder_ref: Union[str, Callable]   # "module:function", or the function itself
+    alphas: Tuple[float, ...]           # supported width multipliers
+    pretrained: Dict[float, str] = field(default_factory=dict)  # alpha -> published VOC file
+    weight_layers: int = 0              # weighted layers of the detector built on it
     description: str = ""
+
+    @property
+    def builder(self):
+        """The builder function (imports its module on first use)."""
+        if callable(self.builder_ref):
+            return self.builder_ref
+        module, function = self.builder_ref.split(":")
+        return getattr(importlib.import_module(module), function)
+
+    def pretrained_file(self, alpha):
+        """File name of the published VOC weights for ``alpha``, or None."""
+        return self.pretrained.get(round(float(alpha), 4))
 
 
 _REGISTRY = {}
 
 
-def register_backbone(name, alphas, description=""):
-    def wrap(builder):
-        _REGISTRY[name] = BackboneSpec(name, builder, tuple(float(a) for a in alphas), description)
-        return builder
-    return wrap
+def register_backbone(name, builder=None, *, alphas, pretrained=None, weight_layers=0,
+                      description=""):
+    """Register a backbone. ``builder`` is ``"module:function"`` or a function; without it, the
+    call returns a decorator for the function."""
+    def add(function_or_ref):
+        _REGISTRY[name] = BackboneSpec(
+            name, function_or_ref, tuple(float(a) for a in alphas),
+            {round(float(a), 4): file for a, file in (pretrained or {}).items()},
+            int(weight_layers), description)
+        return function_or_ref
+    return add if builder is None else add(builder)
 
 
 def available_backbones():
@@ -31,21 +61,56 @@ def available_backbones():
     return sorted(_REGISTRY)
 
 
-def get_backbone(name, alpha=1.0):
-    """The spec of a registered backbone; raises ValueError naming what is supported."""
+def backbone_specs():
+    """All registered specs, sorted by name."""
+    return [_REGISTRY[name] for name in available_backbones()]
+
+
+def get_backbone(name, alpha=None):
+    """The spec of a registered backbone (checking ``alpha`` when given).
+
+    Raises ``UnknownBackboneError`` (a ``ValueError``) naming what is supported.
+    """
     spec = _REGISTRY.get(name)
     if spec is None:
-        supported = ", ".join(f"{n} (alpha {_fmt(s.alphas)})" for n, s in sorted(_REGISTRY.items()))
-        raise ValueError(f"unknown backbone {name!r}; supported: {supported}")
-    if float(alpha) not in spec.alphas:
-        raise ValueError(f"backbone {name!r} does not support alpha={alpha}; "
-                         f"supported alphas: {_fmt(spec.alphas)}")
+        raise UnknownBackboneError(f"unknown backbone {name!r}; supported: {describe_choices()}")
+    if alpha is not None and float(alpha) not in spec.alphas:
+        raise UnknownBackboneError(f"backbone {name!r} does not support alpha={alpha:g}; "
+                                   f"supported alphas: {_fmt(spec.alphas)}")
     return spec
+
+
+def describe_choices():
+    """'ghostnet (alpha 1), mobilenetv1 (alpha 0.25 / 0.5 / ...), ...' for help and errors."""
+    return ", ".join(f"{s.name} (alpha {_fmt(s.alphas)})" for s in backbone_specs())
+
+
+def backbone_for_layer_count(count):
+    """Name of the backbone whose detector has ``count`` weighted layers, or None."""
+    return next((s.name for s in backbone_specs() if s.weight_layers == count), None)
 
 
 def _fmt(alphas):
     return " / ".join(f"{a:g}" for a in alphas)
 
 
-# Importing the modules registers them.
-from nets.backbones import densenet, ghostnet, mobilenetv1, mobilenetv2, mobilenetv3  # noqa: E402,F401,I001
+register_backbone(
+    "mobilenetv1", "nets.backbones.mobilenetv1:mobilenetv1", alphas=(0.25, 0.5, 0.75, 1.0),
+    pretrained={0.25: "yolov4_mobilenet_v1_025_voc.h5", 1.0: "yolov4_mobilenet_v1_voc.h5"},
+    weight_layers=157, description="MobileNetV1, ReLU6, Keras Applications names")
+register_backbone(
+    "mobilenetv2", "nets.backbones.mobilenetv2:mobilenetv2", alphas=(0.5, 0.75, 1.0, 1.3),
+    pretrained={1.0: "yolov4_mobilenet_v2_voc.h5"},
+    weight_layers=205, description="MobileNetV2, ReLU6, Keras Applications names")
+register_backbone(
+    "mobilenetv3", "nets.backbones.mobilenetv3:mobilenetv3", alphas=(0.75, 1.0),
+    pretrained={1.0: "yolov4_mobilenet_v3_voc.h5"},
+    weight_layers=209, description="MobileNetV3-Large, hard-swish relu6(x+3)/6, squeeze-excite")
+register_backbone(
+    "ghostnet", "nets.backbones.ghostnet:ghostnet", alphas=(1.0,),
+    pretrained={1.0: "yolov4_ghostnet_voc.h5"},
+    weight_layers=275, description="GhostNet 1.0, ReLU, SE with legacy hard-sigmoid")
+register_backbone(
+    "densenet121", "nets.backbones.densenet:densenet121", alphas=(1.0,),
+    pretrained={1.0: "yolov4_densenet121_voc.h5"},
+    weight_layers=344, description="DenseNet-121, Keras Applications names")

@@ -6,7 +6,6 @@ uses Keras' default 1e-3, because that is what the reference's weight files were
 """
 from keras import layers
 
-from nets.backbones import register_backbone
 from nets.layers import BN_EPSILON
 
 _GROWTH_RATE = 32
@@ -71,7 +70,5 @@ def densenet_features(inputs, blocks):
     return feat8, feat16, feat32
 
 
-@register_backbone("densenet121", alphas=(1.0,),
-                   description="DenseNet-121, Keras Applications names")
 def densenet121(inputs, alpha=1.0):
     return densenet_features(inputs, DENSENET_BLOCKS["densenet121"])

@@ -10,7 +10,6 @@ import math
 import keras
 from keras import layers
 
-from nets.backbones import register_backbone
 from nets.layers import hard_sigmoid_legacy, make_divisible
 
 _RATIO = 2        # ghost ratio: half the channels come from the cheap depthwise operation
@@ -112,8 +111,6 @@ def _ghost_bottleneck(inputs, out_channels, hidden, kernel, strides, squeeze, na
     return layers.Add(name=f"{name}.add")([shortcut, x])
 
 
-@register_backbone("ghostnet", alphas=(1.0,),
-                   description="GhostNet 1.0, ReLU, SE with legacy hard-sigmoid")
 def ghostnet(inputs, alpha=1.0):
     x = layers.Conv2D(16, 3, strides=2, padding="same", use_bias=False, name="conv_stem")(inputs)
     x = layers.BatchNormalization(name="bn1")(x)

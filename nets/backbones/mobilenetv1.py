@@ -4,7 +4,6 @@ Layer names match ``keras.applications.MobileNet`` so ImageNet backbone files lo
 """
 from keras import layers
 
-from nets.backbones import register_backbone
 from nets.layers import relu6
 
 # (pointwise filters at alpha 1, stride of the depthwise conv) for blocks 1..13.
@@ -22,8 +21,6 @@ def _depthwise_block(x, filters, strides, block_id):
     return relu6(f"conv_pw_{block_id}_relu")(x)
 
 
-@register_backbone("mobilenetv1", alphas=(0.25, 0.5, 0.75, 1.0),
-                   description="MobileNetV1, ReLU6, Keras Applications names")
 def mobilenetv1(inputs, alpha=1.0):
     x = layers.Conv2D(int(32 * alpha), 3, strides=2, padding="same", use_bias=False,
                       name="conv1")(inputs)

@@ -8,7 +8,6 @@ is left out: the detector taps blocks 5, 12 and 16.
 """
 from keras import layers
 
-from nets.backbones import register_backbone
 from nets.layers import make_divisible, relu6
 
 # BatchNorm settings of Keras Applications' MobileNetV2, which the reference reuses.
@@ -54,8 +53,6 @@ def _inverted_residual(x, filters, strides, expansion, block_id):
     return x
 
 
-@register_backbone("mobilenetv2", alphas=(0.5, 0.75, 1.0, 1.3),
-                   description="MobileNetV2, ReLU6, Keras Applications names")
 def mobilenetv2(inputs, alpha=1.0):
     x = layers.ZeroPadding2D(_STRIDE2_PAD, name="Conv1_pad")(inputs)
     x = layers.Conv2D(make_divisible(32 * alpha), 3, strides=2, padding="valid", use_bias=False,

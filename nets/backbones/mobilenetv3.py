@@ -15,7 +15,6 @@ left out: the detector taps blocks 5, 11 and 14.
 """
 from keras import layers
 
-from nets.backbones import register_backbone
 from nets.layers import hard_sigmoid_v3, hard_swish, make_divisible
 
 _STEM_CHANNELS = 16  # not scaled by alpha
@@ -83,8 +82,6 @@ def _bottleneck(x, kernel, expansion, filters, use_se, activation, strides, bloc
     return x
 
 
-@register_backbone("mobilenetv3", alphas=(0.75, 1.0),
-                   description="MobileNetV3-Large, hard-swish relu6(x+3)/6, squeeze-excite")
 def mobilenetv3(inputs, alpha=1.0):
     x = layers.Conv2D(_STEM_CHANNELS, 3, strides=2, padding="same", use_bias=False,
                       name="Conv")(inputs)

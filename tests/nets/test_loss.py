@@ -6,10 +6,10 @@ import pytest
 import tensorflow as tf
 
 from nets.loss import YoloLoss, box_ciou, box_iou_cxcywh, compact_boxes
-from utils.config import ANCHORS_MASK, load_anchors
+from nets.anchors import ANCHORS_MASK, STRIDES
+from utils.config import load_anchors
 
 SIZE = 128
-STRIDES = (32, 16, 8)
 ANCHORS = load_anchors()
 
 

@@ -4,7 +4,7 @@ Images are uint8 RGB arrays (H, W, 3); boxes are float32 (N, 4) [x1, y1, x2, y2]
 image they belong to, with an int32 (N,) array of class ids alongside. Every random draw comes from
 the `numpy.random.Generator` passed in, so a seeded pipeline is reproducible.
 
-The geometry and colour ranges follow the reference implementation (REFERENCE_NOTES §5): scale
+The geometry and colour ranges follow the reference implementation: scale
 r(0.25, 2) of the input size on the long side with aspect jitter, a random offset on a grey canvas,
 horizontal flip, HSV gains through lookup tables, mosaic around a cut point r(0.3, 0.7) and a
 0.5/0.5 mixup. OpenCV does the pixel work: it is fast and releases the GIL, so the pipeline's
@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from utils.config import LETTERBOX_FILL
+from utils.options import LETTERBOX_FILL
 from utils.data.images import letterbox_geometry, letterbox_image
 
 # Boxes whose width or height is at most this many pixels after augmentation are dropped.

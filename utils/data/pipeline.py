@@ -37,9 +37,11 @@ import numpy as np
 import tensorflow as tf
 
 from utils.data import augment
-from utils.config import ANCHORS_MASK, LETTERBOX_FILL
-from utils.data.datasets import training_boxes
+from nets.anchors import ANCHORS_MASK
+from utils.options import LETTERBOX_FILL
+from utils.data import training_boxes
 from utils.data.targets import MAX_BOXES, assign_targets, padded_gt_boxes, target_shapes
+from nets.errors import UserError
 
 # Cached images keep at most this multiple of the input's long side (scale r(0.25, 2) rarely
 # needs more detail than this, and it bounds memory).
@@ -50,7 +52,7 @@ DEFAULT_CACHE_MB = 2048
 MAX_SUBSTITUTES = 32
 
 
-class ImageDecodeError(ValueError):
+class ImageDecodeError(UserError, ValueError):
     """An image file could not be read or decoded."""
 
 
@@ -247,7 +249,7 @@ def build_train_dataset(samples, input_size, anchors, num_classes, batch_size, *
                         workers=None, shuffle=True, special_aug=None, cache_mb=DEFAULT_CACHE_MB):
     """Augmented training batches (see the module docstring for the element layout).
 
-    samples: utils.data.datasets Samples; input_size: (height, width); anchors: (9, 2) in input pixels.
+    samples: utils.data Samples; input_size: (height, width); anchors: (9, 2) in input pixels.
     mosaic: probability of a 4-image mosaic; mixup: probability of blending a mosaic with a
     normally augmented image (so mixup happens with probability mosaic * mixup, as the reference).
     jitter/hue/sat/val/flip: the reference's augmentation ranges. seed: makes the pipeline

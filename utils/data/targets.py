@@ -1,6 +1,6 @@
 """YOLO training targets: each ground-truth box goes to one anchor, one cell, one output level.
 
-Follows the reference's rule (REFERENCE_NOTES §3): the anchor is the best of all nine by IoU of
+Follows the reference's rule: the anchor is the best of all nine by IoU of
 centred boxes (width and height only); the box lands on the level that owns that anchor, in cell
 (floor(cx * W_l), floor(cy * H_l)). Two differences, both deliberate:
 - the centre is the exact (x1 + x2) / 2, not the reference's floor of it (an artefact of its
@@ -12,10 +12,8 @@ Vectorised NumPy, run inside the pipeline's numpy_function: about 60 µs an imag
 """
 import numpy as np
 
-from utils.config import ANCHORS_MASK
+from nets.anchors import ANCHORS_MASK, STRIDES
 
-# Output strides of the model's levels, in output order [P5, P4, P3].
-STRIDES = (32, 16, 8)
 # Ground-truth boxes per image handed to the loss (for its ignore mask), zero-padded.
 MAX_BOXES = 100
 

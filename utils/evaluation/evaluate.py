@@ -6,15 +6,22 @@ calls it on its validation split, ``get_map.py --data`` on a test split);
 :func:`evaluate_data`, which computes the metrics and, given an output folder, writes
 ``results.json``, ``results.txt``, the plots and the text files it evaluated.
 """
-import json
 import os
 
 import numpy as np
 
+from utils import files, options
 from utils.evaluation import map_io
-from utils.evaluation.metrics import EvalData, coco_evaluate, iou_key, voc_evaluate_many
+from utils.evaluation.coco import coco_evaluate
+from utils.evaluation.metrics import EvalData, iou_key, parse_iou_thresholds, voc_evaluate_many
 
-METRICS = ("voc", "coco", "both")
+METRICS = options.OPTIONS["metric"].choices
+# get_map.py's defaults (the options table, mode 'eval').
+IOUS = parse_iou_thresholds(options.default("iou", "eval"))
+METRIC = options.default("metric", "eval")
+SCORE_THRESHOLD = options.default("score_threshold", "eval")
+VOC07 = options.default("voc07", "eval")
+COCO_COMPAT = options.default("coco_compat", "eval")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -77,15 +84,15 @@ def samples_to_data(samples, detections, class_names):
         image_sizes=[(int(samples[i].width), int(samples[i].height)) for i in order])
 
 
-def evaluate_detector(detector, samples, class_names, out_dir=None, iou_thresholds=(0.5,),
-                      metric="voc", score_threshold=0.5, voc07=False, progress=True,
-                      coco_compat=False, log=None):
+def evaluate_detector(detector, samples, class_names, out_dir=None, iou_thresholds=IOUS,
+                      metric=METRIC, score_threshold=SCORE_THRESHOLD, voc07=VOC07, progress=True,
+                      coco_compat=COCO_COMPAT, log=None):
     """Detect on ``samples`` and evaluate.
 
     Args:
         detector: a :class:`utils.inference.detector.Detector` (its conf / nms_iou / max_boxes are used
             as set; get_map uses 0.001 / 0.5 like the original).
-        samples: dataset samples (``utils.data.datasets.Sample``), difficult objects flagged.
+        samples: dataset samples (``utils.data.Sample``), difficult objects flagged.
         class_names: the detector's classes.
         out_dir: when given, write the outputs there (see :func:`evaluate_data`).
         iou_thresholds, metric, score_threshold, voc07, coco_compat: see :func:`evaluate_data`.
@@ -107,8 +114,9 @@ def evaluate_detector(detector, samples, class_names, out_dir=None, iou_threshol
                          report=report, write_txt=True, settings=settings, log=log)
 
 
-def evaluate_map_out(map_out_dir, class_names=None, out_dir=None, iou_thresholds=(0.5,),
-                     metric="voc", score_threshold=0.5, voc07=False, coco_compat=False, log=None):
+def evaluate_map_out(map_out_dir, class_names=None, out_dir=None, iou_thresholds=IOUS,
+                     metric=METRIC, score_threshold=SCORE_THRESHOLD, voc07=VOC07,
+                     coco_compat=COCO_COMPAT, log=None):
     """Evaluate an existing ``map_out`` folder (``ground-truth/``, ``detection-results/``).
 
     ``class_names`` None evaluates the classes found in the ground truth. Raises
@@ -128,8 +136,9 @@ def evaluate_map_out(map_out_dir, class_names=None, out_dir=None, iou_thresholds
 # Computing and writing
 
 
-def evaluate_data(data, out_dir=None, iou_thresholds=(0.5,), metric="voc", score_threshold=0.5,
-                  voc07=False, coco_compat=False, report=None, write_txt=True, listing_order=None,
+def evaluate_data(data, out_dir=None, iou_thresholds=IOUS, metric=METRIC,
+                  score_threshold=SCORE_THRESHOLD, voc07=VOC07, coco_compat=COCO_COMPAT,
+                  report=None, write_txt=True, listing_order=None,
                   settings=None, log=None):
     """Compute the metrics on an :class:`EvalData` and optionally write every output.
 
@@ -139,7 +148,7 @@ def evaluate_data(data, out_dir=None, iou_thresholds=(0.5,), metric="voc", score
         score_threshold: where per-class precision, recall and F1 are read.
         voc07: 11-point AP instead of all-point.
         coco_compat: reproduce the original's COCO converter quirks (see
-            :func:`utils.evaluation.metrics.coco_evaluate`).
+            :func:`utils.evaluation.coco.coco_evaluate`).
         out_dir: folder for ``results.json``, ``results.txt``, ``pr_curves/<class>.png``,
             ``ap_per_class_iou<k>.png`` and (with ``write_txt``) ``ground-truth/`` and
             ``detection-results/``.
@@ -189,7 +198,7 @@ def evaluate_data(data, out_dir=None, iou_thresholds=(0.5,), metric="voc", score
             map_io.write_map_out(out_dir, data)
         if metric in ("coco", "both"):
             _write_coco_json(out_dir, coco)
-        _write_json(os.path.join(out_dir, "results.json"), results)
+        files.write_json(os.path.join(out_dir, "results.json"), results)
         with open(os.path.join(out_dir, "results.txt"), "w", encoding="utf8") as f:
             f.write(format_results(results) + "\n")
         if voc_raw:
@@ -213,19 +222,12 @@ def _voc_json(raw):
     }
 
 
-def _write_json(path, value):
-    tmp = path + ".tmp"
-    with open(tmp, "w", encoding="utf8") as f:
-        json.dump(value, f, indent=1)
-    os.replace(tmp, path)
-
-
 def _write_coco_json(out_dir, coco):
     """The COCO files pycocotools evaluated, so users can feed them to other tools."""
     folder = os.path.join(out_dir, "coco_eval")
     os.makedirs(folder, exist_ok=True)
-    _write_json(os.path.join(folder, "instances_gt.json"), coco["gt"])
-    _write_json(os.path.join(folder, "instances_dr.json"), coco["detections"])
+    files.write_json(os.path.join(folder, "instances_gt.json"), coco["gt"])
+    files.write_json(os.path.join(folder, "instances_dr.json"), coco["detections"])
 
 
 def write_plots(voc_raw, out_dir, score_threshold):

@@ -18,12 +18,13 @@ import os
 import numpy as np
 
 from utils.evaluation.metrics import EvalData
+from nets.errors import UserError
 
 GT_DIR = "ground-truth"
 DET_DIR = "detection-results"
 
 
-class MapOutError(ValueError):
+class MapOutError(UserError, ValueError):
     """A map_out folder cannot be evaluated (missing folder, no ground-truth files)."""
 
 

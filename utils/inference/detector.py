@@ -14,9 +14,10 @@ import tensorflow as tf
 
 from utils.inference.postprocess import (class_aware_nms, decode_outputs, image_transform, objectness_maps,
                          to_image_coordinates, yxyx_to_xyxy)
-from utils.config import (ANCHORS_MASK, DEFAULT_ANCHORS_PATH, DEFAULT_CLASSES_PATH, ConfigError,
-                          load_anchors, load_class_names, parse_input_size)
+from nets.anchors import ANCHORS_MASK
 from nets.fuse import fold_batchnorm
+from utils import options
+from utils.config import ConfigError, load_anchors, load_class_names, parse_input_size
 from utils.data.images import as_pil_rgb, letterbox_geometry, letterbox_image, resize_image
 
 
@@ -53,14 +54,20 @@ class Detector:
         max_boxes: cap per class and in total.
         fuse: run a copy of the model with batch norms folded into the convolutions (faster).
             A snapshot of the weights: leave it off for a model that is still training.
+
+    The defaults are predict.py's (``utils.options``); evaluation passes
+    ``options.detection_defaults("eval")`` instead.
     """
 
     def __init__(self, model, class_names, anchors=None, anchors_mask=ANCHORS_MASK,
-                 input_size=(416, 416), letterbox=True, conf=0.5, nms_iou=0.3, max_boxes=100,
-                 fuse=False):
+                 input_size=options.default("input_size"),
+                 letterbox=options.default("letterbox", "predict"),
+                 conf=options.default("conf", "predict"),
+                 nms_iou=options.default("nms_iou", "predict"),
+                 max_boxes=options.default("max_boxes", "predict"), fuse=False):
         self.model = model
         self.class_names = list(class_names)
-        self.anchors = np.asarray(load_anchors(DEFAULT_ANCHORS_PATH) if anchors is None
+        self.anchors = np.asarray(load_anchors() if anchors is None
                                   else anchors, np.float32).reshape(-1, 2)
         self.anchors_mask = tuple(tuple(int(i) for i in m) for m in anchors_mask)
         self.input_size = parse_input_size(input_size)
@@ -85,8 +92,8 @@ class Detector:
         self.inference_model = fold_batchnorm(model) if fuse else model
 
     @classmethod
-    def from_options(cls, backbone, alpha, weights, classes_path=DEFAULT_CLASSES_PATH,
-                     anchors_path=None, input_size=(416, 416), **kwargs):
+    def from_options(cls, backbone, alpha, weights, classes_path=None, anchors_path=None,
+                     input_size=options.default("input_size"), **kwargs):
         """Build ``yolo_body`` for the options and load ``weights``.
 
         ``weights=None`` fetches the pretrained VOC file for (backbone, alpha) through
@@ -97,13 +104,10 @@ class Detector:
         from nets import get_backbone, load_weights, yolo_body
         from utils.hub import resolve_weights
 
-        try:
-            get_backbone(backbone, alpha)  # a clear message before any file is touched
-        except ValueError as exc:
-            raise ConfigError(str(exc)) from None
+        get_backbone(backbone, alpha)  # a clear message before any file is touched
 
-        class_names = load_class_names(classes_path or DEFAULT_CLASSES_PATH)
-        anchors = load_anchors(anchors_path or DEFAULT_ANCHORS_PATH)
+        class_names = load_class_names(classes_path or options.DEFAULT_CLASSES_PATH)
+        anchors = load_anchors(anchors_path or options.DEFAULT_ANCHORS_PATH)
         input_size = parse_input_size(input_size)
         anchors_mask = kwargs.pop("anchors_mask", ANCHORS_MASK)
         kwargs.setdefault("fuse", True)
@@ -185,11 +189,11 @@ class Detector:
         key = self.input_size
         if key not in self._objectness_fns:
             h, w = self.input_size
-            per_level = [len(m) for m in self.anchors_mask]
 
             @tf.function(input_signature=[tf.TensorSpec((h, w, 3), tf.uint8)])
             def objectness_graph(canvas):
-                maps = objectness_maps(self._forward(canvas), per_level)
+                maps = objectness_maps(self._forward(canvas), self.anchors_mask,
+                                       self.num_classes)
                 # Bring every level to the input size, then take the max over levels.
                 resized = [tf.image.resize(m[..., None], (h, w), method="bilinear")[..., 0]
                            for m in maps]

@@ -4,7 +4,7 @@ Each job takes a :class:`utils.inference.detector.Detector` and plain arguments,
 through ``log`` (``print`` by default) and returns JSON-ready records, so it can be used from
 Python as well as from the command line.
 """
-import json
+from utils import files
 import os
 import signal
 import sys
@@ -26,6 +26,12 @@ def image_record(path, image, detections, class_names, frame=None):
     record.update(width=width, height=height,
                   detections=detections_to_dicts(detections, class_names, width, height))
     return record
+
+
+def failed_record(path, error):
+    """The JSON entry of an image that could not be read: the same keys as a read one, with
+    no size, no detections and the reason, so a consumer iterates without special cases."""
+    return {"file": path, "width": None, "height": None, "detections": [], "error": str(error)}
 
 
 def output_path(save_dir, source_path, suffix="", extension=None):
@@ -62,7 +68,7 @@ def _readable_images(paths, failures, records=None):
             failures.append(path)
             print(f"skipped {exc}", file=sys.stderr)
             if records is not None:
-                records.append({"file": path, "error": str(exc)})
+                records.append(failed_record(path, exc))
             continue
         yield path, image
 
@@ -72,8 +78,8 @@ def predict_images(detector, paths, save_dir, crop=False, count=False, show=Fals
     """Detect on image files; save each drawing to ``save_dir`` under the file's name.
 
     Unreadable images are reported through ``log`` (by name, with the reason) and skipped.
-    Returns ``(records, failures)``: JSON records (an ``"error"`` entry for a skipped image)
-    and the paths that could not be read.
+    Returns ``(records, failures)``: JSON records (for a skipped image, an empty
+    ``"detections"`` list and an ``"error"``) and the paths that could not be read.
     """
     from utils.inference.draw import count_by_class, draw_detections
 
@@ -222,9 +228,4 @@ def save_heatmaps(detector, paths, save_dir, log=print):
 
 def write_json(path, records, model_description=""):
     """Write ``{"model": ..., "images": records}`` atomically."""
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    tmp = path + ".tmp"
-    with open(tmp, "w", encoding="utf8") as f:
-        json.dump({"model": model_description, "images": records}, f, indent=1)
-    os.replace(tmp, path)
-    return path
+    return files.write_json(path, {"model": model_description, "images": records})

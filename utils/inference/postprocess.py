@@ -7,13 +7,14 @@ detector's single compiled graph. Boxes inside this module are [y1, x1, y2, x2] 
 import numpy as np
 import tensorflow as tf
 
+from nets.head import decode_head
 
 
 def decode_outputs(outputs, anchors, anchors_mask, num_classes, input_size):
     """Raw head outputs of one image -> boxes, objectness and class probabilities.
 
-    Follows the reference (REFERENCE_NOTES section 4): xy = (sigmoid(t_xy) + cell) / grid,
-    wh = exp(t_wh) * anchor, objectness and classes through a sigmoid (multi-label).
+    Decoding is :func:`nets.head.decode_head` (shared with the loss); objectness and classes go
+    through a sigmoid (multi-label), as in the reference implementation.
 
     Args:
         outputs: list of (1, gh, gw, A * (5 + C)) tensors, ordered like ``anchors_mask``.
@@ -27,24 +28,17 @@ def decode_outputs(outputs, anchors, anchors_mask, num_classes, input_size):
     """
     anchors = np.asarray(anchors, np.float32)
     input_hw = tf.cast(tf.reshape(tf.convert_to_tensor(input_size), [2]), tf.float32)
+    input_wh = input_hw[::-1]
     all_boxes, all_obj, all_cls = [], [], []
     for output, mask in zip(outputs, anchors_mask):
-        num_anchors = len(mask)
-        shape = tf.shape(output)
-        gh, gw = shape[1], shape[2]
-        feats = tf.reshape(tf.cast(output[0], tf.float32), [gh, gw, num_anchors, 5 + num_classes])
-        grid_y, grid_x = tf.meshgrid(tf.range(gh), tf.range(gw), indexing="ij")
-        cell_xy = tf.cast(tf.stack([grid_x, grid_y], axis=-1), tf.float32)[:, :, None, :]
-        grid_wh = tf.cast(tf.stack([gw, gh]), tf.float32)
-        input_wh = input_hw[::-1]
-        box_xy = (tf.sigmoid(feats[..., 0:2]) + cell_xy) / grid_wh * input_wh
-        box_wh = tf.exp(feats[..., 2:4]) * anchors[list(mask)]
-        mins = box_xy - box_wh / 2.0
-        maxs = box_xy + box_wh / 2.0
+        xy, wh, obj_logits, cls_logits, _ = decode_head(output[:1], anchors[list(mask)],
+                                                        num_classes, input_hw)
+        mins = (xy[0] - wh[0] / 2.0) * input_wh
+        maxs = (xy[0] + wh[0] / 2.0) * input_wh
         boxes = tf.stack([mins[..., 1], mins[..., 0], maxs[..., 1], maxs[..., 0]], axis=-1)
         all_boxes.append(tf.reshape(boxes, [-1, 4]))
-        all_obj.append(tf.reshape(tf.sigmoid(feats[..., 4]), [-1]))
-        all_cls.append(tf.reshape(tf.sigmoid(feats[..., 5:]), [-1, num_classes]))
+        all_obj.append(tf.reshape(tf.sigmoid(obj_logits[0]), [-1]))
+        all_cls.append(tf.reshape(tf.sigmoid(cls_logits[0]), [-1, num_classes]))
     return tf.concat(all_boxes, 0), tf.concat(all_obj, 0), tf.concat(all_cls, 0)
 
 
@@ -122,12 +116,11 @@ def box_iou(boxes_a, boxes_b):
     return inter / tf.maximum(area_a + area_b - inter, 1e-9)
 
 
-def objectness_maps(outputs, num_anchors_per_level):
+def objectness_maps(outputs, anchors_mask, num_classes):
     """Per-level (gh, gw) maps of the highest sigmoid(objectness) over the level's anchors."""
     maps = []
-    for output, num_anchors in zip(outputs, num_anchors_per_level):
-        shape = tf.shape(output)
-        feats = tf.reshape(tf.cast(output[0], tf.float32),
-                           [shape[1], shape[2], num_anchors, -1])
-        maps.append(tf.reduce_max(tf.sigmoid(feats[..., 4]), axis=-1))
+    for output, mask in zip(outputs, anchors_mask):
+        _, _, obj_logits, _, _ = decode_head(output[:1], np.ones((len(mask), 2), np.float32),
+                                             num_classes, (1, 1))
+        maps.append(tf.reduce_max(tf.sigmoid(obj_logits[0]), axis=-1))
     return maps

@@ -4,13 +4,14 @@
 and fails with a :class:`SourceError` (one line, naming the path) when it cannot be used.
 """
 import os
+from nets.errors import UserError
 
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv",
                     ".flv", ".3gp", ".ts")
 WINDOW_TITLE = "YOLOv4-lite"
 
 
-class SourceError(ValueError):
+class SourceError(UserError, ValueError):
     """A source cannot be used (missing, unreadable, unknown kind, camera absent, no GUI)."""
 
 

@@ -1,8 +1,10 @@
-"""Target assignment: each box in the right level, cell and anchor slot (REFERENCE_NOTES §3)."""
+"""Target assignment: each box in the right level, cell and anchor slot."""
 import numpy as np
 
-from utils.config import ANCHORS_MASK, load_anchors
-from utils.data.targets import MAX_BOXES, STRIDES, assign_targets, padded_gt_boxes, target_shapes
+from nets.anchors import ANCHORS_MASK
+from utils.config import load_anchors
+from nets.anchors import STRIDES
+from utils.data.targets import MAX_BOXES, assign_targets, padded_gt_boxes, target_shapes
 
 ANCHORS = load_anchors()  # the project's default anchors (w, h at 416)
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from tests.conftest import shared_path
-from utils.data.datasets import Sample, load_voc_split
+from utils.data import Sample, load_voc_split
 from utils.inference.detector import Detections
 from utils.evaluation.evaluate import evaluate_detector, evaluate_map_out
 

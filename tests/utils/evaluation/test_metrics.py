@@ -8,8 +8,9 @@ import pytest
 
 from tests.conftest import shared_path
 from utils.evaluation.map_io import read_map_out
-from utils.evaluation.metrics import (EvalData, average_precision, coco_evaluate, coco_ground_truth,
-                           iou_key, parse_iou_thresholds, voc_evaluate, voc_evaluate_many)
+from utils.evaluation.coco import coco_evaluate, coco_ground_truth
+from utils.evaluation.metrics import (EvalData, average_precision, iou_key, parse_iou_thresholds,
+                                      voc_evaluate, voc_evaluate_many)
 
 
 def make_data(gt, dets, class_names=("a",), num_images=None):

@@ -8,7 +8,8 @@ import tensorflow as tf
 from tests.conftest import shared_path
 from utils.inference.postprocess import (box_iou, class_aware_nms, decode_outputs, image_transform,
                          to_image_coordinates, yxyx_to_xyxy)
-from utils.config import ANCHORS_MASK, load_anchors
+from nets.anchors import ANCHORS_MASK
+from utils.config import load_anchors
 
 KEYS = ("p5_13x13", "p4_26x26", "p3_52x52")
 

@@ -1,0 +1,81 @@
+"""COCO instances files: categories, images and boxes read into validated samples."""
+import collections
+import json
+import os
+
+from utils.data.samples import (DatasetError, DatasetReport, ImageProblem, Sample,
+                                _validated_objects, image_size)
+
+
+def load_coco_json(instances_json, image_dir, class_names=None, *, check_images=True, progress=False):
+    """Read a COCO ``instances_*.json`` into samples.
+
+    Categories are mapped to contiguous indices in the order of their ids (COCO's 91 ids become
+    80 classes); with ``class_names`` given they are mapped by name instead, and categories not
+    in it count as unknown classes. Boxes ``[x, y, w, h]`` become ``[x1, y1, x2, y2]``; crowd
+    annotations (``iscrowd``) are kept as difficult. Images without annotations are kept as
+    background images and reported. Returns ``(samples, report, class_names)``.
+    """
+    try:
+        with open(instances_json, encoding="utf8") as f:
+            data = json.load(f)
+    except FileNotFoundError:
+        raise DatasetError(f"COCO annotation file not found: {instances_json}") from None
+    except (OSError, ValueError) as exc:
+        raise DatasetError(f"cannot read COCO annotation file {instances_json}: {exc}") from None
+    if not isinstance(data, dict) or "images" not in data or "categories" not in data:
+        raise DatasetError(f"{instances_json} is not a COCO instances file (needs 'images' and 'categories')")
+    categories = sorted(data["categories"], key=lambda c: c["id"])
+    category_names = {c["id"]: str(c["name"]) for c in categories}
+    if class_names is None:
+        class_names = [category_names[c["id"]] for c in categories]
+    class_names = list(class_names)
+    json_name = os.path.basename(instances_json)
+
+    objects_by_image = collections.defaultdict(list)
+    images = {image["id"]: image for image in data["images"]}
+    for ann in data.get("annotations", []):
+        where = f"{json_name} annotation {ann.get('id', '?')}"
+        if ann.get("image_id") not in images:
+            report_later = (where, f"refers to unknown image id {ann.get('image_id')!r}; skipped")
+            objects_by_image[None].append(report_later)
+            continue
+        name = category_names.get(ann.get("category_id"), f"category id {ann.get('category_id')}")
+        try:
+            x, y, w, h = (float(v) for v in ann["bbox"])
+        except (KeyError, TypeError, ValueError):
+            objects_by_image[None].append((where, "has no valid bbox; skipped"))
+            continue
+        objects_by_image[ann["image_id"]].append((name, [x, y, x + w, y + h], bool(ann.get("iscrowd", 0))))
+
+    report = DatasetReport(class_counts={name: 0 for name in class_names},
+                           difficult_counts={name: 0 for name in class_names})
+    for where, message in objects_by_image.pop(None, []):
+        report.add_problem(where, message, "bad annotation")
+    image_ids = list(images)
+    if progress:
+        from tqdm import tqdm
+        image_ids = tqdm(image_ids, desc="reading images", unit="image")
+    samples = []
+    for image_id in image_ids:
+        image = images[image_id]
+        file_name = str(image.get("file_name", ""))
+        path = os.path.abspath(os.path.join(image_dir, file_name))
+        try:
+            width, height = image_size(path, check=check_images)
+        except ImageProblem as exc:
+            report.add_problem(file_name or str(image_id), f"{exc}; skipped", "bad image")
+            report.num_skipped += 1
+            continue
+        declared = (image.get("width"), image.get("height"))
+        if all(declared) and tuple(declared) != (width, height):
+            report.add_problem(file_name, f"declared size {declared[0]}x{declared[1]} differs from the "
+                               f"image's {width}x{height}; using the image's", "size mismatch")
+        objects = objects_by_image.get(image_id, [])
+        if not objects:
+            report.add_problem(file_name, "no objects; kept as a background image", "no objects")
+        boxes, class_ids, difficult = _validated_objects(objects, width, height, class_names, file_name,
+                                                         report)
+        samples.append(Sample(str(image_id), path, int(width), int(height), boxes, class_ids, difficult))
+    report.num_images = len(samples)
+    return samples, report, class_names

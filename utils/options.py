@@ -1,0 +1,283 @@
+"""Every default of the project, once: the options table.
+
+Each command-line flag of every script, and each default of the Python API that has a flag
+(``TrainSettings``, ``Detector``, the evaluation functions), reads its value here. Where two tools
+must differ, an option holds one value per *mode*:
+
+* ``predict``  - predict.py, ``Detector`` used directly;
+* ``eval``     - get_map.py and the mAP measured during training (the same measurement);
+* ``train``    - train.py and ``TrainSettings``;
+* ``summary``, ``anchors``, ``annotate`` - summary.py, kmeans_for_anchors.py, voc_annotation.py.
+
+Plain Python, no TensorFlow: building a parser or reading a default costs nothing.
+"""
+import argparse
+import os
+from dataclasses import dataclass
+from typing import Any, Optional, Tuple
+
+from nets.backbones import available_backbones, describe_choices
+
+PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+MODEL_DATA_DIR = os.path.join(PROJECT_ROOT, "model_data")
+DEFAULT_CLASSES_PATH = os.path.join(MODEL_DATA_DIR, "voc_classes.txt")
+DEFAULT_ANCHORS_PATH = os.path.join(MODEL_DATA_DIR, "yolo_anchors.txt")
+# Letterbox padding grey, as the reference implementation uses.
+LETTERBOX_FILL = 128
+# Learning rate for a batch of 64 images when --lr is not given, per optimiser; it is scaled to
+# the batch size and clamped (utils.training.schedules), giving 1e-3 at batch 8 for Adam.
+LR_PER_64 = {"adam": 8e-3, "sgd": 1e-2}
+
+
+class PerMode(dict):
+    """Option values that differ between modes: ``PerMode(predict=0.5, eval=0.001)``."""
+
+    def __init__(self, **values):
+        super().__init__(values)
+
+
+@dataclass(frozen=True)
+class Option:
+    """One flag: its default (or a :class:`PerMode` of defaults), help, and argparse details."""
+    default: Any
+    help: Any                                 # a string, or a PerMode of strings
+    type: Any = None
+    choices: Optional[Tuple] = None
+    action: Optional[str] = None              # "store_true" or "bool" (--x / --no-x)
+    nargs: Any = None
+    metavar: Optional[str] = None
+    flags: Tuple[str, ...] = ()               # extra spellings, e.g. ("-k",)
+
+    def value(self, mode):
+        return _for_mode(self.default, mode)
+
+
+def _for_mode(value, mode):
+    if isinstance(value, PerMode):
+        if mode not in value:
+            raise KeyError(f"no value for mode {mode!r} (modes: {', '.join(value)})")
+        return value[mode]
+    return value
+
+
+_MODEL_WEIGHTS_HELP = PerMode(
+    predict="weights: a .h5 file (default: the published VOC weights of the backbone, "
+            "downloaded once into $YOLO_LITE_CACHE_DIR)",
+    eval="weights: a .h5 file (default: the published VOC weights of the backbone, "
+         "downloaded once)",
+    train="initial weights: a .h5 file (a detector checkpoint or an ImageNet backbone file), "
+          "'none' for random initialisation; default: the published VOC weights of the "
+          "backbone (downloaded once)")
+
+OPTIONS = {
+    # ---------------------------------------------------------------- model
+    # The registry's default backbone at width 1.0 (pass --alpha 0.25 for the smallest model).
+    "backbone": Option("mobilenetv1", f"backbone: {describe_choices()}",
+                       choices=tuple(available_backbones())),
+    "alpha": Option(1.0, "width multiplier of the backbone and the neck", type=float),
+    "weights": Option(None, _MODEL_WEIGHTS_HELP),
+    # VOC's 20 classes where a model is run; training reads the names from the data instead.
+    "classes": Option(PerMode(predict=None, eval=None, train=None, anchors=None,
+                              annotate=DEFAULT_CLASSES_PATH),
+                      PerMode(predict="class names file, one per line (default "
+                                      "model_data/voc_classes.txt)",
+                              eval="class names file (default with --data: model_data/"
+                                   "voc_classes.txt; with --map-out: the classes found in the "
+                                   "ground truth)",
+                              train="class list, one name per line (default: the VOC data's "
+                                    "class names, sorted; the COCO file's categories)",
+                              anchors="class names file (default: every class in the "
+                                      "annotations)",
+                              annotate="class names file, one per line")),
+    "anchors": Option(None, "anchors file, 9 'w,h' pairs (default model_data/yolo_anchors.txt)"),
+    # The reference's input size; any multiple of 32 works, as N or HxW.
+    "input_size": Option("416", "network input size N or HxW, multiples of 32"),
+    "num_classes": Option(20, "number of classes", type=int),
+
+    # ---------------------------------------------------------------- detection
+    # predict shows confident boxes; evaluation keeps nearly all of them, since AP integrates
+    # precision over every recall level.
+    "conf": Option(PerMode(predict=0.5, eval=0.001), "score threshold (objectness x class)",
+                   type=float),
+    # The reference's values: 0.3 for drawn results, 0.5 for mAP.
+    "nms_iou": Option(PerMode(predict=0.3, eval=0.5), "NMS IoU threshold (per class)",
+                      type=float),
+    "max_boxes": Option(100, "detections kept per class and per image", type=int),
+    "letterbox": Option(True, "keep the aspect ratio (grey padding) instead of a plain resize",
+                        action="bool"),
+
+    # ---------------------------------------------------------------- predict.py
+    "source": Option(None, "image file, folder, video file or camera index such as 0 "
+                           "(default: a sample photo shipped with matplotlib)"),
+    "mode": Option("predict", "predict: draw and save detections; fps: time end-to-end latency; "
+                              "heatmap: save an objectness heat map",
+                   choices=("predict", "fps", "heatmap")),
+    "save_dir": Option(PerMode(predict="img_out", train="logs"),
+                       PerMode(predict="where drawn results are saved",
+                               train="where checkpoints and logs go")),
+    "json": Option(None, "also write machine-readable results to FILE", metavar="FILE"),
+    "crop": Option(False, "save each detected object as an image in SAVE_DIR/crops/",
+                   action="store_true"),
+    "count": Option(False, "print the number of objects per class", action="store_true"),
+    "show": Option(False, "show results in a window", action="store_true"),
+    "runs": Option(100, "timed runs in --mode fps", type=int),
+    "quiet": Option(False, PerMode(predict="print less",
+                                   train="one line per epoch, no progress bar"),
+                    action="store_true"),
+
+    # ---------------------------------------------------------------- datasets
+    "data": Option(None, PerMode(
+        eval="VOC folder holding Annotations/, JPEGImages/, ImageSets/Main/",
+        train="VOC folder holding Annotations/, JPEGImages/, ImageSets/Main/",
+        anchors="VOC folder with Annotations/ and JPEGImages/",
+        annotate="VOC folder holding Annotations/, JPEGImages/ and ImageSets/Main/ (or a "
+                 "folder with exactly one such subfolder, e.g. a VOCdevkit holding only "
+                 "VOC2007)"), metavar="ROOT"),
+    "split": Option("test", "ImageSets/Main/<split>.txt to evaluate"),
+    "train_split": Option("train", "ImageSets/Main split to train on"),
+    "val_split": Option(None, "split for validation loss and mAP (default: val, else test, when "
+                              "present); 'none' to skip validation"),
+    "coco_json": Option(None, "COCO instances json to train on"),
+    "coco_images": Option(None, "image folder of --coco-json"),
+    "val_coco_json": Option(None, "COCO instances json to validate on"),
+    "val_coco_images": Option(None, "image folder of --val-coco-json"),
+
+    # ---------------------------------------------------------------- evaluation (get_map.py)
+    "map_out": Option(None, "folder with ground-truth/<id>.txt and detection-results/<id>.txt",
+                      metavar="DIR"),
+    "iou": Option(["0.5"], "VOC IoU threshold(s): 0.5, several values, or a range 0.5:0.95 "
+                           "(step 0.05) / start:stop:step", nargs="+"),
+    "metric": Option("voc", "which mAP to compute", choices=("voc", "coco", "both")),
+    "score_threshold": Option(0.5, "score at which per-class precision, recall and F1 are read",
+                              type=float),
+    "voc07": Option(False, "11-point AP (VOC2007) instead of all-point", action="store_true"),
+    "coco_compat": Option(False, "build the COCO ground truth exactly as the original does "
+                                 "(annotation ids from 0 in directory order, area w*h-10), to "
+                                 "reproduce its numbers; its annotation id 0 is then never "
+                                 "counted as found", action="store_true"),
+    "out": Option(PerMode(eval="map_out", anchors="yolo_anchors.txt"),
+                  PerMode(eval="output folder", anchors="anchors file to write")),
+    "no_progress": Option(False, "no progress bar", action="store_true"),
+
+    # ---------------------------------------------------------------- training schedule
+    # Few epochs suffice when fine-tuning from the VOC weights (the figures in the README).
+    "epochs": Option(60, "total epochs, frozen ones included", type=int),
+    "freeze_epochs": Option(5, "first epochs with the backbone frozen (0: never)", type=int),
+    "batch_size": Option(8, "batch size after unfreezing", type=int),
+    # A frozen backbone needs no gradients, so a larger batch fits in the same memory.
+    "freeze_batch_size": Option(16, "batch size while the backbone is frozen", type=int),
+    "optimizer": Option("adam", "adam (decoupled weight decay) or sgd (Nesterov)",
+                        choices=("adam", "sgd")),
+    # None: LR_PER_64 of the optimiser.
+    "lr": Option(None, "initial LR for a batch of 64, scaled linearly to the batch size and "
+                       "clamped as the reference does (adam [3e-4, 1e-3], sgd [5e-4, 5e-2]); "
+                       f"default: adam {LR_PER_64['adam']:g} (= 1e-3 at batch 8 and 16), sgd "
+                       f"{LR_PER_64['sgd']:g}; the final LR is 1%% of it", type=float),
+    "lr_schedule": Option("cos", "cosine with warm-up, or ten equal steps",
+                          choices=("cos", "step")),
+    # None: 5% of the epochs, between 1 and 3.
+    "warmup_epochs": Option(None, "warm-up length (default: 5%% of the epochs, between 1 and 3)",
+                            type=float),
+    "momentum": Option(0.937, "SGD momentum / Adam beta_1", type=float),
+    "weight_decay": Option(5e-4, "decoupled weight decay (not on BatchNorm or biases)",
+                           type=float),
+    "mosaic": Option(0.5, "mosaic probability", type=float),
+    "mixup": Option(0.5, "probability of mixing a mosaic with another image", type=float),
+    # The last 30% of the epochs see undistorted images, as in YOLOX.
+    "aug_off_ratio": Option(0.7, "mosaic and mixup stop after this fraction of the epochs",
+                            type=float),
+    "label_smoothing": Option(0.0, "class targets y * (1 - ls) + ls / C", type=float),
+    "focal_loss": Option(False, "focal objectness loss", action="store_true"),
+    "save_period": Option(0, "also keep epNNN.h5 every N epochs (0: only last.h5 and best.h5)",
+                          type=int),
+    "eval_period": Option(10, "mAP@0.5 on the validation split every N epochs and at the end "
+                              "(0: off)", type=int),
+    "resume": Option(False, "continue the run saved in --save-dir (its settings are reused; "
+                            "flags given now override them)", action="store_true"),
+    # Training is random unless seeded; splits and k-means are seeded so reruns agree.
+    "seed": Option(PerMode(train=None, anchors=0, annotate=0),
+                   PerMode(train="random seed (reproducible runs)",
+                           anchors="seed of the initial centres",
+                           annotate="seed of the random split"), type=int),
+    "workers": Option(None, "parallel data-loading workers (default: CPU count)", type=int),
+    "mixed_precision": Option(False, "float16 (GPU) or bfloat16 (CPU) compute",
+                              action="store_true"),
+    # XLA is 4-7x slower on CPUs; try it on a GPU.
+    "jit_compile": Option(False, "compile the train step with XLA (slower on CPU, try on GPU)",
+                          action="store_true"),
+
+    # ---------------------------------------------------------------- summary.py
+    "json_summary": Option(False, "print the figures as JSON", action="store_true"),
+    "layers": Option(False, "also print Keras' layer-by-layer summary", action="store_true"),
+
+    # ---------------------------------------------------------------- kmeans_for_anchors.py
+    "num_anchors": Option(9, "number of anchors", type=int, flags=("-k",)),
+    "plot": Option(None, "scatter plot PNG (default: --out with .png)"),
+
+    # ---------------------------------------------------------------- voc_annotation.py
+    "trainval_percent": Option(0.9, "share of the images in trainval (the rest is test) when "
+                                    "writing splits", type=float),
+    "train_percent": Option(0.9, "share of trainval in train (the rest is val) when writing "
+                                 "splits", type=float),
+    "overwrite_splits": Option(False, "write new ImageSets/Main/{trainval,train,val,test}.txt "
+                                      "even when split files exist (by default existing split "
+                                      "files are kept and none is written)",
+                               action="store_true"),
+    "write_lines": Option(None, "also write the reference's annotation lists "
+                                "<YEAR>_<split>.txt ('image_path x1,y1,x2,y2,class ...', "
+                                "difficult objects left out) into DIR", metavar="DIR"),
+    "no_check_images": Option(False, "read image sizes only; skip the truncation check",
+                              action="store_true"),
+    "max_problems": Option(30, "problems listed one per line, 0 for all; the rest are "
+                               "summarised by kind", type=int),
+}
+
+# Flags whose command-line spelling differs from their option name.
+_FLAG_NAMES = {"json_summary": "--json"}
+
+# The flags of each tool's shared groups.
+MODEL_OPTIONS = ("backbone", "alpha", "weights", "classes", "anchors", "input_size")
+DETECTION_OPTIONS = ("conf", "nms_iou", "max_boxes", "letterbox")
+
+
+def default(name, mode=None):
+    """The default of option ``name`` in ``mode`` (a mode is needed only where values differ)."""
+    return OPTIONS[name].value(mode)
+
+
+def detection_defaults(mode):
+    """{conf, nms_iou, max_boxes, letterbox} of ``mode`` ('predict' or 'eval'), as keyword
+    arguments of ``Detector``."""
+    return {name: default(name, mode) for name in DETECTION_OPTIONS}
+
+
+def default_lr(optimizer):
+    """The learning rate for a batch of 64 that ``--lr`` defaults to for ``optimizer``."""
+    return LR_PER_64[optimizer]
+
+
+def flag_name(name):
+    return _FLAG_NAMES.get(name, "--" + name.replace("_", "-"))
+
+
+def add_options(parser, names, mode, required=(), **help_overrides):
+    """Add the flags ``names`` to ``parser`` (a parser or an argument group) with ``mode``'s
+    defaults and help; ``required`` flags have no default."""
+    for name in names:
+        option = OPTIONS[name]
+        kwargs = {"help": help_overrides.get(name) or _for_mode(option.help, mode),
+                  "dest": name}
+        if name in required:
+            kwargs["required"] = True
+        else:
+            kwargs["default"] = option.value(mode)
+        if option.action == "bool":
+            kwargs["action"] = argparse.BooleanOptionalAction
+        elif option.action:
+            kwargs["action"] = option.action
+        else:
+            for key in ("type", "choices", "nargs", "metavar"):
+                if getattr(option, key) is not None:
+                    kwargs[key] = getattr(option, key)
+        parser.add_argument(*option.flags, flag_name(name), **kwargs)
+    return parser

@@ -1,0 +1,90 @@
+"""A training run's resumable state and its checkpoints, written atomically.
+
+``train_state.npz`` holds the model's and the optimiser's variables, ``train_state.json`` the
+progress (epoch, phase, best metric, history, settings); both are replaced only when complete.
+"""
+import io
+import json
+import os
+
+import numpy as np
+
+from nets.weights import save_weights
+from utils import files
+from utils.config import ConfigError
+
+STATE_JSON = "train_state.json"
+STATE_NPZ = "train_state.npz"
+
+
+def save_checkpoint(model, path):
+    """Write ``model``'s weights to ``path`` (reference HDF5 layout) atomically."""
+    with files.atomic_path(path) as tmp:
+        save_weights(model, tmp)
+    return path
+
+
+def save_training_state(context, optimizer, epoch, phase):
+    """Atomically store weights + optimiser variables (npz) and progress (json)."""
+    arrays = {f"w{i}": np.asarray(w) for i, w in enumerate(context.body.get_weights())}
+    if optimizer is not None and optimizer.built:
+        for i, v in enumerate(optimizer.variables):
+            arrays[f"o{i}"] = np.asarray(v)
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    files.write_bytes(context.path(STATE_NPZ), buffer.getvalue())
+    state = {"epoch": int(epoch), "phase": phase, "best_metric": context.best_metric,
+             "best_mode": context.best_mode, "settings": context.settings,
+             "history": context.history, "num_weights": len(context.body.get_weights()),
+             "optimizer_built": bool(optimizer is not None and optimizer.built)}
+    files.write_json(context.path(STATE_JSON), state)
+
+
+def saved_flags(save_dir):
+    """The train.py flags stored in the training state of ``save_dir`` (for ``--resume``)."""
+    path = os.path.join(save_dir, STATE_JSON)
+    if not os.path.isfile(path):
+        raise ConfigError(f"--resume: no training state in {save_dir} ({STATE_JSON} missing)")
+    try:
+        with open(path, encoding="utf8") as f:
+            saved = json.load(f)["settings"]["args"]
+    except (OSError, ValueError, KeyError, TypeError):
+        raise ConfigError(f"--resume: {path} is not a training state written by train.py") from None
+    return {k: v for k, v in saved.items() if k not in ("resume", "save_dir")}
+
+
+def load_training_state(save_dir):
+    """The saved progress dict (json) and the arrays (npz) of a run, or raise FileNotFoundError."""
+    json_path = os.path.join(save_dir, STATE_JSON)
+    npz_path = os.path.join(save_dir, STATE_NPZ)
+    if not (os.path.isfile(json_path) and os.path.isfile(npz_path)):
+        raise FileNotFoundError(f"no training state to resume in {save_dir} "
+                                f"(expected {STATE_JSON} and {STATE_NPZ})")
+    with open(json_path, encoding="utf8") as f:
+        state = json.load(f)
+    with np.load(npz_path) as data:
+        arrays = {key: data[key] for key in data.files}
+    return state, arrays
+
+
+def restore_weights(body, arrays):
+    """Put the state's model weights back into ``body``."""
+    count = len([k for k in arrays if k.startswith("w")])
+    if count != len(body.weights):
+        raise ConfigError(f"training state holds {count} weight arrays, model has "
+                         f"{len(body.weights)}: resume with the same backbone, alpha and classes")
+    body.set_weights([arrays[f"w{i}"] for i in range(count)])
+
+
+def restore_optimizer(optimizer, variables, arrays):
+    """Build ``optimizer`` for ``variables`` and load its saved variables (same phase only)."""
+    optimizer.build(variables)
+    saved = [arrays[f"o{i}"] for i in range(len([k for k in arrays if k.startswith("o")]))]
+    if len(saved) != len(optimizer.variables):
+        return False
+    for var, value in zip(optimizer.variables, saved):
+        if tuple(var.shape) != value.shape:
+            return False
+    for var, value in zip(optimizer.variables, saved):
+        var.assign(value)
+    return True
