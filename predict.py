@@ -54,9 +54,10 @@ def make_detector(args):
 
 def run(args):
     """Everything predict.py does, given parsed arguments; returns the exit status."""
-    from utils.inference import jobs
     from utils.data.images import load_image
-    from utils.inference.sources import SourceError, check_gui, classify_source, list_images, open_capture
+    from utils.inference import jobs
+    from utils.inference.sources import (SourceError, check_gui, classify_source, list_images,
+                                         open_capture)
 
     def log(message):
         print(message, flush=True)

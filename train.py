@@ -15,21 +15,29 @@ import os
 import sys
 import time
 
-from utils.cli import (EXIT_INTERRUPTED, ArgumentParser, UsageError, add_model_options,
-                       check_range, run_cli)
-from utils.options import add_options
+from utils.cli import (EXIT_INTERRUPTED, ArgumentParser, UsageError, add_model_options, check_range,
+                       run_cli)
+from utils.options import LR_PER_64, add_options, default, detection_defaults
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 MODE = "train"
 
-DEFAULTS_NOTE = """\
-Defaults are tuned to fine-tune fast from the VOC weights: Adam (decoupled weight decay 5e-4)
-at LR 1e-3 (8e-3 per 64 images, scaled to the batch and clamped as the reference does),
-cosine schedule with warm-up, a short frozen-backbone phase, mosaic/mixup at 0.5 switched off for
-the last 30%% of the epochs. The mAP during training is measured like get_map.py's (conf 0.001,
-NMS IoU 0.5). Objects marked difficult stay out of the training targets (as the original does)
-and out of the mAP. Ctrl-C keeps last.h5 (last finished epoch) and writes interrupted.h5;
---resume continues from the last finished epoch."""
+
+
+def defaults_note():
+    """The epilog of --help: what the defaults add up to (values read from the options table)."""
+    evaluation = detection_defaults("eval")
+    return (
+        f"Defaults are tuned to fine-tune fast from the VOC weights: "
+        f"{default('optimizer', MODE)} (decoupled weight decay {default('weight_decay', MODE):g}) "
+        f"at {LR_PER_64[default('optimizer', MODE)]:g} per 64 images, scaled to the batch and "
+        f"clamped as the reference does; cosine schedule with warm-up; a short frozen-backbone "
+        f"phase; mosaic {default('mosaic', MODE):g} and mixup {default('mixup', MODE):g} "
+        f"switched off after {default('aug_off_ratio', MODE) * 100:.0f}% of the epochs. The mAP "
+        f"during training is measured like get_map.py's (conf {evaluation['conf']:g}, NMS IoU "
+        f"{evaluation['nms_iou']:g}). Objects marked difficult stay out of the training targets "
+        f"(as the original does) and out of the mAP. Ctrl-C keeps last.h5 (last finished epoch) "
+        f"and writes interrupted.h5; --resume continues from the last finished epoch.")
 
 
 class TrainArgumentParser(ArgumentParser):
@@ -51,7 +59,7 @@ class TrainArgumentParser(ArgumentParser):
 def build_parser():
     parser = TrainArgumentParser(
         description="Train or fine-tune YOLOv4-lite on a VOC or COCO format dataset.",
-        epilog=DEFAULTS_NOTE)
+        epilog=defaults_note())
     add_model_options(parser, MODE)
     add_options(parser.add_argument_group("data"),
                 ("data", "train_split", "val_split", "coco_json", "coco_images", "val_coco_json",

@@ -51,13 +51,14 @@ def evaluate(weights, data, input_size):
     """(VOC mAP@0.5, COCO AP, seconds) of ``weights`` on the test split, get_map's settings."""
     from nets import load_weights, yolo_body
     from utils.data import load_voc_split
-    from utils.inference.detector import Detector
     from utils.evaluation.evaluate import evaluate_detector
+    from utils.inference.detector import Detector
+    from utils.options import detection_defaults
     samples, _ = load_voc_split(data, "test", ["raccoon"])
     model = yolo_body(input_size, num_classes=1, backbone="mobilenetv1", alpha=0.25)
     load_weights(model, weights)
     start = time.perf_counter()
-    detector = Detector(model, ["raccoon"], input_size=input_size, conf=0.001, nms_iou=0.5)
+    detector = Detector(model, ["raccoon"], input_size=input_size, **detection_defaults("eval"))
     result = evaluate_detector(detector, samples, ["raccoon"], metric="both", progress=False)
     return (result["voc"]["0.5"]["mAP"], result["coco"]["stats"][0],
             time.perf_counter() - start)

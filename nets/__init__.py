@@ -8,13 +8,13 @@ import importlib
 from nets.anchors import ANCHORS_MASK, STRIDES
 from nets.backbones import (BackboneSpec, available_backbones, backbone_specs, get_backbone,
                             register_backbone)
-from nets.errors import UnknownBackboneError, UserError, WeightsMismatchError
+from nets.errors import ModelConfigError, UnknownBackboneError, UserError, WeightsMismatchError
 
 _LAZY = {"yolo_body": "nets.yolo", "load_weights": "nets.weights", "save_weights": "nets.weights",
          "LoadReport": "nets.weights"}
 
 __all__ = ["yolo_body", "load_weights", "save_weights", "LoadReport", "WeightsMismatchError",
-           "UserError", "UnknownBackboneError", "BackboneSpec", "available_backbones",
+           "UserError", "UnknownBackboneError", "ModelConfigError", "BackboneSpec", "available_backbones",
            "backbone_specs", "get_backbone", "register_backbone", "ANCHORS_MASK", "STRIDES"]
 
 

@@ -17,3 +17,7 @@ class UnknownBackboneError(UserError, ValueError):
 
 class WeightsMismatchError(UserError, ValueError):
     """A weights file does not fit the model; the message says what the file appears to hold."""
+
+
+class ModelConfigError(UserError, ValueError):
+    """Model options that cannot build a model (input size, class count, anchor layout)."""

@@ -4,6 +4,7 @@ from keras import layers
 
 from nets.anchors import ANCHORS_MASK
 from nets.backbones import get_backbone
+from nets.errors import ModelConfigError
 from nets.head import build_head
 from nets.layers import conv_bn_act, depthwise_separable
 
@@ -87,12 +88,13 @@ def yolo_body(input_shape, anchors_mask=ANCHORS_MASK, num_classes=20,
     height, width = input_shape[0], input_shape[1]
     for side in (height, width):
         if side is not None and (int(side) <= 0 or int(side) % 32):
-            raise ValueError(f"input size must be a positive multiple of 32, got {height}x{width}")
+            raise ModelConfigError(f"input size must be a positive multiple of 32, got "
+                                   f"{height}x{width}")
     if int(num_classes) < 1:
-        raise ValueError(f"num_classes must be at least 1, got {num_classes}")
+        raise ModelConfigError(f"num_classes must be at least 1, got {num_classes}")
     anchors_per_level = {len(m) for m in anchors_mask}
     if len(anchors_mask) != 3 or len(anchors_per_level) != 1:
-        raise ValueError(f"anchors_mask must hold three equally long lists, got {anchors_mask}")
+        raise ModelConfigError(f"anchors_mask must hold three equally long lists, got {anchors_mask}")
 
     inputs = keras.Input((height, width, 3), name="image")
     feat8, feat16, feat32 = spec.builder(inputs, float(alpha))

@@ -1,4 +1,11 @@
-"""Shared fixtures. Tests that need ../shared skip without it, and fail if REQUIRE_SHARED=1."""
+"""Shared fixtures and the test tiers.
+
+Tests that need ../shared skip without it, and fail if REQUIRE_SHARED=1. Markers (see the
+README): ``slow`` for real training runs and other long tests (marked by hand), ``shared`` for
+tests that read ../shared (marked here, from the test's and its fixtures' source), so
+``python -m pytest -m "not slow"`` is the fast tier and ``-m "not shared"`` runs without the data.
+"""
+import inspect
 import os
 import sys
 
@@ -9,6 +16,8 @@ SHARED = os.environ.get("YOLO_SHARED_DIR", os.path.join(os.path.dirname(ROOT), "
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# What marks a test or fixture as reading ../shared.
+_SHARED_WORDS = ("shared_path(", "shared(", "SHARED")
 
 
 def shared_path(*parts):
@@ -31,3 +40,50 @@ def shared():
 @pytest.fixture(scope="session")
 def v1_025_weights():
     return shared_path("weights", "yolov4_mobilenet_v1_025_voc.h5")
+
+
+def _shared_readers(module):
+    """Names of the module's functions that read ../shared, directly or through each other."""
+    functions = {name: inspect.getsource(obj) for name, obj in vars(module).items()
+                 if inspect.isfunction(obj) and obj.__module__ == module.__name__}
+    words = list(_SHARED_WORDS)
+    readers = set()
+    while True:
+        found = {name for name, source in functions.items() if name not in readers
+                 and any(word in source.split(":", 1)[-1] for word in words)}
+        if not found:
+            return words
+        readers |= found
+        words += [f"{name}(" for name in found]
+
+
+def _reads_shared(function, words):
+    try:
+        source = inspect.getsource(function)
+    except (OSError, TypeError):
+        return False
+    return any(word in source for word in words)
+
+
+def _uses_shared(item, cache):
+    module = item.module
+    if module not in cache:
+        cache[module] = _shared_readers(module)
+    if _reads_shared(getattr(item, "function", None), cache[module]):
+        return True
+    definitions = getattr(getattr(item, "_fixtureinfo", None), "name2fixturedefs", {})
+    for name in item.fixturenames:
+        for definition in definitions.get(name, ()):
+            fixture_module = sys.modules.get(definition.func.__module__)
+            if fixture_module is not None and fixture_module not in cache:
+                cache[fixture_module] = _shared_readers(fixture_module)
+            if _reads_shared(definition.func, cache.get(fixture_module, _SHARED_WORDS)):
+                return True
+    return False
+
+
+def pytest_collection_modifyitems(config, items):
+    cache = {}
+    for item in items:
+        if _uses_shared(item, cache):
+            item.add_marker(pytest.mark.shared)

@@ -104,6 +104,6 @@ def test_bad_map_out_is_reported_not_fatal(capsys, tmp_path):
 ])
 def test_unusable_arguments_exit_with_one_line(capsys, tmp_path, argv, message):
     code, _, stderr = run_cli(capsys, *argv, "--out", tmp_path / "out")
-    assert code == 1
+    assert code == 2
     assert stderr.startswith("error: ") and message in stderr
     assert "Traceback" not in stderr and len(stderr.strip().splitlines()) == 1

@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from tests.conftest import ROOT, shared_path
-from tests.utils.test_boxes import assert_matches_reference
+from tests.utils.inference.test_postprocess import assert_matches_reference
 from utils.config import load_class_names
 
 PREDICT = os.path.join(ROOT, "predict.py")
@@ -96,7 +96,11 @@ def test_truncated_image_is_reported_and_the_rest_processed(cache, tmp_path):
     assert "Traceback" not in result.stderr
     assert "2007_000027.jpg" in result.stderr and "truncated" in result.stderr
     records = json.load(open(tmp_path / "r.json"))["images"]
-    ok = [r for r in records if "detections" in r]
+    # One shape for every entry: a consumer iterates without special cases.
+    assert all({"file", "width", "height", "detections"} <= set(r) for r in records)
+    failed = [r for r in records if "error" in r]
+    assert len(failed) == 1 and failed[0]["detections"] == [] and "truncated" in failed[0]["error"]
+    ok = [r for r in records if "error" not in r]
     saved = sorted(n for n in os.listdir(tmp_path / "out") if n.endswith(".jpg"))
     assert len(ok) == 4 and saved == sorted(os.path.basename(r["file"]) for r in ok)
     # --crop saves one image per detection, --count prints per-class counts.

@@ -12,12 +12,16 @@ import pytest
 import tensorflow as tf
 
 import train
+import utils.training as training
 from nets import load_weights, yolo_body
-from utils.training import trainer as training
-from utils.training.callbacks import load_training_state
-from utils.training.trainer import (YoloTrainer, backbone_layer_names, build_optimizer, cosine_lr,
-                            scaled_learning_rates, set_backbone_frozen, step_lr)
+from nets.yolo import backbone_layer_names
 from tests.conftest import ROOT, shared_path
+from utils.training import trainer
+from utils.training.model_setup import set_backbone_frozen
+from utils.training.optimizer import build_optimizer
+from utils.training.schedules import cosine_lr, scaled_learning_rates, step_lr
+from utils.training.state import load_training_state
+from utils.training.trainer import YoloTrainer
 
 SMALL = ["--backbone", "mobilenetv1", "--alpha", "0.25", "--input-size", "128",
          "--batch-size", "4", "--freeze-batch-size", "4", "--workers", "2", "--seed", "1",
@@ -145,10 +149,10 @@ def test_interrupted_run_resumes_and_continues_the_schedule(full_run, monkeypatc
 
 
 def test_loss_on_a_fixed_batch_falls(raccoon_small):
+    from nets.loss import YoloLoss
     from utils.config import load_anchors
     from utils.data import load_voc_split
     from utils.data.pipeline import build_val_dataset
-    from nets.loss import YoloLoss
     samples, _ = load_voc_split(raccoon_small[0], "train", ["raccoon"])
     anchors = load_anchors()
     batch = next(iter(build_val_dataset(samples[:4], (128, 128), anchors, 1, 4)))
@@ -167,7 +171,7 @@ def test_nan_loss_stops_with_a_message_and_keeps_the_last_good_checkpoint(
         raccoon_small, tmp_path, monkeypatch, capsys):
     poison = tf.Variable(False)
 
-    class PoisonedLoss(training.YoloLoss):
+    class PoisonedLoss(trainer.YoloLoss):
         def __call__(self, *args):
             parts = super().__call__(*args)
             parts["total"] = tf.where(poison, tf.constant(np.nan, tf.float32), parts["total"])
@@ -178,7 +182,7 @@ def test_nan_loss_stops_with_a_message_and_keeps_the_last_good_checkpoint(
             poison.assign(epoch >= 1)
 
     original = training.train_detector
-    monkeypatch.setattr(training, "YoloLoss", PoisonedLoss)
+    monkeypatch.setattr(trainer, "YoloLoss", PoisonedLoss)
     monkeypatch.setattr(training, "train_detector", lambda *a, **k: original(
         *a, extra_callbacks=[PoisonFromEpoch2()], **k))
     root, classes = raccoon_small
@@ -253,7 +257,7 @@ def test_help_and_bad_flags():
     proc = subprocess.run([sys.executable, script, "--help"], capture_output=True, text=True)
     assert proc.returncode == 0 and "--freeze-epochs" in proc.stdout and "--resume" in proc.stdout
     for args, words in ((["--data", "x", "--batch-size", "1"], "at least 2"),
-                        (["--data", "x", "--mosaic", "1.5"], "between 0 and 1"),
+                        (["--data", "x", "--mosaic", "1.5"], "in [0, 1]"),
                         (["--epochs", "3"], "give a dataset"),
                         (["--data", "x", "--optimizer", "rmsprop"], "invalid choice")):
         proc = subprocess.run([sys.executable, script] + args, capture_output=True, text=True)

@@ -96,7 +96,7 @@ def test_truncated_image_is_reported_in_a_real_voc_folder():
 @pytest.mark.parametrize("override, message", [
     ({"--data": "/nonexistent/dataset"}, "dataset folder not found"),
     ({"--classes": "/nonexistent/classes.txt"}, "classes file not found"),
-    ({"--trainval-percent": "1.5"}, "trainval_percent must be between 0 and 1"),
+    ({"--trainval-percent": "1.5"}, "--trainval-percent must be in [0, 1]"),
 ])
 def test_unusable_input_exits_with_one_line_error(tmp_path, override, message):
     root, classes = _helmet_copy(tmp_path)

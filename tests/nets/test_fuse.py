@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from nets import load_weights, yolo_body
-from tests.conftest import shared_path
 from nets.fuse import fold_batchnorm
+from tests.conftest import shared_path
 
 
 def count_bn(model):

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from nets.loss import YoloLoss, box_ciou, box_iou_cxcywh, compact_boxes
 from nets.anchors import ANCHORS_MASK, STRIDES
+from nets.loss import YoloLoss, box_ciou, box_iou_cxcywh, compact_boxes
 from utils.config import load_anchors
 
 SIZE = 128

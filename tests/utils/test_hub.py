@@ -3,14 +3,18 @@ import os
 
 import pytest
 
+from nets import backbone_specs
 from utils import hub
 
 
 def test_every_published_file_is_registered():
     assert hub.pretrained_name("mobilenetv1", 0.25) == "yolov4_mobilenet_v1_025_voc.h5"
     assert hub.pretrained_name("mobilenetv1", 1) == "yolov4_mobilenet_v1_voc.h5"
-    for backbone in ("mobilenetv2", "mobilenetv3", "ghostnet", "densenet121"):
-        assert hub.pretrained_name(backbone, 1.0).startswith("yolov4_")
+    for spec in backbone_specs():
+        for alpha in spec.alphas:
+            name = hub.pretrained_name(spec.name, alpha)
+            assert name == spec.pretrained.get(alpha)
+            assert name is None or (name.startswith("yolov4_") and name.endswith("_voc.h5"))
     assert hub.pretrained_name("mobilenetv1", 0.5) is None
     assert hub.weights_url("x.h5").startswith("https://github.com/bubbliiiing/")
 

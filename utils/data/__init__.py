@@ -4,9 +4,9 @@ from utils.data.coco import load_coco_json
 from utils.data.samples import (DatasetError, DatasetReport, ImageProblem, Sample, image_size,
                                 training_boxes)
 from utils.data.voc import (SPLIT_NAMES, annotation_line, existing_splits, list_annotation_ids,
-                            list_voc_class_names, load_voc_folder, load_voc_split,
-                            make_voc_splits, parse_voc_xml, read_split_ids, resolve_voc_root,
-                            split_path, write_voc_splits)
+                            list_voc_class_names, load_voc_folder, load_voc_split, make_voc_splits,
+                            parse_voc_xml, read_split_ids, resolve_voc_root, split_path,
+                            write_voc_splits)
 
 __all__ = ["DatasetError", "DatasetReport", "ImageProblem", "Sample", "SPLIT_NAMES", "annotation_line",
            "existing_splits", "image_size", "list_annotation_ids", "list_voc_class_names",

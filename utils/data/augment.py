@@ -14,8 +14,8 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from utils.options import LETTERBOX_FILL
 from utils.data.images import letterbox_geometry, letterbox_image
+from utils.options import LETTERBOX_FILL
 
 # Boxes whose width or height is at most this many pixels after augmentation are dropped.
 MIN_BOX_SIZE = 1.0

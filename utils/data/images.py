@@ -10,8 +10,8 @@ import os
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from utils.options import LETTERBOX_FILL
 from nets.errors import UserError
+from utils.options import LETTERBOX_FILL
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm",
                     ".gif")

@@ -36,12 +36,11 @@ import cv2
 import numpy as np
 import tensorflow as tf
 
-from utils.data import augment
 from nets.anchors import ANCHORS_MASK
-from utils.options import LETTERBOX_FILL
-from utils.data import training_boxes
-from utils.data.targets import MAX_BOXES, assign_targets, padded_gt_boxes, target_shapes
 from nets.errors import UserError
+from utils.data import augment, training_boxes
+from utils.data.targets import MAX_BOXES, assign_targets, padded_gt_boxes, target_shapes
+from utils.options import LETTERBOX_FILL
 
 # Cached images keep at most this multiple of the input's long side (scale r(0.25, 2) rarely
 # needs more detail than this, and it bounds memory).

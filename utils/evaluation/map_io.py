@@ -17,8 +17,8 @@ import os
 
 import numpy as np
 
-from utils.evaluation.metrics import EvalData
 from nets.errors import UserError
+from utils.evaluation.metrics import EvalData
 
 GT_DIR = "ground-truth"
 DET_DIR = "detection-results"

@@ -24,6 +24,7 @@ import dataclasses
 
 import numpy as np
 
+
 @dataclasses.dataclass
 class EvalData:
     """Ground truth and detections of a set of images, as flat arrays.

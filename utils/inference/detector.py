@@ -12,13 +12,13 @@ from dataclasses import dataclass, field
 import numpy as np
 import tensorflow as tf
 
-from utils.inference.postprocess import (class_aware_nms, decode_outputs, image_transform, objectness_maps,
-                         to_image_coordinates, yxyx_to_xyxy)
 from nets.anchors import ANCHORS_MASK
 from nets.fuse import fold_batchnorm
 from utils import options
 from utils.config import ConfigError, load_anchors, load_class_names, parse_input_size
 from utils.data.images import as_pil_rgb, letterbox_geometry, letterbox_image, resize_image
+from utils.inference.postprocess import (class_aware_nms, decode_outputs, image_transform,
+                                         objectness_maps, to_image_coordinates, yxyx_to_xyxy)
 
 
 @dataclass

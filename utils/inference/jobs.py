@@ -4,13 +4,13 @@ Each job takes a :class:`utils.inference.detector.Detector` and plain arguments,
 through ``log`` (``print`` by default) and returns JSON-ready records, so it can be used from
 Python as well as from the command line.
 """
-from utils import files
 import os
 import signal
 import sys
 import threading
 import time
 
+from utils import files
 from utils.inference.sources import SourceError, open_capture, show_image
 
 SAVE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")

@@ -4,6 +4,7 @@
 and fails with a :class:`SourceError` (one line, naming the path) when it cannot be used.
 """
 import os
+
 from nets.errors import UserError
 
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv",

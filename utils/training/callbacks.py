@@ -11,6 +11,7 @@ import keras
 
 from utils.training.state import save_checkpoint, save_training_state
 
+
 class TrainingContext:
     """What the callbacks share: the body model, the run's settings and its progress."""
 

@@ -10,9 +10,9 @@ from PIL import Image
 
 from tests.conftest import shared_path
 from utils.config import load_class_names
-from utils.data import (DatasetError, ImageProblem, image_size, list_voc_class_names, load_coco_json,
-                            load_voc_folder, load_voc_split, make_voc_splits, resolve_voc_root,
-                            training_boxes, write_voc_splits)
+from utils.data import (DatasetError, ImageProblem, image_size, list_voc_class_names,
+                        load_coco_json, load_voc_folder, load_voc_split, make_voc_splits,
+                        resolve_voc_root, training_boxes, write_voc_splits)
 
 HELMET_CLASSES = ["helmet", "head"]
 

@@ -5,7 +5,7 @@ from PIL import Image
 
 from tests.conftest import shared_path
 from utils.data.images import (ImageLoadError, as_pil_rgb, is_image_file, letterbox_geometry,
-                         letterbox_image, load_image, resize_image)
+                               letterbox_image, load_image, resize_image)
 
 
 @pytest.fixture(scope="module")

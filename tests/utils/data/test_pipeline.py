@@ -8,9 +8,8 @@ import tensorflow as tf
 from PIL import Image
 
 from tests.conftest import shared_path
-from utils.data import augment
 from utils.config import load_anchors
-from utils.data import Sample, load_voc_split
+from utils.data import Sample, augment, load_voc_split
 from utils.data.pipeline import MAX_BOXES, build_train_dataset, build_val_dataset
 
 ANCHORS = load_anchors()

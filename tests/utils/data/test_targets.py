@@ -1,9 +1,8 @@
 """Target assignment: each box in the right level, cell and anchor slot."""
 import numpy as np
 
-from nets.anchors import ANCHORS_MASK
+from nets.anchors import ANCHORS_MASK, STRIDES
 from utils.config import load_anchors
-from nets.anchors import STRIDES
 from utils.data.targets import MAX_BOXES, assign_targets, padded_gt_boxes, target_shapes
 
 ANCHORS = load_anchors()  # the project's default anchors (w, h at 416)

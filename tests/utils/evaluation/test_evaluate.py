@@ -8,8 +8,8 @@ import pytest
 
 from tests.conftest import shared_path
 from utils.data import Sample, load_voc_split
-from utils.inference.detector import Detections
 from utils.evaluation.evaluate import evaluate_detector, evaluate_map_out
+from utils.inference.detector import Detections
 
 VOC_CLASSES = ["aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat", "chair",
                "cow", "diningtable", "dog", "horse", "motorbike", "person", "pottedplant",

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 
 from tests.conftest import shared_path
-from utils.evaluation.map_io import (MapOutError, parse_det_line, parse_gt_line, quantize_detections,
-                          read_map_out, write_map_out)
+from utils.evaluation.map_io import (MapOutError, parse_det_line, parse_gt_line,
+                                     quantize_detections, read_map_out, write_map_out)
 from utils.evaluation.metrics import voc_evaluate
 
 

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from tests.conftest import shared_path
-from utils.evaluation.map_io import read_map_out
 from utils.evaluation.coco import coco_evaluate, coco_ground_truth
+from utils.evaluation.map_io import read_map_out
 from utils.evaluation.metrics import (EvalData, average_precision, iou_key, parse_iou_thresholds,
                                       voc_evaluate, voc_evaluate_many)
 

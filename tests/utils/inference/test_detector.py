@@ -7,10 +7,10 @@ from PIL import Image
 
 from nets import WeightsMismatchError, yolo_body
 from tests.conftest import shared_path
-from tests.utils.test_boxes import assert_matches_reference
+from tests.utils.inference.test_postprocess import assert_matches_reference
 from utils.config import load_class_names
-from utils.inference.detector import Detector, Detections, detections_to_dicts
 from utils.data.images import load_image
+from utils.inference.detector import Detections, Detector, detections_to_dicts
 
 
 @pytest.fixture(scope="module")

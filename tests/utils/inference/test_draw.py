@@ -4,7 +4,7 @@ from PIL import Image, ImageFont
 
 from utils.inference.detector import Detections
 from utils.inference.draw import (class_colors, count_by_class, crop_detections, draw_detections,
-                        heatmap_overlay, label_font, save_heatmap)
+                                  heatmap_overlay, label_font, save_heatmap)
 
 NAMES = ["cat", "dog", "person"]
 

@@ -2,8 +2,8 @@
 import pytest
 from PIL import Image
 
-from utils.inference.sources import SourceError, classify_source, list_images, open_capture, \
-    sample_image_path
+from utils.inference.sources import (SourceError, classify_source, list_images, open_capture,
+                                     sample_image_path)
 
 
 def test_default_source_is_a_shipped_sample_photo():
