@@ -51,6 +51,7 @@ def test_map_case_reproduces_the_reference(capsys, tmp_path):
     assert again["coco"]["stats"][1] > results["coco"]["stats"][1]
 
 
+@pytest.mark.slow
 def test_voc_weights_on_voc_mini_end_to_end(capsys, tmp_path, v1_025_weights):
     root = shared_path("datasets", "voc_mini", "VOCdevkit", "VOC2007")
     out = tmp_path / "map_out"

@@ -12,6 +12,8 @@ from tests.conftest import ROOT, shared_path
 from tests.utils.inference.test_postprocess import assert_matches_reference
 from utils.config import load_class_names
 
+# Each test runs predict.py in a fresh process (TensorFlow start-up, a model build).
+pytestmark = pytest.mark.slow
 PREDICT = os.path.join(ROOT, "predict.py")
 WEIGHTS_NAME = "yolov4_mobilenet_v1_025_voc.h5"
 V1_025 = ["--backbone", "mobilenetv1", "--alpha", "0.25"]

@@ -27,6 +27,7 @@ def test_flops_scale_with_input_area():
     assert large == pytest.approx(4 * small, rel=1e-6)
 
 
+@pytest.mark.slow
 def test_summary_json_reports_parameters_and_gflops():
     result = subprocess.run([sys.executable, "summary.py", "--backbone", "mobilenetv1",
                              "--alpha", "0.25", "--num-classes", "20", "--input-size", "320",
@@ -37,6 +38,7 @@ def test_summary_json_reports_parameters_and_gflops():
     assert 0.3 < figures["gflops"] < 0.5  # 0.703 GFLOPs at 416, scaled by (320/416)^2
 
 
+@pytest.mark.slow
 def test_summary_rejects_an_unsupported_alpha_with_one_line():
     result = subprocess.run([sys.executable, "summary.py", "--alpha", "0.3"], cwd=ROOT,
                             capture_output=True, text=True, timeout=300)

@@ -71,6 +71,7 @@ def full_run(raccoon_small, tmp_path_factory, v1_025_weights):
     return argv, save_dir
 
 
+@pytest.mark.slow
 def test_run_writes_every_output(full_run):
     _, save_dir = full_run
     for name in ("last.h5", "best.h5", "train_state.json", "train_state.npz", "history.csv",
@@ -95,6 +96,7 @@ def test_run_writes_every_output(full_run):
     assert not report.skipped
 
 
+@pytest.mark.slow
 def test_checkpoint_loads_in_predict(full_run, raccoon_small, tmp_path):
     _, save_dir = full_run
     image = os.path.join(raccoon_small[0], "JPEGImages", _raccoon_ids("test", 1)[0] + ".jpg")
@@ -121,6 +123,7 @@ class _InterruptAfter(keras.callbacks.Callback):
             raise KeyboardInterrupt
 
 
+@pytest.mark.slow
 def test_interrupted_run_resumes_and_continues_the_schedule(full_run, monkeypatch, capsys):
     argv, reference_dir = full_run
     save_dir = reference_dir + "_resumed"
@@ -148,6 +151,7 @@ def test_interrupted_run_resumes_and_continues_the_schedule(full_run, monkeypatc
     assert float(arrays_resumed["o0"]) == float(arrays_reference["o0"]) == 4.0
 
 
+@pytest.mark.slow
 def test_loss_on_a_fixed_batch_falls(raccoon_small):
     from nets.loss import YoloLoss
     from utils.config import load_anchors
@@ -159,7 +163,8 @@ def test_loss_on_a_fixed_batch_falls(raccoon_small):
     keras.utils.set_random_seed(0)
     body = yolo_body((128, 128), num_classes=1, alpha=0.25)
     trainer = YoloTrainer(body, YoloLoss(anchors, 1))
-    trainer.compile(optimizer=build_optimizer("adam", 1e-3))
+    trainer.compile(optimizer=build_optimizer("adam", 1e-3), jit_compile=False)
+    trainer.optimizer.build(body.trainable_variables)
     data = tf.data.Dataset.from_tensors(batch).repeat()
     # One step per epoch: each epoch's logged loss is that step's loss (training mode).
     history = trainer.fit(data, steps_per_epoch=1, epochs=40, verbose=0, shuffle=False).history
@@ -167,6 +172,7 @@ def test_loss_on_a_fixed_batch_falls(raccoon_small):
     assert history["obj"][-1] < history["obj"][0]
 
 
+@pytest.mark.slow
 def test_nan_loss_stops_with_a_message_and_keeps_the_last_good_checkpoint(
         raccoon_small, tmp_path, monkeypatch, capsys):
     poison = tf.Variable(False)
@@ -199,6 +205,7 @@ def test_nan_loss_stops_with_a_message_and_keeps_the_last_good_checkpoint(
     assert all(np.isfinite(w).all() for w in model.get_weights())
 
 
+@pytest.mark.slow
 def test_helmet_annotation_problems_are_reported_and_training_goes_on(tmp_path, capsys):
     # 000102 and 000121 state a wrong image size; 000001 and 000002 give the XML name in
     # <filename>.
@@ -252,6 +259,7 @@ def test_learning_rate_schedules_follow_the_reference():
     assert step_lr(0, 100, lr, low) == lr and step_lr(99, 100, lr, low) == pytest.approx(low)
 
 
+@pytest.mark.slow
 def test_help_and_bad_flags():
     script = os.path.join(ROOT, "train.py")
     proc = subprocess.run([sys.executable, script, "--help"], capture_output=True, text=True)
@@ -265,6 +273,7 @@ def test_help_and_bad_flags():
         assert "Traceback" not in proc.stderr
 
 
+@pytest.mark.slow
 def test_missing_dataset_and_bad_weights_give_one_line_errors(tmp_path, capsys):
     rc = train.main(["--data", str(tmp_path / "nowhere"), "--save-dir", str(tmp_path / "o")])
     assert rc == 2 and "dataset folder not found" in capsys.readouterr().err

@@ -14,6 +14,7 @@ def count_bn(model):
     return sum(isinstance(layer, keras.layers.BatchNormalization) for layer in model.layers)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("key", ["yolov4_mobilenetv2_05_random", "yolov4_ghostnet_10_random",
                                  "yolov4_densenet121_10_random"])
 def test_folded_model_matches_original_with_random_bn_statistics(key):

@@ -157,6 +157,7 @@ def test_focal_loss_down_weights_easy_negatives():
     assert focal == pytest.approx(plain * p ** 2 * 0.75 * 10, rel=1e-4)
 
 
+@pytest.mark.slow
 def test_loss_compiles_with_xla_and_matches_eager():
     y_true, raw, gt = _empty_batch(batch=2)
     rng = np.random.default_rng(1)

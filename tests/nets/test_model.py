@@ -10,8 +10,11 @@ from nets import (UserError, WeightsMismatchError, backbone_specs, get_backbone,
 from tests.conftest import shared_path
 
 REFERENCE_KEYS = ("p5_13x13", "p4_26x26", "p3_52x52")
-# Every registered (backbone, alpha), and each backbone at its smallest width.
-ALL_VARIANTS = [(spec.name, alpha) for spec in backbone_specs() for alpha in spec.alphas]
+# Every registered (backbone, alpha) (all but the smallest model in the slow tier), and each
+# backbone at its smallest width.
+ALL_VARIANTS = [pytest.param(spec.name, alpha, marks=() if (spec.name, alpha) == (
+    "mobilenetv1", 0.25) else pytest.mark.slow) for spec in backbone_specs()
+    for alpha in spec.alphas]
 SMALLEST = [(spec.name, min(spec.alphas)) for spec in backbone_specs()]
 
 
@@ -43,6 +46,7 @@ def _compat_cases():
     return [pytest.param(entry, id=key) for key, entry in sorted(index.items())]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("entry", _compat_cases())
 def test_reference_compat_files_load_and_reproduce_outputs(entry):
     if entry is None:
@@ -106,6 +110,7 @@ def test_wrong_class_count_is_named_without_skip_mismatch(v1_025_weights):
         load_weights(model, v1_025_weights)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("backbone,alpha", SMALLEST)
 def test_every_backbone_runs_at_square_and_rectangular_sizes(backbone, alpha):
     model = yolo_body((None, None), num_classes=2, backbone=backbone, alpha=alpha)

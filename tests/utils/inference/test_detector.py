@@ -114,6 +114,7 @@ def test_objectness_map_lines_up_with_detections(detector, street):
     assert heat[y1:y2, x1:x2].max() > 0.5 > float(np.median(heat))
 
 
+@pytest.mark.slow
 def test_any_size_model_and_json_records(street):
     model = yolo_body((None, None), num_classes=2, backbone="mobilenetv1", alpha=0.25)
     detector = Detector(model, ["a", "b"], input_size=(128, 160), conf=0.0, max_boxes=5)
@@ -148,6 +149,7 @@ def test_folded_batchnorm_model_reproduces_reference_outputs(detector):
         np.testing.assert_allclose(np.asarray(output)[0], reference[key], atol=1e-3, rtol=0)
 
 
+@pytest.mark.slow
 def test_unfused_detector_follows_the_live_model():
     """Training passes its live model: weight updates must show up in the next detection."""
     model = yolo_body((128, 128), num_classes=1, backbone="mobilenetv1", alpha=0.25)
