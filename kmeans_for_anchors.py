@@ -80,7 +80,8 @@ def save_plot(sizes, centers, assignment, path):
     ax.set_ylabel("box height / image height")
     ax.set_title(f"k-means anchors (k={len(centers)}, {len(sizes)} boxes)")
     ax.legend()
-    fig.savefig(path, dpi=120, bbox_inches="tight")
+    with files.atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=120, bbox_inches="tight")
     plt.close(fig)
 
 

@@ -4,6 +4,7 @@ Everything the tools leave on disk (checkpoints, training state, results, split 
 goes through :func:`atomic_path`: the content is written to a uniquely named temporary file in the
 destination's folder and renamed over the destination only once complete. A crash, Ctrl-C or a
 full disk at any moment leaves either the previous file or the new one, and no temporary file.
+(Files are not fsync'ed: the guarantee is against an interrupted process, not a power cut.)
 """
 import contextlib
 import json
@@ -39,8 +40,6 @@ def write_bytes(path, data):
     """Write ``data`` (bytes) to ``path`` atomically."""
     with atomic_path(path) as tmp, open(tmp, "wb") as f:
         f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
     return path
 
 

@@ -114,3 +114,17 @@ def test_anchor_mask_and_backbone_list_have_one_home():
             assert "(6, 7, 8)" not in text, path
         if not path.endswith(os.path.join("nets", "backbones", "__init__.py")):
             assert "mobilenetv1, mobilenetv2" not in text, path
+
+
+def test_reading_options_and_the_registry_does_not_import_tensorflow():
+    """Parsers, defaults and backbone facts are plain Python: --help and get_map.py --map-out
+    never pay for a TensorFlow import."""
+    import subprocess
+    import sys
+    code = ("import sys, get_map, train, predict, nets, utils.options, utils.hub\n"
+            "for script in (get_map, train, predict): script.build_parser()\n"
+            "nets.get_backbone('ghostnet').pretrained_file(1.0)\n"
+            "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules\n")
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
+                            text=True, timeout=60)
+    assert result.returncode == 0, result.stderr

@@ -199,8 +199,7 @@ def evaluate_data(data, out_dir=None, iou_thresholds=IOUS, metric=METRIC,
         if metric in ("coco", "both"):
             _write_coco_json(out_dir, coco)
         files.write_json(os.path.join(out_dir, "results.json"), results)
-        with open(os.path.join(out_dir, "results.txt"), "w", encoding="utf8") as f:
-            f.write(format_results(results) + "\n")
+        files.write_text(os.path.join(out_dir, "results.txt"), format_results(results) + "\n")
         if voc_raw:
             write_plots(voc_raw, out_dir, score_threshold)
     return results

@@ -3,12 +3,13 @@
 Figures are drawn with matplotlib's object API on an Agg canvas, so nothing here touches pyplot's
 global state or needs a display.
 """
-import os
 import re
 
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+
+from utils.files import atomic_path
 
 
 def safe_file_name(name):
@@ -18,9 +19,9 @@ def safe_file_name(name):
 
 
 def _save(fig, path):
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     FigureCanvasAgg(fig)
-    fig.savefig(path, dpi=100)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=100)
 
 
 def plot_pr_curve(curves, class_name, path, score_threshold=None):

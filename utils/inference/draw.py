@@ -10,6 +10,8 @@ import functools
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from utils.files import atomic_path
+
 
 def class_colors(num_classes):
     """One RGB colour per class, hues evenly spaced around the colour wheel."""
@@ -127,7 +129,8 @@ def save_heatmap(image, heat, path, alpha=0.5):
         shown = ax.imshow(heat, cmap="jet", alpha=alpha, vmin=0.0, vmax=1.0)
         ax.axis("off")
         fig.colorbar(shown, ax=ax, fraction=0.046, pad=0.02, label="objectness")
-        fig.savefig(path, bbox_inches="tight", pad_inches=0.05)
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, bbox_inches="tight", pad_inches=0.05)
     finally:
         plt.close(fig)
     return path

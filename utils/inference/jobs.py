@@ -41,11 +41,11 @@ def output_path(save_dir, source_path, suffix="", extension=None):
 
 
 def save_image(image, path):
-    """Save a PIL image, creating folders; unusual extensions are saved as PNG."""
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    """Save a PIL image atomically, creating folders; unusual extensions are saved as PNG."""
     if os.path.splitext(path)[1].lower() not in SAVE_EXTENSIONS:
         path = os.path.splitext(path)[0] + ".png"
-    image.save(path)
+    with files.atomic_path(path) as tmp:
+        image.save(tmp)
     return path
 
 
