@@ -36,13 +36,18 @@ def hard_sigmoid_legacy(x):
     return keras.ops.clip(0.2 * x + 0.5, 0.0, 1.0)
 
 
+def conv_layer_name(block):
+    """Name of the convolution inside the :func:`conv_bn_act` block named ``block``."""
+    return f"{block}_conv"
+
+
 def conv_bn_act(x, filters, kernel_size=1, strides=1, activation="relu6", name=None,
                 weight_decay=5e-4):
     """Conv (no bias) + BatchNorm + activation: the reference's 'DarknetConv2D_BN_Leaky' block."""
     x = layers.Conv2D(filters, kernel_size, strides=strides, padding="same", use_bias=False,
                       kernel_initializer=keras.initializers.RandomNormal(stddev=0.02),
                       kernel_regularizer=keras.regularizers.l2(weight_decay),
-                      name=None if name is None else f"{name}_conv")(x)
+                      name=None if name is None else conv_layer_name(name))(x)
     x = layers.BatchNormalization(epsilon=BN_EPSILON,
                                   name=None if name is None else f"{name}_bn")(x)
     return _activation(activation, None if name is None else f"{name}_act")(x)

@@ -6,11 +6,11 @@ from nets.anchors import ANCHORS_MASK
 from nets.backbones import get_backbone
 from nets.errors import ModelConfigError
 from nets.head import build_head
-from nets.layers import conv_bn_act, depthwise_separable
+from nets.layers import conv_bn_act, conv_layer_name, depthwise_separable
 
-# The neck layers that read the backbone's stride 8, 16 and 32 outputs: everything they depend on
-# is the backbone (what freezing freezes).
-NECK_ENTRY_LAYERS = ("p3_lateral_conv", "p4_lateral_conv", "p5_pre_1_conv")
+# The neck blocks that read the backbone's stride 8, 16 and 32 outputs; everything their
+# convolutions depend on is the backbone (what freezing freezes).
+ENTRY_BLOCKS = ("p3_lateral", "p4_lateral", "p5_pre_1")
 
 
 def _five_convs(x, filters, name):
@@ -25,15 +25,15 @@ def _five_convs(x, filters, name):
 def yolo_neck_and_heads(feat8, feat16, feat32, num_anchors_per_level, num_classes, alpha=1.0):
     """SPP + PANet over three feature maps; returns raw head outputs [P5, P4, P3].
 
-    Layers are created in the reference's order so the functional
-    graph, and hence Keras' depth-sorted layer order, matches the reference weight files.
+    Layers are created in the reference implementation's order, so the functional graph, and
+    hence Keras' depth-sorted layer order, matches the reference weight files.
     """
     def ch(n):
         return int(n * alpha)
 
     num_outputs = num_anchors_per_level * (num_classes + 5)
 
-    p5 = conv_bn_act(feat32, ch(512), name="p5_pre_1")
+    p5 = conv_bn_act(feat32, ch(512), name=ENTRY_BLOCKS[2])
     p5 = depthwise_separable(p5, ch(1024), name="p5_pre_2")
     p5 = conv_bn_act(p5, ch(512), name="p5_pre_3")
     pools = [layers.MaxPooling2D(k, strides=1, padding="same", name=f"spp_pool{k}")(p5)
@@ -45,13 +45,13 @@ def yolo_neck_and_heads(feat8, feat16, feat32, num_anchors_per_level, num_classe
 
     p5_up = conv_bn_act(p5, ch(256), name="p5_up")
     p5_up = layers.UpSampling2D(2, name="p5_up_resize")(p5_up)
-    p4 = conv_bn_act(feat16, ch(256), name="p4_lateral")
+    p4 = conv_bn_act(feat16, ch(256), name=ENTRY_BLOCKS[1])
     p4 = layers.Concatenate(name="p4_concat")([p4, p5_up])
     p4 = _five_convs(p4, ch(256), name="p4_td")
 
     p4_up = conv_bn_act(p4, ch(128), name="p4_up")
     p4_up = layers.UpSampling2D(2, name="p4_up_resize")(p4_up)
-    p3 = conv_bn_act(feat8, ch(128), name="p3_lateral")
+    p3 = conv_bn_act(feat8, ch(128), name=ENTRY_BLOCKS[0])
     p3 = layers.Concatenate(name="p3_concat")([p3, p4_up])
     p3 = _five_convs(p3, ch(128), name="p3_td")
     out_p3 = build_head(p3, ch(256), num_outputs, "p3")
@@ -114,6 +114,6 @@ def backbone_layer_names(model):
     Found by walking the graph back from the three backbone outputs (the inputs of the neck's
     entry layers): exactly the layers those outputs depend on.
     """
-    outputs = [model.get_layer(name).input for name in NECK_ENTRY_LAYERS]
+    outputs = [model.get_layer(conv_layer_name(block)).input for block in ENTRY_BLOCKS]
     sub = keras.Model(model.inputs, outputs)
     return {layer.name for layer in sub.layers if not isinstance(layer, keras.layers.InputLayer)}
