@@ -28,7 +28,8 @@ def build_parser():
     add_options(parser.add_argument_group("what to evaluate (one of)"), ("data", "map_out"), MODE)
     add_options(parser.add_argument_group("dataset (with --data)"), ("split",), MODE)
     add_model_options(parser, MODE, title="model (with --data)")
-    add_options(parser.add_argument_group("detection (with --data)"), DETECTION_OPTIONS, MODE)
+    add_options(parser.add_argument_group("detection (with --data)"),
+                DETECTION_OPTIONS + ("batch_size",), MODE)
     add_options(parser.add_argument_group("metric"),
                 ("iou", "metric", "score_threshold", "voc07", "coco_compat"), MODE)
     add_options(parser.add_argument_group("output"), ("out", "no_progress"), MODE)
@@ -48,6 +49,7 @@ def check_args(args):
     check_range(args.conf, "--conf", 0.0, 1.0)
     check_range(args.nms_iou, "--nms-iou", 0.0, 1.0, low_open=True)
     check_range(args.max_boxes, "--max-boxes", 1)
+    check_range(args.batch_size, "--batch-size", 1)
     return thresholds
 
 
@@ -90,7 +92,8 @@ def run(args):
             _log(load_report.summary())
         _log(detector.describe())
         results = evaluate_detector(detector, samples, class_names,
-                                    progress=not args.no_progress, **common)
+                                    progress=not args.no_progress, batch_size=args.batch_size,
+                                    **common)
     print(format_results(results))
     print(f"results -> {os.path.join(args.out, 'results.json')}")
     return 0

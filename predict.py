@@ -29,7 +29,8 @@ def build_parser():
     add_model_options(parser, MODE)
     add_options(parser.add_argument_group("detection"), DETECTION_OPTIONS, MODE)
     add_options(parser.add_argument_group("input and output"),
-                ("source", "mode", "save_dir", "json", "crop", "count", "show", "runs", "quiet"),
+                ("source", "mode", "batch_size", "save_dir", "json", "crop", "count", "show",
+                 "runs", "quiet"),
                 MODE)
     return parser
 
@@ -41,6 +42,7 @@ def check_args(args):
     check_range(args.nms_iou, "--nms-iou", 0.0, 1.0, low_open=True)
     check_range(args.max_boxes, "--max-boxes", 1)
     check_range(args.runs, "--runs", 1)
+    check_range(args.batch_size, "--batch-size", 1)
     args.input_size = parse_input_size(args.input_size)
 
 
@@ -110,7 +112,8 @@ def run(args):
     else:
         records, failures = jobs.predict_images(detector, paths, args.save_dir, crop=args.crop,
                                                 count=args.count, show=args.show, log=log,
-                                                verbose=not args.quiet)
+                                                verbose=not args.quiet,
+                                                batch_size=args.batch_size)
     if args.json:
         jobs.write_json(args.json, records, detector.describe())
         progress(f"results -> {args.json}")

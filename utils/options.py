@@ -163,7 +163,12 @@ OPTIONS = {
     # Few epochs suffice when fine-tuning from the VOC weights (the figures in the README).
     "epochs": Option(60, "total epochs, frozen ones included", type=int),
     "freeze_epochs": Option(5, "first epochs with the backbone frozen (0: never)", type=int),
-    "batch_size": Option(8, "batch size after unfreezing", type=int),
+    # Inference runs this many images per graph call (folders, evaluation); results are the
+    # same for any batch size.
+    "batch_size": Option(PerMode(predict=8, eval=8, train=8),
+                         PerMode(predict="images per run of the model on a folder",
+                                 eval="images per run of the model",
+                                 train="batch size after unfreezing"), type=int),
     # A frozen backbone needs no gradients, so a larger batch fits in the same memory.
     "freeze_batch_size": Option(16, "batch size while the backbone is frozen", type=int),
     "optimizer": Option("adam", "adam (decoupled weight decay) or sgd (Nesterov)",

@@ -92,7 +92,7 @@ def test_training_map_is_measured_like_get_map(tmp_path):
 
     class FakeEvaluate:
         @staticmethod
-        def evaluate_detector(detector, samples, class_names, progress):
+        def evaluate_detector(detector, samples, class_names, progress, batch_size):
             seen.update(conf=detector.conf, nms_iou=detector.nms_iou,
                         max_boxes=detector.max_boxes, letterbox=detector.letterbox)
             return {"voc": {"0.5": {"mAP": 0.25}}}

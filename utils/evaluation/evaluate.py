@@ -22,14 +22,15 @@ METRIC = options.default("metric", "eval")
 SCORE_THRESHOLD = options.default("score_threshold", "eval")
 VOC07 = options.default("voc07", "eval")
 COCO_COMPAT = options.default("coco_compat", "eval")
+BATCH_SIZE = options.default("batch_size", "eval")
 
 
 # ---------------------------------------------------------------------------------------------
 # Running a detector
 
 
-def detect_samples(detector, samples, progress=True, report=None):
-    """Run ``detector`` on every sample's image.
+def detect_samples(detector, samples, progress=True, report=None, batch_size=1):
+    """Run ``detector`` on every sample's image, ``batch_size`` images per run.
 
     Returns ``(kept_samples, detections)``, two lists of equal length. Images that cannot be
     read are left out and recorded in ``report.unreadable_images`` (when a report is given).
@@ -37,17 +38,24 @@ def detect_samples(detector, samples, progress=True, report=None):
     from tqdm import tqdm
 
     from utils.data.images import ImageLoadError, load_image
+    from utils.inference.jobs import batches
+
+    def readable():
+        for sample in samples:
+            try:
+                yield sample, load_image(sample.image_path, apply_exif=False)
+            except ImageLoadError as exc:
+                if report is not None:
+                    report.unreadable_images.append((sample.image_path, str(exc)))
+                bar.update(1)
+
     kept, results = [], []
-    for sample in tqdm(samples, desc="detecting", unit="img", disable=not progress,
-                       dynamic_ncols=True):
-        try:
-            image = load_image(sample.image_path, apply_exif=False)
-        except ImageLoadError as exc:
-            if report is not None:
-                report.unreadable_images.append((sample.image_path, str(exc)))
-            continue
-        kept.append(sample)
-        results.append(detector.detect(image))
+    with tqdm(total=len(samples), desc="detecting", unit="img", disable=not progress,
+              dynamic_ncols=True) as bar:
+        for batch in batches(readable(), max(int(batch_size), 1)):
+            kept += [sample for sample, _ in batch]
+            results += detector.detect_batch([image for _, image in batch])
+            bar.update(len(batch))
     return kept, results
 
 
@@ -86,7 +94,7 @@ def samples_to_data(samples, detections, class_names):
 
 def evaluate_detector(detector, samples, class_names, out_dir=None, iou_thresholds=IOUS,
                       metric=METRIC, score_threshold=SCORE_THRESHOLD, voc07=VOC07, progress=True,
-                      coco_compat=COCO_COMPAT, log=None):
+                      coco_compat=COCO_COMPAT, log=None, batch_size=BATCH_SIZE):
     """Detect on ``samples`` and evaluate.
 
     Args:
@@ -103,7 +111,8 @@ def evaluate_detector(detector, samples, class_names, out_dir=None, iou_threshol
         The results dict (as written to ``results.json``).
     """
     report = map_io.MapOutReport()
-    kept, detections = detect_samples(detector, samples, progress=progress, report=report)
+    kept, detections = detect_samples(detector, samples, progress=progress, report=report,
+                                      batch_size=batch_size)
     data = samples_to_data(kept, detections, class_names)
     report.no_ground_truth = [data.image_ids[i] for i in
                               sorted(set(range(data.num_images)) - set(data.gt_image.tolist()))]

@@ -1,10 +1,11 @@
 """The inference core shared by predict.py, evaluation and training-time evaluation.
 
-``Detector.detect(image)`` letterboxes the image (on the host, exactly like the reference), then
-runs model + decode + letterbox correction + class-aware NMS as one ``tf.function`` whose input
-signature is fixed by the network input size: it is traced once and reused for every image,
-whatever the image's size (the original size travels as a tensor), and whatever ``conf``,
-``nms_iou`` and ``max_boxes`` are set to (they are tensors too). For fixed weights (predict),
+``Detector.detect(image)`` and ``Detector.detect_batch(images)`` letterbox the images (on the host,
+exactly like the reference), then run model + decode + letterbox correction + class-aware NMS as
+one ``tf.function`` over the whole batch, whose input signature is fixed by the network input
+size: it is traced once and reused for every batch size and image, whatever the images' sizes
+(each image's transform travels as a tensor), and whatever ``conf``, ``nms_iou`` and
+``max_boxes`` are set to (they are tensors too). For fixed weights (predict),
 the graph runs a copy of the model with batch norms folded into the convolutions (nets.fuse).
 """
 from dataclasses import dataclass, field
@@ -17,7 +18,7 @@ from nets.fuse import fold_batchnorm
 from utils import options
 from utils.config import ConfigError, load_anchors, load_class_names, parse_input_size
 from utils.data.images import as_pil_rgb, letterbox_geometry, letterbox_image, resize_image
-from utils.inference.postprocess import (class_aware_nms, decode_outputs, image_transform,
+from utils.inference.postprocess import (batched_class_aware_nms, decode_batch, image_transform,
                                          objectness_maps, to_image_coordinates, yxyx_to_xyxy)
 
 
@@ -130,8 +131,8 @@ class Detector:
         return np.asarray(canvas, np.uint8), transform, image.size
 
     # -- compiled graphs -------------------------------------------------------------------
-    def _forward(self, canvas):
-        x = tf.cast(canvas, tf.float32)[None] / 255.0
+    def _forward(self, canvases):
+        x = tf.cast(canvases, tf.float32) / 255.0
         return self.inference_model(x, training=False)
 
     def _detect_fn(self):
@@ -140,29 +141,38 @@ class Detector:
             h, w = self.input_size
 
             @tf.function(input_signature=[
-                tf.TensorSpec((h, w, 3), tf.uint8), tf.TensorSpec((4,), tf.float32),
+                tf.TensorSpec((None, h, w, 3), tf.uint8), tf.TensorSpec((None, 4), tf.float32),
                 tf.TensorSpec((), tf.float32), tf.TensorSpec((), tf.float32),
                 tf.TensorSpec((), tf.int32)], reduce_retracing=True)
-            def detect_graph(canvas, transform, conf, nms_iou, max_boxes):
-                outputs = self._forward(canvas)
-                boxes, objectness, class_probs = decode_outputs(
+            def detect_graph(canvases, transforms, conf, nms_iou, max_boxes):
+                outputs = self._forward(canvases)
+                boxes, objectness, class_probs = decode_batch(
                     outputs, self.anchors, self.anchors_mask, self.num_classes, (h, w))
-                scores = objectness[:, None] * class_probs
-                boxes = to_image_coordinates(boxes, transform)
-                boxes, scores, classes = class_aware_nms(boxes, scores, conf, nms_iou, max_boxes)
-                return yxyx_to_xyxy(boxes), scores, classes
+                scores = objectness[..., None] * class_probs
+                boxes = to_image_coordinates(boxes, transforms[:, None, :])
+                boxes, scores, classes, valid = batched_class_aware_nms(
+                    boxes, scores, conf, nms_iou, max_boxes)
+                return yxyx_to_xyxy(boxes), scores, classes, valid
 
             self._detect_fns[key] = detect_graph
         return self._detect_fns[key]
 
-    def run_canvas(self, canvas, transform):
-        """Run the compiled graph on an already preprocessed canvas (used by timing code)."""
-        boxes, scores, classes = self._detect_fn()(
-            tf.convert_to_tensor(canvas, tf.uint8), tf.convert_to_tensor(transform, tf.float32),
+    def run_canvases(self, canvases, transforms):
+        """Run the compiled graph on preprocessed canvases (N, H, W, 3) with their transforms
+        (N, 4); returns one :class:`Detections` per canvas."""
+        boxes, scores, classes, valid = self._detect_fn()(
+            tf.convert_to_tensor(canvases, tf.uint8), tf.convert_to_tensor(transforms, tf.float32),
             tf.constant(float(self.conf), tf.float32), tf.constant(float(self.nms_iou), tf.float32),
             tf.constant(int(self.max_boxes), tf.int32))
-        return Detections(boxes.numpy().astype(np.float32), scores.numpy().astype(np.float32),
-                          classes.numpy().astype(np.int32))
+        boxes, scores, classes = (boxes.numpy().astype(np.float32),
+                                  scores.numpy().astype(np.float32),
+                                  classes.numpy().astype(np.int32))
+        return [Detections(boxes[i, :n], scores[i, :n], classes[i, :n])
+                for i, n in enumerate(valid.numpy().tolist())]
+
+    def run_canvas(self, canvas, transform):
+        """Run the compiled graph on one preprocessed canvas (used by timing code)."""
+        return self.run_canvases(np.asarray(canvas)[None], np.asarray(transform)[None])[0]
 
     def detect(self, image):
         """Detect objects in one image.
@@ -174,8 +184,19 @@ class Detector:
             :class:`Detections` with boxes [x1, y1, x2, y2] in original-image pixels (not clipped,
             like the reference), sorted by descending score.
         """
-        canvas, transform, _ = self.preprocess(image)
-        return self.run_canvas(canvas, transform)
+        return self.detect_batch([image])[0]
+
+    def detect_batch(self, images):
+        """Detect objects in several images with one run of the compiled graph (model, decoding
+        and NMS all batched); returns a list of :class:`Detections`, one per image, equal to
+        what :meth:`detect` gives for each (up to float rounding in the batched convolutions).
+        """
+        if not len(images):
+            return []
+        prepared = [self.preprocess(image) for image in images]
+        canvases = np.stack([canvas for canvas, _, _ in prepared])
+        transforms = np.stack([transform for _, transform, _ in prepared])
+        return self.run_canvases(canvases, transforms)
 
     def objectness_map(self, image):
         """Heat map (H, W) float32 in [0, 1] over the original image: per pixel, the highest
@@ -192,7 +213,7 @@ class Detector:
 
             @tf.function(input_signature=[tf.TensorSpec((h, w, 3), tf.uint8)])
             def objectness_graph(canvas):
-                maps = objectness_maps(self._forward(canvas), self.anchors_mask,
+                maps = objectness_maps(self._forward(canvas[None]), self.anchors_mask,
                                        self.num_classes)
                 # Bring every level to the input size, then take the max over levels.
                 resized = [tf.image.resize(m[..., None], (h, w), method="bilinear")[..., 0]

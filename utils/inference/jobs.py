@@ -73,37 +73,54 @@ def _readable_images(paths, failures, records=None):
         yield path, image
 
 
+def batches(items, size):
+    """Lists of up to ``size`` consecutive items of an iterable."""
+    batch = []
+    for item in items:
+        batch.append(item)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
 def predict_images(detector, paths, save_dir, crop=False, count=False, show=False, log=print,
-                   verbose=True):
-    """Detect on image files; save each drawing to ``save_dir`` under the file's name.
+                   verbose=True, batch_size=1):
+    """Detect on image files, ``batch_size`` images per run of the detector; save each drawing to
+    ``save_dir`` under the file's name.
 
     Unreadable images are reported through ``log`` (by name, with the reason) and skipped.
-    Returns ``(records, failures)``: JSON records (for a skipped image, an empty
-    ``"detections"`` list and an ``"error"``) and the paths that could not be read.
+    Returns ``(records, failures)``: JSON records in the order of ``paths`` (for a skipped image,
+    an empty ``"detections"`` list and an ``"error"``) and the paths that could not be read.
     """
     from utils.inference.draw import count_by_class, draw_detections
 
     names = detector.class_names
     records, failures = [], []
-    for path, image in _readable_images(paths, failures, records):
-        detections = detector.detect(image)
-        records.append(image_record(path, image, detections, names))
-        drawn = draw_detections(image, detections, names)
-        saved = save_image(drawn, output_path(save_dir, path))
-        if verbose:
-            plural = "" if len(detections) == 1 else "s"
-            log(f"{path}: {len(detections)} object{plural} -> {saved}")
-        if count:
-            counts = count_by_class(detections, names)
-            log(f"{os.path.basename(path)}: " +
-                (", ".join(f"{k}: {v}" for k, v in counts.items()) or "no objects"))
-        if crop:
-            _save_crops(image, detections, names, path, os.path.join(save_dir, "crops"))
-        if show:
-            show_image(drawn)
+    for batch in batches(_readable_images(paths, failures, records), max(int(batch_size), 1)):
+        results = detector.detect_batch([image for _, image in batch])
+        for (path, image), detections in zip(batch, results):
+            records.append(image_record(path, image, detections, names))
+            drawn = draw_detections(image, detections, names)
+            saved = save_image(drawn, output_path(save_dir, path))
+            if verbose:
+                plural = "" if len(detections) == 1 else "s"
+                log(f"{path}: {len(detections)} object{plural} -> {saved}")
+            if count:
+                counts = count_by_class(detections, names)
+                log(f"{os.path.basename(path)}: " +
+                    (", ".join(f"{k}: {v}" for k, v in counts.items()) or "no objects"))
+            if crop:
+                _save_crops(image, detections, names, path, os.path.join(save_dir, "crops"))
+            if show:
+                show_image(drawn)
     if show and len(failures) < len(paths):
         import cv2
         cv2.waitKey(0)  # keep the last window open until a key is pressed
+    # A skipped image's record was added when it was met, before its batch's: restore the order.
+    position = {path: i for i, path in enumerate(paths)}
+    records.sort(key=lambda record: position.get(record["file"], len(paths)))
     return records, failures
 
 

@@ -210,7 +210,8 @@ def _map_evaluator(body, samples, class_names, anchors, settings, evaluate):
                                           input_size=settings.input_size,
                                           **options.detection_defaults("eval"))
         result = evaluate.evaluate_detector(holder["detector"], samples, class_names,
-                                            progress=False)
+                                            progress=False,
+                                            batch_size=options.default("batch_size", "eval"))
         return float(result["voc"]["0.5"]["mAP"])
     return run
 

@@ -34,6 +34,9 @@ class OracleDetector:
         class_ids = np.append(sample.class_ids, 0).astype(np.int32)
         return Detections(boxes, scores, class_ids)
 
+    def detect_batch(self, images):
+        return [self.detect(image) for image in images]
+
 
 @pytest.fixture(scope="module")
 def voc_mini():

@@ -1,5 +1,6 @@
 """The inference core reproduces the reference's detections with the real VOC weights."""
 import json
+import os
 
 import numpy as np
 import pytest
@@ -168,3 +169,50 @@ def test_input_size_must_fit_a_fixed_size_model(detector):
     from utils.config import ConfigError
     with pytest.raises(ConfigError, match="416x416"):
         Detector(detector.model, detector.class_names, input_size=320)
+
+
+def _voc_mini_images():
+    folder = shared_path("datasets", "voc_mini", "VOCdevkit", "VOC2007", "JPEGImages")
+    return [load_image(os.path.join(folder, name)) for name in sorted(os.listdir(folder))]
+
+
+def _box_iou(a, b):
+    inter = np.clip(np.minimum(a[2:], b[2:]) - np.maximum(a[:2], b[:2]), 0, None).prod()
+    return inter / ((a[2:] - a[:2]).prod() + (b[2:] - b[:2]).prod() - inter)
+
+
+def test_batched_detection_equals_one_image_at_a_time(detector, street):
+    """One graph run over images of different sizes gives each image's own detections."""
+    images = _voc_mini_images() + [street]
+    assert len({image.size for image in images}) > 2
+    detector.conf = 0.05
+    try:
+        singles = [detector.detect(image) for image in images]
+        batched = detector.detect_batch(images)
+        halves = detector.detect_batch(images[:3]) + detector.detect_batch(images[3:])
+    finally:
+        detector.conf = 0.5
+    assert sum(len(d) for d in singles) > 20
+    for single, *others in zip(singles, batched, halves):
+        for other in others:
+            assert len(other) == len(single)
+            np.testing.assert_array_equal(other.class_ids, single.class_ids)
+            np.testing.assert_allclose(other.scores, single.scores, atol=1e-4)
+            assert all(_box_iou(a, b) > 0.999 for a, b in zip(other.boxes, single.boxes))
+    assert detector.detect_batch([]) == []
+
+
+def test_evaluation_gives_the_same_map_at_any_batch_size(detector):
+    from utils.data import load_voc_split
+    from utils.evaluation.evaluate import evaluate_detector
+    names = load_class_names()
+    root = shared_path("datasets", "voc_mini", "VOCdevkit", "VOC2007")
+    samples, _ = load_voc_split(root, "test", names)
+    detector.conf, detector.nms_iou = 0.001, 0.5
+    try:
+        results = [evaluate_detector(detector, samples, names, progress=False, batch_size=size,
+                                     metric="both") for size in (1, 2, 8)]
+    finally:
+        detector.conf, detector.nms_iou = 0.5, 0.3
+    maps = [(r["voc"]["0.5"]["mAP"], r["coco"]["stats"]) for r in results]
+    assert maps[0][0] > 0.3 and maps[1] == maps[0] and maps[2] == maps[0]
