@@ -156,7 +156,10 @@ def voc_match_status(best_iou, match, gt_difficult, iou_threshold):
     """
     status = np.zeros(len(best_iou), np.int8)
     hit = (best_iou >= iou_threshold) & (match >= 0)
-    difficult_hit = hit & np.asarray(gt_difficult, bool)[np.maximum(match, 0)]
+    gt_difficult = np.asarray(gt_difficult, bool)
+    if not len(gt_difficult):  # no ground truth at all: nothing can be hit
+        return status
+    difficult_hit = hit & gt_difficult[np.maximum(match, 0)]
     status[difficult_hit] = -1
     candidates = np.flatnonzero(hit & ~difficult_hit)
     # Detections are in rank order, so the first detection of each ground truth is its TP.

@@ -51,6 +51,13 @@ def test_hand_case_eleven_point_ap():
     assert result["mAP"] == pytest.approx(28 / 33, abs=1e-12)
 
 
+def test_detections_without_any_ground_truth_are_all_false_positives():
+    """A split whose objects are all of unknown classes still evaluates (every AP is 0)."""
+    result = voc_evaluate(make_data([], HAND_DETS), 0.5)
+    cls = result["classes"][0]
+    assert (cls.num_gt, cls.tp, cls.fp) == (0, 0, 5)
+
+
 def test_precision_recall_f1_read_at_score_threshold():
     # Last rank with score >= 0.55 is the 0.6 detection: P 2/3, R 1, F1 0.8.
     cls = voc_evaluate(make_data(HAND_GT, HAND_DETS), 0.5, score_threshold=0.55)["classes"][0]
