@@ -46,12 +46,13 @@ def check_args(args):
     args.input_size = parse_input_size(args.input_size)
 
 
-def make_detector(args):
+def make_detector(args, single_image=False):
     from utils.inference.detector import Detector
     return Detector.from_options(
         args.backbone, args.alpha, args.weights, classes_path=args.classes,
         anchors_path=args.anchors, input_size=args.input_size, letterbox=args.letterbox,
-        conf=args.conf, nms_iou=args.nms_iou, max_boxes=args.max_boxes)
+        conf=args.conf, nms_iou=args.nms_iou, max_boxes=args.max_boxes,
+        fuse=not single_image, traced=not single_image)
 
 
 def run(args):
@@ -85,7 +86,9 @@ def run(args):
         paths = [value]
     else:
         capture = open_capture(kind, value)
-    detector = make_detector(args)
+    # Folding batch norms (a second model build) and tracing the graph pay off from a few
+    # images on; one image gets its result sooner without either (the same detections).
+    detector = make_detector(args, single_image=kind == "image" and args.mode != "fps")
     progress(f"model: {detector.describe()}")
     report = getattr(detector.model, "load_report", None)
     if report is not None:

@@ -55,6 +55,8 @@ class Detector:
         max_boxes: cap per class and in total.
         fuse: run a copy of the model with batch norms folded into the convolutions (faster).
             A snapshot of the weights: leave it off for a model that is still training.
+        traced: run model, decoding and NMS as one traced graph (fast from the second image on);
+            False runs them eagerly, which gives the first result sooner (a single image).
 
     The defaults are predict.py's (``utils.options``); evaluation passes
     ``options.detection_defaults("eval")`` instead.
@@ -65,7 +67,7 @@ class Detector:
                  letterbox=options.default("letterbox", "predict"),
                  conf=options.default("conf", "predict"),
                  nms_iou=options.default("nms_iou", "predict"),
-                 max_boxes=options.default("max_boxes", "predict"), fuse=False):
+                 max_boxes=options.default("max_boxes", "predict"), fuse=False, traced=True):
         self.model = model
         self.class_names = list(class_names)
         self.anchors = np.asarray(load_anchors() if anchors is None
@@ -91,6 +93,7 @@ class Detector:
         self._detect_fns = {}
         self._objectness_fns = {}
         self.inference_model = fold_batchnorm(model) if fuse else model
+        self.traced = bool(traced)
 
     @classmethod
     def from_options(cls, backbone, alpha, weights, classes_path=None, anchors_path=None,
@@ -135,15 +138,18 @@ class Detector:
         x = tf.cast(canvases, tf.float32) / 255.0
         return self.inference_model(x, training=False)
 
+    def _compiled(self, function, signature):
+        """``function`` as a traced ``tf.function`` (``traced``), or as it is: run eagerly, one
+        image costs about a quarter of tracing the graph (worth it only for a single image)."""
+        if not self.traced:
+            return function
+        return tf.function(function, input_signature=signature, reduce_retracing=True)
+
     def _detect_fn(self):
         key = self.input_size
         if key not in self._detect_fns:
             h, w = self.input_size
 
-            @tf.function(input_signature=[
-                tf.TensorSpec((None, h, w, 3), tf.uint8), tf.TensorSpec((None, 4), tf.float32),
-                tf.TensorSpec((), tf.float32), tf.TensorSpec((), tf.float32),
-                tf.TensorSpec((), tf.int32)], reduce_retracing=True)
             def detect_graph(canvases, transforms, conf, nms_iou, max_boxes):
                 outputs = self._forward(canvases)
                 boxes, objectness, class_probs = decode_batch(
@@ -154,7 +160,10 @@ class Detector:
                     boxes, scores, conf, nms_iou, max_boxes)
                 return yxyx_to_xyxy(boxes), scores, classes, valid
 
-            self._detect_fns[key] = detect_graph
+            self._detect_fns[key] = self._compiled(detect_graph, [
+                tf.TensorSpec((None, h, w, 3), tf.uint8), tf.TensorSpec((None, 4), tf.float32),
+                tf.TensorSpec((), tf.float32), tf.TensorSpec((), tf.float32),
+                tf.TensorSpec((), tf.int32)])
         return self._detect_fns[key]
 
     def run_canvases(self, canvases, transforms):
@@ -211,7 +220,6 @@ class Detector:
         if key not in self._objectness_fns:
             h, w = self.input_size
 
-            @tf.function(input_signature=[tf.TensorSpec((h, w, 3), tf.uint8)])
             def objectness_graph(canvas):
                 maps = objectness_maps(self._forward(canvas[None]), self.anchors_mask,
                                        self.num_classes)
@@ -220,7 +228,8 @@ class Detector:
                            for m in maps]
                 return tf.reduce_max(tf.stack(resized), axis=0)
 
-            self._objectness_fns[key] = objectness_graph
+            self._objectness_fns[key] = self._compiled(objectness_graph,
+                                                       [tf.TensorSpec((h, w, 3), tf.uint8)])
         heat = self._objectness_fns[key](tf.convert_to_tensor(canvas)).numpy()
         iw, ih = image.size
         if self.letterbox:

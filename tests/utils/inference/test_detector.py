@@ -216,3 +216,17 @@ def test_evaluation_gives_the_same_map_at_any_batch_size(detector):
         detector.conf, detector.nms_iou = 0.5, 0.3
     maps = [(r["voc"]["0.5"]["mAP"], r["coco"]["stats"]) for r in results]
     assert maps[0][0] > 0.3 and maps[1] == maps[0] and maps[2] == maps[0]
+
+
+def test_eager_detector_for_one_image_matches_the_reference(detector, street, reference_runs):
+    """predict.py on a single image runs untraced and unfolded: the same detections and map."""
+    eager = Detector.from_options("mobilenetv1", 0.25,
+                                  shared_path("weights", "yolov4_mobilenet_v1_025_voc.h5"),
+                                  fuse=False, traced=False)
+    for run in reference_runs:
+        eager.conf = run["confidence"]
+        found = eager.detect(street)
+        assert len(found) == len(run["detections"])
+        assert_matches_reference(found.boxes, found.scores, found.class_ids, run["detections"])
+    np.testing.assert_allclose(eager.objectness_map(street), detector.objectness_map(street),
+                               atol=1e-3)
