@@ -50,6 +50,11 @@ def check_args(args):
     check_range(args.nms_iou, "--nms-iou", 0.0, 1.0, low_open=True)
     check_range(args.max_boxes, "--max-boxes", 1)
     check_range(args.batch_size, "--batch-size", 1)
+    if args.data:  # the model's options, before the split is read
+        from nets import get_backbone
+        from utils.config import parse_input_size
+        get_backbone(args.backbone, args.alpha)
+        parse_input_size(args.input_size)
     return thresholds
 
 

@@ -13,7 +13,7 @@ from utils import files
 from utils.cli import ArgumentParser, check_range, run_cli
 from utils.config import ConfigError, load_class_names, parse_input_size
 from utils.data import list_voc_class_names, load_voc_folder, resolve_voc_root
-from utils.options import add_options
+from utils.options import add_options, default
 
 MODE = "anchors"
 
@@ -34,7 +34,7 @@ def wh_iou(sizes, centers):
     return inter / union
 
 
-def kmeans_iou(sizes, k=9, seed=0, max_iter=1000):
+def kmeans_iou(sizes, k=default("num_anchors"), seed=default("seed", MODE), max_iter=1000):
     """Cluster (N, 2) sizes into k centres sorted by area; returns (centres, assignment)."""
     if k < 1:
         raise ConfigError(f"the number of anchors must be at least 1, got {k}")

@@ -4,11 +4,11 @@ Runs ``evaluate_detector`` (image reading, letterbox, model, decoding, NMS, metr
 mobilenetv1-0.25 VOC weights over a VOC-format split at several batch sizes, with get_map.py's
 default settings, and prints images/s and the VOC and COCO mAP of each.
 
-    python benchmarks/bench_batch.py [--data ../shared/datasets/helmet] [--split test]
-        [--batch-sizes 1 8 32] [--classes helmet,head]
+    python benchmarks/bench_batch.py [--data VOC_FOLDER] [--split test] [--batch-sizes 1 8 32]
+        [--repeat 20]
 
-On a dataset whose classes are not VOC's (helmet), the mAP is low but still a fixed function of
-the detections, which is what the comparison needs.
+The default data is voc_mini's VOC2007 test split (real VOC images, so the VOC weights find
+their objects); ``--repeat`` evaluates it several times over for steadier timings.
 """
 import argparse
 import os

@@ -4,6 +4,7 @@ from keras import layers
 
 from nets.anchors import ANCHORS_MASK
 from nets.backbones import get_backbone
+from nets.defaults import DEFAULT_ALPHA, DEFAULT_BACKBONE, DEFAULT_NUM_CLASSES
 from nets.errors import ModelConfigError
 from nets.head import build_head
 from nets.layers import conv_bn_act, conv_layer_name, depthwise_separable
@@ -68,8 +69,8 @@ def yolo_neck_and_heads(feat8, feat16, feat32, num_anchors_per_level, num_classe
     return [out_p5, out_p4, out_p3]
 
 
-def yolo_body(input_shape, anchors_mask=ANCHORS_MASK, num_classes=20,
-              backbone="mobilenetv1", alpha=1.0):
+def yolo_body(input_shape, anchors_mask=ANCHORS_MASK, num_classes=DEFAULT_NUM_CLASSES,
+              backbone=DEFAULT_BACKBONE, alpha=DEFAULT_ALPHA):
     """The YOLOv4-lite Keras model (the reference's signature).
 
     Args:

@@ -1,7 +1,8 @@
 """Writing files so that a reader never sees half of one: the project's one atomic-write helper.
 
-Everything the tools leave on disk (checkpoints, training state, results, split files, downloads)
-goes through :func:`atomic_path`: the content is written to a uniquely named temporary file in the
+Everything the tools leave on disk (checkpoints, training state, results, split files, drawings,
+plots, downloads) goes through :func:`atomic_path`, except the per-image text files of a
+``map_out`` folder (thousands of small files, rewritten whole by every evaluation): the content is written to a uniquely named temporary file in the
 destination's folder and renamed over the destination only once complete. A crash, Ctrl-C or a
 full disk at any moment leaves either the previous file or the new one, and no temporary file.
 (Files are not fsync'ed: the guarantee is against an interrupted process, not a power cut.)
@@ -10,6 +11,13 @@ import contextlib
 import json
 import os
 import tempfile
+
+
+def _new_file_mode():
+    """Permissions a plain open() would give a new file (0o666 less the umask)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
 
 
 @contextlib.contextmanager
@@ -29,6 +37,13 @@ def atomic_path(path, suffix=None):
     os.close(fd)
     try:
         yield tmp
+        # mkstemp creates the file private (0600): give it the mode the destination has, or the
+        # one a plainly written file would get.
+        try:
+            mode = os.stat(path).st_mode & 0o777
+        except OSError:
+            mode = _new_file_mode()
+        os.chmod(tmp, mode)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any, Optional, Tuple
 
 from nets.backbones import available_backbones, describe_choices
+from nets.defaults import DEFAULT_ALPHA, DEFAULT_BACKBONE, DEFAULT_NUM_CLASSES
 
 PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MODEL_DATA_DIR = os.path.join(PROJECT_ROOT, "model_data")
@@ -71,10 +72,11 @@ _MODEL_WEIGHTS_HELP = PerMode(
 
 OPTIONS = {
     # ---------------------------------------------------------------- model
-    # The registry's default backbone at width 1.0 (pass --alpha 0.25 for the smallest model).
-    "backbone": Option("mobilenetv1", f"backbone: {describe_choices()}",
+    # The model's defaults (nets.defaults): the reference's backbone at width 1.0 (pass
+    # --alpha 0.25 for the smallest model).
+    "backbone": Option(DEFAULT_BACKBONE, f"backbone: {describe_choices()}",
                        choices=tuple(available_backbones())),
-    "alpha": Option(1.0, "width multiplier of the backbone and the neck", type=float),
+    "alpha": Option(DEFAULT_ALPHA, "width multiplier of the backbone and the neck", type=float),
     "weights": Option(None, _MODEL_WEIGHTS_HELP),
     # VOC's 20 classes where a model is run; training reads the names from the data instead.
     "classes": Option(PerMode(predict=None, eval=None, train=None, anchors=None,
@@ -92,7 +94,7 @@ OPTIONS = {
     "anchors": Option(None, "anchors file, 9 'w,h' pairs (default model_data/yolo_anchors.txt)"),
     # The reference's input size; any multiple of 32 works, as N or HxW.
     "input_size": Option("416", "network input size N or HxW, multiples of 32"),
-    "num_classes": Option(20, "number of classes", type=int),
+    "num_classes": Option(DEFAULT_NUM_CLASSES, "number of classes", type=int),
 
     # ---------------------------------------------------------------- detection
     # predict shows confident boxes; evaluation keeps nearly all of them, since AP integrates

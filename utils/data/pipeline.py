@@ -38,9 +38,10 @@ import tensorflow as tf
 
 from nets.anchors import ANCHORS_MASK
 from nets.errors import UserError
+from utils.config import ConfigError
 from utils.data import augment, training_boxes
 from utils.data.targets import MAX_BOXES, assign_targets, padded_gt_boxes, target_shapes
-from utils.options import LETTERBOX_FILL
+from utils.options import LETTERBOX_FILL, default
 
 # Cached images keep at most this multiple of the input's long side (scale r(0.25, 2) rarely
 # needs more detail than this, and it bounds memory).
@@ -215,15 +216,15 @@ def _example_arrays(image, boxes, ids, spec):
 
 def _check_inputs(samples, input_size, anchors, num_classes, batch_size, anchors_mask):
     if len(input_size) != 2 or input_size[0] % 32 or input_size[1] % 32:
-        raise ValueError(f"input_size must be (height, width), multiples of 32; got {input_size}")
+        raise ConfigError(f"input_size must be (height, width), multiples of 32; got {input_size}")
     if len(samples) < batch_size:
-        raise ValueError(f"the dataset has {len(samples)} images, fewer than one batch of {batch_size}")
+        raise ConfigError(f"the dataset has {len(samples)} images, fewer than one batch of {batch_size}")
     if np.asarray(anchors).shape != (sum(len(m) for m in anchors_mask), 2):
-        raise ValueError(f"anchors must be ({sum(len(m) for m in anchors_mask)}, 2), got {np.shape(anchors)}")
+        raise ConfigError(f"anchors must be ({sum(len(m) for m in anchors_mask)}, 2), got {np.shape(anchors)}")
     for s in samples:
         ids = np.asarray(s.class_ids)
         if ids.size and (ids.min() < 0 or ids.max() >= num_classes):
-            raise ValueError(f"{s.image_path}: class id {int(ids.max())} outside 0..{num_classes - 1}")
+            raise ConfigError(f"{s.image_path}: class id {int(ids.max())} outside 0..{num_classes - 1}")
 
 
 def _output_signature(input_size, num_classes, anchors_mask):
@@ -244,7 +245,7 @@ def _numpy_example_fn(fn, inputs, shapes, dtypes):
 
 
 def build_train_dataset(samples, input_size, anchors, num_classes, batch_size, *, anchors_mask=ANCHORS_MASK,
-                        mosaic=0.5, mixup=0.5, jitter=0.3, hue=0.1, sat=0.7, val=0.4, flip=0.5, seed=None,
+                        mosaic=default("mosaic"), mixup=default("mixup"), jitter=0.3, hue=0.1, sat=0.7, val=0.4, flip=0.5, seed=None,
                         workers=None, shuffle=True, special_aug=None, cache_mb=DEFAULT_CACHE_MB):
     """Augmented training batches (see the module docstring for the element layout).
 
@@ -343,7 +344,7 @@ def build_val_dataset(samples, input_size, anchors, num_classes, batch_size, *, 
     keep = bool(cache_mb) and len(samples) * 3 * input_size[0] * input_size[1] <= cache_mb * 2**20
     readable = maker.prepare(workers, keep)
     if not readable:
-        raise ValueError("none of the validation images could be read")
+        raise ImageDecodeError("none of the validation images could be read")
     shapes, dtypes = _output_signature(input_size, num_classes, anchors_mask)
 
     def make_example(index):

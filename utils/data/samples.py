@@ -138,7 +138,7 @@ def training_boxes(sample):
 # Images
 
 
-class ImageProblem(ValueError):
+class ImageProblem(UserError, ValueError):
     """An image file cannot be used: unreadable, not an image, truncated or corrupt."""
 
 

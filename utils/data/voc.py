@@ -13,6 +13,7 @@ import numpy as np
 from utils import files
 from utils.data.samples import (DatasetError, DatasetReport, ImageProblem, Sample, _index_images,
                                 _validated_objects, image_size, training_boxes)
+from utils.options import default
 
 SPLIT_NAMES = ("trainval", "train", "val", "test")
 
@@ -232,7 +233,8 @@ def existing_splits(voc_root):
     return {s: read_split_ids(voc_root, s) for s in SPLIT_NAMES if os.path.isfile(split_path(voc_root, s))}
 
 
-def make_voc_splits(ids, trainval_percent=0.9, train_percent=0.9, seed=0):
+def make_voc_splits(ids, trainval_percent=default("trainval_percent"),
+                    train_percent=default("train_percent"), seed=default("seed", "annotate")):
     """Split ids as the reference does: trainval/test, then trainval into train/val. Seeded."""
     ids = sorted(ids)
     rng = random.Random(seed)
@@ -248,7 +250,9 @@ def make_voc_splits(ids, trainval_percent=0.9, train_percent=0.9, seed=0):
     }
 
 
-def write_voc_splits(voc_root, trainval_percent=0.9, train_percent=0.9, seed=0, overwrite=False):
+def write_voc_splits(voc_root, trainval_percent=default("trainval_percent"),
+                     train_percent=default("train_percent"), seed=default("seed", "annotate"),
+                     overwrite=False):
     """Write ``ImageSets/Main/{trainval,train,val,test}.txt`` when none of them exists.
 
     The split is drawn from the annotation stems with a seeded generator, so the same folder and
@@ -258,7 +262,7 @@ def write_voc_splits(voc_root, trainval_percent=0.9, train_percent=0.9, seed=0, 
     """
     for name, value in (("trainval_percent", trainval_percent), ("train_percent", train_percent)):
         if not 0.0 <= value <= 1.0:
-            raise ValueError(f"{name} must be between 0 and 1, got {value}")
+            raise DatasetError(f"{name} must be between 0 and 1, got {value}")
     existing = existing_splits(voc_root)
     if existing and not overwrite:
         return existing

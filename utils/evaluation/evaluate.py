@@ -29,7 +29,7 @@ BATCH_SIZE = options.default("batch_size", "eval")
 # Running a detector
 
 
-def detect_samples(detector, samples, progress=True, report=None, batch_size=1):
+def detect_samples(detector, samples, progress=True, report=None, batch_size=BATCH_SIZE):
     """Run ``detector`` on every sample's image, ``batch_size`` images per run.
 
     Returns ``(kept_samples, detections)``, two lists of equal length. Images that cannot be

@@ -1,7 +1,7 @@
 """Detection metrics: the evaluation data and VOC average precision (NumPy); COCO mAP is in
 ``utils.evaluation.coco``.
 
-Both work on an :class:`EvalData`: flat arrays of ground-truth objects and detections, each row
+Both metrics work on an :class:`EvalData`: flat arrays of ground-truth objects and detections, each row
 tagged with the index of its image and of its class. Readers (``utils.evaluation.map_io``) and the model
 evaluation (``utils.evaluation.evaluate``) build one; nothing here reads or writes files.
 
@@ -23,6 +23,8 @@ detection matched to that ground truth.
 import dataclasses
 
 import numpy as np
+
+from utils.options import default
 
 
 @dataclasses.dataclass
@@ -221,7 +223,8 @@ def log_average_miss_rate(precision, fp_cumsum, num_images):
     return float(np.exp(np.mean(np.log(np.maximum(1e-10, miss[idx])))))
 
 
-def voc_evaluate(data, iou_threshold=0.5, voc07=False, score_threshold=0.5):
+def voc_evaluate(data, iou_threshold=0.5, voc07=False,
+                 score_threshold=default("score_threshold")):
     """VOC AP per class at one IoU threshold.
 
     Returns ``{"mAP": float, "classes": [ClassResult for every class in data.class_names]}``;
@@ -230,7 +233,8 @@ def voc_evaluate(data, iou_threshold=0.5, voc07=False, score_threshold=0.5):
     return voc_evaluate_many(data, [iou_threshold], voc07, score_threshold)[0]
 
 
-def voc_evaluate_many(data, iou_thresholds, voc07=False, score_threshold=0.5):
+def voc_evaluate_many(data, iou_thresholds, voc07=False,
+                      score_threshold=default("score_threshold")):
     """:func:`voc_evaluate` at several IoU thresholds, sharing the matching work."""
     order, best_iou, match = voc_best_matches(data)
     return [_voc_classes(data, order, voc_match_status(best_iou, match, data.gt_difficult, t),

@@ -12,6 +12,7 @@ import time
 
 from utils import files
 from utils.inference.sources import SourceError, open_capture, show_image
+from utils.options import default
 
 SAVE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 
@@ -205,7 +206,7 @@ def predict_video(detector, kind, value, save_dir, collect_records=False, show=F
     return records
 
 
-def time_detector(detector, image, runs=100, warmup=3):
+def time_detector(detector, image, runs=default("runs"), warmup=3):
     """Latency of ``detector`` on one PIL image over ``runs`` calls after ``warmup`` calls.
 
     Returns mean and median ms end to end (preprocess + model + decode + NMS) and for the

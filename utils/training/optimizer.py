@@ -2,10 +2,11 @@
 import keras
 
 from utils.config import ConfigError
+from utils.options import default
 
 
-def build_optimizer(name, learning_rate, momentum=0.937, weight_decay=5e-4,
-                    mixed_precision=False):
+def build_optimizer(name, learning_rate, momentum=default("momentum"),
+                    weight_decay=default("weight_decay"), mixed_precision=False):
     """Adam (AdamW-style decoupled decay, beta_1 = momentum) or SGD with Nesterov momentum.
 
     Weight decay is decoupled from the gradient (so Adam's adaptive scaling does not weaken it)
