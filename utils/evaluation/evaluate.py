@@ -38,7 +38,7 @@ def detect_samples(detector, samples, progress=True, report=None, batch_size=BAT
     from tqdm import tqdm
 
     from utils.data.images import ImageLoadError, load_image
-    from utils.inference.jobs import batches
+    from utils.inference.detector import detect_in_batches
 
     def readable():
         for sample in samples:
@@ -52,10 +52,10 @@ def detect_samples(detector, samples, progress=True, report=None, batch_size=BAT
     kept, results = [], []
     with tqdm(total=len(samples), desc="detecting", unit="img", disable=not progress,
               dynamic_ncols=True) as bar:
-        for batch in batches(readable(), max(int(batch_size), 1)):
-            kept += [sample for sample, _ in batch]
-            results += detector.detect_batch([image for _, image in batch])
-            bar.update(len(batch))
+        for sample, _, detections in detect_in_batches(detector, readable(), batch_size):
+            kept.append(sample)
+            results.append(detections)
+            bar.update(1)
     return kept, results
 
 

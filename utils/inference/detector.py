@@ -249,6 +249,26 @@ class Detector:
                 f"nms_iou {self.nms_iou}, max_boxes {self.max_boxes}")
 
 
+def detect_in_batches(detector, items, batch_size):
+    """Run ``detector.detect_batch`` over ``(key, image)`` pairs, ``batch_size`` images per run;
+    yields ``(key, image, detections)`` in order. Shared by predict.py's folder job and the
+    evaluation, so both batch the same way."""
+    batch_size = max(int(batch_size), 1)
+    batch = []
+    for item in items:
+        batch.append(item)
+        if len(batch) == batch_size:
+            yield from _detected(detector, batch)
+            batch = []
+    if batch:
+        yield from _detected(detector, batch)
+
+
+def _detected(detector, batch):
+    results = detector.detect_batch([image for _, image in batch])
+    return [(key, image, detections) for (key, image), detections in zip(batch, results)]
+
+
 def detections_to_dicts(detections, class_names, width=None, height=None, decimals=2):
     """Detections -> JSON-ready list of {"class", "class_id", "score", "box"} dicts.
 

@@ -74,18 +74,6 @@ def _readable_images(paths, failures, records=None):
         yield path, image
 
 
-def batches(items, size):
-    """Lists of up to ``size`` consecutive items of an iterable."""
-    batch = []
-    for item in items:
-        batch.append(item)
-        if len(batch) == size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
-
-
 def predict_images(detector, paths, save_dir, crop=False, count=False, show=False, log=print,
                    verbose=True, batch_size=1):
     """Detect on image files, ``batch_size`` images per run of the detector; save each drawing to
@@ -95,27 +83,27 @@ def predict_images(detector, paths, save_dir, crop=False, count=False, show=Fals
     Returns ``(records, failures)``: JSON records in the order of ``paths`` (for a skipped image,
     an empty ``"detections"`` list and an ``"error"``) and the paths that could not be read.
     """
+    from utils.inference.detector import detect_in_batches
     from utils.inference.draw import count_by_class, draw_detections
 
     names = detector.class_names
     records, failures = [], []
-    for batch in batches(_readable_images(paths, failures, records), max(int(batch_size), 1)):
-        results = detector.detect_batch([image for _, image in batch])
-        for (path, image), detections in zip(batch, results):
-            records.append(image_record(path, image, detections, names))
-            drawn = draw_detections(image, detections, names)
-            saved = save_image(drawn, output_path(save_dir, path))
-            if verbose:
-                plural = "" if len(detections) == 1 else "s"
-                log(f"{path}: {len(detections)} object{plural} -> {saved}")
-            if count:
-                counts = count_by_class(detections, names)
-                log(f"{os.path.basename(path)}: " +
-                    (", ".join(f"{k}: {v}" for k, v in counts.items()) or "no objects"))
-            if crop:
-                _save_crops(image, detections, names, path, os.path.join(save_dir, "crops"))
-            if show:
-                show_image(drawn)
+    readable = _readable_images(paths, failures, records)
+    for path, image, detections in detect_in_batches(detector, readable, batch_size):
+        records.append(image_record(path, image, detections, names))
+        drawn = draw_detections(image, detections, names)
+        saved = save_image(drawn, output_path(save_dir, path))
+        if verbose:
+            plural = "" if len(detections) == 1 else "s"
+            log(f"{path}: {len(detections)} object{plural} -> {saved}")
+        if count:
+            counts = count_by_class(detections, names)
+            log(f"{os.path.basename(path)}: " +
+                (", ".join(f"{k}: {v}" for k, v in counts.items()) or "no objects"))
+        if crop:
+            _save_crops(image, detections, names, path, os.path.join(save_dir, "crops"))
+        if show:
+            show_image(drawn)
     if show and len(failures) < len(paths):
         import cv2
         cv2.waitKey(0)  # keep the last window open until a key is pressed
