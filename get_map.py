@@ -21,10 +21,10 @@ def build_parser():
         description="Compute VOC (all-point or 11-point AP, +1 pixel IoU, difficult objects "
                     "ignored) and COCO (pycocotools) mAP, either by running a model over a VOC "
                     "split (--data) or from an existing map_out folder (--map-out).",
-        epilog="Outputs in --out: results.json, results.txt, pr_curves/<class>.png, "
-               "ap_per_class_iou<IoU>.png, coco_eval/*.json (COCO), and the ground-truth/ and "
-               "detection-results/ files evaluated (re-evaluate them with --map-out). The "
-               "detection defaults are those of the mAP measured during training.")
+        epilog="Outputs in --out: results.json, results.txt, coco_eval/*.json (COCO), with "
+               "--plots pr_curves/<class>.png and ap_per_class_iou<IoU>.png, and with --data the "
+               "ground-truth/ and detection-results/ files evaluated (re-evaluate them with "
+               "--map-out). The detection defaults are those of the mAP measured during training.")
     add_options(parser.add_argument_group("what to evaluate (one of)"), ("data", "map_out"), MODE)
     add_options(parser.add_argument_group("dataset (with --data)"), ("split",), MODE)
     add_model_options(parser, MODE, title="model (with --data)")
@@ -32,7 +32,7 @@ def build_parser():
                 DETECTION_OPTIONS + ("batch_size",), MODE)
     add_options(parser.add_argument_group("metric"),
                 ("iou", "metric", "score_threshold", "voc07", "coco_compat"), MODE)
-    add_options(parser.add_argument_group("output"), ("out", "no_progress"), MODE)
+    add_options(parser.add_argument_group("output"), ("out", "plots", "no_progress"), MODE)
     return parser
 
 
@@ -69,7 +69,7 @@ def run(args):
     thresholds = check_args(args)
     common = dict(out_dir=args.out, iou_thresholds=thresholds, metric=args.metric,
                   score_threshold=args.score_threshold, voc07=args.voc07,
-                  coco_compat=args.coco_compat)
+                  coco_compat=args.coco_compat, plots=args.plots)
 
     if args.map_out:
         class_names = load_class_names(args.classes) if args.classes else None

@@ -26,7 +26,7 @@ def test_map_case_reproduces_the_reference(capsys, tmp_path):
         expected = json.load(f)
     out = tmp_path / "out"
     code, stdout, _ = run_cli(capsys, "--map-out", case, "--metric", "both", "--iou", "0.5", "0.75",
-                              "--coco-compat", "--out", out)
+                              "--coco-compat", "--plots", "--out", out)
     assert code == 0
     results = load_results(out)
     for key in ("0.5", "0.75"):
@@ -36,19 +36,21 @@ def test_map_case_reproduces_the_reference(capsys, tmp_path):
     np.testing.assert_allclose(results["coco"]["stats"], list(expected["coco"].values()),
                                atol=1e-6, rtol=0)
     assert "VOC mAP@0.5 = 39.28%" in stdout and "VOC mAP@0.75 = 13.07%" in stdout
-    for name in ("results.txt", "ap_per_class_iou0.5.png", "pr_curves/person.png",
-                 "ground-truth/img_000.txt", "detection-results/img_000.txt"):
+    for name in ("results.txt", "ap_per_class_iou0.5.png", "ap_per_class_iou0.75.png",
+                 "pr_curves/person.png", "coco_eval/instances_gt.json"):
         assert os.path.isfile(os.path.join(out, name)), name
+    assert not os.path.exists(out / "ground-truth")  # the input files are named, not copied
 
-    # The written files re-evaluate to the same VOC numbers; without --coco-compat the COCO
-    # statistics are pycocotools' own (the original loses annotation id 0).
-    code, _, _ = run_cli(capsys, "--map-out", out, "--metric", "both", "--iou", "0.5:0.95",
+    # Without --coco-compat the COCO statistics are pycocotools' own (the original loses
+    # annotation id 0); without --plots nothing is drawn.
+    code, _, _ = run_cli(capsys, "--map-out", case, "--metric", "both", "--iou", "0.5:0.95",
                          "--out", tmp_path / "again")
     again = load_results(tmp_path / "again")
     assert code == 0 and len(again["voc"]) == 10
     assert again["voc"]["0.5"]["ap"] == results["voc"]["0.5"]["ap"]
     assert again["voc"]["0.75"]["mAP"] == results["voc"]["0.75"]["mAP"]
     assert again["coco"]["stats"][1] > results["coco"]["stats"][1]
+    assert sorted(os.listdir(tmp_path / "again")) == ["coco_eval", "results.json", "results.txt"]
 
 
 @pytest.mark.slow
@@ -58,7 +60,7 @@ def test_voc_weights_on_voc_mini_end_to_end(capsys, tmp_path, v1_025_weights):
     code, stdout, stderr = run_cli(capsys, "--data", root, "--split", "test", "--backbone",
                                    "mobilenetv1", "--alpha", "0.25", "--weights", v1_025_weights,
                                    "--input-size", "320", "--metric", "both", "--score-threshold",
-                                   "0.3", "--out", out)
+                                   "0.3", "--plots", "--out", out)
     assert code == 0, stderr
     results = load_results(out)
     assert results["num_images"] == 5

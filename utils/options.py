@@ -160,6 +160,10 @@ OPTIONS = {
     "out": Option(PerMode(eval="map_out", anchors="yolo_anchors.txt"),
                   PerMode(eval="output folder", anchors="anchors file to write")),
     "no_progress": Option(False, "no progress bar", action="store_true"),
+    # Drawing is slower than the evaluation itself (about 0.1 s per figure), so it is asked for.
+    "plots": Option(False, "also draw a precision-recall curve per class (pr_curves/<class>.png) "
+                           "and an AP bar chart per IoU (ap_per_class_iou<IoU>.png)",
+                    action="store_true"),
 
     # ---------------------------------------------------------------- training schedule
     # Few epochs suffice when fine-tuning from the VOC weights (the figures in the README).

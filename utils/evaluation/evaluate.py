@@ -23,6 +23,7 @@ SCORE_THRESHOLD = options.default("score_threshold", "eval")
 VOC07 = options.default("voc07", "eval")
 COCO_COMPAT = options.default("coco_compat", "eval")
 BATCH_SIZE = options.default("batch_size", "eval")
+PLOTS = options.default("plots", "eval")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -94,7 +95,7 @@ def samples_to_data(samples, detections, class_names):
 
 def evaluate_detector(detector, samples, class_names, out_dir=None, iou_thresholds=IOUS,
                       metric=METRIC, score_threshold=SCORE_THRESHOLD, voc07=VOC07, progress=True,
-                      coco_compat=COCO_COMPAT, log=None, batch_size=BATCH_SIZE):
+                      coco_compat=COCO_COMPAT, log=None, batch_size=BATCH_SIZE, plots=PLOTS):
     """Detect on ``samples`` and evaluate.
 
     Args:
@@ -103,7 +104,8 @@ def evaluate_detector(detector, samples, class_names, out_dir=None, iou_threshol
         samples: dataset samples (``utils.data.Sample``), difficult objects flagged.
         class_names: the detector's classes.
         out_dir: when given, write the outputs there (see :func:`evaluate_data`).
-        iou_thresholds, metric, score_threshold, voc07, coco_compat: see :func:`evaluate_data`.
+        iou_thresholds, metric, score_threshold, voc07, coco_compat, plots: see
+            :func:`evaluate_data`.
         progress: show a progress bar while detecting.
         log: callable for one-line messages (e.g. ``print``); None keeps quiet.
 
@@ -120,25 +122,25 @@ def evaluate_detector(detector, samples, class_names, out_dir=None, iou_threshol
                 "detector": detector.describe() if hasattr(detector, "describe") else None}
     return evaluate_data(data, out_dir=out_dir, iou_thresholds=iou_thresholds, metric=metric,
                          score_threshold=score_threshold, voc07=voc07, coco_compat=coco_compat,
-                         report=report, write_txt=True, settings=settings, log=log)
+                         report=report, write_txt=True, settings=settings, log=log, plots=plots)
 
 
 def evaluate_map_out(map_out_dir, class_names=None, out_dir=None, iou_thresholds=IOUS,
                      metric=METRIC, score_threshold=SCORE_THRESHOLD, voc07=VOC07,
-                     coco_compat=COCO_COMPAT, log=None):
+                     coco_compat=COCO_COMPAT, log=None, plots=PLOTS):
     """Evaluate an existing ``map_out`` folder (``ground-truth/``, ``detection-results/``).
 
     ``class_names`` None evaluates the classes found in the ground truth. Raises
     :class:`utils.evaluation.map_io.MapOutError` when the folder cannot be evaluated at all; everything
-    else wrong is reported in ``results["input_report"]`` (and through ``log``).
+    else wrong is reported in ``results["input_report"]`` (and through ``log``). The text
+    files are not copied to ``out_dir``: ``results.json`` names the folder they were read from.
     """
     data, report, listing_order = map_io.read_map_out(map_out_dir, class_names)
     settings = {"source": os.path.abspath(map_out_dir)}
-    same_folder = out_dir is not None and os.path.abspath(out_dir) == os.path.abspath(map_out_dir)
     return evaluate_data(data, out_dir=out_dir, iou_thresholds=iou_thresholds, metric=metric,
                          score_threshold=score_threshold, voc07=voc07, coco_compat=coco_compat,
-                         report=report, write_txt=not same_folder, listing_order=listing_order,
-                         settings=settings, log=log)
+                         report=report, write_txt=False, listing_order=listing_order,
+                         settings=settings, log=log, plots=plots)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -148,7 +150,7 @@ def evaluate_map_out(map_out_dir, class_names=None, out_dir=None, iou_thresholds
 def evaluate_data(data, out_dir=None, iou_thresholds=IOUS, metric=METRIC,
                   score_threshold=SCORE_THRESHOLD, voc07=VOC07, coco_compat=COCO_COMPAT,
                   report=None, write_txt=True, listing_order=None,
-                  settings=None, log=None):
+                  settings=None, log=None, plots=PLOTS):
     """Compute the metrics on an :class:`EvalData` and optionally write every output.
 
     Args:
@@ -158,9 +160,10 @@ def evaluate_data(data, out_dir=None, iou_thresholds=IOUS, metric=METRIC,
         voc07: 11-point AP instead of all-point.
         coco_compat: reproduce the original's COCO converter quirks (see
             :func:`utils.evaluation.coco.coco_evaluate`).
-        out_dir: folder for ``results.json``, ``results.txt``, ``pr_curves/<class>.png``,
-            ``ap_per_class_iou<k>.png`` and (with ``write_txt``) ``ground-truth/`` and
+        out_dir: folder for ``results.json``, ``results.txt``, ``coco_eval/`` (COCO), the
+            plots (with ``plots``) and (with ``write_txt``) ``ground-truth/`` and
             ``detection-results/``.
+        plots: draw ``pr_curves/<class>.png`` and ``ap_per_class_iou<k>.png`` in ``out_dir``.
         report: a :class:`utils.evaluation.map_io.MapOutReport` of input problems, included in the results.
 
     Returns:
@@ -209,7 +212,7 @@ def evaluate_data(data, out_dir=None, iou_thresholds=IOUS, metric=METRIC,
             _write_coco_json(out_dir, coco)
         files.write_json(os.path.join(out_dir, "results.json"), results)
         files.write_text(os.path.join(out_dir, "results.txt"), format_results(results) + "\n")
-        if voc_raw:
+        if plots and voc_raw:
             write_plots(voc_raw, out_dir, score_threshold)
     return results
 

@@ -49,7 +49,8 @@ def voc_mini():
 def test_oracle_detector_scores_full_marks_and_writes_outputs(voc_mini, tmp_path):
     out = str(tmp_path / "out")
     results = evaluate_detector(OracleDetector(voc_mini), voc_mini, VOC_CLASSES, out_dir=out,
-                                iou_thresholds=(0.5, 0.75), metric="both", progress=False)
+                                iou_thresholds=(0.5, 0.75), metric="both", progress=False,
+                                plots=True)
     # Every object is found first; the extra boxes rank last (aeroplane has no ground truth).
     assert results["voc"]["0.5"]["mAP"] == 1.0 and results["voc"]["0.75"]["mAP"] == 1.0
     assert set(results["voc"]["0.5"]["ap"]) == {"car", "chair", "dog", "person", "sofa", "train"}
@@ -73,7 +74,12 @@ def test_written_files_re_evaluate_to_the_same_numbers(voc_mini, tmp_path):
     first = evaluate_detector(OracleDetector(voc_mini, shift=3.6), voc_mini, VOC_CLASSES,
                               out_dir=out, iou_thresholds=(0.5, 0.9), progress=False)
     assert 0 < first["voc"]["0.9"]["mAP"] < first["voc"]["0.5"]["mAP"]
-    again = evaluate_map_out(out, VOC_CLASSES, iou_thresholds=(0.5, 0.9))
+    assert not os.path.exists(os.path.join(out, "pr_curves"))  # plots only when asked
+    again_dir = tmp_path / "again"
+    again = evaluate_map_out(out, VOC_CLASSES, iou_thresholds=(0.5, 0.9), out_dir=str(again_dir))
+    # The evaluated files are named, not copied.
+    assert sorted(os.listdir(again_dir)) == ["results.json", "results.txt"]
+    assert again["settings"]["source"] == os.path.abspath(out)
     for key in ("0.5", "0.9"):
         assert again["voc"][key]["mAP"] == first["voc"][key]["mAP"]
         assert again["voc"][key]["ap"] == first["voc"][key]["ap"]
