@@ -6,7 +6,7 @@ uses Keras' default 1e-3, because that is what the reference's weight files were
 """
 from keras import layers
 
-from nets.layers import BN_EPSILON
+from nets.layers import BN_EPSILON, BatchNorm
 
 _GROWTH_RATE = 32
 _COMPRESSION = 0.5  # transition layers halve the channel count
@@ -19,7 +19,7 @@ DENSENET_BLOCKS = {"densenet121": (6, 12, 24, 16),
 
 
 def _bn_relu(x, name):
-    x = layers.BatchNormalization(epsilon=BN_EPSILON, name=f"{name}_bn")(x)
+    x = BatchNorm(epsilon=BN_EPSILON, name=f"{name}_bn")(x)
     return layers.Activation("relu", name=f"{name}_relu")(x)
 
 
@@ -53,7 +53,7 @@ def densenet_features(inputs, blocks):
     """
     x = layers.ZeroPadding2D(((3, 3), (3, 3)), name="conv1_pad")(inputs)
     x = layers.Conv2D(64, 7, strides=2, use_bias=False, name="conv1_conv")(x)
-    x = layers.BatchNormalization(epsilon=_STEM_BN_EPSILON, name="conv1_bn")(x)
+    x = BatchNorm(epsilon=_STEM_BN_EPSILON, name="conv1_bn")(x)
     x = layers.Activation("relu", name="conv1_relu")(x)
     x = layers.ZeroPadding2D(((1, 1), (1, 1)), name="pool1_pad")(x)
     x = layers.MaxPooling2D(3, strides=2, name="pool1")(x)
@@ -65,7 +65,7 @@ def densenet_features(inputs, blocks):
     x = _dense_block(x, blocks[2], "conv4")
     feat16, x = _transition(x, "pool4")
     x = _dense_block(x, blocks[3], "conv5")
-    x = layers.BatchNormalization(epsilon=BN_EPSILON, name="bn")(x)
+    x = BatchNorm(epsilon=BN_EPSILON, name="bn")(x)
     feat32 = layers.Activation("relu", name="relu")(x)
     return feat8, feat16, feat32
 

@@ -10,7 +10,7 @@ import math
 import keras
 from keras import layers
 
-from nets.layers import hard_sigmoid_legacy, make_divisible
+from nets.layers import BatchNorm, hard_sigmoid_legacy, make_divisible
 
 _RATIO = 2        # ghost ratio: half the channels come from the cheap depthwise operation
 _SE_REDUCTION = 4
@@ -59,7 +59,7 @@ class ChannelSlice(layers.Layer):
 
 def _conv_bn(x, filters, name, relu):
     x = layers.Conv2D(filters, 1, padding="same", use_bias=False, name=f"{name}.0")(x)
-    x = layers.BatchNormalization(name=f"{name}.1")(x)
+    x = BatchNorm(name=f"{name}.1")(x)
     return layers.Activation("relu", name=f"{name}.relu")(x) if relu else x
 
 
@@ -68,7 +68,7 @@ def _ghost_module(x, out_channels, name, relu):
     primary = _conv_bn(x, math.ceil(out_channels / _RATIO), f"{name}.primary_conv", relu)
     cheap = layers.DepthwiseConv2D(3, padding="same", depth_multiplier=_RATIO - 1,
                                    use_bias=False, name=f"{name}.cheap_operation.0")(primary)
-    cheap = layers.BatchNormalization(name=f"{name}.cheap_operation.1")(cheap)
+    cheap = BatchNorm(name=f"{name}.cheap_operation.1")(cheap)
     if relu:
         cheap = layers.Activation("relu", name=f"{name}.cheap_operation.relu")(cheap)
     x = layers.Concatenate(name=f"{name}.concat")([primary, cheap])
@@ -92,7 +92,7 @@ def _ghost_bottleneck(inputs, out_channels, hidden, kernel, strides, squeeze, na
         x = layers.DepthwiseConv2D(kernel, strides=strides, padding="same",
                                    depth_multiplier=_RATIO - 1, use_bias=False,
                                    name=f"{name}.conv_dw")(x)
-        x = layers.BatchNormalization(name=f"{name}.bn_dw")(x)
+        x = BatchNorm(name=f"{name}.bn_dw")(x)
     if squeeze:
         x = _squeeze_excite(x, hidden, f"{name}.se")
     x = _ghost_module(x, out_channels, f"{name}.ghost2", relu=False)
@@ -103,17 +103,17 @@ def _ghost_bottleneck(inputs, out_channels, hidden, kernel, strides, squeeze, na
         shortcut = layers.DepthwiseConv2D(kernel, strides=strides, padding="same",
                                           depth_multiplier=_RATIO - 1, use_bias=False,
                                           name=f"{name}.shortcut.0")(inputs)
-        shortcut = layers.BatchNormalization(name=f"{name}.shortcut.1")(shortcut)
+        shortcut = BatchNorm(name=f"{name}.shortcut.1")(shortcut)
         shortcut = layers.Conv2D(out_channels, 1, padding="same", use_bias=False,
                                  name=f"{name}.shortcut.2")(shortcut)
-        shortcut = layers.BatchNormalization(name=f"{name}.shortcut.3")(shortcut)
+        shortcut = BatchNorm(name=f"{name}.shortcut.3")(shortcut)
     # [shortcut, residual]: the reference's input order, which fixes its layer order.
     return layers.Add(name=f"{name}.add")([shortcut, x])
 
 
 def ghostnet(inputs, alpha=1.0):
     x = layers.Conv2D(16, 3, strides=2, padding="same", use_bias=False, name="conv_stem")(inputs)
-    x = layers.BatchNormalization(name="bn1")(x)
+    x = BatchNorm(name="bn1")(x)
     x = layers.Activation("relu", name="stem_relu")(x)
     features = {}
     for block_id, out_channels, hidden, kernel, strides, squeeze in _BLOCKS:

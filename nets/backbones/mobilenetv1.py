@@ -4,7 +4,7 @@ Layer names match ``keras.applications.MobileNet`` so ImageNet backbone files lo
 """
 from keras import layers
 
-from nets.layers import relu6
+from nets.layers import BatchNorm, relu6
 
 # (pointwise filters at alpha 1, stride of the depthwise conv) for blocks 1..13.
 _BLOCKS = [(64, 1), (128, 2), (128, 1), (256, 2), (256, 1), (512, 2),
@@ -14,17 +14,17 @@ _BLOCKS = [(64, 1), (128, 2), (128, 1), (256, 2), (256, 1), (512, 2),
 def _depthwise_block(x, filters, strides, block_id):
     x = layers.DepthwiseConv2D(3, padding="same", strides=strides,
                                use_bias=False, name=f"conv_dw_{block_id}")(x)
-    x = layers.BatchNormalization(name=f"conv_dw_{block_id}_bn")(x)
+    x = BatchNorm(name=f"conv_dw_{block_id}_bn")(x)
     x = relu6(f"conv_dw_{block_id}_relu")(x)
     x = layers.Conv2D(filters, 1, padding="same", use_bias=False, name=f"conv_pw_{block_id}")(x)
-    x = layers.BatchNormalization(name=f"conv_pw_{block_id}_bn")(x)
+    x = BatchNorm(name=f"conv_pw_{block_id}_bn")(x)
     return relu6(f"conv_pw_{block_id}_relu")(x)
 
 
 def mobilenetv1(inputs, alpha=1.0):
     x = layers.Conv2D(int(32 * alpha), 3, strides=2, padding="same", use_bias=False,
                       name="conv1")(inputs)
-    x = layers.BatchNormalization(name="conv1_bn")(x)
+    x = BatchNorm(name="conv1_bn")(x)
     x = relu6("conv1_relu")(x)
     features = {}
     for block_id, (filters, strides) in enumerate(_BLOCKS, start=1):

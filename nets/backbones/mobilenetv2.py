@@ -8,7 +8,7 @@ is left out: the detector taps blocks 5, 12 and 16.
 """
 from keras import layers
 
-from nets.layers import make_divisible, relu6
+from nets.layers import BatchNorm, make_divisible, relu6
 
 # BatchNorm settings of Keras Applications' MobileNetV2, which the reference reuses.
 _BN = dict(epsilon=1e-3, momentum=0.999)
@@ -35,7 +35,7 @@ def _inverted_residual(x, filters, strides, expansion, block_id):
         prefix = f"block_{block_id}_"
         x = layers.Conv2D(expansion * in_channels, 1, padding="same", use_bias=False,
                           name=prefix + "expand")(x)
-        x = layers.BatchNormalization(**_BN, name=prefix + "expand_BN")(x)
+        x = BatchNorm(**_BN, name=prefix + "expand_BN")(x)
         x = relu6(prefix + "expand_relu")(x)
     else:
         prefix = "expanded_conv_"
@@ -44,10 +44,10 @@ def _inverted_residual(x, filters, strides, expansion, block_id):
     x = layers.DepthwiseConv2D(3, strides=strides, use_bias=False,
                                padding="same" if strides == 1 else "valid",
                                name=prefix + "depthwise")(x)
-    x = layers.BatchNormalization(**_BN, name=prefix + "depthwise_BN")(x)
+    x = BatchNorm(**_BN, name=prefix + "depthwise_BN")(x)
     x = relu6(prefix + "depthwise_relu")(x)
     x = layers.Conv2D(filters, 1, padding="same", use_bias=False, name=prefix + "project")(x)
-    x = layers.BatchNormalization(**_BN, name=prefix + "project_BN")(x)
+    x = BatchNorm(**_BN, name=prefix + "project_BN")(x)
     if strides == 1 and in_channels == filters:
         x = layers.Add(name=prefix + "add")([inputs, x])
     return x
@@ -57,7 +57,7 @@ def mobilenetv2(inputs, alpha=1.0):
     x = layers.ZeroPadding2D(_STRIDE2_PAD, name="Conv1_pad")(inputs)
     x = layers.Conv2D(make_divisible(32 * alpha), 3, strides=2, padding="valid", use_bias=False,
                       name="Conv1")(x)
-    x = layers.BatchNormalization(**_BN, name="bn_Conv1")(x)
+    x = BatchNorm(**_BN, name="bn_Conv1")(x)
     x = relu6("Conv1_relu")(x)
     features = []
     for block_id, (filters, strides, expansion) in enumerate(_BLOCKS):

@@ -15,7 +15,7 @@ left out: the detector taps blocks 5, 11 and 14.
 """
 from keras import layers
 
-from nets.layers import hard_sigmoid_v3, hard_swish, make_divisible
+from nets.layers import BatchNorm, hard_sigmoid_v3, hard_swish, make_divisible
 
 _STEM_CHANNELS = 16  # not scaled by alpha
 _SE_RATIO = 0.25
@@ -67,16 +67,16 @@ def _bottleneck(x, kernel, expansion, filters, use_se, activation, strides, bloc
     channels = make_divisible(in_channels * expansion)
     if block_id:
         x = layers.Conv2D(channels, 1, padding="same", use_bias=False, name=prefix + "expand")(x)
-        x = layers.BatchNormalization(name=prefix + "expand_BatchNorm")(x)
+        x = BatchNorm(name=prefix + "expand_BatchNorm")(x)
         x = _block_activation(x, activation, prefix + "expand")
     x = layers.DepthwiseConv2D(kernel, strides=strides, padding="same", use_bias=False,
                                name=prefix + "depthwise")(x)
-    x = layers.BatchNormalization(name=prefix + "depthwise_BatchNorm")(x)
+    x = BatchNorm(name=prefix + "depthwise_BatchNorm")(x)
     x = _block_activation(x, activation, prefix + "depthwise")
     if use_se:
         x = _squeeze_excite(x, channels, prefix)
     x = layers.Conv2D(filters, 1, padding="same", use_bias=False, name=prefix + "project")(x)
-    x = layers.BatchNormalization(name=prefix + "project_BatchNorm")(x)
+    x = BatchNorm(name=prefix + "project_BatchNorm")(x)
     if strides == 1 and in_channels == filters:
         x = layers.Add(name=prefix + "Add")([inputs, x])
     return x
@@ -85,7 +85,7 @@ def _bottleneck(x, kernel, expansion, filters, use_se, activation, strides, bloc
 def mobilenetv3(inputs, alpha=1.0):
     x = layers.Conv2D(_STEM_CHANNELS, 3, strides=2, padding="same", use_bias=False,
                       name="Conv")(inputs)
-    x = layers.BatchNormalization(name="Conv_BatchNorm")(x)
+    x = BatchNorm(name="Conv_BatchNorm")(x)
     x = layers.Activation(hard_swish, name="Conv_hard_swish")(x)
     features = []
     for block_id, (kernel, expansion, filters, use_se, activation, strides) in enumerate(_BLOCKS):
