@@ -8,8 +8,6 @@ size: it is traced once and reused for every batch size and image, whatever the 
 ``max_boxes`` are set to (they are tensors too). For fixed weights (predict),
 the graph runs a copy of the model with batch norms folded into the convolutions (nets.fuse).
 """
-from dataclasses import dataclass, field
-
 import numpy as np
 import tensorflow as tf
 
@@ -17,30 +15,17 @@ from nets.anchors import ANCHORS_MASK
 from nets.fuse import fold_batchnorm
 from utils import options
 from utils.config import ConfigError, load_anchors, load_class_names, parse_input_size
-from utils.data.images import as_pil_rgb, letterbox_geometry, letterbox_image, resize_image
-from utils.inference.postprocess import (batched_class_aware_nms, decode_batch, image_transform,
-                                         objectness_maps, to_image_coordinates, yxyx_to_xyxy)
+from utils.data.images import as_pil_rgb, letterbox_geometry
+from utils.inference.base import Detections, DetectorBase, detect_in_batches, detections_to_dicts
+from utils.inference.postprocess import (batched_class_aware_nms, decode_batch, objectness_maps,
+                                         to_image_coordinates, yxyx_to_xyxy)
+
+# Detections and the batching helpers live in utils.inference.base (TensorFlow-free); they are
+# importable from here too.
+__all__ = ["Detector", "Detections", "detect_in_batches", "detections_to_dicts"]
 
 
-@dataclass
-class Detections:
-    """Detections of one image, sorted by descending score."""
-    boxes: np.ndarray = field(default_factory=lambda: np.zeros((0, 4), np.float32))
-    scores: np.ndarray = field(default_factory=lambda: np.zeros((0,), np.float32))
-    class_ids: np.ndarray = field(default_factory=lambda: np.zeros((0,), np.int32))
-
-    def __len__(self):
-        return int(self.scores.shape[0])
-
-    def clipped_boxes(self, width, height):
-        """Boxes clipped to the image (the raw boxes may reach past its border)."""
-        boxes = self.boxes.copy()
-        boxes[:, [0, 2]] = np.clip(boxes[:, [0, 2]], 0, width)
-        boxes[:, [1, 3]] = np.clip(boxes[:, [1, 3]], 0, height)
-        return boxes
-
-
-class Detector:
+class Detector(DetectorBase):
     """Runs a ``yolo_body`` model on images and returns :class:`Detections`.
 
     Args:
@@ -122,17 +107,6 @@ class Detector:
         return cls(model, class_names, anchors=anchors, anchors_mask=anchors_mask,
                    input_size=input_size, **kwargs)
 
-    # -- preprocessing ---------------------------------------------------------------------
-    def preprocess(self, image):
-        """Image -> (uint8 canvas HxWx3 at the input size, transform back to the image, size)."""
-        image = as_pil_rgb(image)
-        if self.letterbox:
-            canvas = letterbox_image(image, self.input_size)
-        else:
-            canvas = resize_image(image, self.input_size)
-        transform = image_transform(image.size, self.input_size, self.letterbox)
-        return np.asarray(canvas, np.uint8), transform, image.size
-
     # -- compiled graphs -------------------------------------------------------------------
     def _forward(self, canvases):
         x = tf.cast(canvases, tf.float32) / 255.0
@@ -179,34 +153,6 @@ class Detector:
         return [Detections(boxes[i, :n], scores[i, :n], classes[i, :n])
                 for i, n in enumerate(valid.numpy().tolist())]
 
-    def run_canvas(self, canvas, transform):
-        """Run the compiled graph on one preprocessed canvas (used by timing code)."""
-        return self.run_canvases(np.asarray(canvas)[None], np.asarray(transform)[None])[0]
-
-    def detect(self, image):
-        """Detect objects in one image.
-
-        Args:
-            image: ``PIL.Image`` (any mode; RGB expected) or HxWx3 uint8 RGB array.
-
-        Returns:
-            :class:`Detections` with boxes [x1, y1, x2, y2] in original-image pixels (not clipped,
-            like the reference), sorted by descending score.
-        """
-        return self.detect_batch([image])[0]
-
-    def detect_batch(self, images):
-        """Detect objects in several images with one run of the compiled graph (model, decoding
-        and NMS all batched); returns a list of :class:`Detections`, one per image, equal to
-        what :meth:`detect` gives for each (up to float rounding in the batched convolutions).
-        """
-        if not len(images):
-            return []
-        prepared = [self.preprocess(image) for image in images]
-        canvases = np.stack([canvas for canvas, _, _ in prepared])
-        transforms = np.stack([transform for _, transform, _ in prepared])
-        return self.run_canvases(canvases, transforms)
-
     def objectness_map(self, image):
         """Heat map (H, W) float32 in [0, 1] over the original image: per pixel, the highest
         sigmoid(objectness) of any anchor at any of the three scales.
@@ -238,45 +184,7 @@ class Detector:
         import cv2  # local: only heat-map mode needs it
         return np.clip(cv2.resize(heat, (iw, ih), interpolation=cv2.INTER_LINEAR), 0.0, 1.0)
 
-    def describe(self):
-        """One line describing the detector's settings."""
+    def model_description(self):
         name = getattr(self.model, "backbone_name", self.model.name)
         alpha = getattr(self.model, "alpha", None)
-        size = "x".join(str(s) for s in self.input_size)
-        return (f"{name}" + (f" alpha {alpha:g}" if alpha is not None else "") +
-                f", {self.num_classes} classes, input {size}, "
-                f"{'letterbox' if self.letterbox else 'plain resize'}, conf {self.conf}, "
-                f"nms_iou {self.nms_iou}, max_boxes {self.max_boxes}")
-
-
-def detect_in_batches(detector, items, batch_size):
-    """Run ``detector.detect_batch`` over ``(key, image)`` pairs, ``batch_size`` images per run;
-    yields ``(key, image, detections)`` in order. Shared by predict.py's folder job and the
-    evaluation, so both batch the same way."""
-    batch_size = max(int(batch_size), 1)
-    batch = []
-    for item in items:
-        batch.append(item)
-        if len(batch) == batch_size:
-            yield from _detected(detector, batch)
-            batch = []
-    if batch:
-        yield from _detected(detector, batch)
-
-
-def _detected(detector, batch):
-    results = detector.detect_batch([image for _, image in batch])
-    return [(key, image, detections) for (key, image), detections in zip(batch, results)]
-
-
-def detections_to_dicts(detections, class_names, width=None, height=None, decimals=2):
-    """Detections -> JSON-ready list of {"class", "class_id", "score", "box"} dicts.
-
-    With ``width``/``height`` given, boxes are clipped to the image.
-    """
-    boxes = (detections.clipped_boxes(width, height) if width is not None
-             else detections.boxes)
-    return [{"class": class_names[int(c)], "class_id": int(c), "score": round(float(s), 6),
-             "box": [round(float(v), decimals) for v in box]}
-            for box, s, c in zip(boxes, detections.scores, detections.class_ids)]
-
+        return name + (f" alpha {alpha:g}" if alpha is not None else "")

@@ -52,30 +52,6 @@ def decode_outputs(outputs, anchors, anchors_mask, num_classes, input_size):
     return boxes[0], objectness[0], class_probs[0]
 
 
-def image_transform(image_size, input_size, letterbox=True):
-    """Parameters that map input-pixel boxes back to the original image.
-
-    Args:
-        image_size: (width, height) of the original image.
-        input_size: (height, width) of the network input.
-        letterbox: whether the image was letterboxed (else plainly resized).
-
-    Returns:
-        float32 array [top, left, scale_y, scale_x]: original = (input - offset) / scale.
-
-    The letterbox case follows the reference's correction exactly (rounded new size, offset
-    half the padding) rather than the truncated size its resize uses, so detections reproduce
-    the reference's to a fraction of a pixel; the two differ by under one pixel per 300.
-    """
-    iw, ih = image_size
-    h, w = input_size
-    if letterbox:
-        scale = min(w / iw, h / ih)
-        nw, nh = float(np.round(iw * scale)), float(np.round(ih * scale))
-        return np.array([(h - nh) / 2.0, (w - nw) / 2.0, nh / ih, nw / iw], np.float32)
-    return np.array([0.0, 0.0, h / ih, w / iw], np.float32)
-
-
 def to_image_coordinates(boxes, transform):
     """[y1, x1, y2, x2] boxes in input pixels -> original-image pixels (not clipped).
 

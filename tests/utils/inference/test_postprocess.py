@@ -8,7 +8,8 @@ import tensorflow as tf
 from nets.anchors import ANCHORS_MASK
 from tests.conftest import shared_path
 from utils.config import load_anchors
-from utils.inference.postprocess import (box_iou, class_aware_nms, decode_outputs, image_transform,
+from utils.inference.host import image_transform
+from utils.inference.postprocess import (box_iou, class_aware_nms, decode_outputs,
                                          to_image_coordinates, yxyx_to_xyxy)
 
 KEYS = ("p5_13x13", "p4_26x26", "p3_52x52")

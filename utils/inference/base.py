@@ -1,0 +1,128 @@
+"""What every detector shares, whichever runtime runs the network: the :class:`Detections`
+record, letterbox preprocessing on the host, batching, and the JSON form of results.
+
+TensorFlow-free: :class:`utils.inference.detector.Detector` (Keras) and
+:class:`utils.inference.runtime_detector.RuntimeDetector` (TFLite, ONNX Runtime, SavedModel)
+subclass :class:`DetectorBase` and implement ``run_canvases``.
+"""
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from utils.data.images import as_pil_rgb, letterbox_image, resize_image
+from utils.inference.host import image_transform
+
+
+@dataclass
+class Detections:
+    """Detections of one image, sorted by descending score."""
+    boxes: np.ndarray = field(default_factory=lambda: np.zeros((0, 4), np.float32))
+    scores: np.ndarray = field(default_factory=lambda: np.zeros((0,), np.float32))
+    class_ids: np.ndarray = field(default_factory=lambda: np.zeros((0,), np.int32))
+
+    def __len__(self):
+        return int(self.scores.shape[0])
+
+    def clipped_boxes(self, width, height):
+        """Boxes clipped to the image (the raw boxes may reach past its border)."""
+        boxes = self.boxes.copy()
+        boxes[:, [0, 2]] = np.clip(boxes[:, [0, 2]], 0, width)
+        boxes[:, [1, 3]] = np.clip(boxes[:, [1, 3]], 0, height)
+        return boxes
+
+
+class DetectorBase:
+    """Preprocessing and the detect API over ``run_canvases(canvases, transforms)``.
+
+    Subclasses set ``class_names``, ``num_classes``, ``anchors``, ``anchors_mask``,
+    ``input_size`` (height, width), ``letterbox``, ``conf``, ``nms_iou``, ``max_boxes`` and
+    implement :meth:`run_canvases` and :meth:`model_description`.
+    """
+
+    # -- preprocessing ---------------------------------------------------------------------
+    def preprocess(self, image):
+        """Image -> (uint8 canvas HxWx3 at the input size, transform back to the image, size)."""
+        image = as_pil_rgb(image)
+        if self.letterbox:
+            canvas = letterbox_image(image, self.input_size)
+        else:
+            canvas = resize_image(image, self.input_size)
+        transform = image_transform(image.size, self.input_size, self.letterbox)
+        return np.asarray(canvas, np.uint8), transform, image.size
+
+    def run_canvases(self, canvases, transforms):
+        """Detections of preprocessed canvases (N, H, W, 3) uint8 with their transforms (N, 4)."""
+        raise NotImplementedError
+
+    def run_canvas(self, canvas, transform):
+        """Run the compiled graph on one preprocessed canvas (used by timing code)."""
+        return self.run_canvases(np.asarray(canvas)[None], np.asarray(transform)[None])[0]
+
+    def detect(self, image):
+        """Detect objects in one image.
+
+        Args:
+            image: ``PIL.Image`` (any mode; RGB expected) or HxWx3 uint8 RGB array.
+
+        Returns:
+            :class:`Detections` with boxes [x1, y1, x2, y2] in original-image pixels (not clipped,
+            like the reference), sorted by descending score.
+        """
+        return self.detect_batch([image])[0]
+
+    def detect_batch(self, images):
+        """Detect objects in several images with one run of the compiled graph (model, decoding
+        and NMS all batched); returns a list of :class:`Detections`, one per image, equal to
+        what :meth:`detect` gives for each (up to float rounding in the batched convolutions).
+        """
+        if not len(images):
+            return []
+        prepared = [self.preprocess(image) for image in images]
+        canvases = np.stack([canvas for canvas, _, _ in prepared])
+        transforms = np.stack([transform for _, transform, _ in prepared])
+        return self.run_canvases(canvases, transforms)
+
+    def describe(self):
+        """One line describing the detector's settings."""
+        size = "x".join(str(s) for s in self.input_size)
+        return (f"{self.model_description()}, {self.num_classes} classes, input {size}, "
+                f"{'letterbox' if self.letterbox else 'plain resize'}, conf {self.conf}, "
+                f"nms_iou {self.nms_iou}, max_boxes {self.max_boxes}")
+
+
+    def model_description(self):
+        """What runs the network, e.g. 'mobilenetv1 alpha 0.25'."""
+        raise NotImplementedError
+
+
+def detect_in_batches(detector, items, batch_size):
+    """Run ``detector.detect_batch`` over ``(key, image)`` pairs, ``batch_size`` images per run;
+    yields ``(key, image, detections)`` in order. Shared by predict.py's folder job and the
+    evaluation, so both batch the same way."""
+    batch_size = max(int(batch_size), 1)
+    batch = []
+    for item in items:
+        batch.append(item)
+        if len(batch) == batch_size:
+            yield from _detected(detector, batch)
+            batch = []
+    if batch:
+        yield from _detected(detector, batch)
+
+
+def _detected(detector, batch):
+    results = detector.detect_batch([image for _, image in batch])
+    return [(key, image, detections) for (key, image), detections in zip(batch, results)]
+
+
+def detections_to_dicts(detections, class_names, width=None, height=None, decimals=2):
+    """Detections -> JSON-ready list of {"class", "class_id", "score", "box"} dicts.
+
+    With ``width``/``height`` given, boxes are clipped to the image.
+    """
+    boxes = (detections.clipped_boxes(width, height) if width is not None
+             else detections.boxes)
+    return [{"class": class_names[int(c)], "class_id": int(c), "score": round(float(s), 6),
+             "box": [round(float(v), decimals) for v in box]}
+            for box, s, c in zip(boxes, detections.scores, detections.class_ids)]
+
