@@ -8,8 +8,7 @@ Examples:
 import os
 import sys
 
-from utils.cli import (ArgumentParser, UsageError, add_model_options, check_range,
-                       import_tensorflow_quietly, run_cli)
+from utils.cli import ArgumentParser, UsageError, add_model_options, check_range, run_cli
 from utils.options import DETECTION_OPTIONS, add_options
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -75,23 +74,24 @@ def run(args):
         class_names = load_class_names(args.classes) if args.classes else None
         results = evaluate_map_out(args.map_out, class_names, **common)
     else:
-        import_tensorflow_quietly()
         from utils.data import load_voc_split, resolve_voc_root
-        from utils.inference.detector import Detector
+        from utils.inference.runtime_detector import load_detector
+        from utils.inference.runtimes import model_format
         from utils.options import DEFAULT_CLASSES_PATH
 
-        classes_path = args.classes or DEFAULT_CLASSES_PATH
-        class_names = load_class_names(classes_path)
-        voc_root = resolve_voc_root(args.data)
+        voc_root = resolve_voc_root(args.data)  # a wrong folder fails before the model loads
+        exported = bool(args.weights) and model_format(args.weights) != "keras"
+        classes_path = args.classes or (None if exported else DEFAULT_CLASSES_PATH)
+        detector = load_detector(args.backbone, args.alpha, args.weights, classes_path,
+                                 anchors_path=args.anchors, input_size=args.input_size,
+                                 conf=args.conf, nms_iou=args.nms_iou, max_boxes=args.max_boxes,
+                                 letterbox=args.letterbox)
+        class_names = detector.class_names
         samples, report = load_voc_split(voc_root, args.split, class_names,
                                          progress=not args.no_progress)
         _log(f"{voc_root} ({args.split}): " + report.format(max_problems=20, counts=False))
         if not samples:
             raise ConfigError(f"no usable image in {voc_root} split {args.split}")
-        detector = Detector.from_options(args.backbone, args.alpha, args.weights, classes_path,
-                                         anchors_path=args.anchors, input_size=args.input_size,
-                                         conf=args.conf, nms_iou=args.nms_iou,
-                                         max_boxes=args.max_boxes, letterbox=args.letterbox)
         load_report = getattr(detector.model, "load_report", None)
         if load_report is not None:
             _log(load_report.summary())

@@ -47,12 +47,11 @@ def check_args(args):
 
 
 def make_detector(args, single_image=False):
-    from utils.inference.detector import Detector
-    return Detector.from_options(
-        args.backbone, args.alpha, args.weights, classes_path=args.classes,
-        anchors_path=args.anchors, input_size=args.input_size, letterbox=args.letterbox,
-        conf=args.conf, nms_iou=args.nms_iou, max_boxes=args.max_boxes,
-        fuse=not single_image, traced=not single_image)
+    from utils.inference.runtime_detector import load_detector
+    return load_detector(args.backbone, args.alpha, args.weights, classes_path=args.classes,
+                         anchors_path=args.anchors, input_size=args.input_size,
+                         letterbox=args.letterbox, conf=args.conf, nms_iou=args.nms_iou,
+                         max_boxes=args.max_boxes, single_image=single_image)
 
 
 def run(args):
@@ -129,7 +128,9 @@ def run(args):
 
 
 def main(argv=None):
-    return run_cli(run, build_parser(), argv)
+    # TensorFlow is imported (quietly) only when a Keras model is loaded: an exported .tflite
+    # or .onnx model runs without it.
+    return run_cli(run, build_parser(), argv, quiet_tensorflow=False)
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ import sys
 
 from nets.errors import UserError
 from utils.options import MODEL_OPTIONS, add_options
+from utils.quiet import import_tensorflow_quietly
 
 EXIT_USER_ERROR = 2
 EXIT_INTERRUPTED = 130
@@ -69,23 +70,6 @@ def check_range(value, flag, low=None, high=None, low_open=False, high_open=Fals
                 else f"{'below' if high_open else 'at most'} {high:g}")
         raise UsageError(f"{flag} must be {span}, got {value}")
     return value
-
-
-def import_tensorflow_quietly():
-    """Import TensorFlow with native stderr muted: its start-up log lines bypass
-    TF_CPP_MIN_LOG_LEVEL and would bury our own one-line messages. YOLO_LITE_VERBOSE=1 keeps them."""
-    if "tensorflow" in sys.modules or os.environ.get("YOLO_LITE_VERBOSE"):
-        return
-    sys.stderr.flush()
-    saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, 2)
-    try:
-        import tensorflow as tf
-        tf.constant(0.0) + 1.0  # device initialisation logs too
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-        os.close(devnull)
 
 
 def is_user_error(exc):

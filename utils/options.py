@@ -62,10 +62,14 @@ def _for_mode(value, mode):
 
 
 _MODEL_WEIGHTS_HELP = PerMode(
-    predict="weights: a .h5 file (default: the published VOC weights of the backbone, "
-            "downloaded once into $YOLO_LITE_CACHE_DIR)",
-    eval="weights: a .h5 file (default: the published VOC weights of the backbone, "
-         "downloaded once)",
+    predict="weights: a .h5 file, or a model exported by export.py (.tflite, .onnx, a "
+            "SavedModel folder), which brings its own classes, anchors and input size "
+            "(default: the published VOC weights of the backbone, downloaded once into "
+            "$YOLO_LITE_CACHE_DIR)",
+    eval="weights: a .h5 file or an exported model (.tflite, .onnx, SavedModel folder) "
+         "(default: the published VOC weights of the backbone, downloaded once)",
+    export="weights to export: a .h5 file (default: the published VOC weights of the "
+           "backbone, downloaded once)",
     train="initial weights: a .h5 file (a detector checkpoint or an ImageNet backbone file), "
           "'none' for random initialisation; default: the published VOC weights of the "
           "backbone (downloaded once)")
@@ -80,9 +84,11 @@ OPTIONS = {
     "weights": Option(None, _MODEL_WEIGHTS_HELP),
     # VOC's 20 classes where a model is run; training reads the names from the data instead.
     "classes": Option(PerMode(predict=None, eval=None, train=None, anchors=None,
-                              annotate=DEFAULT_CLASSES_PATH),
+                              annotate=DEFAULT_CLASSES_PATH, export=None),
                       PerMode(predict="class names file, one per line (default "
-                                      "model_data/voc_classes.txt)",
+                                      "model_data/voc_classes.txt; an exported model's own)",
+                              export="class names file, one per line, stored in the exported "
+                                     "model (default model_data/voc_classes.txt)",
                               eval="class names file (default with --data: model_data/"
                                    "voc_classes.txt; with --map-out: the classes found in the "
                                    "ground truth)",
@@ -99,11 +105,13 @@ OPTIONS = {
     # ---------------------------------------------------------------- detection
     # predict shows confident boxes; evaluation keeps nearly all of them, since AP integrates
     # precision over every recall level.
-    "conf": Option(PerMode(predict=0.5, eval=0.001), "score threshold (objectness x class)",
-                   type=float),
+    "conf": Option(PerMode(predict=0.5, eval=0.001, export=0.5),
+                   PerMode(predict="score threshold (objectness x class)",
+                           eval="score threshold (objectness x class)",
+                           export="score threshold built into --nms graphs"), type=float),
     # The reference's values: 0.3 for drawn results, 0.5 for mAP.
-    "nms_iou": Option(PerMode(predict=0.3, eval=0.5), "NMS IoU threshold (per class)",
-                      type=float),
+    "nms_iou": Option(PerMode(predict=0.3, eval=0.5, export=0.3),
+                      "NMS IoU threshold (per class)", type=float),
     "max_boxes": Option(100, "detections kept per class and per image", type=int),
     "letterbox": Option(True, "keep the aspect ratio (grey padding) instead of a plain resize",
                         action="bool"),
@@ -134,8 +142,12 @@ OPTIONS = {
         anchors="VOC folder with Annotations/ and JPEGImages/",
         annotate="VOC folder holding Annotations/, JPEGImages/ and ImageSets/Main/ (or a "
                  "folder with exactly one such subfolder, e.g. a VOCdevkit holding only "
-                 "VOC2007)"), metavar="ROOT"),
-    "split": Option("test", "ImageSets/Main/<split>.txt to evaluate"),
+                 "VOC2007)",
+        export="VOC folder whose images calibrate --int8 (and check the exports)"),
+        metavar="ROOT"),
+    "split": Option(PerMode(eval="test", export="train"),
+                    PerMode(eval="ImageSets/Main/<split>.txt to evaluate",
+                            export="ImageSets/Main/<split>.txt to take calibration images from")),
     "train_split": Option("train", "ImageSets/Main split to train on"),
     "val_split": Option(None, "split for validation loss and mAP (default: val, else test, when "
                               "present); 'none' to skip validation"),
@@ -157,13 +169,28 @@ OPTIONS = {
                                  "(annotation ids from 0 in directory order, area w*h-10), to "
                                  "reproduce its numbers; its annotation id 0 is then never "
                                  "counted as found", action="store_true"),
-    "out": Option(PerMode(eval="map_out", anchors="yolo_anchors.txt"),
-                  PerMode(eval="output folder", anchors="anchors file to write")),
+    "out": Option(PerMode(eval="map_out", anchors="yolo_anchors.txt", export="exports"),
+                  PerMode(eval="output folder", anchors="anchors file to write",
+                          export="folder for the exported models")),
     "no_progress": Option(False, "no progress bar", action="store_true"),
     # Drawing is slower than the evaluation itself (about 0.1 s per figure), so it is asked for.
     "plots": Option(False, "also draw a precision-recall curve per class (pr_curves/<class>.png) "
                            "and an AP bar chart per IoU (ap_per_class_iou<IoU>.png)",
                     action="store_true"),
+
+    # ---------------------------------------------------------------- export.py
+    "format": Option(["tflite"], "formats to write, one or more of: saved_model (TF Serving, "
+                                 "TF.js), tflite (phones, edge devices), onnx (ONNX Runtime, "
+                                 "TensorRT, OpenVINO)", nargs="+",
+                     choices=("saved_model", "tflite", "onnx")),
+    "half": Option(False, "also a float16 TFLite model (half the size)", action="store_true"),
+    "int8": Option(False, "also a full-integer TFLite model (uint8 input and output), "
+                          "calibrated on --data images", action="store_true"),
+    "calib_images": Option(100, "calibration images for --int8", type=int),
+    "nms": Option(False, "TFLite/ONNX graphs that decode and suppress inside (batch 1, boxes "
+                         "keep their best class) instead of raw head outputs; SavedModels "
+                         "always have both (signatures 'serve' and 'raw')", action="bool"),
+    "name": Option(None, "file name stem (default yolov4_lite_<backbone>_<alpha>_<size>)"),
 
     # ---------------------------------------------------------------- training schedule
     # Few epochs suffice when fine-tuning from the VOC weights (the figures in the README).

@@ -39,7 +39,7 @@ def detect_samples(detector, samples, progress=True, report=None, batch_size=BAT
     from tqdm import tqdm
 
     from utils.data.images import ImageLoadError, load_image
-    from utils.inference.detector import detect_in_batches
+    from utils.inference.base import detect_in_batches
 
     def readable():
         for sample in samples:

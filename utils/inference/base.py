@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from utils.data.images import as_pil_rgb, letterbox_image, resize_image
+from utils.data.images import as_pil_rgb, letterbox_geometry, letterbox_image, resize_image
 from utils.inference.host import image_transform
 
 
@@ -49,6 +49,16 @@ class DetectorBase:
             canvas = resize_image(image, self.input_size)
         transform = image_transform(image.size, self.input_size, self.letterbox)
         return np.asarray(canvas, np.uint8), transform, image.size
+
+    def heat_to_image(self, heat, image_size):
+        """A heat map over the network input (H, W) -> over the original image, the letterbox
+        padding cropped off first so the map lines up with the image."""
+        import cv2  # local: only heat-map mode needs it
+        iw, ih = image_size
+        if self.letterbox:
+            nw, nh, left, top = letterbox_geometry(image_size, self.input_size)
+            heat = heat[top:top + nh, left:left + nw]
+        return np.clip(cv2.resize(heat, (iw, ih), interpolation=cv2.INTER_LINEAR), 0.0, 1.0)
 
     def run_canvases(self, canvases, transforms):
         """Detections of preprocessed canvases (N, H, W, 3) uint8 with their transforms (N, 4)."""

@@ -15,14 +15,14 @@ from nets.anchors import ANCHORS_MASK
 from nets.fuse import fold_batchnorm
 from utils import options
 from utils.config import ConfigError, load_anchors, load_class_names, parse_input_size
-from utils.data.images import as_pil_rgb, letterbox_geometry
+from utils.data.images import as_pil_rgb
 from utils.inference.base import Detections, DetectorBase, detect_in_batches, detections_to_dicts
 from utils.inference.postprocess import (batched_class_aware_nms, decode_batch, objectness_maps,
                                          to_image_coordinates, yxyx_to_xyxy)
 
 # Detections and the batching helpers live in utils.inference.base (TensorFlow-free); they are
 # importable from here too.
-__all__ = ["Detector", "Detections", "detect_in_batches", "detections_to_dicts"]
+__all__ = ["Detector", "Detections", "detect_in_batches", "detections_to_dicts", "load_model"]
 
 
 class Detector(DetectorBase):
@@ -90,20 +90,12 @@ class Detector(DetectorBase):
         ``fuse=False`` is passed. Raises the loader's errors (``FileNotFoundError``,
         ``nets.WeightsMismatchError``) and ``ConfigError`` for bad class/anchor files.
         """
-        from nets import get_backbone, load_weights, yolo_body
-        from utils.hub import resolve_weights
-
-        get_backbone(backbone, alpha)  # a clear message before any file is touched
-
         class_names = load_class_names(classes_path or options.DEFAULT_CLASSES_PATH)
         anchors = load_anchors(anchors_path or options.DEFAULT_ANCHORS_PATH)
         input_size = parse_input_size(input_size)
         anchors_mask = kwargs.pop("anchors_mask", ANCHORS_MASK)
         kwargs.setdefault("fuse", True)
-        path = resolve_weights(backbone, alpha, weights)
-        model = yolo_body(input_size, anchors_mask, num_classes=len(class_names),
-                          backbone=backbone, alpha=alpha)
-        model.load_report = load_weights(model, path)
+        model = load_model(backbone, alpha, weights, len(class_names), input_size, anchors_mask)
         return cls(model, class_names, anchors=anchors, anchors_mask=anchors_mask,
                    input_size=input_size, **kwargs)
 
@@ -177,14 +169,26 @@ class Detector(DetectorBase):
             self._objectness_fns[key] = self._compiled(objectness_graph,
                                                        [tf.TensorSpec((h, w, 3), tf.uint8)])
         heat = self._objectness_fns[key](tf.convert_to_tensor(canvas)).numpy()
-        iw, ih = image.size
-        if self.letterbox:
-            nw, nh, left, top = letterbox_geometry(image.size, self.input_size)
-            heat = heat[top:top + nh, left:left + nw]
-        import cv2  # local: only heat-map mode needs it
-        return np.clip(cv2.resize(heat, (iw, ih), interpolation=cv2.INTER_LINEAR), 0.0, 1.0)
+        return self.heat_to_image(heat, image.size)
 
     def model_description(self):
         name = getattr(self.model, "backbone_name", self.model.name)
         alpha = getattr(self.model, "alpha", None)
         return name + (f" alpha {alpha:g}" if alpha is not None else "")
+
+
+def load_model(backbone, alpha, weights, num_classes, input_size,
+               anchors_mask=ANCHORS_MASK):
+    """``yolo_body`` for (backbone, alpha, classes, input size) with ``weights`` loaded (None: the
+    published VOC weights, fetched by :func:`utils.hub.resolve_weights`); the model carries the
+    loader's report as ``model.load_report``. Raises the loader's errors (``FileNotFoundError``,
+    ``nets.WeightsMismatchError``) and ``UnknownBackboneError``."""
+    from nets import get_backbone, load_weights, yolo_body
+    from utils.hub import resolve_weights
+
+    get_backbone(backbone, alpha)  # a clear message before any file is touched
+    path = resolve_weights(backbone, alpha, weights)
+    model = yolo_body(parse_input_size(input_size), anchors_mask, num_classes=num_classes,
+                      backbone=backbone, alpha=alpha)
+    model.load_report = load_weights(model, path)
+    return model

@@ -19,7 +19,7 @@ SAVE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 
 def image_record(path, image, detections, class_names, frame=None):
     """The JSON entry of one image (or video frame): boxes clipped to the image."""
-    from utils.inference.detector import detections_to_dicts
+    from utils.inference.base import detections_to_dicts
     width, height = image.size
     record = {"file": path}
     if frame is not None:
@@ -83,7 +83,7 @@ def predict_images(detector, paths, save_dir, crop=False, count=False, show=Fals
     Returns ``(records, failures)``: JSON records in the order of ``paths`` (for a skipped image,
     an empty ``"detections"`` list and an ``"error"``) and the paths that could not be read.
     """
-    from utils.inference.detector import detect_in_batches
+    from utils.inference.base import detect_in_batches
     from utils.inference.draw import count_by_class, draw_detections
 
     names = detector.class_names

@@ -1,0 +1,143 @@
+"""Export a model to SavedModel, TFLite (float32, float16, int8) and ONNX.
+
+Examples:
+    python export.py --backbone mobilenetv1 --alpha 0.25 --format tflite onnx
+    python export.py --weights logs/best.h5 --classes my_classes.txt --format tflite --half \\
+        --int8 --data VOCdevkit/VOC2007 --calib-images 100
+    python export.py --backbone ghostnet --format saved_model --out exports/
+
+The exported files run with ``predict.py --weights FILE`` and ``get_map.py --weights FILE``
+(classes, anchors and input size come from the file).
+"""
+import os
+import sys
+
+from utils.cli import ArgumentParser, UsageError, add_model_options, check_range, run_cli
+from utils.options import add_options
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+MODE = "export"
+
+
+def build_parser():
+    parser = ArgumentParser(
+        description="Export a YOLOv4-lite model to SavedModel, TFLite and ONNX, each with its "
+                    "classes, anchors and input size inside, and check every file against "
+                    "the Keras model.",
+        epilog="Raw exports output the three head outputs (p5, p4, p3) and are decoded by "
+               "predict.py / get_map.py; --nms graphs output boxes, scores, classes and a "
+               "valid count. TFLite uses builtin ops only (it runs on LiteRT's mobile "
+               "runtimes).")
+    add_model_options(parser, MODE)
+    add_options(parser.add_argument_group("export"),
+                ("format", "half", "int8", "nms", "letterbox", "out", "name"), MODE)
+    add_options(parser.add_argument_group("calibration and checks (with --int8)"),
+                ("data", "split", "calib_images"), MODE)
+    add_options(parser.add_argument_group("NMS settings (with --nms)"),
+                ("conf", "nms_iou", "max_boxes"), MODE)
+    add_options(parser.add_argument_group("output"), ("no_progress",), MODE)
+    return parser
+
+
+def check_args(args):
+    """Raise UsageError for flag values that cannot work, before anything slow happens."""
+    from nets import get_backbone
+    from utils.config import parse_input_size
+    check_range(args.calib_images, "--calib-images", 1)
+    check_range(args.conf, "--conf", 0.0, 1.0)
+    check_range(args.nms_iou, "--nms-iou", 0.0, 1.0, low_open=True)
+    check_range(args.max_boxes, "--max-boxes", 1)
+    if args.int8 and not args.data:
+        raise UsageError("--int8 needs calibration images: --data VOC_FOLDER (e.g. your "
+                         "training set)")
+    if args.int8 and "tflite" not in args.format:
+        raise UsageError("--int8 applies to TFLite: add --format tflite")
+    if args.half and "tflite" not in args.format:
+        raise UsageError("--half applies to TFLite: add --format tflite")
+    get_backbone(args.backbone, args.alpha)
+    args.input_size = parse_input_size(args.input_size)
+    try:
+        os.makedirs(args.out, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"--out {args.out}: cannot create it ({exc.strerror})") from None
+    if not os.access(args.out, os.W_OK | os.X_OK):
+        raise UsageError(f"--out {args.out}: not writable")
+
+
+def calibration_canvases(data, split, class_names, count, input_size, progress=True):
+    """Up to ``count`` letterboxed uint8 canvases from a VOC split, spread over it."""
+    import numpy as np
+    from tqdm import tqdm
+
+    from utils.config import ConfigError
+    from utils.data import load_voc_split, resolve_voc_root
+    from utils.data.images import ImageLoadError, letterbox_image, load_image
+
+    root = resolve_voc_root(data)
+    samples, _ = load_voc_split(root, split, class_names, progress=False)
+    if not samples:
+        raise ConfigError(f"no usable image in {root} split {split} for calibration")
+    picks = np.linspace(0, len(samples) - 1, min(count, len(samples))).round().astype(int)
+    canvases = []
+    for index in tqdm(sorted(set(picks.tolist())), desc="reading calibration images",
+                      unit="img", disable=not progress, dynamic_ncols=True):
+        try:
+            image = load_image(samples[index].image_path, apply_exif=False)
+        except ImageLoadError:
+            continue  # the split reader already reported it
+        canvases.append(np.asarray(letterbox_image(image, input_size), np.uint8))
+    if not canvases:
+        raise ConfigError(f"none of the calibration images in {root} could be read")
+    return np.stack(canvases)
+
+
+def print_summary(results):
+    rows = [("format", "variant", "file", "MB", "check against Keras")]
+    rows += [(r.format, r.variant, os.path.basename(r.path), f"{r.size_mb:.2f}", r.parity)
+             for r in results]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
+
+
+def run(args):
+    check_args(args)
+    from utils.quiet import import_tensorflow_quietly
+    import_tensorflow_quietly()
+
+    from nets.anchors import ANCHORS_MASK
+    from utils.config import load_anchors, load_class_names
+    from utils.export.exporter import export_model
+    from utils.inference.detector import load_model
+    from utils.options import DEFAULT_ANCHORS_PATH, DEFAULT_CLASSES_PATH
+
+    class_names = load_class_names(args.classes or DEFAULT_CLASSES_PATH)
+    anchors = load_anchors(args.anchors or DEFAULT_ANCHORS_PATH)
+    check_images = calibration = None
+    if args.data:
+        canvases = calibration_canvases(args.data, args.split, class_names, args.calib_images,
+                                        args.input_size, progress=not args.no_progress)
+        check_images = canvases[:2]
+        if args.int8:
+            calibration = [(c[None].astype("float32") / 255.0) for c in canvases]
+    model = load_model(args.backbone, args.alpha, args.weights, len(class_names),
+                       args.input_size, ANCHORS_MASK)
+    print(model.load_report.summary(), file=sys.stderr)
+    results = export_model(
+        model, class_names, anchors, ANCHORS_MASK, args.input_size, args.out, args.format,
+        letterbox=args.letterbox,
+        backbone=args.backbone, alpha=args.alpha, half=args.half, calibration=calibration,
+        nms=args.nms, nms_settings={"conf": args.conf, "nms_iou": args.nms_iou,
+                                    "max_boxes": args.max_boxes},
+        check_images=check_images, stem=args.name, progress=not args.no_progress,
+        log=lambda message: print(message, file=sys.stderr, flush=True))
+    print_summary(results)
+    return 0
+
+
+def main(argv=None):
+    return run_cli(run, build_parser(), argv, quiet_tensorflow=False)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

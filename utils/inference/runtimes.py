@@ -1,0 +1,185 @@
+"""Exported models run by their own runtimes: LiteRT (``.tflite``), ONNX Runtime (``.onnx``) and
+TensorFlow (a SavedModel folder).
+
+Each runtime takes letterboxed uint8 canvases (N, H, W, 3) and returns what the exported graph
+computes: the raw head outputs in ``anchors_mask`` order, or, for an end-to-end export
+(``metadata["nms"]``), boxes [x1, y1, x2, y2] in input pixels, scores, class ids and valid counts.
+The format follows from the path (:func:`model_format`); only the chosen runtime is imported.
+"""
+import os
+
+import numpy as np
+
+from nets.errors import UserError
+from utils.export import metadata as md
+
+KERAS_SUFFIXES = (".h5", ".hdf5", ".keras")
+
+
+class RuntimeLoadError(UserError, ValueError):
+    """An exported model file that its runtime cannot open."""
+
+
+def model_format(path):
+    """'saved_model', 'tflite', 'onnx' or 'keras' for a weights/model path (by its name)."""
+    path = os.fspath(path)
+    if os.path.isdir(path):
+        return "saved_model"
+    lower = path.lower()
+    if lower.endswith(".tflite"):
+        return "tflite"
+    if lower.endswith(".onnx"):
+        return "onnx"
+    return "keras"
+
+
+def open_runtime(path, num_threads=None):
+    """The runtime for an exported model (see :func:`model_format`)."""
+    kind = model_format(path)
+    if kind == "keras":
+        raise ValueError(f"{path} is a Keras weights file, not an exported model")
+    if kind != "saved_model" and not os.path.isfile(path):
+        raise FileNotFoundError(f"model file not found: {path}")
+    return {"tflite": TFLiteRuntime, "onnx": ONNXRuntime,
+            "saved_model": SavedModelRuntime}[kind](path, num_threads=num_threads)
+
+
+def _threads(num_threads):
+    return int(num_threads or os.cpu_count() or 1)
+
+
+def _float_images(canvases):
+    return np.asarray(canvases, np.float32) / np.float32(255.0)
+
+
+def _quantize(values, scale, zero_point, dtype):
+    info = np.iinfo(dtype)
+    return np.clip(np.round(values / scale + zero_point), info.min, info.max).astype(dtype)
+
+
+class _Runtime:
+    """Common shape: ``metadata``, ``name``, ``outputs(canvases)``."""
+    format = None
+
+    def __init__(self, path):
+        self.path = os.fspath(path)
+
+    @property
+    def output_names(self):
+        return self.metadata["outputs"]
+
+    def describe(self):
+        meta = self.metadata
+        name = meta.get("backbone") or "model"
+        if meta.get("alpha") is not None:
+            name += f" alpha {meta['alpha']:g}"
+        quant = meta.get("quantization") or "float32"
+        return f"{name} ({self.format} {quant}{', NMS in graph' if meta['nms'] else ''})"
+
+
+class TFLiteRuntime(_Runtime):
+    """A ``.tflite`` file on the LiteRT interpreter (XNNPACK on CPUs), through its signature."""
+    format = "tflite"
+
+    def __init__(self, path, num_threads=None):
+        super().__init__(path)
+        self.metadata = md.read_tflite_metadata(self.path)
+        from ai_edge_litert.interpreter import Interpreter
+
+        try:
+            self.interpreter = Interpreter(model_path=self.path, num_threads=_threads(num_threads))
+            self.runner = self.interpreter.get_signature_runner(self.metadata.get("signature",
+                                                                                  "raw"))
+        except (ValueError, RuntimeError) as exc:
+            raise RuntimeLoadError(f"{self.path}: LiteRT cannot load it ({exc})") from None
+        inputs = self.runner.get_input_details()
+        self.input_name, self.input_detail = next(iter(inputs.items()))
+        self.output_details = self.runner.get_output_details()
+        self._first_call = True
+
+    def outputs(self, canvases):
+        detail = self.input_detail
+        dtype = detail["dtype"]
+        scale, zero_point = detail["quantization"]
+        if dtype == np.float32:
+            feed = _float_images(canvases)
+        elif scale:  # quantised input: real = (q - zero_point) * scale, real in [0, 1]
+            feed = _quantize(_float_images(canvases), scale, zero_point, dtype)
+        else:
+            feed = np.asarray(canvases, dtype)
+        if self._first_call:  # LiteRT announces its XNNPACK delegate on the first run
+            from utils.quiet import native_stderr_muted
+            with native_stderr_muted():
+                results = self.runner(**{self.input_name: feed})
+            self._first_call = False
+        else:
+            results = self.runner(**{self.input_name: feed})
+        arrays = []
+        for name in self.output_names:
+            value = results[name]
+            scale, zero_point = self.output_details[name]["quantization"]
+            if scale:
+                value = (value.astype(np.float32) - zero_point) * np.float32(scale)
+            arrays.append(value)
+        return arrays
+
+
+class ONNXRuntime(_Runtime):
+    """An ``.onnx`` file on ONNX Runtime (its CPU provider, or CUDA when installed)."""
+    format = "onnx"
+
+    def __init__(self, path, num_threads=None):
+        super().__init__(path)
+        import onnxruntime as ort
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = _threads(num_threads)
+        options.log_severity_level = 3
+        providers = [p for p in ("CUDAExecutionProvider", "CPUExecutionProvider")
+                     if p in ort.get_available_providers()]
+        try:
+            self.session = ort.InferenceSession(self.path, options, providers=providers)
+        except Exception as exc:  # onnxruntime raises its own exception types
+            raise RuntimeLoadError(f"{self.path} is not a readable ONNX model "
+                                   f"({str(exc).splitlines()[0][:200]})") from None
+        self.metadata = md.read_onnx_metadata(self.session, self.path)
+        first = self.session.get_inputs()[0]
+        self.input_name, self.input_type = first.name, first.type
+
+    def outputs(self, canvases):
+        if self.input_type == "tensor(float)":
+            feed = _float_images(canvases)
+        else:
+            feed = np.asarray(canvases, np.uint8)
+        return self.session.run(self.output_names, {self.input_name: feed})
+
+
+class SavedModelRuntime(_Runtime):
+    """A SavedModel folder on TensorFlow, through its ``raw`` (or ``serve``) signature."""
+    format = "saved_model"
+
+    def __init__(self, path, num_threads=None):
+        super().__init__(path)
+        self.metadata = md.read_saved_model_metadata(self.path)
+        from utils.quiet import import_tensorflow_quietly
+        import_tensorflow_quietly()
+        import tensorflow as tf
+        try:
+            loaded = tf.saved_model.load(self.path)
+        except (OSError, ValueError, tf.errors.OpError) as exc:
+            raise RuntimeLoadError(f"{self.path}: TensorFlow cannot load it "
+                                   f"({str(exc).splitlines()[0][:200]})") from None
+        signature = self.metadata.get("signature", "raw")
+        if signature not in loaded.signatures:
+            raise RuntimeLoadError(f"{self.path} has no '{signature}' signature")
+        self._loaded = loaded  # keeps the variables alive
+        self.function = loaded.signatures[signature]
+        spec = self.function.structured_input_signature[1]
+        self.input_name, self.input_spec = next(iter(spec.items()))
+
+    def outputs(self, canvases):
+        if self.input_spec.dtype.name == "float32":
+            feed = _float_images(canvases)
+        else:
+            feed = np.asarray(canvases, np.uint8)
+        results = self.function(**{self.input_name: feed})
+        return [results[name].numpy() for name in self.output_names]

@@ -1,0 +1,34 @@
+"""Muting the start-up logs native libraries (TensorFlow, LiteRT) write straight to stderr.
+
+They bypass Python's logging and TF_CPP_MIN_LOG_LEVEL and would bury the tools' own one-line
+messages. ``YOLO_LITE_VERBOSE=1`` keeps them.
+"""
+import contextlib
+import os
+import sys
+
+
+@contextlib.contextmanager
+def native_stderr_muted():
+    """File descriptor 2 goes to /dev/null inside the block (Python's own stderr included)."""
+    if os.environ.get("YOLO_LITE_VERBOSE"):
+        yield
+        return
+    sys.stderr.flush()
+    saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    try:
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
+def import_tensorflow_quietly():
+    """Import TensorFlow (and initialise its devices, which log too) with stderr muted."""
+    if "tensorflow" in sys.modules:
+        return
+    with native_stderr_muted():
+        import tensorflow as tf
+        tf.constant(0.0) + 1.0
