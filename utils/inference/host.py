@@ -37,7 +37,7 @@ def image_transform(image_size, input_size, letterbox=True):
 
 
 def _sigmoid(x):
-    return 1.0 / (1.0 + np.exp(-x))
+    return 0.5 * (1.0 + np.tanh(0.5 * x))  # no overflow for large negative logits
 
 
 def decode_raw(outputs, anchors, anchors_mask, num_classes, input_size):

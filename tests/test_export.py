@@ -1,0 +1,96 @@
+"""export.py end to end: a small export that predict.py runs without TensorFlow, and bad input
+that ends in one clear line with nothing half-written left behind."""
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import ROOT, shared_path
+from tests.test_predict import assert_clean_failure
+
+EXPORT = os.path.join(ROOT, "export.py")
+PREDICT = os.path.join(ROOT, "predict.py")
+
+
+def run(script, *args, timeout=300):
+    return subprocess.run([sys.executable, script, *[str(a) for a in args]], cwd=ROOT,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture(scope="module")
+def small_export(tmp_path_factory):
+    """The VOC v1-0.25 weights at 160 px as TFLite float32 + int8 and ONNX (CLI)."""
+    out = tmp_path_factory.mktemp("exports")
+    result = run(EXPORT, "--backbone", "mobilenetv1", "--alpha", "0.25", "--weights",
+                 shared_path("weights", "yolov4_mobilenet_v1_025_voc.h5"), "--input-size", 160,
+                 "--format", "tflite", "onnx", "--int8", "--data",
+                 shared_path("datasets", "voc_mini", "VOCdevkit", "VOC2007"), "--split", "test",
+                 "--calib-images", 3, "--out", out, "--no-progress")
+    assert result.returncode == 0, result.stderr
+    return out, result
+
+
+def test_export_writes_every_file_and_a_summary_table(small_export):
+    out, result = small_export
+    names = sorted(os.listdir(out))
+    assert names == ["yolov4_lite_mobilenetv1_0.25_160.onnx",
+                     "yolov4_lite_mobilenetv1_0.25_160.tflite",
+                     "yolov4_lite_mobilenetv1_0.25_160_int8.tflite"]  # no temporary files
+    table = result.stdout.splitlines()
+    assert table[0].split()[:4] == ["format", "variant", "file", "MB"]
+    assert len(table) == 4 and all("raw max |diff|" in row for row in table[1:])
+
+
+@pytest.mark.parametrize("name", ["yolov4_lite_mobilenetv1_0.25_160.tflite",
+                                  "yolov4_lite_mobilenetv1_0.25_160_int8.tflite",
+                                  "yolov4_lite_mobilenetv1_0.25_160.onnx"])
+def test_predict_runs_an_export_without_tensorflow_or_flags(small_export, tmp_path, name):
+    out, _ = small_export
+    # A module named tensorflow that fails on import proves the runtime path never needs it.
+    blocker = tmp_path / "block"
+    blocker.mkdir()
+    (blocker / "tensorflow.py").write_text("raise ImportError('tensorflow was imported')\n")
+    env = dict(os.environ, PYTHONPATH=str(blocker))
+    result = subprocess.run([sys.executable, PREDICT, "--weights", str(out / name), "--source",
+                             shared_path("reference", "street.jpg"), "--save-dir",
+                             str(tmp_path / "img"), "--json", str(tmp_path / "r.json"),
+                             "--conf", "0.2"],
+                            cwd=ROOT, capture_output=True, text=True, timeout=120, env=env)
+    assert result.returncode == 0, result.stderr
+    assert "input 160x160" in result.stdout and result.stderr == ""
+    records = json.load(open(tmp_path / "r.json"))["images"][0]["detections"]
+    assert "person" in [r["class"] for r in records]  # VOC names, read from the file
+
+
+def test_corrupt_exports_fail_cleanly(tmp_path):
+    street = shared_path("reference", "street.jpg")
+    for name, data in (("bad.tflite", b"TFL3" + b"\0" * 64), ("bad.onnx", b"not onnx"),
+                       ("empty.tflite", b"")):
+        path = tmp_path / name
+        path.write_bytes(data)
+        result = run(PREDICT, "--weights", path, "--source", street, "--save-dir",
+                     tmp_path / "img", timeout=120)
+        assert_clean_failure(result, name)
+        assert result.returncode == 2
+    assert not (tmp_path / "img").exists()
+
+
+def test_bad_export_requests_fail_cleanly(tmp_path):
+    weights = shared_path("weights", "yolov4_mobilenet_v1_025_voc.h5")
+    out = tmp_path / "out"
+    cases = [
+        (["--format", "tflite", "caffe"], "invalid choice: 'caffe'"),
+        (["--int8"], "--int8 needs calibration images"),
+        (["--calib-images", "0"], "--calib-images"),
+        (["--out", __file__], "--out"),
+        # The v1-0.25 VOC file does not fit mobilenetv2: the message says what it fits.
+        (["--backbone", "mobilenetv2", "--alpha", "0.5", "--weights", weights,
+          "--input-size", "128", "--out", out], "mobilenetv1"),
+    ]
+    for args, fragment in cases:
+        result = run(EXPORT, *args)
+        assert_clean_failure(result, fragment)
+        assert result.returncode == 2
+    assert not out.exists() or os.listdir(out) == []
