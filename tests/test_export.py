@@ -32,6 +32,7 @@ def small_export(tmp_path_factory):
     return out, result
 
 
+@pytest.mark.slow
 def test_export_writes_every_file_and_a_summary_table(small_export):
     out, result = small_export
     names = sorted(os.listdir(out))
@@ -43,6 +44,7 @@ def test_export_writes_every_file_and_a_summary_table(small_export):
     assert len(table) == 4 and all("raw max |diff|" in row for row in table[1:])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["yolov4_lite_mobilenetv1_0.25_160.tflite",
                                   "yolov4_lite_mobilenetv1_0.25_160_int8.tflite",
                                   "yolov4_lite_mobilenetv1_0.25_160.onnx"])

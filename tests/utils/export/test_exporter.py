@@ -14,6 +14,8 @@ from utils.data.images import letterbox_image, load_image
 from utils.inference.runtime_detector import RuntimeDetector
 from utils.inference.runtimes import open_runtime
 
+# One fixture exports seven files at 416 (about 50 s): the full suite runs these, the fast tier not.
+pytestmark = pytest.mark.slow
 VOC_MINI = ("datasets", "voc_mini", "VOCdevkit")
 
 
