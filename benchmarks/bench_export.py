@@ -5,8 +5,8 @@ for it in ../shared, so its mAP is not meaningful and is left out), at 416:
 
 * exports SavedModel, TFLite float32 / float16 / int8 (calibrated on the voc_mini images) and
   ONNX with ``utils.export.exporter.export_model``;
-* times ``detect`` on street.jpg (letterbox + model + decoding + NMS; median of ``--runs``
-  after a warm-up), interleaving the formats so that machine load hits them alike;
+* times ``detect`` on street.jpg at predict.py's settings (letterbox + model + decoding + NMS;
+  median of ``--runs`` after a warm-up), interleaving the formats so that machine load hits them alike;
 * measures VOC mAP@0.5 on voc_mini (VOC2007 + VOC2012 test, 9 images) through the same
   evaluation get_map.py runs, for the VOC weights.
 
@@ -73,13 +73,12 @@ def bench(backbone, alpha, weights, size, runs, samples, work):
     results = export_model(model, names, load_anchors(), ANCHORS_MASK, size, work,
                            ["saved_model", "tflite", "onnx"], backbone=backbone, alpha=alpha,
                            half=True, calibration=calibration)
-    eval_settings = dict(conf=0.001, nms_iou=0.5)
-    detectors = {"keras (.h5)": Detector(model, names, input_size=size, fuse=True,
-                                         **eval_settings)}
+    # Latency at predict.py's settings; mAP at get_map.py's (set below).
+    detectors = {"keras (.h5)": Detector(model, names, input_size=size, fuse=True)}
     sizes = {"keras (.h5)": os.path.getsize(weights) / 2 ** 20 if weights else float("nan")}
     for result in results:
         label = f"{result.format} {result.variant}"
-        detectors[label] = RuntimeDetector(open_runtime(result.path), **eval_settings)
+        detectors[label] = RuntimeDetector(open_runtime(result.path))
         sizes[label] = result.size_mb
     street = load_image(STREET)
     latency = median_ms(detectors, street, runs)
@@ -87,6 +86,7 @@ def bench(backbone, alpha, weights, size, runs, samples, work):
     for label, detector in detectors.items():
         m_ap = float("nan")
         if weights:
+            detector.conf, detector.nms_iou = 0.001, 0.5
             m_ap = evaluate_detector(detector, samples, names, progress=False)["voc"]["0.5"]["mAP"]
         rows.append((f"{backbone}-{alpha:g}", label, sizes[label], latency[label], m_ap))
     return rows

@@ -20,8 +20,8 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from utils.evaluation.map_io import quantize_detections, read_map_out, write_map_out  # noqa: E402
 from utils.evaluation.coco import coco_evaluate  # noqa: E402
+from utils.evaluation.map_io import quantize_detections, read_map_out, write_map_out  # noqa: E402
 from utils.evaluation.metrics import EvalData, voc_evaluate, voc_evaluate_many  # noqa: E402
 
 

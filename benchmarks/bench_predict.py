@@ -29,8 +29,8 @@ import tensorflow as tf  # noqa: E402
 
 from nets import available_backbones, yolo_body  # noqa: E402
 from utils.config import load_class_names, parse_input_size  # noqa: E402
-from utils.inference.detector import Detector  # noqa: E402
 from utils.data.images import load_image  # noqa: E402
+from utils.inference.detector import Detector  # noqa: E402
 
 STREET = os.path.join(os.path.dirname(ROOT), "shared", "reference", "street.jpg")
 

@@ -23,6 +23,7 @@ BAD_FLAGS = {
                            "--num-anchors must be at least 1"),
     "voc_annotation": (["--data", ".", "--seed", "x"], ["--data", ".", "--train-percent", "2"],
                        "--train-percent must be in [0, 1]"),
+    "export": (["--format", "pb"], ["--nms-iou", "0"], "--nms-iou must be in (0, 1]"),
 }
 
 

@@ -187,9 +187,10 @@ OPTIONS = {
     "int8": Option(False, "also a full-integer TFLite model (uint8 input and output), "
                           "calibrated on --data images", action="store_true"),
     "calib_images": Option(100, "calibration images for --int8", type=int),
-    "nms": Option(False, "TFLite/ONNX graphs that decode and suppress inside (batch 1, boxes "
-                         "keep their best class) instead of raw head outputs; SavedModels "
-                         "always have both (signatures 'serve' and 'raw')", action="bool"),
+    "nms": Option(False, "TFLite float and ONNX graphs that decode and suppress inside (batch "
+                         "1, boxes keep their best class) instead of raw head outputs; int8 "
+                         "stays raw; SavedModels always have both (signatures 'serve', also "
+                         "'serving_default', and 'raw')", action="bool"),
     "name": Option(None, "file name stem (default yolov4_lite_<backbone>_<alpha>_<size>)"),
 
     # ---------------------------------------------------------------- training schedule

@@ -12,7 +12,8 @@ from tests.conftest import ROOT
 from utils import options
 from utils.options import OPTIONS
 
-SCRIPTS = ("predict", "get_map", "train", "summary", "kmeans_for_anchors", "voc_annotation")
+SCRIPTS = ("predict", "get_map", "train", "export", "summary", "kmeans_for_anchors",
+           "voc_annotation")
 
 
 def _parser_actions(script):

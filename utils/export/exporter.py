@@ -8,9 +8,9 @@ Signatures:
 
 * ``raw``: float32 images in [0, 1] -> the three head outputs ``p5``, ``p4``, ``p3``; our
   tools decode and suppress on the host. TFLite int8 quantises this one (uint8 in and out).
-* ``serve`` (SavedModel): uint8 images -> ``boxes`` (N, K, 4) [x1, y1, x2, y2] in input pixels,
+* ``serve`` (SavedModel, also its ``serving_default``): uint8 images -> ``boxes`` (N, K, 4) [x1, y1, x2, y2] in input pixels,
   ``scores``, ``classes``, ``valid``: decoding and class-aware NMS inside the graph.
-* with ``nms`` (TFLite float, ONNX): the same end-to-end outputs, using only the NMS each runtime
+* with ``nms`` (TFLite float32/float16, ONNX; int8 stays raw): the same end-to-end outputs, using only the NMS each runtime
   has built in (batch 1 for TFLite); see :func:`_end_to_end_single`.
 """
 import contextlib
@@ -170,8 +170,9 @@ class Exporter:
 
     def saved_model(self, path):
         with _atomic_folder(path) as tmp:
-            self.write_saved_model(tmp, {"raw": (self.raw, self.float_spec),
-                                         "serve": (self.serve, self.uint8_spec)})
+            # The first endpoint also becomes 'serving_default', what TF Serving calls.
+            self.write_saved_model(tmp, {"serve": (self.serve, self.uint8_spec),
+                                         "raw": (self.raw, self.float_spec)})
             md.write_saved_model_metadata(tmp, self.metadata(False, "float32", "raw"))
         return path
 
@@ -214,8 +215,12 @@ class Exporter:
         return path
 
     def onnx(self, path, nms=False):
-        tf = self.tf
+        import logging
+
         import tf2onnx
+        tf = self.tf
+        # tf2onnx logs tracebacks of optimiser passes it skips; the conversion still succeeds.
+        logging.getLogger("tf2onnx").setLevel(logging.ERROR)
         if nms:
             h, w = self.input_size
             spec = tf.TensorSpec((1, h, w, 3), tf.uint8, name="images")
@@ -314,14 +319,17 @@ def export_model(model, class_names, anchors, anchors_mask, input_size, out_dir,
                                           training=False)]
     results = []
     for fmt, variant in _variants(formats, half, calibration is not None):
-        path = os.path.join(out_dir, _file_name(stem, fmt, variant, nms))
+        in_graph_nms = nms and fmt != "saved_model" and variant != "int8"
+        path = os.path.join(out_dir, _file_name(stem, fmt, variant, in_graph_nms))
         if log:
-            log(f"exporting {fmt} {variant}{' with NMS' if nms and fmt != 'saved_model' else ''}"
-                f" -> {path}")
+            log(f"exporting {fmt} {variant}{' with NMS' if in_graph_nms else ''} -> {path}")
         if fmt == "saved_model":
             exporter.saved_model(path)
         elif fmt == "tflite":
-            exporter.tflite(path, variant, nms=nms, calibration=calibration, progress=progress)
+            # int8 keeps raw outputs: NMS is done on the host (a quantised NMS graph would
+            # round its boxes and scores to 8 bits).
+            exporter.tflite(path, variant, nms=in_graph_nms, calibration=calibration,
+                            progress=progress)
         else:
             exporter.onnx(path, nms=nms)
         result = ExportResult(fmt, variant, path, _folder_size_mb(path))

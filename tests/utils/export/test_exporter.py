@@ -151,6 +151,18 @@ def test_every_artifact_carries_its_metadata_and_tflite_has_only_builtin_ops(exp
             assert schema.BuiltinOperator.CONV_2D in builtins
 
 
+def test_saved_model_serves_detections_by_default(exports, street_runs):
+    """TF Serving calls 'serving_default': uint8 images in, detections out."""
+    import tensorflow as tf
+    loaded = tf.saved_model.load(exports[("saved_model", "float32", False)].path)
+    assert {"serve", "raw", "serving_default"} <= set(loaded.signatures)
+    canvas = np.asarray(letterbox_image(load_image(shared_path("reference", "street.jpg")),
+                                        (416, 416)), np.uint8)
+    out = loaded.signatures["serving_default"](images=tf.constant(canvas[None]))
+    assert set(out) == {"boxes", "scores", "classes", "valid"}
+    assert int(out["valid"][0]) == len(street_runs[0]["detections"])  # conf 0.5, NMS 0.3
+
+
 def test_get_map_on_an_export_equals_the_keras_model(exports, capsys, tmp_path):
     import json
 
