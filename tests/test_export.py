@@ -66,6 +66,42 @@ def test_predict_runs_an_export_without_tensorflow_or_flags(small_export, tmp_pa
     assert "person" in [r["class"] for r in records]  # VOC names, read from the file
 
 
+@pytest.mark.slow
+def test_heatmap_and_fps_modes_run_on_an_export(small_export, tmp_path):
+    out, _ = small_export
+    model = out / "yolov4_lite_mobilenetv1_0.25_160.onnx"
+    street = shared_path("reference", "street.jpg")
+    result = run(PREDICT, "--weights", model, "--source", street, "--mode", "heatmap",
+                 "--save-dir", tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert os.path.getsize(tmp_path / "street_heatmap.png") > 0
+    result = run(PREDICT, "--weights", model, "--source", street, "--mode", "fps", "--runs", 3)
+    assert result.returncode == 0 and "FPS" in result.stdout, result.stderr
+
+
+def test_a_failed_write_leaves_no_file(tmp_path, monkeypatch):
+    """A full disk while the .tflite is written: a clear error, nothing at the path."""
+    import errno
+
+    from nets import yolo_body
+    from nets.anchors import ANCHORS_MASK
+    from utils import files
+    from utils.config import load_anchors
+    from utils.export.exporter import export_model
+
+    def full_disk(path, data):
+        with files.atomic_path(path) as tmp, open(tmp, "wb") as f:
+            f.write(data[:100])
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(files, "write_bytes", full_disk)
+    model = yolo_body((128, 128), num_classes=2, alpha=0.25)
+    with pytest.raises(OSError, match="No space left"):
+        export_model(model, ["a", "b"], load_anchors(), ANCHORS_MASK, (128, 128),
+                     str(tmp_path), ["tflite"], backbone="mobilenetv1", alpha=0.25)
+    assert os.listdir(tmp_path) == []
+
+
 def test_corrupt_exports_fail_cleanly(tmp_path):
     street = shared_path("reference", "street.jpg")
     for name, data in (("bad.tflite", b"TFL3" + b"\0" * 64), ("bad.onnx", b"not onnx"),
