@@ -114,3 +114,7 @@ register_backbone(
     "densenet121", "nets.backbones.densenet:densenet121", alphas=(1.0,),
     pretrained={1.0: "yolov4_densenet121_voc.h5"},
     weight_layers=344, description="DenseNet-121, Keras Applications names")
+register_backbone(
+    "squeezenet", "nets.backbones.squeezenet:squeezenet", alphas=(1.0,),
+    weight_layers=128, description="SqueezeNet 1.1, fire modules, ReLU (ImageNet weights load "
+                                 "by name; no VOC weights)")
