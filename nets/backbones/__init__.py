@@ -118,3 +118,7 @@ register_backbone(
     "squeezenet", "nets.backbones.squeezenet:squeezenet", alphas=(1.0,),
     weight_layers=128, description="SqueezeNet 1.1, fire modules, ReLU (ImageNet weights load "
                                  "by name; no VOC weights)")
+register_backbone(
+    "shufflenetv2", "nets.backbones.shufflenetv2:shufflenetv2", alphas=(0.5, 1.0, 1.5, 2.0),
+    weight_layers=213, description="ShuffleNetV2, channel split and shuffle (no ImageNet or VOC "
+                                 "weights: trains from random initialisation)")

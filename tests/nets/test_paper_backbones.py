@@ -1,0 +1,90 @@
+"""The design papers' backbones (SqueezeNet 1.1, ShuffleNetV2): the published classifiers' sizes,
+the detector's grids at every width, SqueezeNet's ImageNet file, and a short training run of each
+that saves, reloads and predicts."""
+import h5py
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from nets import load_weights, save_weights, yolo_body
+from nets.backbones import get_backbone
+from nets.backbones.shufflenetv2 import shufflenetv2_classifier
+from nets.backbones.squeezenet import squeezenet_classifier
+from nets.loss import YoloLoss
+from tests.conftest import shared_path
+from utils.config import load_anchors
+
+BACKBONES = ("squeezenet", "shufflenetv2")
+# torchvision's parameter counts (PyTorch parameters: BatchNorm running statistics excluded).
+PUBLISHED = {("squeezenet", 1.0): 1_235_496, ("shufflenetv2", 0.5): 1_366_792,
+             ("shufflenetv2", 1.0): 2_278_604, ("shufflenetv2", 1.5): 3_503_624,
+             ("shufflenetv2", 2.0): 7_393_996}
+CLASSIFIERS = {"squeezenet": lambda alpha: squeezenet_classifier(),
+               "shufflenetv2": shufflenetv2_classifier}
+
+
+def _trainable_count(model):
+    return sum(int(np.prod(w.shape)) for w in model.trainable_weights)
+
+
+@pytest.mark.parametrize("backbone,alpha", sorted(PUBLISHED))
+def test_classifier_has_the_published_parameter_count(backbone, alpha):
+    assert _trainable_count(CLASSIFIERS[backbone](alpha)) == PUBLISHED[(backbone, alpha)]
+
+
+def test_every_registered_width_has_a_published_count():
+    assert {(b, a) for b in BACKBONES for a in get_backbone(b).alphas} == set(PUBLISHED)
+
+
+@pytest.mark.parametrize("backbone,alpha", sorted(PUBLISHED))
+def test_detector_grids_are_strides_8_16_32(backbone, alpha):
+    for size in [(128, 128), (320, 320), (416, 416), (320, 416)]:
+        model = yolo_body(size, num_classes=3, backbone=backbone, alpha=alpha)
+        h, w = size
+        assert [tuple(o.shape[1:]) for o in model.outputs] == [
+            (h // 32, w // 32, 24), (h // 16, w // 16, 24), (h // 8, w // 8, 24)]
+
+
+def test_imagenet_file_loads_into_exactly_its_50_arrays():
+    path = shared_path("weights", "squeezenet_v1_1_imagenet_notop.h5")
+    model = yolo_body((128, 128), num_classes=2, backbone="squeezenet", alpha=1.0)
+    before = [w.numpy().copy() for w in model.weights]
+    report = load_weights(model, path)
+    changed = [i for i, w in enumerate(model.weights) if not np.array_equal(before[i], w.numpy())]
+    assert len(changed) == 50 and report.num_loaded == 25
+    found = []
+    with h5py.File(path, "r") as f:
+        f.visititems(lambda name, obj: found.append(obj[()]) if name.startswith(
+            "fire9/expand3x3/") and name.endswith("kernel:0") else None)
+    np.testing.assert_array_equal(model.get_layer("fire9_expand3x3").kernel.numpy(), found[0])
+
+
+@pytest.mark.slow  # tracing a train step of a new graph: 20-40 s
+@pytest.mark.parametrize("backbone", BACKBONES)
+def test_trains_two_steps_saves_reloads_and_predicts(backbone, tmp_path):
+    from utils.inference.detector import Detector
+    from utils.training.optimizer import build_optimizer
+    from utils.training.trainer import YoloTrainer
+
+    keras.utils.set_random_seed(0)
+    anchors = load_anchors()
+    alpha = min(get_backbone(backbone).alphas)
+    body = yolo_body((128, 128), num_classes=2, backbone=backbone, alpha=alpha)
+    images = tf.random.uniform((2, 128, 128, 3))
+    y_true = [tf.zeros((2, 128 // s, 128 // s, 3, 7)) for s in (32, 16, 8)]
+    gt = tf.zeros((2, 4, 4))
+    trainer = YoloTrainer(body, YoloLoss(anchors, 2))
+    trainer.compile(optimizer=build_optimizer("adam", 1e-3), jit_compile=False)
+    data = tf.data.Dataset.from_tensors((images, (*y_true, gt))).repeat()
+    history = trainer.fit(data, steps_per_epoch=2, epochs=1, verbose=0).history
+    assert np.isfinite(history["loss"][-1])
+    path = str(tmp_path / f"{backbone}.h5")
+    save_weights(body, path)
+    again = yolo_body((128, 128), num_classes=2, backbone=backbone, alpha=alpha)
+    assert load_weights(again, path).num_loaded == get_backbone(backbone).weight_layers
+    for a, b in zip(body.weights, again.weights):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+    detector = Detector(again, ["a", "b"], input_size=(128, 128), conf=0.0, max_boxes=3)
+    result = detector.detect(np.zeros((100, 150, 3), np.uint8))
+    assert len(result) == 3
