@@ -86,8 +86,12 @@ def describe_choices():
 
 
 def backbone_for_layer_count(count):
-    """Name of the backbone whose detector has ``count`` weighted layers, or None."""
-    return next((s.name for s in backbone_specs() if s.weight_layers == count), None)
+    """Name(s) of the backbone(s) whose detector has ``count`` weighted layers ("a or b" when
+    several have as many), or None."""
+    names = [s.name for s in backbone_specs() if s.weight_layers == count]
+    # Files of the original implementation are the likeliest: its backbones come first.
+    names.sort(key=lambda name: not _REGISTRY[name].pretrained)
+    return " or ".join(names) or None
 
 
 def _fmt(alphas):
@@ -122,3 +126,11 @@ register_backbone(
     "shufflenetv2", "nets.backbones.shufflenetv2:shufflenetv2", alphas=(0.5, 1.0, 1.5, 2.0),
     weight_layers=213, description="ShuffleNetV2, channel split and shuffle (no ImageNet or VOC "
                                  "weights: trains from random initialisation)")
+register_backbone(
+    "mnasnet_b1", "nets.backbones.mnasnet:mnasnet_b1", alphas=(0.5, 0.75, 1.0, 1.3),
+    weight_layers=205, description="MnasNet-B1 (no squeeze-excite), timm parameter names "
+                                 "(ImageNet weights through convert_weights.py)")
+register_backbone(
+    "mnasnet_a1", "nets.backbones.mnasnet:mnasnet_a1", alphas=(1.0,),
+    weight_layers=215, description="MnasNet-A1 with squeeze-excite, timm parameter names "
+                                 "(ImageNet weights through convert_weights.py)")

@@ -1,4 +1,5 @@
-"""The design papers' backbones (SqueezeNet 1.1, ShuffleNetV2): the published classifiers' sizes,
+"""The design papers' backbones (SqueezeNet 1.1, ShuffleNetV2, MnasNet-B1/A1): the published
+classifiers' sizes,
 the detector's grids at every width, SqueezeNet's ImageNet file, and a short training run of each
 that saves, reloads and predicts."""
 import h5py
@@ -8,20 +9,27 @@ import pytest
 import tensorflow as tf
 
 from nets import load_weights, save_weights, yolo_body
-from nets.backbones import get_backbone
+from nets.backbones import backbone_for_layer_count, get_backbone
+from nets.backbones.mnasnet import mnasnet_classifier
 from nets.backbones.shufflenetv2 import shufflenetv2_classifier
 from nets.backbones.squeezenet import squeezenet_classifier
 from nets.loss import YoloLoss
 from tests.conftest import shared_path
 from utils.config import load_anchors
 
-BACKBONES = ("squeezenet", "shufflenetv2")
-# torchvision's parameter counts (PyTorch parameters: BatchNorm running statistics excluded).
+BACKBONES = ("squeezenet", "shufflenetv2", "mnasnet_b1", "mnasnet_a1")
+# torchvision's parameter counts (PyTorch parameters: BatchNorm running statistics excluded):
+# squeezenet1_1, shufflenet_v2_x*, mnasnet0_5 / 0_75 / 1_0 / 1_3.
 PUBLISHED = {("squeezenet", 1.0): 1_235_496, ("shufflenetv2", 0.5): 1_366_792,
              ("shufflenetv2", 1.0): 2_278_604, ("shufflenetv2", 1.5): 3_503_624,
-             ("shufflenetv2", 2.0): 7_393_996}
+             ("shufflenetv2", 2.0): 7_393_996, ("mnasnet_b1", 0.5): 2_218_512,
+             ("mnasnet_b1", 0.75): 3_170_208, ("mnasnet_b1", 1.0): 4_383_312,
+             ("mnasnet_b1", 1.3): 6_282_256}
 CLASSIFIERS = {"squeezenet": lambda alpha: squeezenet_classifier(),
-               "shufflenetv2": shufflenetv2_classifier}
+               "shufflenetv2": shufflenetv2_classifier,
+               "mnasnet_b1": lambda alpha: mnasnet_classifier("b1", alpha),
+               "mnasnet_a1": lambda alpha: mnasnet_classifier("a1", alpha)}
+ALL_WIDTHS = sorted((b, a) for b in BACKBONES for a in get_backbone(b).alphas)
 
 
 def _trainable_count(model):
@@ -33,11 +41,21 @@ def test_classifier_has_the_published_parameter_count(backbone, alpha):
     assert _trainable_count(CLASSIFIERS[backbone](alpha)) == PUBLISHED[(backbone, alpha)]
 
 
+def test_mnasnet_a1_has_the_papers_size():
+    """MnasNet-A1 1.0 is 3.9 M parameters in the paper (timm's semnasnet_100: 3.89 M)."""
+    assert _trainable_count(mnasnet_classifier("a1", 1.0)) == pytest.approx(3.89e6, rel=0.005)
+
+
 def test_every_registered_width_has_a_published_count():
-    assert {(b, a) for b in BACKBONES for a in get_backbone(b).alphas} == set(PUBLISHED)
+    assert set(ALL_WIDTHS) - set(PUBLISHED) == {("mnasnet_a1", 1.0)}
 
 
-@pytest.mark.parametrize("backbone,alpha", sorted(PUBLISHED))
+def test_weight_file_diagnostics_name_every_backbone_with_that_layer_count():
+    assert backbone_for_layer_count(205) == "mobilenetv2 or mnasnet_b1"
+    assert backbone_for_layer_count(157) == "mobilenetv1"
+
+
+@pytest.mark.parametrize("backbone,alpha", ALL_WIDTHS)
 def test_detector_grids_are_strides_8_16_32(backbone, alpha):
     for size in [(128, 128), (320, 320), (416, 416), (320, 416)]:
         model = yolo_body(size, num_classes=3, backbone=backbone, alpha=alpha)
