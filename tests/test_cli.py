@@ -24,6 +24,8 @@ BAD_FLAGS = {
     "voc_annotation": (["--data", ".", "--seed", "x"], ["--data", ".", "--train-percent", "2"],
                        "--train-percent must be in [0, 1]"),
     "export": (["--format", "pb"], ["--nms-iou", "0"], "--nms-iou must be in (0, 1]"),
+    "convert_weights": (["--alpha", "x", "--checkpoint", "c", "--out", "o"],
+                        ["--checkpoint", "c", "--out", "o"], "timm checkpoints convert for"),
 }
 
 

@@ -193,6 +193,13 @@ OPTIONS = {
                          "'serving_default', and 'raw')", action="bool"),
     "name": Option(None, "file name stem (default yolov4_lite_<backbone>_<alpha>_<size>)"),
 
+    # ---------------------------------------------------------------- convert_weights.py
+    "checkpoint": Option(None, "timm checkpoint (.safetensors) of the backbone: "
+                               "mnasnet_100 for mnasnet_b1, semnasnet_100 for mnasnet_a1",
+                         metavar="FILE"),
+    "convert_out": Option(None, "HDF5 file to write (give it to train.py --weights)",
+                          metavar="FILE", flags=()),
+
     # ---------------------------------------------------------------- training schedule
     # Few epochs suffice when fine-tuning from the VOC weights (the figures in the README).
     "epochs": Option(60, "total epochs, frozen ones included", type=int),
@@ -272,7 +279,7 @@ OPTIONS = {
 }
 
 # Flags whose command-line spelling differs from their option name.
-_FLAG_NAMES = {"json_summary": "--json"}
+_FLAG_NAMES = {"json_summary": "--json", "convert_out": "--out"}
 
 # The flags of each tool's shared groups.
 MODEL_OPTIONS = ("backbone", "alpha", "weights", "classes", "anchors", "input_size")

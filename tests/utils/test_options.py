@@ -13,7 +13,7 @@ from utils import options
 from utils.options import OPTIONS
 
 SCRIPTS = ("predict", "get_map", "train", "export", "summary", "kmeans_for_anchors",
-           "voc_annotation")
+           "voc_annotation", "convert_weights")
 
 
 def _parser_actions(script):
