@@ -134,3 +134,7 @@ register_backbone(
     "mnasnet_a1", "nets.backbones.mnasnet:mnasnet_a1", alphas=(1.0,),
     weight_layers=215, description="MnasNet-A1 with squeeze-excite, timm parameter names "
                                  "(ImageNet weights through convert_weights.py)")
+register_backbone(
+    "shufflenetv1", "nets.backbones.shufflenetv1:shufflenetv1", alphas=(0.5, 1.0, 1.5, 2.0),
+    weight_layers=201, description="ShuffleNetV1 with 3 groups (no ImageNet or VOC weights: "
+                                 "trains from random initialisation)")

@@ -1,4 +1,4 @@
-"""The design papers' backbones (SqueezeNet 1.1, ShuffleNetV2, MnasNet-B1/A1): the published
+"""The design papers' backbones (SqueezeNet 1.1, ShuffleNetV1/V2, MnasNet-B1/A1): the published
 classifiers' sizes,
 the detector's grids at every width, SqueezeNet's ImageNet file, and a short training run of each
 that saves, reloads and predicts."""
@@ -11,13 +11,14 @@ import tensorflow as tf
 from nets import load_weights, save_weights, yolo_body
 from nets.backbones import backbone_for_layer_count, get_backbone
 from nets.backbones.mnasnet import mnasnet_classifier
+from nets.backbones.shufflenetv1 import shufflenetv1_classifier
 from nets.backbones.shufflenetv2 import shufflenetv2_classifier
 from nets.backbones.squeezenet import squeezenet_classifier
 from nets.loss import YoloLoss
 from tests.conftest import shared_path
 from utils.config import load_anchors
 
-BACKBONES = ("squeezenet", "shufflenetv2", "mnasnet_b1", "mnasnet_a1")
+BACKBONES = ("squeezenet", "shufflenetv1", "shufflenetv2", "mnasnet_b1", "mnasnet_a1")
 # torchvision's parameter counts (PyTorch parameters: BatchNorm running statistics excluded):
 # squeezenet1_1, shufflenet_v2_x*, mnasnet0_5 / 0_75 / 1_0 / 1_3.
 PUBLISHED = {("squeezenet", 1.0): 1_235_496, ("shufflenetv2", 0.5): 1_366_792,
@@ -28,7 +29,8 @@ PUBLISHED = {("squeezenet", 1.0): 1_235_496, ("shufflenetv2", 0.5): 1_366_792,
 CLASSIFIERS = {"squeezenet": lambda alpha: squeezenet_classifier(),
                "shufflenetv2": shufflenetv2_classifier,
                "mnasnet_b1": lambda alpha: mnasnet_classifier("b1", alpha),
-               "mnasnet_a1": lambda alpha: mnasnet_classifier("a1", alpha)}
+               "mnasnet_a1": lambda alpha: mnasnet_classifier("a1", alpha),
+               "shufflenetv1": shufflenetv1_classifier}
 ALL_WIDTHS = sorted((b, a) for b in BACKBONES for a in get_backbone(b).alphas)
 
 
@@ -46,8 +48,18 @@ def test_mnasnet_a1_has_the_papers_size():
     assert _trainable_count(mnasnet_classifier("a1", 1.0)) == pytest.approx(3.89e6, rel=0.005)
 
 
-def test_every_registered_width_has_a_published_count():
-    assert set(ALL_WIDTHS) - set(PUBLISHED) == {("mnasnet_a1", 1.0)}
+@pytest.mark.parametrize("alpha,mflops", [(0.5, 38), (1.0, 140), (1.5, 292), (2.0, 524)])
+def test_shufflenetv1_has_the_papers_complexity(alpha, mflops):
+    """The paper gives ShuffleNet s x (g = 3) in MFLOPs (multiply-adds) at 224; no
+    parameter counts. count_flops counts 2 per multiply-add."""
+    from nets.profile import count_flops
+    mult_adds = count_flops(shufflenetv1_classifier(alpha)) / 2e6
+    assert mult_adds == pytest.approx(mflops, rel=0.02)
+
+
+def test_every_registered_width_has_a_published_figure():
+    no_count = {("mnasnet_a1", 1.0)} | {("shufflenetv1", a) for a in (0.5, 1.0, 1.5, 2.0)}
+    assert set(ALL_WIDTHS) - set(PUBLISHED) == no_count
 
 
 def test_weight_file_diagnostics_name_every_backbone_with_that_layer_count():
@@ -57,10 +69,10 @@ def test_weight_file_diagnostics_name_every_backbone_with_that_layer_count():
 
 @pytest.mark.parametrize("backbone,alpha", ALL_WIDTHS)
 def test_detector_grids_are_strides_8_16_32(backbone, alpha):
-    for size in [(128, 128), (320, 320), (416, 416), (320, 416)]:
-        model = yolo_body(size, num_classes=3, backbone=backbone, alpha=alpha)
-        h, w = size
-        assert [tuple(o.shape[1:]) for o in model.outputs] == [
+    model = yolo_body((None, None), num_classes=3, backbone=backbone, alpha=alpha)
+    for h, w in [(128, 128), (320, 320), (416, 416), (320, 416)]:
+        shapes = model.compute_output_shape((1, h, w, 3))
+        assert [tuple(s[1:]) for s in shapes] == [
             (h // 32, w // 32, 24), (h // 16, w // 16, 24), (h // 8, w // 8, 24)]
 
 
