@@ -11,6 +11,7 @@ Outputs in --save-dir: last.h5 and best.h5 (load them with predict.py --weights)
 history.csv (losses, learning rate, mAP per epoch), loss.png, map.png, tensorboard/, and the
 resumable state train_state.json + train_state.npz.
 """
+import argparse
 import os
 import sys
 import time
@@ -45,6 +46,7 @@ class TrainArgumentParser(ArgumentParser):
 
     def parse_args(self, args=None, namespace=None):
         parsed = super().parse_args(args, namespace)
+        parsed.explicit = self._given_flags(args)
         if parsed.resume:
             from utils.config import ConfigError
             from utils.training.state import saved_flags
@@ -53,7 +55,19 @@ class TrainArgumentParser(ArgumentParser):
             except ConfigError as exc:
                 self.error(str(exc))
             parsed = super().parse_args(args, namespace)
+            parsed.explicit = self._given_flags(args)
         return parsed
+
+    def _given_flags(self, args):
+        """Destinations of the flags given on the command line (not left at their default)."""
+        defaults = {action.dest: action.default for action in self._actions}
+        try:
+            for action in self._actions:
+                action.default = argparse.SUPPRESS
+            return sorted(vars(super().parse_args(args)))
+        finally:
+            for action in self._actions:
+                action.default = defaults[action.dest]
 
 
 def build_parser():
@@ -65,7 +79,8 @@ def build_parser():
                 ("data", "train_split", "val_split", "coco_json", "coco_images", "val_coco_json",
                  "val_coco_images"), MODE)
     add_options(parser.add_argument_group("schedule"),
-                ("epochs", "freeze_epochs", "batch_size", "freeze_batch_size", "optimizer", "lr",
+                ("epochs", "freeze_epochs", "random_init_epochs", "batch_size", "freeze_batch_size",
+                 "optimizer", "lr",
                  "lr_schedule", "warmup_epochs", "momentum", "weight_decay"), MODE)
     add_options(parser.add_argument_group("augmentation and loss"),
                 ("mosaic", "mixup", "aug_off_ratio", "label_smoothing", "focal_loss"), MODE)
@@ -139,6 +154,24 @@ def load_data(args, class_names):
     return train, val, class_names
 
 
+def plan_random_initialisation(args):
+    """A backbone without pretrained weights trains from scratch: say so, and unless the epochs
+    were given, train longer and never frozen (a random backbone has nothing to keep)."""
+    from utils.hub import pretrained_name
+    if args.weights is None and pretrained_name(args.backbone, args.alpha) is None:
+        print(f"{args.backbone} alpha {args.alpha:g} has no published weights: training from "
+              f"random initialisation (give --weights FILE for ImageNet backbone weights, "
+              f"see the README)")
+        args.weights = "none"
+    if args.weights is None or str(args.weights).lower() != "none":
+        return
+    if "epochs" not in args.explicit:
+        args.epochs = args.random_init_epochs
+    if "freeze_epochs" not in args.explicit:
+        args.freeze_epochs = 0
+    print(f"random initialisation: {args.epochs} epochs, {args.freeze_epochs} frozen")
+
+
 def print_settings(rows):
     width = max(len(k) for k, _ in rows)
     line = "-" * (width + 40)
@@ -166,6 +199,8 @@ def run(args):
     if not train_samples:
         raise UsageError("the training split has no usable images")
     resume_state = load_training_state(args.save_dir) if args.resume else None
+    if resume_state is None:
+        plan_random_initialisation(args)
     if args.mixed_precision:
         import tensorflow as tf
         policy = "mixed_float16" if tf.config.list_physical_devices("GPU") else "mixed_bfloat16"

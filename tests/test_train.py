@@ -284,3 +284,29 @@ def test_missing_dataset_and_bad_weights_give_one_line_errors(tmp_path, capsys):
                              "--save-dir", str(tmp_path / "o")])
     err = capsys.readouterr().err
     assert rc == 2 and "bad.h5" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("flags,expected", [
+    ([], (200, 0)),                                   # the random-init schedule
+    (["--epochs", "30"], (30, 0)),                    # given epochs are kept
+    (["--freeze-epochs", "4"], (200, 4)),             # and a given frozen phase too
+    (["--random-init-epochs", "80"], (80, 0)),
+])
+def test_a_backbone_without_weights_trains_longer_and_unfrozen(flags, expected, capsys):
+    args = train.build_parser().parse_args(["--backbone", "shufflenetv2", "--alpha", "0.5",
+                                            "--data", "."] + flags)
+    train.plan_random_initialisation(args)
+    assert (args.epochs, args.freeze_epochs) == expected and args.weights == "none"
+    assert "has no published weights" in capsys.readouterr().out
+
+
+def test_published_weights_keep_the_fine_tuning_schedule(capsys):
+    args = train.build_parser().parse_args(["--backbone", "mobilenetv1", "--alpha", "0.25",
+                                            "--data", "."])
+    train.plan_random_initialisation(args)
+    assert (args.epochs, args.freeze_epochs, args.weights) == (60, 5, None)
+    args = train.build_parser().parse_args(["--alpha", "0.25", "--data", ".", "--weights",
+                                            "none"])
+    train.plan_random_initialisation(args)
+    assert (args.epochs, args.freeze_epochs) == (200, 0)
+    assert "no published weights" not in capsys.readouterr().out

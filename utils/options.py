@@ -204,6 +204,11 @@ OPTIONS = {
     # Few epochs suffice when fine-tuning from the VOC weights (the figures in the README).
     "epochs": Option(60, "total epochs, frozen ones included", type=int),
     "freeze_epochs": Option(5, "first epochs with the backbone frozen (0: never)", type=int),
+    # A backbone without pretrained weights learns everything: a longer run, never frozen.
+    "random_init_epochs": Option(200, "total epochs when the backbone starts from random "
+                                      "initialisation (no published weights, or --weights none) "
+                                      "and --epochs is not given; such a run has no frozen phase "
+                                      "unless --freeze-epochs is given", type=int),
     # Inference runs this many images per graph call (folders, evaluation); results are the
     # same for any batch size.
     "batch_size": Option(PerMode(predict=8, eval=8, train=8),

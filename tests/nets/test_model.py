@@ -138,5 +138,7 @@ def test_registry_facts_are_consistent():
     for spec in backbone_specs():
         assert spec.alphas and callable(spec.builder) and spec.weight_layers > 0, spec.name
         assert set(spec.pretrained) <= set(spec.alphas), spec.name
-    counts = [spec.weight_layers for spec in backbone_specs()]
-    assert len(set(counts)) == len(counts), "layer counts must tell backbones apart"
+    # Weight files of the original implementation are told apart by their layer count; other
+    # backbones may share a count (the diagnostics then name every candidate).
+    counts = [spec.weight_layers for spec in backbone_specs() if spec.pretrained]
+    assert len(set(counts)) == len(counts), "layer counts must tell published files apart"
