@@ -2,9 +2,13 @@
 
     python benchmarks/bench_finetune.py                      # the full benchmark (~15 min, 2 cores)
     python benchmarks/bench_finetune.py --input-size 320 --epochs 10     # a quick trial
+    python benchmarks/bench_finetune.py --backbone squeezenet --alpha 1 \
+        --weights ../shared/weights/squeezenet_v1_1_imagenet_notop.h5   # from ImageNet weights
+    python benchmarks/bench_finetune.py --backbone shufflenetv2 --alpha 0.5 --weights none
 
 Runs ``train.py`` in a subprocess exactly as a user would, giving only backbone, alpha, data,
-classes, initial weights and save dir (mobilenetv1-0.25 from the VOC weights, raccoon train, 416),
+classes, initial weights and save dir (by default mobilenetv1-0.25 from the VOC weights, raccoon
+train, 416),
 plus any extra flags after ``--``. Then evaluates ``last.h5`` on raccoon ``test`` the way get_map
 does (confidence 0.001, NMS IoU 0.5, VOC all-point AP; COCO AP from pycocotools) and prints wall
 time, time per epoch, training images/s, peak memory (the training process's max RSS) and mAP.
@@ -33,7 +37,10 @@ def parse_args():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0],
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--data", default=DEFAULT_DATA, help="raccoon VOC folder")
-    parser.add_argument("--weights", default=DEFAULT_WEIGHTS, help="VOC-trained initial weights")
+    parser.add_argument("--backbone", default="mobilenetv1")
+    parser.add_argument("--alpha", type=float, default=0.25)
+    parser.add_argument("--weights", default=DEFAULT_WEIGHTS,
+                        help="initial weights: VOC-trained, an ImageNet backbone file, or none")
     parser.add_argument("--save-dir", default=None, help="run folder (default: a temp folder)")
     parser.add_argument("--input-size", default=None,
                         help="override the training size (quick trials only)")
@@ -47,7 +54,7 @@ def read_history(path):
         return list(csv.DictReader(f))
 
 
-def evaluate(weights, data, input_size):
+def evaluate(weights, data, input_size, backbone="mobilenetv1", alpha=0.25):
     """(VOC mAP@0.5, COCO AP, seconds) of ``weights`` on the test split, get_map's settings."""
     from nets import load_weights, yolo_body
     from utils.data import load_voc_split
@@ -55,7 +62,7 @@ def evaluate(weights, data, input_size):
     from utils.inference.detector import Detector
     from utils.options import detection_defaults
     samples, _ = load_voc_split(data, "test", ["raccoon"])
-    model = yolo_body(input_size, num_classes=1, backbone="mobilenetv1", alpha=0.25)
+    model = yolo_body(input_size, num_classes=1, backbone=backbone, alpha=alpha)
     load_weights(model, weights)
     start = time.perf_counter()
     detector = Detector(model, ["raccoon"], input_size=input_size, **detection_defaults("eval"))
@@ -67,11 +74,11 @@ def evaluate(weights, data, input_size):
 def main():
     args = parse_args()
     for path in (args.data, args.weights):
-        if not os.path.exists(path):
+        if path != "none" and not os.path.exists(path):
             sys.exit(f"bench_finetune: {path} is missing (needs ../shared)")
     save_dir = args.save_dir or tempfile.mkdtemp(prefix="bench_finetune_")
-    command = [sys.executable, os.path.join(ROOT, "train.py"), "--backbone", "mobilenetv1",
-               "--alpha", "0.25", "--data", args.data,
+    command = [sys.executable, os.path.join(ROOT, "train.py"), "--backbone", args.backbone,
+               "--alpha", str(args.alpha), "--data", args.data,
                "--classes", os.path.join(ROOT, "model_data", "raccoon_classes.txt"),
                "--weights", args.weights, "--save-dir", save_dir, "--quiet"]
     if args.input_size:
@@ -98,10 +105,12 @@ def main():
     steady = [r for i, r in enumerate(history) if i > 0 and r["lr"] and
               float(r["images_per_s"]) > 0 and i != _unfreeze_index(save_dir)]
     steady_ips = (sum(float(r["images_per_s"]) for r in steady) / len(steady)) if steady else 0
-    map50, coco_ap, eval_s = evaluate(os.path.join(save_dir, "last.h5"), args.data, input_size)
+    map50, coco_ap, eval_s = evaluate(os.path.join(save_dir, "last.h5"), args.data, input_size,
+                                      args.backbone, args.alpha)
     best_map = None
     if os.path.isfile(os.path.join(save_dir, "best.h5")):
-        best_map = evaluate(os.path.join(save_dir, "best.h5"), args.data, input_size)[0]
+        best_map = evaluate(os.path.join(save_dir, "best.h5"), args.data, input_size,
+                            args.backbone, args.alpha)[0]
 
     print("\n=== fine-tuning benchmark: mobilenetv1-0.25, VOC weights -> raccoon, "
           f"{input_size[0]}x{input_size[1]}, train.py defaults ===")

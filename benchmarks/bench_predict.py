@@ -75,7 +75,9 @@ def bench_variant(backbone, alpha, image, input_size, runs, warmup):
         "model": model_only(plain_fn),
         "model_fused": model_only(fused_fn),
         "preprocess": lambda: detector.preprocess(image)}, runs)
+    from nets.profile import count_flops
     result["params"] = model.count_params()
+    result["gflops"] = count_flops(model) / 1e9
     return result
 
 
@@ -102,7 +104,7 @@ def main(argv=None):
           f"(JPEG decode {decode_ms:.1f} ms, not included below); input "
           f"{input_size[0]}x{input_size[1]}; {args.runs} runs after {args.warmup} warm-up; "
           f"TF {tf.__version__}; {os.cpu_count()} CPUs")
-    header = (f"{'backbone':<13}{'alpha':>6}{'params':>12}  {'end-to-end ms':>15}"
+    header = (f"{'backbone':<13}{'alpha':>6}{'params':>12}{'GFLOPs':>8}  {'end-to-end ms':>15}"
               f"{'graph ms':>13}{'model ms':>13}{'folded ms':>13}{'prep ms':>9}")
     print(header)
     print("-" * len(header))
@@ -115,7 +117,8 @@ def main(argv=None):
             continue
         cells = "".join(f"{r[k][0]:>7.1f} /{r[k][1]:>5.1f}"
                         for k in ("end_to_end", "graph", "model", "model_fused"))
-        print(f"{backbone:<13}{alpha:>6g}{r['params']:>12,}  {cells}{r['preprocess'][1]:>9.1f}",
+        print(f"{backbone:<13}{alpha:>6g}{r['params']:>12,}{r['gflops']:>8.2f}  {cells}"
+              f"{r['preprocess'][1]:>9.1f}",
               flush=True)
     print("ms per image, mean / median. end-to-end = letterbox + model + decode + NMS (what "
           "Detector.detect costs); graph = model + decode + NMS; model = network alone, as built "
