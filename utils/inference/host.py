@@ -40,6 +40,15 @@ def _sigmoid(x):
     return 0.5 * (1.0 + np.tanh(0.5 * x))  # no overflow for large negative logits
 
 
+def _level_features(output, num_anchors, num_classes):
+    """One level's raw output (gh, gw, A * (5 + C)), or with a batch of 1, as (gh, gw, A, 5 + C)."""
+    output = np.asarray(output, np.float32)
+    if output.ndim == 4:
+        output = output[0]
+    gh, gw = output.shape[:2]
+    return output.reshape(gh, gw, num_anchors, BOX_AND_OBJECTNESS + num_classes)
+
+
 def decode_raw(outputs, anchors, anchors_mask, num_classes, input_size):
     """Raw head outputs of one image -> boxes, per-class scores.
 
@@ -57,11 +66,8 @@ def decode_raw(outputs, anchors, anchors_mask, num_classes, input_size):
     in_h, in_w = float(input_size[0]), float(input_size[1])
     all_boxes, all_scores = [], []
     for output, mask in zip(outputs, anchors_mask):
-        output = np.asarray(output, np.float32)
-        if output.ndim == 4:
-            output = output[0]
-        gh, gw = output.shape[:2]
-        feats = output.reshape(gh, gw, len(mask), BOX_AND_OBJECTNESS + num_classes)
+        feats = _level_features(output, len(mask), num_classes)
+        gh, gw = feats.shape[:2]
         grid_x, grid_y = np.meshgrid(np.arange(gw, dtype=np.float32),
                                      np.arange(gh, dtype=np.float32))
         cx = (_sigmoid(feats[..., 0]) + grid_x[..., None]) / gw * in_w
@@ -126,12 +132,5 @@ def class_aware_nms(boxes, scores, score_threshold, iou_threshold, max_boxes):
 
 def objectness_levels(outputs, anchors_mask, num_classes):
     """Per-level (gh, gw) maps of the highest sigmoid(objectness) over the level's anchors."""
-    maps = []
-    for output, mask in zip(outputs, anchors_mask):
-        output = np.asarray(output, np.float32)
-        if output.ndim == 4:
-            output = output[0]
-        gh, gw = output.shape[:2]
-        feats = output.reshape(gh, gw, len(mask), BOX_AND_OBJECTNESS + num_classes)
-        maps.append(_sigmoid(feats[..., 4]).max(axis=-1))
-    return maps
+    return [_sigmoid(_level_features(output, len(mask), num_classes)[..., 4]).max(axis=-1)
+            for output, mask in zip(outputs, anchors_mask)]
