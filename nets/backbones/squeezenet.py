@@ -13,9 +13,24 @@ as it is (so the ImageNet file loads into all 25 convolutions by name):
   channels), fire7 (stride 16, 384) and fire9 (stride 32, 512).
 
 Layer names are ``conv1``, ``fire<N>_squeeze1x1``, ``fire<N>_expand1x1``, ``fire<N>_expand3x3``
-(``/`` in the ImageNet file's names reads as ``_``).
+(``/`` in the ImageNet file's names reads as ``_``). The ImageNet weights were trained on Caffe's
+input (BGR, 0-255, ImageNet mean subtracted); :class:`CaffeInput` turns the detector's RGB input
+in [0, 1] into that, so the pretrained filters see what they were trained on.
 """
+import keras
 from keras import layers
+
+# ImageNet channel means in BGR order, as Caffe subtracts them.
+_CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
+
+
+@keras.saving.register_keras_serializable(package="yolov4_lite")
+class CaffeInput(layers.Layer):
+    """RGB in [0, 1] -> BGR in [0, 255] minus the ImageNet mean (Caffe's preprocessing)."""
+
+    def call(self, x):
+        bgr = keras.ops.flip(x, axis=-1) * 255.0
+        return bgr - keras.ops.convert_to_tensor(_CAFFE_MEAN_BGR, dtype=x.dtype)
 
 # (squeeze, expand) filters of fire2 .. fire9.
 _FIRES = {2: (16, 64), 3: (16, 64), 4: (32, 128), 5: (32, 128),
@@ -38,7 +53,8 @@ def _pool(x, name):
 
 def squeezenet(inputs, alpha=1.0):
     """Stride 8 / 16 / 32 features of SqueezeNet 1.1 (``alpha`` must be 1.0)."""
-    x = layers.Conv2D(64, 3, strides=2, padding="same", activation="relu", name="conv1")(inputs)
+    x = CaffeInput(name="caffe_input")(inputs)
+    x = layers.Conv2D(64, 3, strides=2, padding="same", activation="relu", name="conv1")(x)
     x = _pool(x, "pool1")                                    # stride 4
     x = _fire(_fire(x, 2), 3)
     x = _pool(x, "pool3")                                    # stride 8
@@ -54,9 +70,9 @@ def squeezenet_classifier(input_shape=(224, 224, 3), classes=1000):
     """The ImageNet classifier of SqueezeNet 1.1 as published (valid padding, ceil-mode pools
     emulated by 'same', three poolings, dropout, a 1x1 convolution to the classes, ReLU,
     global average pooling): 1,235,496 parameters for 1000 classes."""
-    import keras
     inputs = keras.Input(input_shape)
-    x = layers.Conv2D(64, 3, strides=2, activation="relu", name="conv1")(inputs)
+    x = CaffeInput(name="caffe_input")(inputs)
+    x = layers.Conv2D(64, 3, strides=2, activation="relu", name="conv1")(x)
     x = _pool(x, "pool1")
     x = _fire(_fire(x, 2), 3)
     x = _pool(x, "pool3")

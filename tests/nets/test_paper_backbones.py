@@ -118,3 +118,14 @@ def test_trains_two_steps_saves_reloads_and_predicts(backbone, tmp_path):
     detector = Detector(again, ["a", "b"], input_size=(128, 128), conf=0.0, max_boxes=3)
     result = detector.detect(np.zeros((100, 150, 3), np.uint8))
     assert len(result) == 3
+
+
+def test_squeezenet_feeds_its_imagenet_filters_caffe_input():
+    """The ImageNet SqueezeNet was trained on BGR 0-255 minus the mean; the detector's input is
+    RGB in [0, 1]."""
+    from nets.backbones.squeezenet import CaffeInput
+    pixel = np.array([[[[1.0, 0.5, 0.0]]]], np.float32)  # RGB
+    np.testing.assert_allclose(CaffeInput()(pixel).numpy()[0, 0, 0],
+                               [0.0 - 103.939, 127.5 - 116.779, 255.0 - 123.68], rtol=1e-6)
+    model = yolo_body((128, 128), num_classes=2, backbone="squeezenet", alpha=1.0)
+    assert isinstance(model.get_layer("conv1").input._keras_history.operation, CaffeInput)
