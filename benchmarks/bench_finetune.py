@@ -112,7 +112,9 @@ def main():
         best_map = evaluate(os.path.join(save_dir, "best.h5"), args.data, input_size,
                             args.backbone, args.alpha)[0]
 
-    print("\n=== fine-tuning benchmark: mobilenetv1-0.25, VOC weights -> raccoon, "
+    start_from = "random initialisation" if args.weights == "none" else \
+        os.path.basename(args.weights)
+    print(f"\n=== fine-tuning benchmark: {args.backbone}-{args.alpha:g}, {start_from} -> raccoon, "
           f"{input_size[0]}x{input_size[1]}, train.py defaults ===")
     print(f"save dir               {save_dir}")
     print(f"epochs                 {epochs}")
