@@ -4,6 +4,7 @@ Examples:
     python predict.py --backbone mobilenetv1 --alpha 0.25            # sample photo -> img_out/
     python predict.py --backbone ghostnet --source photos/ --json results.json
     python predict.py --weights logs/best.h5 --classes my_classes.txt --source clip.mp4
+    python predict.py --weights exports/yolov4_lite_mobilenetv1_0.25_416.tflite --source photos/
     python predict.py --source 0 --show                              # webcam
     python predict.py --mode fps          # end-to-end latency
     python predict.py --mode heatmap      # objectness heat map PNG

@@ -136,5 +136,5 @@ register_backbone(
                                  "(ImageNet weights through convert_weights.py)")
 register_backbone(
     "shufflenetv1", "nets.backbones.shufflenetv1:shufflenetv1", alphas=(0.5, 1.0, 1.5, 2.0),
-    weight_layers=201, description="ShuffleNetV1 with 3 groups (no ImageNet or VOC weights: "
+    weight_layers=263, description="ShuffleNetV1 with 3 groups (no ImageNet or VOC weights: "
                                  "trains from random initialisation)")

@@ -26,19 +26,30 @@ def _bn(x, name, relu=False):
     return layers.ReLU(name=f"{name}_relu")(x) if relu else x
 
 
+def _group_conv(x, filters, groups, name):
+    """1x1 convolution in ``groups`` independent channel groups, written as one convolution per
+    group: Keras' ``groups=`` runs through XLA on CPUs and does not export to ONNX."""
+    if groups == 1:
+        return layers.Conv2D(filters, 1, use_bias=False, name=name)(x)
+    step = x.shape[-1] // groups
+    parts = [layers.Conv2D(filters // groups, 1, use_bias=False, name=f"{name}_g{g}")(
+        x[..., g * step:(g + 1) * step]) for g in range(groups)]
+    return layers.Concatenate(name=f"{name}_concat")(parts)
+
+
 def _unit(x, out_channels, strides, grouped_input, name):
     in_channels = x.shape[-1]
     mid = out_channels // 4
     branch_out = out_channels - in_channels if strides == 2 else out_channels
     groups = GROUPS if grouped_input else 1
-    y = layers.Conv2D(mid, 1, groups=groups, use_bias=False, name=f"{name}_gconv1")(x)
+    y = _group_conv(x, mid, groups, f"{name}_gconv1")
     y = _bn(y, f"{name}_gconv1", relu=True)
     if groups > 1:
         y = ChannelShuffle(groups, name=f"{name}_shuffle")(y)
     y = layers.DepthwiseConv2D(3, strides=strides, padding="same", use_bias=False,
                                name=f"{name}_dw")(y)
     y = _bn(y, f"{name}_dw")
-    y = layers.Conv2D(branch_out, 1, groups=GROUPS, use_bias=False, name=f"{name}_gconv2")(y)
+    y = _group_conv(y, branch_out, GROUPS, f"{name}_gconv2")
     y = _bn(y, f"{name}_gconv2")
     if strides == 2:
         shortcut = layers.AveragePooling2D(3, strides=2, padding="same",
