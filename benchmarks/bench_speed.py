@@ -7,7 +7,8 @@ Rows (each a fresh process, so start-up costs count where a user pays them):
   frozen (``train.py``'s own ``history.csv``);
 * ``get_map.py --map-out`` on a generated VOC07-test-sized case (2,151 images, about 105,000
   detections; benchmarks/bench_map.py's generator), whole process, with its plots;
-* ``predict.py`` on one image, cold process to saved result;
+* ``predict.py`` on one image, cold process to saved result, with the .h5 weights and with a
+  TFLite export of them (``export.py``, not timed);
 * end-to-end latency per backbone (benchmarks/bench_predict.py), unless ``--no-latency``.
 
     python benchmarks/bench_speed.py [--epochs 3] [--no-latency] [--skip-train]
@@ -92,7 +93,16 @@ def main():
         seconds, _ = run([sys.executable, os.path.join(ROOT, "predict.py"), "--backbone",
                           "mobilenetv1", "--alpha", "0.25", "--weights", WEIGHTS, "--source",
                           STREET, "--save-dir", os.path.join(work, "predict"), "--quiet"], work)
-        rows.append(("predict.py, one image, cold process", f"{seconds:.2f} s"))
+        rows.append(("predict.py, one image, cold process (.h5)", f"{seconds:.2f} s"))
+        exports = os.path.join(work, "exports")
+        run([sys.executable, os.path.join(ROOT, "export.py"), "--backbone", "mobilenetv1",
+             "--alpha", "0.25", "--weights", WEIGHTS, "--format", "tflite", "--out", exports,
+             "--no-progress"], work)
+        tflite = os.path.join(exports, "yolov4_lite_mobilenetv1_0.25_416.tflite")
+        seconds, _ = run([sys.executable, os.path.join(ROOT, "predict.py"), "--weights", tflite,
+                          "--source", STREET, "--save-dir", os.path.join(work, "predict_tflite"),
+                          "--quiet"], work)
+        rows.append(("predict.py, one image, cold process (.tflite export)", f"{seconds:.2f} s"))
     width = max(len(name) for name, _ in rows)
     for name, value in rows:
         print(f"{name:<{width}}  {value}")
