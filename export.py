@@ -12,7 +12,8 @@ The exported files run with ``predict.py --weights FILE`` and ``get_map.py --wei
 import os
 import sys
 
-from utils.cli import ArgumentParser, UsageError, add_model_options, check_range, run_cli
+from utils.cli import (ArgumentParser, UsageError, add_model_options, check_detection_ranges,
+                       check_range, run_cli)
 from utils.options import add_options
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -44,9 +45,7 @@ def check_args(args):
     from nets import get_backbone
     from utils.config import parse_input_size
     check_range(args.calib_images, "--calib-images", 1)
-    check_range(args.conf, "--conf", 0.0, 1.0)
-    check_range(args.nms_iou, "--nms-iou", 0.0, 1.0, low_open=True)
-    check_range(args.max_boxes, "--max-boxes", 1)
+    check_detection_ranges(args)
     if args.int8 and not args.data:
         raise UsageError("--int8 needs calibration images: --data VOC_FOLDER (e.g. your "
                          "training set)")

@@ -8,7 +8,8 @@ Examples:
 import os
 import sys
 
-from utils.cli import ArgumentParser, UsageError, add_model_options, check_range, run_cli
+from utils.cli import (ArgumentParser, UsageError, add_model_options, check_detection_ranges,
+                       check_range, run_cli)
 from utils.options import DETECTION_OPTIONS, add_options
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -45,9 +46,7 @@ def check_args(args):
     except ValueError as exc:
         raise UsageError(f"--iou: {exc}") from None
     check_range(args.score_threshold, "--score-threshold", 0.0, 1.0)
-    check_range(args.conf, "--conf", 0.0, 1.0)
-    check_range(args.nms_iou, "--nms-iou", 0.0, 1.0, low_open=True)
-    check_range(args.max_boxes, "--max-boxes", 1)
+    check_detection_ranges(args)
     check_range(args.batch_size, "--batch-size", 1)
     if args.data:  # the model's options, before the split is read
         from nets import get_backbone
@@ -76,13 +75,10 @@ def run(args):
     else:
         from utils.data import load_voc_split, resolve_voc_root
         from utils.inference.runtime_detector import load_detector
-        from utils.inference.runtimes import model_format
-        from utils.options import DEFAULT_CLASSES_PATH
 
         voc_root = resolve_voc_root(args.data)  # a wrong folder fails before the model loads
-        exported = bool(args.weights) and model_format(args.weights) != "keras"
-        classes_path = args.classes or (None if exported else DEFAULT_CLASSES_PATH)
-        detector = load_detector(args.backbone, args.alpha, args.weights, classes_path,
+        # No --classes: the export's own names, or model_data/voc_classes.txt for a .h5.
+        detector = load_detector(args.backbone, args.alpha, args.weights, args.classes,
                                  anchors_path=args.anchors, input_size=args.input_size,
                                  conf=args.conf, nms_iou=args.nms_iou, max_boxes=args.max_boxes,
                                  letterbox=args.letterbox)

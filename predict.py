@@ -12,7 +12,8 @@ Examples:
 import os
 import sys
 
-from utils.cli import ArgumentParser, add_model_options, check_range, run_cli
+from utils.cli import (ArgumentParser, add_model_options, check_detection_ranges, check_range,
+                       run_cli)
 from utils.options import DETECTION_OPTIONS, add_options
 
 # Quiet native libraries before they are imported: a user sees our messages, not their logs.
@@ -39,9 +40,7 @@ def build_parser():
 def check_args(args):
     """Raise UsageError for flag values that cannot work; parse the input size."""
     from utils.config import parse_input_size
-    check_range(args.conf, "--conf", 0.0, 1.0)
-    check_range(args.nms_iou, "--nms-iou", 0.0, 1.0, low_open=True)
-    check_range(args.max_boxes, "--max-boxes", 1)
+    check_detection_ranges(args)
     check_range(args.runs, "--runs", 1)
     check_range(args.batch_size, "--batch-size", 1)
     args.input_size = parse_input_size(args.input_size)

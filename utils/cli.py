@@ -72,6 +72,13 @@ def check_range(value, flag, low=None, high=None, low_open=False, high_open=Fals
     return value
 
 
+def check_detection_ranges(args):
+    """The detection flags every model-running script has: --conf, --nms-iou, --max-boxes."""
+    check_range(args.conf, "--conf", 0.0, 1.0)
+    check_range(args.nms_iou, "--nms-iou", 0.0, 1.0, low_open=True)
+    check_range(args.max_boxes, "--max-boxes", 1)
+
+
 def is_user_error(exc):
     """Whether ``exc`` was caused by the user's input or environment rather than by a bug."""
     if isinstance(exc, (UserError,) + _USER_OS_ERRORS):

@@ -101,6 +101,8 @@ class Exporter:
         h, w = self.input_size
         self.float_spec = tf.TensorSpec((None, h, w, 3), tf.float32, name="images")
         self.uint8_spec = tf.TensorSpec((None, h, w, 3), tf.uint8, name="images")
+        # The builtin-NMS graphs (TFLite, ONNX) take one image.
+        self.single_uint8_spec = tf.TensorSpec((1, h, w, 3), tf.uint8, name="images")
 
     # -- graphs ------------------------------------------------------------------------------
     def raw(self, images):
@@ -182,10 +184,9 @@ class Exporter:
         tf = self.tf
         signature = "detect" if nms else "raw"
         with tempfile.TemporaryDirectory(prefix="yolo_export_") as work:
-            h, w = self.input_size
             if nms:
-                spec = tf.TensorSpec((1, h, w, 3), tf.uint8, name="images")
-                self.write_saved_model(work, {signature: (self.end_to_end_single, spec)})
+                self.write_saved_model(work, {signature: (self.end_to_end_single,
+                                                          self.single_uint8_spec)})
             else:
                 self.write_saved_model(work, {signature: (self.raw, self.float_spec)})
             converter = tf.lite.TFLiteConverter.from_saved_model(work, signature_keys=[signature])
@@ -222,8 +223,7 @@ class Exporter:
         # tf2onnx logs tracebacks of optimiser passes it skips; the conversion still succeeds.
         logging.getLogger("tf2onnx").setLevel(logging.ERROR)
         if nms:
-            h, w = self.input_size
-            spec = tf.TensorSpec((1, h, w, 3), tf.uint8, name="images")
+            spec = self.single_uint8_spec
             function = tf.function(self.end_to_end_single, input_signature=[spec])
         else:
             spec = self.float_spec

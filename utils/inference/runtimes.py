@@ -13,9 +13,6 @@ import numpy as np
 from nets.errors import UserError
 from utils.export import metadata as md
 
-KERAS_SUFFIXES = (".h5", ".hdf5", ".keras")
-
-
 class RuntimeLoadError(UserError, ValueError):
     """An exported model file that its runtime cannot open."""
 
