@@ -83,10 +83,12 @@ def build_parser():
                  "optimizer", "lr",
                  "lr_schedule", "warmup_epochs", "momentum", "weight_decay"), MODE)
     add_options(parser.add_argument_group("augmentation and loss"),
-                ("mosaic", "mixup", "aug_off_ratio", "label_smoothing", "focal_loss"), MODE)
+                ("mosaic", "mixup", "aug_off_ratio", "label_smoothing", "focal_loss", "ema"), MODE)
     add_options(parser.add_argument_group("output and run"),
                 ("save_dir", "save_period", "eval_period", "resume", "seed", "workers",
                  "mixed_precision", "jit_compile", "quiet"), MODE)
+    add_options(parser.add_argument_group("several devices or machines"),
+                ("distribute", "cpu_replicas", "sync_bn"), MODE)
     return parser
 
 
@@ -116,6 +118,9 @@ def check_args(args):
         check_range(args.workers, "--workers", 1)
     check_range(args.save_period, "--save-period", 0)
     check_range(args.eval_period, "--eval-period", 0)
+    check_range(args.cpu_replicas, "--cpu-replicas", 1)
+    if args.cpu_replicas > 1 and args.distribute not in ("mirrored", "auto"):
+        raise UsageError("--cpu-replicas needs --distribute mirrored")
 
 
 def load_data(args, class_names):
@@ -184,6 +189,16 @@ def print_settings(rows):
 def run(args):
     """Everything train.py does, given parsed arguments; returns the exit status."""
     check_args(args)
+    # The strategy comes before any other TensorFlow work (multi-worker collectives, logical
+    # CPU devices).
+    from utils.quiet import import_tensorflow_quietly
+    from utils.training.distribute import check_global_batch, make_strategy
+    distribution = import_tensorflow_quietly(
+        lambda: make_strategy(args.distribute, args.cpu_replicas))
+    check_global_batch(args.batch_size, distribution.num_replicas)
+    if args.freeze_epochs:
+        check_global_batch(args.freeze_batch_size, distribution.num_replicas,
+                           "--freeze-batch-size")
     import keras
 
     from nets import yolo_body
@@ -202,29 +217,34 @@ def run(args):
     if resume_state is None:
         plan_random_initialisation(args)
     if args.mixed_precision:
-        import tensorflow as tf
-        policy = "mixed_float16" if tf.config.list_physical_devices("GPU") else "mixed_bfloat16"
-        keras.mixed_precision.set_global_policy(policy)
-    body = yolo_body(input_size, num_classes=len(class_names), backbone=args.backbone,
-                     alpha=args.alpha)
+        keras.mixed_precision.set_global_policy(mixed_precision_policy())
+    if args.seed is not None:  # seeds the random initial weights too
+        keras.utils.set_random_seed(int(args.seed))
+    with distribution.strategy.scope():
+        body = yolo_body(input_size, num_classes=len(class_names), backbone=args.backbone,
+                         alpha=args.alpha)
     if resume_state is None:
         print(initialise_weights(body, args.weights, args.backbone, args.alpha))
 
     settings = TrainSettings.from_args(
         args, input_size=input_size,
-        mixed_precision=args.mixed_precision
-        and keras.mixed_precision.global_policy().name == "mixed_float16",
+        mixed_precision=keras.mixed_precision.global_policy().name == "mixed_float16",
         verbose=2 if args.quiet or not sys.stdout.isatty() else 1)
     from utils import files
-    files.write_text(os.path.join(args.save_dir, "classes.txt"), "\n".join(class_names) + "\n")
+    if distribution.is_chief:
+        files.write_text(os.path.join(args.save_dir, "classes.txt"),
+                         "\n".join(class_names) + "\n")
     print_settings(settings_rows(args, settings, class_names, train_samples, val_samples,
-                                 resume_state))
+                                 resume_state, distribution))
 
     start = time.perf_counter()
     try:
         result = train_detector(settings, body, train_samples, val_samples, class_names, anchors,
-                                resume_state=resume_state, record={"args": vars(args)})
+                                resume_state=resume_state, record={"args": vars(args)},
+                                distribution=distribution)
     except KeyboardInterrupt:
+        if not distribution.is_chief:
+            return EXIT_INTERRUPTED
         path = save_checkpoint(body, os.path.join(args.save_dir, "interrupted.h5"))
         print(f"\ninterrupted: {path} holds the current weights; last.h5 the last finished "
               f"epoch. Continue with: python train.py --save-dir {args.save_dir} --resume",
@@ -241,12 +261,24 @@ def run(args):
     if result.best_metric is not None:
         best = (f"; best mAP@0.5 {result.best_metric:.1%}" if result.best_mode == "map50"
                 else f"; best val loss {result.best_metric:.4f}")
+    if not distribution.is_chief:
+        print(f"done: {result.epochs_done} epochs in {minutes:.1f} min as "
+              f"{distribution.task_type} {distribution.task_index}; the chief wrote the "
+              f"checkpoints")
+        return 0
     print(f"done: {result.epochs_done} epochs in {minutes:.1f} min{best}; checkpoints in "
-          f"{args.save_dir} (last.h5, best.h5)")
+          f"{args.save_dir} (last.h5, best.h5{', weight averages' if settings.ema else ''})")
     return 0
 
 
-def settings_rows(args, settings, class_names, train_samples, val_samples, resume_state):
+def mixed_precision_policy():
+    """float16 where a GPU computes (with loss scaling), bfloat16 on CPUs (no scaling needed)."""
+    import tensorflow as tf
+    return "mixed_float16" if tf.config.list_physical_devices("GPU") else "mixed_bfloat16"
+
+
+def settings_rows(args, settings, class_names, train_samples, val_samples, resume_state,
+                  distribution=None):
     """(name, value) rows of the settings table printed before training."""
     rows = [("backbone", f"{args.backbone} alpha {args.alpha:g}"),
             ("classes", f"{len(class_names)}: {', '.join(class_names[:10])}"
@@ -266,14 +298,24 @@ def settings_rows(args, settings, class_names, train_samples, val_samples, resum
                       + (", focal objectness" if args.focal_loss else "")),
              ("evaluation", f"mAP@0.5 every {args.eval_period} epochs" if args.eval_period
               and val_samples else "off"),
-             ("save dir", args.save_dir)]
+             ("weights average", "EMA over ~2 epochs (evaluated and saved)" if settings.ema
+              else "off (--no-ema)")]
+    if distribution is not None:
+        rows.append(("devices", distribution.describe()
+                     + (", synchronised BatchNorm" if settings.sync_bn
+                        and distribution.num_replicas > 1 else "")))
+    if args.mixed_precision:
+        import keras
+        rows.append(("precision", keras.mixed_precision.global_policy().name))
+    rows.append(("save dir", args.save_dir))
     if resume_state is not None:
         rows.append(("resume", f"from epoch {resume_state[0]['epoch']}"))
     return rows
 
 
 def main(argv=None):
-    return run_cli(run, build_parser(), argv)
+    # run() imports TensorFlow itself, after choosing the distribution strategy.
+    return run_cli(run, build_parser(), argv, quiet_tensorflow=False)
 
 
 if __name__ == "__main__":

@@ -28,12 +28,16 @@ def head_layer_name(level):
 
 
 def build_head(x, filters, num_outputs, level):
-    """Depthwise-separable block, then the 1x1 output convolution (raw logits)."""
+    """Depthwise-separable block, then the 1x1 output convolution (raw logits).
+
+    The output convolution computes in float32 even under a mixed-precision policy: box
+    offsets and logits in float16/bfloat16 would round the loss's fine differences away.
+    """
     x = depthwise_separable(x, filters, name=f"head_{level}_dwb")
     return layers.Conv2D(num_outputs, 1, padding="same", use_bias=True,
                          kernel_initializer=keras.initializers.RandomNormal(stddev=0.02),
                          kernel_regularizer=keras.regularizers.l2(5e-4),
-                         name=head_layer_name(level))(x)
+                         dtype="float32", name=head_layer_name(level))(x)
 
 
 def head_layers(model):

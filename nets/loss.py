@@ -66,6 +66,19 @@ def compact_boxes(gt_boxes):
     return tf.gather(gt_boxes, order, batch_dims=1)
 
 
+def sum_over_replicas(value):
+    """``value`` summed over the replicas of a ``tf.distribute`` step (itself outside one).
+
+    The loss divides sums by counts (positives, negatives) of the whole batch: under
+    replication each replica sees a slice of the batch, so the counts must be the global
+    ones for the replicas' summed gradients to equal the single-device gradient.
+    """
+    context = tf.distribute.get_replica_context()
+    if context is None or context.num_replicas_in_sync == 1:
+        return value
+    return context.all_reduce(tf.distribute.ReduceOp.SUM, value)
+
+
 def _bce_with_logits(labels, logits):
     return tf.nn.sigmoid_cross_entropy_with_logits(labels=labels, logits=logits)
 
@@ -89,7 +102,9 @@ class YoloLoss:
     holding (cx, cy, w, h) normalised by the input size, objectness, one-hot classes;
     ``y_pred`` the three raw head outputs (B, H, W, A * (5 + C)); ``gt_boxes`` (B, N, 4)
     normalised (cx, cy, w, h), zero-padded. Returns a dict of scalar tensors
-    ``box``, ``obj``, ``cls`` and ``total`` (their sum).
+    ``box``, ``obj``, ``cls`` and ``total`` (their sum). Inside a ``tf.distribute`` replica
+    step these are the replica's share of the global batch's loss (normalised by the global
+    counts): summed over the replicas they are the loss of the whole batch.
     """
 
     def __init__(self, anchors, num_classes, anchors_mask=ANCHORS_MASK,
@@ -136,7 +151,7 @@ class YoloLoss:
         shape = tf.shape(raw)
 
         object_mask = true[..., 4]
-        num_pos = tf.maximum(tf.reduce_sum(object_mask), 1.0)
+        num_pos = tf.maximum(sum_over_replicas(tf.reduce_sum(object_mask)), 1.0)
 
         # Ignore mask: best IoU of each prediction with every ground truth of its image.
         batch = shape[0]
@@ -145,7 +160,7 @@ class YoloLoss:
         best_iou = tf.reshape(tf.reduce_max(iou, axis=-1), tf.shape(object_mask))
         ignore_mask = tf.stop_gradient(tf.cast(best_iou < self.ignore_thresh, tf.float32))
         negative_mask = (1.0 - object_mask) * ignore_mask
-        num_neg = tf.maximum(tf.reduce_sum(negative_mask), 1.0)
+        num_neg = tf.maximum(sum_over_replicas(tf.reduce_sum(negative_mask)), 1.0)
 
         ciou = box_ciou(pred_box, true[..., 0:4])
         box_loss = tf.reduce_sum(object_mask * (1.0 - ciou)) * self.box_ratio / num_pos

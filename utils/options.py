@@ -151,8 +151,10 @@ OPTIONS = {
     "train_split": Option("train", "ImageSets/Main split to train on"),
     "val_split": Option(None, "split for validation loss and mAP (default: val, else test, when "
                               "present); 'none' to skip validation"),
-    "coco_json": Option(None, "COCO instances json to train on"),
-    "coco_images": Option(None, "image folder of --coco-json"),
+    "coco_json": Option(None, PerMode(train="COCO instances json to train on",
+                                      eval="COCO instances json (ground truth) to evaluate on")),
+    "coco_images": Option(None, PerMode(train="image folder of --coco-json",
+                                        eval="image folder of --coco-json")),
     "val_coco_json": Option(None, "COCO instances json to validate on"),
     "val_coco_images": Option(None, "image folder of --val-coco-json"),
 
@@ -253,6 +255,15 @@ OPTIONS = {
     "workers": Option(None, "parallel data-loading workers (default: CPU count)", type=int),
     "mixed_precision": Option(False, "float16 (GPU) or bfloat16 (CPU) compute",
                               action="store_true"),
+    "distribute": Option("auto", "tf.distribute strategy: auto (several local GPUs: mirrored; "
+                                 "TF_CONFIG naming a cluster: multiworker; else none)",
+                         choices=("auto", "none", "mirrored", "multiworker")),
+    "cpu_replicas": Option(1, "with --distribute mirrored on a machine without GPUs, split the "
+                              "CPU into N replicas (to try replication; not faster)", type=int),
+    "sync_bn": Option(False, "BatchNorm statistics over all replicas (synchronised BatchNorm)",
+                      action="store_true"),
+    "ema": Option(True, "evaluate and save an exponential moving average of the weights",
+                  action="bool"),
     # XLA is 4-7x slower on CPUs; try it on a GPU.
     "jit_compile": Option(False, "compile the train step with XLA (slower on CPU, try on GPU)",
                           action="store_true"),

@@ -25,10 +25,14 @@ def native_stderr_muted():
         os.close(devnull)
 
 
-def import_tensorflow_quietly():
-    """Import TensorFlow (and initialise its devices, which log too) with stderr muted."""
-    if "tensorflow" in sys.modules:
-        return
+def import_tensorflow_quietly(before_devices=None):
+    """Import TensorFlow (and initialise its devices, which log too) with stderr muted.
+
+    ``before_devices()``, when given, runs after the import and before the devices are
+    initialised (device configuration, distribution strategies); its result is returned.
+    """
     with native_stderr_muted():
         import tensorflow as tf
+        result = before_devices() if before_devices is not None else None
         tf.constant(0.0) + 1.0
+    return result

@@ -234,6 +234,18 @@ def _output_signature(input_size, num_classes, anchors_mask):
     return shapes, dtypes
 
 
+def take_share(ds, global_batch, shard):
+    """The elements of ``ds`` that input pipeline ``shard[1]`` of ``shard[0]`` handles: its
+    consecutive ``global_batch / shard[0]`` elements of every ``global_batch``."""
+    count, index = int(shard[0]), int(shard[1])
+    if count <= 1:
+        return ds
+    if global_batch % count:
+        raise ConfigError(f"a step of {global_batch} images cannot be split over {count} "
+                          f"input pipelines")
+    return ds.batch(global_batch // count, drop_remainder=True).shard(count, index).unbatch()
+
+
 def _to_model_inputs(images, *targets):
     """uint8 batch -> float32 in [0, 1]; targets as one tuple (the loss's y_true)."""
     return tf.cast(images, tf.float32) / 255.0, tuple(targets)
@@ -246,8 +258,11 @@ def _numpy_example_fn(fn, inputs, shapes, dtypes):
 
 def build_train_dataset(samples, input_size, anchors, num_classes, batch_size, *, anchors_mask=ANCHORS_MASK,
                         mosaic=default("mosaic"), mixup=default("mixup"), jitter=0.3, hue=0.1, sat=0.7, val=0.4, flip=0.5, seed=None,
-                        workers=None, shuffle=True, special_aug=None, cache_mb=DEFAULT_CACHE_MB):
+                        workers=None, shuffle=True, special_aug=None, cache_mb=DEFAULT_CACHE_MB,
+                        global_batch=None, shard=(1, 0), epochs=1, first_epoch=0):
     """Augmented training batches (see the module docstring for the element layout).
+
+    The dataset holds ``epochs`` epochs, numbered from ``first_epoch``, each reshuffled.
 
     samples: utils.data Samples; input_size: (height, width); anchors: (9, 2) in input pixels.
     mosaic: probability of a 4-image mosaic; mixup: probability of blending a mosaic with a
@@ -257,9 +272,17 @@ def build_train_dataset(samples, input_size, anchors, num_classes, batch_size, *
     switching mosaic and mixup on/off at run time; created (True) when None. It is returned as the
     dataset's `special_aug` attribute either way. cache_mb: memory budget for keeping decoded images
     (0 disables the cache). The dataset also carries `image_store` (cache state, skipped images).
+
+    Distributed training: `batch_size` is then one replica's batch, `global_batch` the images of
+    one step over all replicas, and `shard` = (number of input pipelines, this one's index). Each
+    epoch's shuffled order (the same on every worker, so pass a seed) is cut into steps of
+    `global_batch` images, and each pipeline keeps its consecutive share of every step *before*
+    any image is decoded or augmented. The examples of a step, and their random augmentation,
+    are those a single process with `batch_size=global_batch` makes.
     """
     input_size = tuple(int(v) for v in input_size)
-    _check_inputs(samples, input_size, anchors, num_classes, batch_size, anchors_mask)
+    global_batch = int(global_batch or batch_size)
+    _check_inputs(samples, input_size, anchors, num_classes, global_batch, anchors_mask)
     if special_aug is None:
         special_aug = tf.Variable(True, trainable=False, dtype=tf.bool, name="special_aug")
     workers = workers or os.cpu_count() or 1
@@ -271,11 +294,22 @@ def build_train_dataset(samples, input_size, anchors, num_classes, batch_size, *
     def make_example(index, element_seed):
         return _numpy_example_fn(maker, [index, element_seed, tf.convert_to_tensor(special_aug)], shapes, dtypes)
 
-    indices = tf.data.Dataset.range(len(samples))
-    if shuffle:
-        indices = indices.shuffle(len(samples), seed=seed, reshuffle_each_iteration=True)
-    seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True)
-    ds = tf.data.Dataset.zip(indices, seeds)
+    # Each epoch's order and augmentation seeds are a pure function of (seed, epoch): a dataset
+    # iterated again, on another worker or after --resume, makes the same examples.
+    base_seed = int(seed) if seed is not None else int(np.random.SeedSequence().generate_state(1)[0])
+    per_epoch = len(samples) // global_batch * global_batch   # whole steps only
+
+    def epoch_elements(epoch):
+        key = tf.stack([tf.constant(base_seed, tf.int64), epoch])
+        order = (tf.argsort(tf.random.stateless_uniform([len(samples)], seed=key))
+                 if shuffle else tf.range(len(samples)))
+        seeds = tf.random.stateless_uniform([len(samples)], seed=key + [0, 1 << 32],
+                                            minval=None, maxval=None, dtype=tf.int64)
+        return tf.data.Dataset.from_tensor_slices((tf.cast(order[:per_epoch], tf.int64),
+                                                   seeds[:per_epoch]))
+
+    epochs_ds = tf.data.Dataset.range(int(first_epoch), int(first_epoch) + int(epochs))
+    ds = take_share(epochs_ds.flat_map(epoch_elements), global_batch, shard)
     ds = ds.map(make_example, num_parallel_calls=workers, deterministic=seed is not None)
     ds = ds.batch(batch_size, drop_remainder=True)
     ds = ds.map(_to_model_inputs, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
@@ -328,12 +362,17 @@ class _ValExampleMaker(_MakerBase):
 
 
 def build_val_dataset(samples, input_size, anchors, num_classes, batch_size, *, anchors_mask=ANCHORS_MASK,
-                      workers=None, cache_mb=DEFAULT_CACHE_MB):
+                      workers=None, cache_mb=DEFAULT_CACHE_MB, global_batch=None, shard=(1, 0)):
     """Validation batches: plain letterbox (bicubic, grey 128, as the reference), same layout as training.
 
     The order follows `samples`; the last batch may be smaller. Every image is decoded once here:
     unreadable ones are skipped with a message, and the letterboxed images stay in memory when they
     fit `cache_mb` (otherwise each pass decodes them again). The dataset carries `image_store`.
+
+    Distributed (`global_batch` given, `batch_size` per replica, `shard` as for training): every
+    pipeline must run the same number of steps, so the images are cycled up to whole steps of
+    `global_batch` (a few count twice in the validation loss) and split as in training; the
+    dataset then carries `steps`, the number of steps of one pass.
     """
     input_size = tuple(int(v) for v in input_size)
     _check_inputs(samples, input_size, anchors, num_classes, 1, anchors_mask)
@@ -350,10 +389,17 @@ def build_val_dataset(samples, input_size, anchors, num_classes, batch_size, *, 
     def make_example(index):
         return tuple(_numpy_example_fn(maker, [index], shapes, dtypes))
 
+    steps = None
+    if global_batch:
+        steps = -(-len(readable) // int(global_batch))
+        readable = np.resize(np.asarray(readable, np.int64), steps * int(global_batch))
     ds = tf.data.Dataset.from_tensor_slices(np.asarray(readable, np.int64))
+    if global_batch:
+        ds = take_share(ds, int(global_batch), shard)
     ds = ds.map(make_example, num_parallel_calls=workers, deterministic=True)
     ds = ds.batch(batch_size)
     ds = ds.map(_to_model_inputs, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     ds = ds.prefetch(tf.data.AUTOTUNE)
     ds.image_store = store
+    ds.steps = steps
     return ds

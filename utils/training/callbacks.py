@@ -4,6 +4,7 @@ checkpoints with a resumable state (the CSV history and its plots: ``utils.train
 Every file is written atomically (``utils.files``), so killing the process at any moment leaves
 the previous or the new version, never a torn one.
 """
+import contextlib
 import math
 import os
 
@@ -16,8 +17,9 @@ class TrainingContext:
     """What the callbacks share: the body model, the run's settings and its progress."""
 
     def __init__(self, body, save_dir, total_epochs, settings=None, best_metric=None,
-                 best_mode=None, history=None):
+                 best_mode=None, history=None, ema=None):
         self.body = body
+        self.ema = ema                       # a WeightAverage, or None
         self.save_dir = save_dir
         self.total_epochs = int(total_epochs)
         self.settings = dict(settings or {})
@@ -29,6 +31,11 @@ class TrainingContext:
 
     def path(self, name):
         return os.path.join(self.save_dir, name)
+
+    def output_weights(self):
+        """A context in which ``body`` holds the weights to evaluate and save: the moving
+        average when there is one, else the training weights."""
+        return self.ema.applied() if self.ema is not None else contextlib.nullcontext(self.body)
 
 
 # ----------------------------------------------------------------------------- schedule
@@ -87,6 +94,18 @@ class NanGuard(keras.callbacks.Callback):
             self.model.stop_training = True
 
 
+class EpochCounter(keras.callbacks.Callback):
+    """Counts finished epochs where no Checkpointer does (the workers other than the chief)."""
+
+    def __init__(self, context):
+        super().__init__()
+        self.context = context
+
+    def on_epoch_end(self, epoch, logs=None):
+        if not self.context.nan_detected:
+            self.context.last_completed_epoch = epoch + 1
+
+
 # ----------------------------------------------------------------------------- evaluation
 class MapEvaluation(keras.callbacks.Callback):
     """Every ``period`` epochs (and at the last one) computes VOC mAP@0.5 on the validation
@@ -103,7 +122,8 @@ class MapEvaluation(keras.callbacks.Callback):
         if self.period <= 0 or self.context.nan_detected:
             return
         if done % self.period == 0 or done == self.context.total_epochs:
-            logs["map50"] = float(self.evaluate_fn(done))
+            with self.context.output_weights():
+                logs["map50"] = float(self.evaluate_fn(done))
 
 
 # ----------------------------------------------------------------------------- checkpoints
@@ -127,16 +147,17 @@ class Checkpointer(keras.callbacks.Callback):
             return
         logs = logs or {}
         done = epoch + 1
-        save_checkpoint(ctx.body, ctx.path("last.h5"))
-        metric, mode = _best_candidate(logs, ctx.best_mode)
-        # The first mAP replaces a val-loss based best: the two are not comparable.
-        if metric is not None and (ctx.best_metric is None or mode != ctx.best_mode
-                                   or _better(metric, ctx.best_metric, mode)):
-            ctx.best_metric, ctx.best_mode = metric, mode
-            save_checkpoint(ctx.body, ctx.path("best.h5"))
-            logs["best"] = 1
-        if self.save_period > 0 and done % self.save_period == 0:
-            save_checkpoint(ctx.body, ctx.path(f"ep{done:03d}.h5"))
+        with ctx.output_weights():
+            save_checkpoint(ctx.body, ctx.path("last.h5"))
+            metric, mode = _best_candidate(logs, ctx.best_mode)
+            # The first mAP replaces a val-loss based best: the two are not comparable.
+            if metric is not None and (ctx.best_metric is None or mode != ctx.best_mode
+                                       or _better(metric, ctx.best_metric, mode)):
+                ctx.best_metric, ctx.best_mode = metric, mode
+                save_checkpoint(ctx.body, ctx.path("best.h5"))
+                logs["best"] = 1
+            if self.save_period > 0 and done % self.save_period == 0:
+                save_checkpoint(ctx.body, ctx.path(f"ep{done:03d}.h5"))
         ctx.last_completed_epoch = done
         save_training_state(ctx, self.optimizer_fn(), done, self.phase_fn())
 

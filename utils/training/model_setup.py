@@ -51,3 +51,22 @@ def set_backbone_frozen(model, frozen):
         elif not frozen:
             layer.trainable = True
     return len(names)
+
+
+def set_batchnorm_synchronized(model, synchronized):
+    """Make every BatchNormalization layer of ``model`` compute its batch statistics over all
+    replicas (``synchronized``) or per replica; takes effect at the next trace."""
+    import keras
+    count = 0
+    for layer in _all_layers(model):
+        if isinstance(layer, keras.layers.BatchNormalization):
+            layer.synchronized = bool(synchronized)
+            count += 1
+    return count
+
+
+def _all_layers(model):
+    for layer in model.layers:
+        yield layer
+        if hasattr(layer, "layers"):
+            yield from _all_layers(layer)

@@ -48,6 +48,8 @@ class TrainSettings:
     workers: int = _opt("workers")
     mixed_precision: bool = _opt("mixed_precision")
     jit_compile: bool = _opt("jit_compile")
+    ema: bool = _opt("ema")
+    sync_bn: bool = _opt("sync_bn")
     verbose: int = 1
 
     def __post_init__(self):

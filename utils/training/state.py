@@ -30,6 +30,9 @@ def save_training_state(context, optimizer, epoch, phase):
     if optimizer is not None and optimizer.built:
         for i, v in enumerate(optimizer.variables):
             arrays[f"o{i}"] = np.asarray(v)
+    if context.ema is not None:
+        for i, value in enumerate(context.ema.state()):
+            arrays[f"e{i}"] = value
     buffer = io.BytesIO()
     np.savez(buffer, **arrays)
     files.write_bytes(context.path(STATE_NPZ), buffer.getvalue())
@@ -74,6 +77,13 @@ def restore_weights(body, arrays):
         raise ConfigError(f"training state holds {count} weight arrays, model has "
                          f"{len(body.weights)}: resume with the same backbone, alpha and classes")
     body.set_weights([arrays[f"w{i}"] for i in range(count)])
+
+
+def restore_average(ema, arrays):
+    """Put the state's weight average back into ``ema`` (a ``WeightAverage``); a state saved
+    without one (or for another model) leaves the average starting from the current weights."""
+    saved = [arrays[f"e{i}"] for i in range(len([k for k in arrays if k.startswith("e")]))]
+    return bool(saved) and ema.restore(saved)
 
 
 def restore_optimizer(optimizer, variables, arrays):
