@@ -192,9 +192,12 @@ def run(args):
     # The strategy comes before any other TensorFlow work (multi-worker collectives, logical
     # CPU devices).
     from utils.quiet import import_tensorflow_quietly
-    from utils.training.distribute import check_global_batch, make_strategy
-    distribution = import_tensorflow_quietly(
-        lambda: make_strategy(args.distribute, args.cpu_replicas))
+
+    def choose_strategy():
+        from utils.training.distribute import make_strategy
+        return make_strategy(args.distribute, args.cpu_replicas)
+    distribution = import_tensorflow_quietly(choose_strategy)
+    from utils.training.distribute import check_global_batch
     check_global_batch(args.batch_size, distribution.num_replicas)
     if args.freeze_epochs:
         check_global_batch(args.freeze_batch_size, distribution.num_replicas,

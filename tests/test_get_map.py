@@ -101,7 +101,7 @@ def test_bad_map_out_is_reported_not_fatal(capsys, tmp_path):
 
 @pytest.mark.parametrize("argv, message", [
     (["--map-out", "no/such/folder"], "no/such/folder: no such folder"),
-    ([], "give either --data ROOT"),
+    ([], "give one of --data ROOT or --coco-json FILE"),
     (["--map-out", ".", "--iou", "1.5"], "--iou: IoU threshold 1.5 is outside"),
     (["--data", "no/such/voc"], "dataset folder not found"),
 ])

@@ -310,6 +310,8 @@ def build_train_dataset(samples, input_size, anchors, num_classes, batch_size, *
 
     epochs_ds = tf.data.Dataset.range(int(first_epoch), int(first_epoch) + int(epochs))
     ds = take_share(epochs_ds.flat_map(epoch_elements), global_batch, shard)
+    ds = ds.apply(tf.data.experimental.assert_cardinality(
+        int(epochs) * per_epoch // max(int(shard[0]), 1)))
     ds = ds.map(make_example, num_parallel_calls=workers, deterministic=seed is not None)
     ds = ds.batch(batch_size, drop_remainder=True)
     ds = ds.map(_to_model_inputs, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)

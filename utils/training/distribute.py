@@ -120,6 +120,7 @@ def make_strategy(mode="auto", cpu_replicas=1):
     replicate on a machine without GPUs (for testing the distributed path; it is no faster).
     """
     tf_config = read_tf_config()
+    resolve_mode(mode, 0, tf_config)   # mistakes in the flags fail before TensorFlow loads
     import tensorflow as tf
     gpus = tf.config.list_physical_devices("GPU")
     kind = resolve_mode(mode, len(gpus), tf_config)

@@ -104,10 +104,14 @@ def test_train_batches_have_the_promised_shapes_types_and_ranges(raccoon):
 
 def test_seeded_pipeline_repeats_itself_but_varies_between_epochs(raccoon):
     first = take(build_train_dataset(raccoon, (160, 160), ANCHORS, 1, 4, seed=3), 1)[0][0]
-    ds = build_train_dataset(raccoon, (160, 160), ANCHORS, 1, 4, seed=3)
-    again, next_epoch = [take(ds, 1)[0][0] for _ in range(2)]
-    np.testing.assert_array_equal(first, again)
-    assert not np.array_equal(first, next_epoch)
+    ds = build_train_dataset(raccoon, (160, 160), ANCHORS, 1, 4, seed=3, epochs=2)
+    steps = len(raccoon) // 4
+    again, next_epoch = take(ds, 1)[0][0], take(ds.skip(steps), 1)[0][0]
+    np.testing.assert_array_equal(first, again)          # iterating again repeats
+    assert not np.array_equal(first, next_epoch)         # the next epoch reshuffles
+    # An epoch is the same whichever epoch the dataset starts from (resume, workers).
+    resumed = build_train_dataset(raccoon, (160, 160), ANCHORS, 1, 4, seed=3, first_epoch=1)
+    np.testing.assert_array_equal(take(resumed, 1)[0][0], next_epoch)
 
 
 @pytest.mark.parametrize("cache_mb", [2048, 0])
