@@ -21,9 +21,8 @@ class BatchNorm(layers.BatchNormalization):
     backends, masks, renorm, non-NHWC inputs) take Keras' own path.
 
     ``synchronized`` (set on the layer before the train step is traced) computes the batch
-    statistics over all replicas of a ``tf.distribute`` step with one all-reduce per layer
-    (Keras' own synchronised path makes three, and tracing them dominated a replicated
-    step's start-up).
+    statistics over all replicas of a ``tf.distribute`` step (two all-reduces per layer:
+    the mean, then the squared deviations from it).
     """
 
     def _fused_applies(self, inputs, mask):
@@ -61,14 +60,18 @@ class BatchNorm(layers.BatchNormalization):
 
     def _synchronized_call(self, x, gamma, beta, replica):
         import tensorflow as tf
-        count = tf.cast(tf.size(x) // x.shape[-1], tf.float32)
-        local = tf.concat([tf.reduce_sum(x, axis=[0, 1, 2]),
-                           tf.reduce_sum(tf.square(x), axis=[0, 1, 2]), count[None]], axis=0)
-        total = replica.all_reduce(tf.distribute.ReduceOp.SUM, local)
         channels = x.shape[-1]
-        count = tf.maximum(total[-1], 1.0)
-        mean = total[:channels] / count
-        variance = tf.maximum(total[channels:2 * channels] / count - tf.square(mean), 0.0)
+        # Two passes (mean, then squared deviations from it): the one-pass E[x^2] - E[x]^2
+        # cancels badly when the mean is large against the spread, and deep stacks of
+        # normalisations amplify that error.
+        count = tf.cast(tf.size(x) // channels, tf.float32)
+        totals = replica.all_reduce(tf.distribute.ReduceOp.SUM, tf.concat(
+            [tf.reduce_sum(x, axis=[0, 1, 2]), count[None]], axis=0))
+        count = tf.maximum(totals[-1], 1.0)
+        mean = totals[:channels] / count
+        squares = replica.all_reduce(tf.distribute.ReduceOp.SUM,
+                                     tf.reduce_sum(tf.square(x - mean), axis=[0, 1, 2]))
+        variance = squares / count
         y = tf.nn.batch_normalization(x, mean, variance, beta, gamma, self.epsilon)
         self._update_moving_statistics(mean, variance)
         return tf.cast(y, self.compute_dtype)

@@ -200,20 +200,33 @@ def _voc_subset(tmp_path, train_count=8):
     return root
 
 
-def _tiny_run_flags(root):
+def _tiny_run_flags(root, weights="none"):
     return ["--backbone", "mobilenetv1", "--alpha", "0.25", "--input-size", "128",
             "--batch-size", "4", "--seed", "1", "--mosaic", "0", "--mixup", "0",
             "--data", str(root), "--classes", str(root / "classes.txt"), "--val-split", "none",
-            "--weights", "none", "--epochs", "2", "--freeze-epochs", "0", "--quiet"]
+            "--weights", weights, "--epochs", "2", "--freeze-epochs", "0", "--quiet"]
 
 
 @pytest.mark.slow
-def test_two_local_workers_train_as_one(tmp_path):
-    """Two worker processes (TF_CONFIG, ports picked now) finish with identical weights; only
-    the chief writes; its checkpoint loads in predict.py."""
+def test_two_local_workers_train_as_one(tmp_path, v1_025_weights):
+    """Two worker processes (TF_CONFIG, ports picked now) finish with identical weights, equal
+    to one process at the same global batch; only the chief writes; its checkpoint loads in
+    predict.py.
+
+    The run starts from the VOC weights: a randomly initialised network in training mode is
+    chaotic (a 1e-6 change of the input moves its outputs by 0.4), so float rounding of the
+    split batch would decide the comparison, not the training loop.
+    """
     root = _voc_subset(tmp_path)
     driver = tmp_path / "driver.py"
     driver.write_text(DRIVER)
+    flags = _tiny_run_flags(root, v1_025_weights) + ["--no-ema", "--sync-bn"]
+    single = subprocess.run(
+        [sys.executable, str(driver)] + flags + ["--distribute", "none", "--save-dir",
+                                                 str(tmp_path / "single")],
+        cwd=ROOT, env=dict(os.environ, DUMP_WEIGHTS=str(tmp_path / "single.npz")),
+        capture_output=True, text=True, timeout=300)
+    assert single.returncode == 0, single.stderr[-3000:]
     ports = _free_ports(2)
     cluster = {"worker": [f"localhost:{p}" for p in ports]}
     procs = []
@@ -221,8 +234,8 @@ def test_two_local_workers_train_as_one(tmp_path):
         env = dict(os.environ, TF_CONFIG=json.dumps({"cluster": cluster, "task": {
             "type": "worker", "index": index}}), DUMP_WEIGHTS=str(tmp_path / f"w{index}.npz"))
         procs.append(subprocess.Popen(
-            [sys.executable, str(driver)] + _tiny_run_flags(root)
-            + ["--sync-bn", "--save-dir", str(tmp_path / f"out{index}")],
+            [sys.executable, str(driver)] + flags
+            + ["--save-dir", str(tmp_path / f"out{index}")],
             cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
     outputs = []
     try:
@@ -236,8 +249,13 @@ def test_two_local_workers_train_as_one(tmp_path):
     assert "multiworker: 2 replicas on 2 workers" in outputs[0]
     assert "as worker 1; the chief wrote the checkpoints" in outputs[1]
     first, second = (np.load(tmp_path / f"w{i}.npz") for i in range(2))
+    reference = np.load(tmp_path / "single.npz")
     for key in first.files:
         np.testing.assert_array_equal(first[key], second[key])
+        # Float rounding of the split batch only: 3e-4 of an array's scale was measured,
+        # while these two epochs move the weights by 6e-2 of it.
+        scale = max(float(np.abs(reference[key]).max()), 1e-6)
+        assert float(np.abs(first[key] - reference[key]).max()) / scale < 2e-3, key
     assert os.path.isfile(tmp_path / "out0" / "last.h5")
     assert not os.path.exists(tmp_path / "out1")
     image = os.path.join(root, "JPEGImages", "raccoon-1.jpg")
