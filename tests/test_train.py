@@ -94,6 +94,15 @@ def test_run_writes_every_output(full_run):
     model = yolo_body((128, 128), num_classes=1, alpha=0.25)
     report = load_weights(model, os.path.join(save_dir, "last.h5"))
     assert not report.skipped
+    # EMA is on by default: last.h5 holds the averaged weights, not the training weights.
+    _, arrays = load_training_state(save_dir)
+    saved = model.get_weights()
+    floats = [i for i, w in enumerate(model.weights) if "float" in str(w.dtype)]
+    averages = [arrays[f"e{i}"] for i in range(len(floats))]
+    for index, average in zip(floats, averages):
+        np.testing.assert_allclose(saved[index], average, atol=1e-6)
+    assert any(not np.allclose(arrays[f"w{i}"], average, atol=1e-6)
+               for i, average in zip(floats, averages))
 
 
 @pytest.mark.slow
@@ -149,6 +158,9 @@ def test_interrupted_run_resumes_and_continues_the_schedule(full_run, monkeypatc
     _, arrays_resumed = load_training_state(save_dir)
     _, arrays_reference = load_training_state(reference_dir)
     assert float(arrays_resumed["o0"]) == float(arrays_reference["o0"]) == 4.0
+    # The weight average came back too: its update count spans both sessions.
+    count = len([k for k in arrays_reference if k.startswith("e")]) - 1
+    assert float(arrays_resumed[f"e{count}"][0]) == float(arrays_reference[f"e{count}"][0]) == 6.0
 
 
 @pytest.mark.slow
