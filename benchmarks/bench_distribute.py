@@ -15,10 +15,8 @@ Quality: ``bench_finetune.py`` with train.py's defaults, as is, with ``--no-ema`
 """
 import argparse
 import csv
-import json
 import os
 import re
-import socket
 import subprocess
 import sys
 import tempfile
@@ -26,6 +24,7 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHARED = os.path.join(os.path.dirname(ROOT), "shared")
+sys.path.insert(0, ROOT)
 DATA = os.path.join(SHARED, "datasets", "raccoon", "VOC2007")
 WEIGHTS = os.path.join(SHARED, "weights", "yolov4_mobilenet_v1_025_voc.h5")
 
@@ -46,16 +45,6 @@ def steady_images_per_s(save_dir):
     return sum(steady) / len(steady), float(rows[0]["time_s"])
 
 
-def free_ports(count):
-    sockets = [socket.socket() for _ in range(count)]
-    for s in sockets:
-        s.bind(("localhost", 0))
-    ports = [s.getsockname()[1] for s in sockets]
-    for s in sockets:
-        s.close()
-    return ports
-
-
 def run_throughput(workdir):
     rows = []
     single = os.path.join(workdir, "single")
@@ -65,12 +54,11 @@ def run_throughput(workdir):
     ips, first = steady_images_per_s(single)
     rows.append(("1 process", ips, first, time.perf_counter() - start))
 
-    cluster = {"worker": [f"localhost:{p}" for p in free_ports(2)]}
+    from utils.training.distribute import local_tf_configs
     procs = []
     start = time.perf_counter()
-    for index in range(2):
-        env = dict(os.environ, TF_CONFIG=json.dumps(
-            {"cluster": cluster, "task": {"type": "worker", "index": index}}))
+    for index, tf_config in enumerate(local_tf_configs(2)):
+        env = dict(os.environ, TF_CONFIG=tf_config)
         procs.append(subprocess.Popen(
             train_command(os.path.join(workdir, f"worker{index}"), ["--sync-bn"]),
             cwd=ROOT, env=env, stdout=subprocess.DEVNULL))

@@ -13,6 +13,7 @@ import numpy as np
 from nets.errors import UserError
 from utils.export import metadata as md
 
+
 class RuntimeLoadError(UserError, ValueError):
     """An exported model file that its runtime cannot open."""
 

@@ -155,3 +155,19 @@ def check_global_batch(batch_size, num_replicas, flag="--batch-size"):
         raise DistributeError(f"{flag} {batch_size} is the global batch: it must be a multiple "
                               f"of the {num_replicas} replicas with at least 2 images each "
                               f"(e.g. {2 * num_replicas * max(1, batch_size // (2 * num_replicas))})")
+
+
+def local_tf_configs(count):
+    """``TF_CONFIG`` values (JSON strings) for ``count`` worker processes on this machine, on
+    ports free now: worker ``i`` gets the ``i``-th (for trying multi-worker training locally)."""
+    import socket
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for s in sockets:
+            s.bind(("localhost", 0))
+        cluster = {"worker": [f"localhost:{s.getsockname()[1]}" for s in sockets]}
+    finally:
+        for s in sockets:
+            s.close()
+    return [json.dumps({"cluster": cluster, "task": {"type": "worker", "index": i}})
+            for i in range(count)]

@@ -17,9 +17,9 @@ from nets.errors import UserError
 from nets.loss import YoloLoss, sum_over_replicas
 from utils import options
 from utils.training import callbacks as cb
-from utils.training.history import HistoryWriter
 from utils.training.distribute import Distribution
 from utils.training.ema import WeightAverage
+from utils.training.history import HistoryWriter
 from utils.training.model_setup import set_backbone_frozen, set_batchnorm_synchronized
 from utils.training.optimizer import build_optimizer
 from utils.training.state import restore_average, restore_optimizer, restore_weights

@@ -3,7 +3,6 @@ BatchNorm against one device, each step's images split between input pipelines, 
 worker processes training together."""
 import json
 import os
-import socket
 import subprocess
 import sys
 import textwrap
@@ -13,7 +12,7 @@ import pytest
 
 from tests.conftest import ROOT, shared_path
 from utils.training.distribute import (DistributeError, check_global_batch, is_chief_task,
-                                       read_tf_config, resolve_mode)
+                                       local_tf_configs, read_tf_config, resolve_mode)
 
 CLUSTER = {"cluster": {"worker": ["localhost:1", "localhost:2"]},
            "task": {"type": "worker", "index": 1}}
@@ -50,6 +49,14 @@ def test_global_batch_must_split_over_the_replicas():
     for batch, replicas in ((6, 4), (4, 4), (5, 2)):
         with pytest.raises(DistributeError, match="global batch"):
             check_global_batch(batch, replicas)
+
+
+def test_local_tf_configs_name_one_cluster_with_distinct_ports():
+    configs = [read_tf_config({"TF_CONFIG": c}) for c in local_tf_configs(3)]
+    addresses = configs[0]["cluster"]["worker"]
+    assert len(set(addresses)) == 3
+    assert [c["task"]["index"] for c in configs] == [0, 1, 2]
+    assert all(c["cluster"] == configs[0]["cluster"] for c in configs)
 
 
 def test_chief_is_the_chief_task_or_worker_zero(monkeypatch):
@@ -177,16 +184,6 @@ DRIVER = textwrap.dedent("""
 """)
 
 
-def _free_ports(count):
-    sockets = [socket.socket() for _ in range(count)]
-    for s in sockets:
-        s.bind(("localhost", 0))
-    ports = [s.getsockname()[1] for s in sockets]
-    for s in sockets:
-        s.close()
-    return ports
-
-
 def _voc_subset(tmp_path, train_count=8):
     source = shared_path("datasets", "raccoon", "VOC2007")
     root = tmp_path / "voc"
@@ -227,12 +224,9 @@ def test_two_local_workers_train_as_one(tmp_path, v1_025_weights):
         cwd=ROOT, env=dict(os.environ, DUMP_WEIGHTS=str(tmp_path / "single.npz")),
         capture_output=True, text=True, timeout=300)
     assert single.returncode == 0, single.stderr[-3000:]
-    ports = _free_ports(2)
-    cluster = {"worker": [f"localhost:{p}" for p in ports]}
     procs = []
-    for index in range(2):
-        env = dict(os.environ, TF_CONFIG=json.dumps({"cluster": cluster, "task": {
-            "type": "worker", "index": index}}), DUMP_WEIGHTS=str(tmp_path / f"w{index}.npz"))
+    for index, tf_config in enumerate(local_tf_configs(2)):
+        env = dict(os.environ, TF_CONFIG=tf_config, DUMP_WEIGHTS=str(tmp_path / f"w{index}.npz"))
         procs.append(subprocess.Popen(
             [sys.executable, str(driver)] + flags
             + ["--save-dir", str(tmp_path / f"out{index}")],
