@@ -66,7 +66,7 @@ def full_run(raccoon_small, tmp_path_factory, v1_025_weights):
     save_dir = str(tmp_path_factory.mktemp("run") / "out")
     argv = SMALL + ["--data", root, "--classes", classes, "--weights", v1_025_weights,
                     "--epochs", "3", "--freeze-epochs", "1", "--eval-period", "1",
-                    "--save-dir", save_dir]
+                    "--ema", "--save-dir", save_dir]
     assert train.main(argv) == 0
     return argv, save_dir
 
@@ -94,7 +94,7 @@ def test_run_writes_every_output(full_run):
     model = yolo_body((128, 128), num_classes=1, alpha=0.25)
     report = load_weights(model, os.path.join(save_dir, "last.h5"))
     assert not report.skipped
-    # EMA is on by default: last.h5 holds the averaged weights, not the training weights.
+    # With --ema, last.h5 holds the averaged weights, not the training weights.
     _, arrays = load_training_state(save_dir)
     saved = model.get_weights()
     floats = [i for i, w in enumerate(model.weights) if "float" in str(w.dtype)]

@@ -65,6 +65,14 @@ def set_batchnorm_synchronized(model, synchronized):
     return count
 
 
+def batchnorm_statistics(model):
+    """The moving mean and variance variables of every BatchNormalization layer of ``model``."""
+    import keras
+    return [v for layer in _all_layers(model)
+            if isinstance(layer, keras.layers.BatchNormalization)
+            for v in (layer.moving_mean, layer.moving_variance)]
+
+
 def _all_layers(model):
     for layer in model.layers:
         yield layer

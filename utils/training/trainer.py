@@ -20,7 +20,8 @@ from utils.training import callbacks as cb
 from utils.training.distribute import Distribution
 from utils.training.ema import WeightAverage
 from utils.training.history import HistoryWriter
-from utils.training.model_setup import set_backbone_frozen, set_batchnorm_synchronized
+from utils.training.model_setup import (batchnorm_statistics, set_backbone_frozen,
+                                        set_batchnorm_synchronized)
 from utils.training.optimizer import build_optimizer
 from utils.training.state import restore_average, restore_optimizer, restore_weights
 
@@ -42,6 +43,7 @@ class YoloTrainer(keras.Model):
         self.trackers = {name: keras.metrics.Mean(name=name) for name in ("loss",) + LOSS_PARTS}
         self.built = True  # the body is built and the wrapper adds no weights
         self.results_as_vectors = False
+        self.replica_statistics = []   # BatchNorm moving statistics to average over replicas
 
     def _maybe_symbolic_build(self, iterator=None, data_batch=None):
         # Keras builds the model, its compiled loss and metrics from a sample batch first; the
@@ -85,9 +87,21 @@ class YoloTrainer(keras.Model):
                 else loss
         grads = tape.gradient(scaled, variables)
         self.optimizer.apply_gradients(zip(grads, variables))
+        if self.replica_statistics:
+            self._average_statistics()
         if self.ema is not None:
             self.ema.update()
         return self._update(parts)
+
+    def _average_statistics(self):
+        # Unsynchronised BatchNorm updates its moving statistics from each replica's share of
+        # the batch; averaging them after every step (one all-reduce for all layers) keeps the
+        # replicas, and so the workers, holding the same model.
+        context = tf.distribute.get_replica_context()
+        averaged = context.all_reduce(tf.distribute.ReduceOp.MEAN,
+                                      [tf.identity(v) for v in self.replica_statistics])
+        for variable, value in zip(self.replica_statistics, averaged):
+            variable.assign(value)
 
     def test_step(self, data):
         return self._update(self._compute(data, training=False))
@@ -148,6 +162,8 @@ def train_detector(settings, body, train_samples, val_samples, class_names, anch
         ema = WeightAverage(body) if settings.ema else None
         trainer = YoloTrainer(body, loss_fn, ema=ema, name="yolo_trainer")
         trainer.results_as_vectors = distribution.kind == "multiworker"
+        if distribution.num_replicas > 1 and not settings.sync_bn:
+            trainer.replica_statistics = batchnorm_statistics(body)
     context = cb.TrainingContext(body, settings.save_dir, settings.epochs,
                                  settings=_jsonable({**asdict(settings), **(record or {})}),
                                  ema=ema)

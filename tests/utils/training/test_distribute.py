@@ -176,10 +176,23 @@ DRIVER = textwrap.dedent("""
     import utils.training as training
     original = training.train_detector
     def recording(settings, body, *args, **kwargs):
+        np.savez(os.environ["DUMP_WEIGHTS"] + ".init.npz", *[np.asarray(w) for w in body.get_weights()])
         result = original(settings, body, *args, **kwargs)
         np.savez(os.environ["DUMP_WEIGHTS"], *[np.asarray(w) for w in body.get_weights()])
         return result
     training.train_detector = recording
+    if os.environ.get("FREEZE_BATCHNORM"):
+        # BatchNorm layers in inference mode: no statistic depends on how the batch is split.
+        import keras
+        from utils.training import trainer
+        unfreeze = trainer.set_backbone_frozen
+        def set_frozen(model, frozen):
+            count = unfreeze(model, frozen)
+            for layer in model.layers:
+                if isinstance(layer, keras.layers.BatchNormalization):
+                    layer.trainable = False
+            return count
+        trainer.set_backbone_frozen = set_frozen
     sys.exit(train.main(sys.argv[1:]))
 """)
 
@@ -224,22 +237,8 @@ def test_two_local_workers_train_as_one(tmp_path, v1_025_weights):
         cwd=ROOT, env=dict(os.environ, DUMP_WEIGHTS=str(tmp_path / "single.npz")),
         capture_output=True, text=True, timeout=300)
     assert single.returncode == 0, single.stderr[-3000:]
-    procs = []
-    for index, tf_config in enumerate(local_tf_configs(2)):
-        env = dict(os.environ, TF_CONFIG=tf_config, DUMP_WEIGHTS=str(tmp_path / f"w{index}.npz"))
-        procs.append(subprocess.Popen(
-            [sys.executable, str(driver)] + flags
-            + ["--save-dir", str(tmp_path / f"out{index}")],
-            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
-    outputs = []
-    try:
-        for proc in procs:
-            outputs.append(proc.communicate(timeout=300)[0])
-    finally:
-        for proc in procs:
-            proc.kill()
-    for proc, output in zip(procs, outputs):
-        assert proc.returncode == 0, output[-3000:]
+    outputs = _run_workers(driver, flags + ["--save-dir", str(tmp_path / "out{index}")],
+                           tmp_path, "w")
     assert "multiworker: 2 replicas on 2 workers" in outputs[0]
     assert "as worker 1; the chief wrote the checkpoints" in outputs[1]
     first, second = (np.load(tmp_path / f"w{i}.npz") for i in range(2))
@@ -261,6 +260,81 @@ def test_two_local_workers_train_as_one(tmp_path, v1_025_weights):
         cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert isinstance(json.loads((tmp_path / "dets.json").read_text()), (list, dict))
+
+
+@pytest.mark.slow
+def test_two_mirrored_cpu_replicas_take_the_single_device_steps(tmp_path, v1_025_weights):
+    """MirroredStrategy over two logical CPUs against the default strategy, same global batch.
+
+    BatchNorm runs in inference mode here (synchronised BatchNorm is checked against one
+    device above; tracing it in a mirrored step takes minutes on a CPU), so the comparison
+    covers the loss normalisation, gradient summing, data split, LR schedule and EMA.
+    """
+    root = _voc_subset(tmp_path)
+    driver = tmp_path / "driver.py"
+    driver.write_text(DRIVER)
+    weights = {}
+    for name, extra in (("single", ["--distribute", "none"]),
+                        ("mirrored", ["--distribute", "mirrored", "--cpu-replicas", "2"])):
+        proc = subprocess.run(
+            [sys.executable, str(driver)] + _tiny_run_flags(root, v1_025_weights) + extra
+            + ["--warmup-epochs", "0", "--save-dir", str(tmp_path / name)], cwd=ROOT,
+            env=dict(os.environ, DUMP_WEIGHTS=str(tmp_path / f"{name}.npz"),
+                     FREEZE_BATCHNORM="1"),
+            capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+        weights[name] = np.load(tmp_path / f"{name}.npz")
+    assert "mirrored: 2 replicas" in proc.stdout
+    start = np.load(tmp_path / "single.npz.init.npz")
+    moved = 0.0
+    for key in weights["single"].files:
+        single, mirrored = weights["single"][key], weights["mirrored"][key]
+        scale = max(float(np.abs(single).max()), 1e-6)
+        assert float(np.abs(mirrored - single).max()) / scale < 1e-4, key
+        moved = max(moved, float(np.abs(single - start[key]).max()) / scale)
+    assert moved > 1e-3   # training moved the weights 10x more than the tolerance
+
+
+def _run_workers(driver, flags, tmp_path, tag):
+    """Run ``driver`` with ``flags`` as two local workers (``{index}`` in a flag becomes the
+    worker's index); returns their outputs."""
+    procs = []
+    for index, tf_config in enumerate(local_tf_configs(2)):
+        env = dict(os.environ, TF_CONFIG=tf_config,
+                   DUMP_WEIGHTS=str(tmp_path / f"{tag}{index}.npz"))
+        argv = [flag.replace("{index}", str(index)) for flag in flags]
+        procs.append(subprocess.Popen([sys.executable, str(driver)] + argv, cwd=ROOT, env=env,
+                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                      text=True))
+    try:
+        outputs = [proc.communicate(timeout=300)[0] for proc in procs]
+    finally:
+        for proc in procs:
+            proc.kill()
+    for proc, output in zip(procs, outputs):
+        assert proc.returncode == 0, output[-3000:]
+    return outputs
+
+
+@pytest.mark.slow
+def test_a_distributed_run_resumes_from_a_shared_save_dir(tmp_path, v1_025_weights):
+    """Both workers read the chief's state from a shared --save-dir and carry on together."""
+    root = _voc_subset(tmp_path)
+    driver = tmp_path / "driver.py"
+    driver.write_text(DRIVER)
+    save_dir = str(tmp_path / "shared_run")
+    flags = _tiny_run_flags(root, v1_025_weights)
+    flags[flags.index("--epochs") + 1] = "1"
+    _run_workers(driver, flags + ["--save-dir", save_dir], tmp_path, "first")
+    assert json.load(open(os.path.join(save_dir, "train_state.json")))["epoch"] == 1
+    outputs = _run_workers(driver, ["--save-dir", save_dir, "--resume", "--epochs", "2"],
+                           tmp_path, "resumed")
+    assert "resume" in outputs[0] and "from epoch 1" in outputs[0]
+    state = json.load(open(os.path.join(save_dir, "train_state.json")))
+    assert state["epoch"] == 2 and [row["epoch"] for row in state["history"]] == [1, 2]
+    first, second = (np.load(tmp_path / f"resumed{i}.npz") for i in range(2))
+    for key in first.files:
+        np.testing.assert_array_equal(first[key], second[key])
 
 
 @pytest.mark.slow
