@@ -302,7 +302,7 @@ def settings_rows(args, settings, class_names, train_samples, val_samples, resum
              ("evaluation", f"mAP@0.5 every {args.eval_period} epochs" if args.eval_period
               and val_samples else "off"),
              ("weights average", "EMA over ~2 epochs (evaluated and saved)" if settings.ema
-              else "off (--no-ema)")]
+              else "off (--ema to average)")]
     if distribution is not None:
         rows.append(("devices", distribution.describe()
                      + (", synchronised BatchNorm" if settings.sync_bn
