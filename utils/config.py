@@ -39,6 +39,10 @@ def load_anchors(path=DEFAULT_ANCHORS_PATH):
     return np.asarray(values, np.float32).reshape(9, 2)
 
 
+# A lite detector's input side; larger sizes exhaust memory before they help.
+MAX_INPUT_SIDE = 4096
+
+
 def parse_input_size(value):
     """'416' -> (416, 416); '320x416' or '320,416' -> (320, 416) as (height, width)."""
     if isinstance(value, (tuple, list)):
@@ -57,4 +61,7 @@ def parse_input_size(value):
         height, width = sizes
     if height <= 0 or width <= 0 or height % 32 or width % 32:
         raise ConfigError(f"input size must be a positive multiple of 32, got {height}x{width}")
+    if max(height, width) > MAX_INPUT_SIDE:
+        raise ConfigError(f"input size {height}x{width} is above {MAX_INPUT_SIDE} pixels a side "
+                          f"(the model's activations would not fit in memory)")
     return height, width

@@ -1,0 +1,147 @@
+"""Every command-line tool against bad input, one row per case, run as a user runs it.
+
+Each case states the command, the expected exit status and a fragment of the one-line message;
+any traceback fails it. The terminal summary (``conftest.py``) prints the table's totals per
+command.
+"""
+import os
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from tests.conftest import ROOT, shared_path
+
+RACCOON = ("datasets", "raccoon", "VOC2007")
+pytestmark = pytest.mark.slow   # 40 processes: about 35 s on two workers
+
+
+@pytest.fixture(scope="session")
+def files(tmp_path_factory):
+    """The bad (and odd but valid) inputs, made once."""
+    import cv2
+    from PIL import Image
+    root = tmp_path_factory.mktemp("robustness")
+    jpeg = open(shared_path(*RACCOON, "JPEGImages", "raccoon-1.jpg"), "rb").read()
+    (root / "zero.jpg").write_bytes(b"")
+    (root / "truncated.jpg").write_bytes(jpeg[:len(jpeg) // 3])
+    (root / "html.jpg").write_text("<html><body>not an image</body></html>")
+    Image.new("RGB", (1, 1), (255, 0, 0)).save(root / "one_pixel.png")
+    cv2.imwrite(str(root / "sixteen_bit.png"),
+                (np.random.default_rng(0).random((64, 80, 3)) * 65535).astype(np.uint16))
+    Image.new("CMYK", (64, 48), (0, 128, 0, 0)).save(root / "cmyk.jpg")
+    palette = Image.new("P", (64, 48))
+    palette.putpalette([i % 256 for i in range(768)])
+    palette.save(root / "palette.png", transparency=0)
+    frames = [Image.new("RGB", (64, 48), (40 * i, 0, 0)) for i in range(3)]
+    frames[0].save(root / "animated.gif", save_all=True, append_images=frames[1:])
+    photo = Image.open(shared_path(*RACCOON, "JPEGImages", "raccoon-1.jpg"))
+    exif = photo.getexif()
+    exif[0x0112] = 6   # rotate 90 degrees when displayed
+    photo.save(root / "exif_rotated.jpg", exif=exif)
+    Image.new("L", (20000, 20000)).save(root / "huge.png")
+    (root / "no_images").mkdir()
+    (root / "no_images" / "notes.txt").write_text("x")
+    (root / "loop").mkdir()
+    os.symlink(root / "loop", root / "loop" / "self")
+    (root / "text.h5").write_text("not a weights file")
+    weights = open(shared_path("weights", "yolov4_mobilenet_v1_025_voc.h5"), "rb").read()
+    (root / "truncated.h5").write_bytes(weights[:len(weights) // 2])
+    (root / "empty_classes.txt").write_text("")
+    (root / "duplicate_classes.txt").write_text("cat\ndog\ncat\n")
+    (root / "one_class.txt").write_text("raccoon\n")
+    (root / "anchors_8.txt").write_text(", ".join(["10,13"] * 8))
+    (root / "anchors_text.txt").write_text(", ".join(["a,b"] * 9))
+    (root / "folder.mp4").mkdir()
+    return root
+
+
+def weights():
+    return shared_path("weights", "yolov4_mobilenet_v1_025_voc.h5")
+
+
+MODEL = ["--backbone", "mobilenetv1", "--alpha", "0.25"]
+
+
+def predict(*args):
+    return ["predict.py", *MODEL, *args]
+
+
+def with_weights(*args):
+    return predict("--weights", "{weights}", *args)
+
+
+# (case id, argv with {files}/{weights}/{out} placeholders, exit status, message fragment)
+CASES = [
+    # ------------------------------------------------------------------ images
+    ("predict zero-byte image", with_weights("--source", "{files}/zero.jpg"), 2, "not an image file"),
+    ("predict truncated JPEG", with_weights("--source", "{files}/truncated.jpg"), 2, "truncated"),
+    ("predict HTML saved as .jpg", with_weights("--source", "{files}/html.jpg"), 2, "not an image file"),
+    ("predict decompression bomb", with_weights("--source", "{files}/huge.png"), 2, "decompression bomb"),
+    ("predict missing file", with_weights("--source", "{files}/missing.jpg"), 2, "no such file"),
+    ("predict folder without images", with_weights("--source", "{files}/no_images"), 2, "no image files"),
+    ("predict folder with a symlink loop", with_weights("--source", "{files}/loop"), 2, "no image files"),
+    ("predict 1x1 image", with_weights("--source", "{files}/one_pixel.png"), 0, "results ->"),
+    ("predict 16-bit PNG", with_weights("--source", "{files}/sixteen_bit.png"), 0, "results ->"),
+    ("predict CMYK JPEG", with_weights("--source", "{files}/cmyk.jpg"), 0, "results ->"),
+    ("predict palette PNG with transparency", with_weights("--source", "{files}/palette.png"), 0, "results ->"),
+    ("predict animated GIF", with_weights("--source", "{files}/animated.gif"), 0, "results ->"),
+    ("predict EXIF-rotated JPEG", with_weights("--source", "{files}/exif_rotated.jpg"), 0, "results ->"),
+    # ------------------------------------------------------------------ weights and model files
+    ("predict text file named .h5", predict("--weights", "{files}/text.h5", "--source", "{files}/one_pixel.png"), 2, "text.h5"),
+    ("predict truncated .h5", predict("--weights", "{files}/truncated.h5", "--source", "{files}/one_pixel.png"), 2, "truncated.h5"),
+    ("predict missing weights", predict("--weights", "{files}/none.h5", "--source", "{files}/one_pixel.png"), 2, "none.h5"),
+    ("predict weights of another width", ["predict.py", "--backbone", "mobilenetv1", "--alpha", "0.5", "--weights", "{weights}", "--source", "{files}/one_pixel.png"], 2, "alpha"),
+    ("predict weights of another class count", with_weights("--classes", "{files}/one_class.txt", "--source", "{files}/one_pixel.png"), 2, "class"),
+    # ------------------------------------------------------------------ class and anchor files
+    ("predict empty class file", with_weights("--classes", "{files}/empty_classes.txt", "--source", "{files}/one_pixel.png"), 2, "empty_classes.txt"),
+    ("predict duplicate class names", with_weights("--classes", "{files}/duplicate_classes.txt", "--source", "{files}/one_pixel.png"), 2, "cat"),
+    ("predict 8 anchors", with_weights("--anchors", "{files}/anchors_8.txt", "--source", "{files}/one_pixel.png"), 2, "anchors_8.txt"),
+    ("predict non-numeric anchors", with_weights("--anchors", "{files}/anchors_text.txt", "--source", "{files}/one_pixel.png"), 2, "anchors_text.txt"),
+    # ------------------------------------------------------------------ flags
+    ("predict conf above 1", with_weights("--conf", "1.5", "--source", "{files}/one_pixel.png"), 2, "--conf"),
+    ("predict conf NaN", with_weights("--conf", "nan", "--source", "{files}/one_pixel.png"), 2, "--conf"),
+    ("predict negative NMS IoU", with_weights("--nms-iou", "-1", "--source", "{files}/one_pixel.png"), 2, "--nms-iou"),
+    ("predict input size not a multiple of 32", with_weights("--input-size", "100", "--source", "{files}/one_pixel.png"), 2, "32"),
+    ("predict video path that is a folder", with_weights("--source", "{files}/folder.mp4"), 2, "folder.mp4"),
+    ("predict absent camera", with_weights("--source", "7"), 2, "camera"),
+    ("get_map conf NaN", ["get_map.py", *MODEL, "--data", "{voc}", "--conf", "nan"], 2, "--conf"),
+    ("get_map batch size 0", ["get_map.py", *MODEL, "--data", "{voc}", "--batch-size", "0"], 2, "--batch-size"),
+    ("get_map missing dataset", ["get_map.py", *MODEL, "--data", "{files}/nowhere"], 2, "not found"),
+    ("train epochs 0", ["train.py", *MODEL, "--data", "{voc}", "--epochs", "0"], 2, "--epochs"),
+    ("train batch size 0", ["train.py", *MODEL, "--data", "{voc}", "--batch-size", "0"], 2, "--batch-size"),
+    ("train negative learning rate", ["train.py", *MODEL, "--data", "{voc}", "--lr", "-1"], 2, "--lr"),
+    ("train mosaic NaN", ["train.py", *MODEL, "--data", "{voc}", "--mosaic", "nan"], 2, "--mosaic"),
+    ("train absurd input size", ["train.py", *MODEL, "--data", "{voc}", "--input-size", "100000"], 2, "above 4096"),
+    ("export unknown format", ["export.py", *MODEL, "--weights", "{weights}", "--format", "caffe"], 2, "caffe"),
+    ("kmeans 0 anchors", ["kmeans_for_anchors.py", "--data", "{voc}", "-k", "0"], 2, "--num-anchors"),
+    ("summary unknown backbone", ["summary.py", "--backbone", "resnet9000"], 2, "resnet9000"),
+    ("voc_annotation missing folder", ["voc_annotation.py", "--data", "{files}/nowhere"], 2, "not found"),
+]
+
+
+@pytest.mark.parametrize("case, argv, status, fragment", CASES, ids=[c[0] for c in CASES])
+def test_case(case, argv, status, fragment, files, tmp_path, record_property):
+    values = {"files": str(files), "weights": weights(), "voc": shared_path(*RACCOON),
+              "out": str(tmp_path)}
+    command = [sys.executable] + [a.format(**values) for a in argv]
+    if argv[0] == "predict.py":
+        command += ["--save-dir", str(tmp_path / "out"), "--json", str(tmp_path / "out.json")]
+    if argv[0] in ("get_map.py",):
+        command += ["--out", str(tmp_path / "map_out")]
+    if argv[0] in ("train.py",):
+        command += ["--save-dir", str(tmp_path / "run")]
+    proc = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300,
+                          env=dict(os.environ, YOLO_LITE_OFFLINE="1"))
+    record_property("robustness", [argv[0], case, proc.returncode == status
+                                   and "Traceback" not in proc.stderr + proc.stdout])
+    assert "Traceback" not in proc.stderr + proc.stdout, proc.stderr[-3000:]
+    assert proc.returncode == status, proc.stdout[-1500:] + proc.stderr[-1500:]
+    text = proc.stdout + proc.stderr
+    assert fragment in text, text[-2000:]
+    if status == 2:
+        errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
+        assert len(errors) == 1, proc.stderr
+    shutil.rmtree(tmp_path, ignore_errors=True)
