@@ -63,6 +63,7 @@ def weights():
 
 
 MODEL = ["--backbone", "mobilenetv1", "--alpha", "0.25"]
+ONE = "{files}/one_pixel.png"   # a valid image, for the cases about everything else
 
 
 def predict(*args):
@@ -73,38 +74,42 @@ def with_weights(*args):
     return predict("--weights", "{weights}", *args)
 
 
-# (case id, argv with {files}/{weights}/{out} placeholders, exit status, message fragment)
-CASES = [
-    # ------------------------------------------------------------------ images
-    ("predict zero-byte image", with_weights("--source", "{files}/zero.jpg"), 2, "not an image file"),
-    ("predict truncated JPEG", with_weights("--source", "{files}/truncated.jpg"), 2, "truncated"),
-    ("predict HTML saved as .jpg", with_weights("--source", "{files}/html.jpg"), 2, "not an image file"),
-    ("predict decompression bomb", with_weights("--source", "{files}/huge.png"), 2, "decompression bomb"),
-    ("predict missing file", with_weights("--source", "{files}/missing.jpg"), 2, "no such file"),
-    ("predict folder without images", with_weights("--source", "{files}/no_images"), 2, "no image files"),
-    ("predict folder with a symlink loop", with_weights("--source", "{files}/loop"), 2, "no image files"),
-    ("predict 1x1 image", with_weights("--source", "{files}/one_pixel.png"), 0, "results ->"),
-    ("predict 16-bit PNG", with_weights("--source", "{files}/sixteen_bit.png"), 0, "results ->"),
-    ("predict CMYK JPEG", with_weights("--source", "{files}/cmyk.jpg"), 0, "results ->"),
-    ("predict palette PNG with transparency", with_weights("--source", "{files}/palette.png"), 0, "results ->"),
-    ("predict animated GIF", with_weights("--source", "{files}/animated.gif"), 0, "results ->"),
-    ("predict EXIF-rotated JPEG", with_weights("--source", "{files}/exif_rotated.jpg"), 0, "results ->"),
+# Images given to predict.py with working weights: (file, exit status, message fragment).
+IMAGES = [
+    ("zero.jpg", 2, "not an image file"),
+    ("truncated.jpg", 2, "truncated"),
+    ("html.jpg", 2, "not an image file"),          # HTML saved as .jpg
+    ("huge.png", 2, "decompression bomb"),         # 20000 x 20000
+    ("missing.jpg", 2, "no such file"),
+    ("no_images", 2, "no image files"),            # a folder without images
+    ("loop", 2, "no image files"),                 # a folder holding a symlink loop
+    ("one_pixel.png", 0, "results ->"),
+    ("sixteen_bit.png", 0, "results ->"),
+    ("cmyk.jpg", 0, "results ->"),
+    ("palette.png", 0, "results ->"),              # palette with transparency
+    ("animated.gif", 0, "results ->"),
+    ("exif_rotated.jpg", 0, "results ->"),
+]
+
+# (case id, argv with {files}/{weights}/{voc} placeholders, exit status, message fragment)
+CASES = [(f"predict image {name}", with_weights("--source", "{files}/" + name), status, fragment)
+         for name, status, fragment in IMAGES] + [
     # ------------------------------------------------------------------ weights and model files
-    ("predict text file named .h5", predict("--weights", "{files}/text.h5", "--source", "{files}/one_pixel.png"), 2, "text.h5"),
-    ("predict truncated .h5", predict("--weights", "{files}/truncated.h5", "--source", "{files}/one_pixel.png"), 2, "truncated.h5"),
-    ("predict missing weights", predict("--weights", "{files}/none.h5", "--source", "{files}/one_pixel.png"), 2, "none.h5"),
-    ("predict weights of another width", ["predict.py", "--backbone", "mobilenetv1", "--alpha", "0.5", "--weights", "{weights}", "--source", "{files}/one_pixel.png"], 2, "alpha"),
-    ("predict weights of another class count", with_weights("--classes", "{files}/one_class.txt", "--source", "{files}/one_pixel.png"), 2, "class"),
+    ("predict text file named .h5", predict("--weights", "{files}/text.h5", "--source", ONE), 2, "text.h5"),
+    ("predict truncated .h5", predict("--weights", "{files}/truncated.h5", "--source", ONE), 2, "truncated.h5"),
+    ("predict missing weights", predict("--weights", "{files}/none.h5", "--source", ONE), 2, "none.h5"),
+    ("predict weights of another width", ["predict.py", "--backbone", "mobilenetv1", "--alpha", "0.5", "--weights", "{weights}", "--source", ONE], 2, "alpha"),
+    ("predict weights of another class count", with_weights("--classes", "{files}/one_class.txt", "--source", ONE), 2, "class"),
     # ------------------------------------------------------------------ class and anchor files
-    ("predict empty class file", with_weights("--classes", "{files}/empty_classes.txt", "--source", "{files}/one_pixel.png"), 2, "empty_classes.txt"),
-    ("predict duplicate class names", with_weights("--classes", "{files}/duplicate_classes.txt", "--source", "{files}/one_pixel.png"), 2, "cat"),
-    ("predict 8 anchors", with_weights("--anchors", "{files}/anchors_8.txt", "--source", "{files}/one_pixel.png"), 2, "anchors_8.txt"),
-    ("predict non-numeric anchors", with_weights("--anchors", "{files}/anchors_text.txt", "--source", "{files}/one_pixel.png"), 2, "anchors_text.txt"),
+    ("predict empty class file", with_weights("--classes", "{files}/empty_classes.txt", "--source", ONE), 2, "empty_classes.txt"),
+    ("predict duplicate class names", with_weights("--classes", "{files}/duplicate_classes.txt", "--source", ONE), 2, "cat"),
+    ("predict 8 anchors", with_weights("--anchors", "{files}/anchors_8.txt", "--source", ONE), 2, "anchors_8.txt"),
+    ("predict non-numeric anchors", with_weights("--anchors", "{files}/anchors_text.txt", "--source", ONE), 2, "anchors_text.txt"),
     # ------------------------------------------------------------------ flags
-    ("predict conf above 1", with_weights("--conf", "1.5", "--source", "{files}/one_pixel.png"), 2, "--conf"),
-    ("predict conf NaN", with_weights("--conf", "nan", "--source", "{files}/one_pixel.png"), 2, "--conf"),
-    ("predict negative NMS IoU", with_weights("--nms-iou", "-1", "--source", "{files}/one_pixel.png"), 2, "--nms-iou"),
-    ("predict input size not a multiple of 32", with_weights("--input-size", "100", "--source", "{files}/one_pixel.png"), 2, "32"),
+    ("predict conf above 1", with_weights("--conf", "1.5", "--source", ONE), 2, "--conf"),
+    ("predict conf NaN", with_weights("--conf", "nan", "--source", ONE), 2, "--conf"),
+    ("predict negative NMS IoU", with_weights("--nms-iou", "-1", "--source", ONE), 2, "--nms-iou"),
+    ("predict input size not a multiple of 32", with_weights("--input-size", "100", "--source", ONE), 2, "32"),
     ("predict video path that is a folder", with_weights("--source", "{files}/folder.mp4"), 2, "folder.mp4"),
     ("predict absent camera", with_weights("--source", "7"), 2, "camera"),
     ("get_map conf NaN", ["get_map.py", *MODEL, "--data", "{voc}", "--conf", "nan"], 2, "--conf"),
