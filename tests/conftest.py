@@ -5,6 +5,7 @@ README): ``slow`` for real training runs and other long tests (marked by hand), 
 tests that read ../shared (marked here, from the test's and its fixtures' source), so
 ``python -m pytest -m "not slow"`` is the fast tier and ``-m "not shared"`` runs without the data.
 """
+import collections
 import inspect
 import os
 import sys
@@ -87,3 +88,33 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if _uses_shared(item, cache):
             item.add_marker(pytest.mark.shared)
+
+
+# ----------------------------------------------------------------------------- robustness table
+# The summary of tests/robustness at the end of the run: cases, passed, per command. It lives
+# here, not in tests/robustness/, because under pytest-xdist only this conftest is loaded by the
+# controlling process, which receives the workers' reports.
+
+_ROBUSTNESS_RESULTS = []
+
+
+def pytest_runtest_logreport(report):
+    if report.when != "call":
+        return
+    for name, value in report.user_properties:
+        if name == "robustness":
+            command, case, passed = value
+            _ROBUSTNESS_RESULTS.append((command, case, bool(passed) and report.passed))
+
+
+def pytest_terminal_summary(terminalreporter):
+    if not _ROBUSTNESS_RESULTS:
+        return
+    per_command = collections.defaultdict(lambda: [0, 0])
+    for command, _, passed in _ROBUSTNESS_RESULTS:
+        per_command[command][0] += 1
+        per_command[command][1] += passed
+    write = terminalreporter.write_line
+    write(f"robustness table: {len(_ROBUSTNESS_RESULTS)} cases, {sum(p for _, _, p in _ROBUSTNESS_RESULTS)} passed")
+    for command, (count, passed) in sorted(per_command.items()):
+        write(f"  {command:<24} {passed}/{count} passed")
