@@ -23,7 +23,8 @@ import tensorflow as tf  # noqa: E402
 from nets.anchors import ANCHORS_MASK  # noqa: E402
 from utils.config import load_anchors, parse_input_size  # noqa: E402
 from utils.data import load_voc_split  # noqa: E402
-from utils.data.pipeline import build_train_dataset, decode_image_file  # noqa: E402
+from utils.data.image_store import decode_image_file  # noqa: E402
+from utils.data.pipeline import build_train_dataset  # noqa: E402
 from utils.data.targets import assign_targets  # noqa: E402
 
 DEFAULT_DATA = os.path.join(os.path.dirname(ROOT), "shared", "datasets", "raccoon", "VOC2007")
