@@ -10,8 +10,8 @@ Examples:
 import os
 import sys
 
-from utils.cli import (ArgumentParser, UsageError, add_model_options, check_detection_ranges,
-                       check_range, run_cli)
+from utils.cli import (ArgumentParser, UsageError, add_model_options, apply_max_pixels,
+                       check_detection_ranges, check_range, run_cli)
 from utils.options import DETECTION_OPTIONS, add_options
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -30,7 +30,7 @@ def build_parser():
                "--map-out). The detection defaults are those of the mAP measured during training.")
     add_options(parser.add_argument_group("what to evaluate (one of)"),
                 ("data", "coco_json", "map_out"), MODE)
-    add_options(parser.add_argument_group("dataset"), ("split", "coco_images"), MODE)
+    add_options(parser.add_argument_group("dataset"), ("split", "coco_images", "max_pixels"), MODE)
     add_model_options(parser, MODE, title="model (with --data or --coco-json)")
     add_options(parser.add_argument_group("detection (with --data or --coco-json)"),
                 DETECTION_OPTIONS + ("batch_size",), MODE)
@@ -55,6 +55,7 @@ def check_args(args):
     check_range(args.score_threshold, "--score-threshold", 0.0, 1.0)
     check_detection_ranges(args)
     check_range(args.batch_size, "--batch-size", 1)
+    apply_max_pixels(args)
     if args.data or args.coco_json:  # the model's options, before the dataset is read
         from nets import get_backbone
         from utils.config import parse_input_size

@@ -12,8 +12,8 @@ Examples:
 import os
 import sys
 
-from utils.cli import (ArgumentParser, add_model_options, check_detection_ranges, check_range,
-                       run_cli)
+from utils.cli import (ArgumentParser, add_model_options, apply_max_pixels, check_detection_ranges,
+                       check_range, run_cli)
 from utils.options import DETECTION_OPTIONS, add_options
 
 # Quiet native libraries before they are imported: a user sees our messages, not their logs.
@@ -32,7 +32,7 @@ def build_parser():
     add_options(parser.add_argument_group("detection"), DETECTION_OPTIONS, MODE)
     add_options(parser.add_argument_group("input and output"),
                 ("source", "mode", "batch_size", "save_dir", "json", "crop", "count", "show",
-                 "runs", "quiet"),
+                 "runs", "max_pixels", "quiet"),
                 MODE)
     return parser
 
@@ -43,6 +43,7 @@ def check_args(args):
     check_detection_ranges(args)
     check_range(args.runs, "--runs", 1)
     check_range(args.batch_size, "--batch-size", 1)
+    apply_max_pixels(args)
     args.input_size = parse_input_size(args.input_size)
 
 

@@ -16,8 +16,9 @@ import os
 import sys
 import time
 
-from utils.cli import (EXIT_INTERRUPTED, ArgumentParser, UsageError, add_model_options, check_range,
-                       run_cli)
+from nets.errors import UserError
+from utils.cli import (EXIT_INTERRUPTED, ArgumentParser, UsageError, add_model_options,
+                       apply_max_pixels, check_range, run_cli)
 from utils.options import LR_PER_64, add_options, default, detection_defaults
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -77,7 +78,7 @@ def build_parser():
     add_model_options(parser, MODE)
     add_options(parser.add_argument_group("data"),
                 ("data", "train_split", "val_split", "coco_json", "coco_images", "val_coco_json",
-                 "val_coco_images"), MODE)
+                 "val_coco_images", "max_pixels"), MODE)
     add_options(parser.add_argument_group("schedule"),
                 ("epochs", "freeze_epochs", "random_init_epochs", "batch_size", "freeze_batch_size",
                  "optimizer", "lr",
@@ -119,6 +120,7 @@ def check_args(args):
     check_range(args.save_period, "--save-period", 0)
     check_range(args.eval_period, "--eval-period", 0)
     check_range(args.cpu_replicas, "--cpu-replicas", 1)
+    apply_max_pixels(args)
     if args.cpu_replicas > 1 and args.distribute not in ("mirrored", "auto"):
         raise UsageError("--cpu-replicas needs --distribute mirrored")
 
@@ -245,6 +247,8 @@ def run(args):
         result = train_detector(settings, body, train_samples, val_samples, class_names, anchors,
                                 resume_state=resume_state, record={"args": vars(args)},
                                 distribution=distribution)
+    except files.DiskFullError as exc:
+        raise files.DiskFullError(exc.errno, f"{exc}; {progress_kept(args.save_dir)}") from None
     except KeyboardInterrupt:
         if not distribution.is_chief:
             return EXIT_INTERRUPTED
@@ -272,6 +276,17 @@ def run(args):
     print(f"done: {result.epochs_done} epochs in {minutes:.1f} min{best}; checkpoints in "
           f"{args.save_dir} (last.h5, best.h5{', weight averages' if settings.ema else ''})")
     return 0
+
+
+def progress_kept(save_dir):
+    """What a failed run leaves to continue from, for its error message."""
+    from utils.training.state import load_training_state
+    try:
+        epoch = load_training_state(save_dir)[0]["epoch"]
+    except (FileNotFoundError, UserError):
+        return "no epoch had finished"
+    return (f"{save_dir} keeps epoch {epoch} complete (last.h5 and the training state): free "
+            f"some space, then continue with python train.py --save-dir {save_dir} --resume")
 
 
 def mixed_precision_policy():

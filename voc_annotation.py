@@ -9,7 +9,7 @@ import re
 import sys
 
 from utils import files
-from utils.cli import ArgumentParser, check_range, run_cli
+from utils.cli import ArgumentParser, apply_max_pixels, check_range, run_cli
 from utils.config import load_class_names
 from utils.data import (SPLIT_NAMES, annotation_line, existing_splits, load_voc_folder,
                         resolve_voc_root, split_path, write_voc_splits)
@@ -25,7 +25,8 @@ def build_parser():
                "reported), 1 when no usable image was found, 2 when the folder, the class list "
                "or a flag is wrong.")
     add_options(parser, ("data", "classes", "trainval_percent", "train_percent", "seed",
-                         "overwrite_splits", "write_lines", "no_check_images", "max_problems"),
+                         "overwrite_splits", "write_lines", "no_check_images", "max_problems",
+                         "max_pixels"),
                 MODE, required=("data",))
     return parser
 
@@ -82,6 +83,7 @@ def run(args):
     check_range(args.trainval_percent, "--trainval-percent", 0.0, 1.0)
     check_range(args.train_percent, "--train-percent", 0.0, 1.0)
     check_range(args.max_problems, "--max-problems", 0)
+    apply_max_pixels(args)
     class_names = load_class_names(args.classes)
     voc_root = resolve_voc_root(args.data)
     had_splits = bool(existing_splits(voc_root))

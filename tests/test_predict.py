@@ -228,9 +228,12 @@ def test_ctrl_c_finalises_the_video(cache, tmp_path):
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     output = tmp_path / "out" / "long.mp4"
     deadline = time.time() + 120
-    while not output.exists() and process.poll() is None and time.time() < deadline:
+    # The video is written under a temporary name, renamed when complete: wait for that file.
+    while not (output.parent.is_dir() and any(output.parent.iterdir())) \
+            and process.poll() is None and time.time() < deadline:
         time.sleep(0.2)
     time.sleep(0.5)
+    assert not output.exists()
     process.send_signal(signal.SIGINT)
     stdout, stderr = process.communicate(timeout=120)
     assert process.returncode == 0 and "Traceback" not in stderr, stderr
@@ -241,3 +244,4 @@ def test_ctrl_c_finalises_the_video(cache, tmp_path):
         frames += 1
     records = json.load(open(tmp_path / "l.json"))["images"]
     assert 0 < frames < 1500 and len(records) == frames
+    assert os.listdir(output.parent) == ["long.mp4"]   # no temporary left

@@ -79,6 +79,13 @@ def check_detection_ranges(args):
     check_range(args.max_boxes, "--max-boxes", 1)
 
 
+def apply_max_pixels(args):
+    """Check ``--max-pixels`` and make it the image readers' limit."""
+    check_range(args.max_pixels, "--max-pixels", 1)
+    from utils.data.images import set_max_pixels
+    set_max_pixels(args.max_pixels)
+
+
 def is_user_error(exc):
     """Whether ``exc`` was caused by the user's input or environment rather than by a bug."""
     if isinstance(exc, (UserError,) + _USER_OS_ERRORS):

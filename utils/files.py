@@ -4,13 +4,71 @@ Everything the tools leave on disk (checkpoints, training state, results, split 
 plots, downloads) goes through :func:`atomic_path`, except the per-image text files of a
 ``map_out`` folder (thousands of small files, rewritten whole by every evaluation): the content is written to a uniquely named temporary file in the
 destination's folder and renamed over the destination only once complete. A crash, Ctrl-C or a
-full disk at any moment leaves either the previous file or the new one, and no temporary file.
+full disk at any moment leaves either the previous file or the new one. Ctrl-C and a full disk
+also remove the temporary file; a killed process cannot, so a hidden ``.<name>.<random>.tmp``
+file may stay behind: :func:`remove_temporaries` clears them (train.py does at every start).
+A full disk (or quota, or file-size limit) becomes a :class:`DiskFullError` naming the file.
 (Files are not fsync'ed: the guarantee is against an interrupted process, not a power cut.)
 """
 import contextlib
+import errno
 import json
 import os
+import re
+import shutil
 import tempfile
+
+from nets.errors import UserError
+
+# Out of space, over quota, over the process's file-size limit: the same fault to a user.
+NO_SPACE_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+# The names atomic_path (and the exporter's folders) give their temporaries.
+_TEMPORARY_NAME = re.compile(r"\..+\.[a-z0-9_]{8}\.(tmp|old)(\..*)?")
+
+
+class DiskFullError(UserError, OSError):
+    """A write failed for lack of space; nothing half-written was left."""
+
+    def __str__(self):
+        return self.strerror
+
+
+def is_no_space(exc):
+    """Whether ``exc`` (an OSError, or a library's error that only says it in its message) is
+    a write that failed for lack of space."""
+    if isinstance(exc, OSError) and exc.errno in NO_SPACE_ERRNOS:
+        return True
+    text = str(exc)
+    return any(os.strerror(code) in text for code in NO_SPACE_ERRNOS)
+
+
+def disk_full_error(path, exc):
+    """The :class:`DiskFullError` to raise for ``exc`` while writing ``path``."""
+    code = next((c for c in NO_SPACE_ERRNOS if c == getattr(exc, "errno", None)
+                 or os.strerror(c) in str(exc)), errno.ENOSPC)
+    return DiskFullError(code, f"cannot write {path}: {os.strerror(code)} (disk full?); "
+                               f"nothing half-written was left")
+
+
+def is_temporary(name):
+    """Whether a file name is one of this module's (or the exporter's) temporaries."""
+    return bool(_TEMPORARY_NAME.fullmatch(name))
+
+
+def remove_temporaries(directory):
+    """Delete the temporaries a killed writer left in ``directory`` (not below it); returns
+    their names. Only for a folder no other process is writing to."""
+    removed = []
+    with contextlib.suppress(FileNotFoundError):
+        for entry in os.scandir(directory):
+            if is_temporary(entry.name):
+                if entry.is_dir(follow_symlinks=False):
+                    shutil.rmtree(entry.path, ignore_errors=True)
+                else:
+                    with contextlib.suppress(OSError):
+                        os.remove(entry.path)
+                removed.append(entry.name)
+    return sorted(removed)
 
 
 def _new_file_mode():
@@ -45,9 +103,12 @@ def atomic_path(path, suffix=None):
             mode = _new_file_mode()
         os.chmod(tmp, mode)
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(OSError):
             os.remove(tmp)
+        if isinstance(exc, Exception) and not isinstance(exc, DiskFullError) \
+                and is_no_space(exc):
+            raise disk_full_error(path, exc) from exc
         raise
 
 

@@ -131,6 +131,10 @@ OPTIONS = {
     "count": Option(False, "print the number of objects per class", action="store_true"),
     "show": Option(False, "show results in a window", action="store_true"),
     "runs": Option(100, "timed runs in --mode fps", type=int),
+    # PIL's own guard is 89 megapixels; 100 admits every camera sensor sold today.
+    "max_pixels": Option(100_000_000, "refuse images with more pixels than this (a guard "
+                                      "against decompression bombs and out-of-memory)",
+                         type=int, metavar="N"),
     "quiet": Option(False, PerMode(predict="print less",
                                    train="one line per epoch, no progress bar"),
                     action="store_true"),

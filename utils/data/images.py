@@ -11,7 +11,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from nets.errors import UserError
-from utils.options import LETTERBOX_FILL
+from utils.options import LETTERBOX_FILL, default
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm",
                     ".gif")
@@ -21,6 +21,24 @@ _ALPHA_BACKGROUND = (255, 255, 255)
 
 class ImageLoadError(UserError, ValueError):
     """An image file is missing, unreadable, truncated or not an image."""
+
+
+def set_max_pixels(limit):
+    """Refuse images with more than ``limit`` pixels from now on (``--max-pixels``). The limit
+    is PIL's own (``Image.MAX_IMAGE_PIXELS``), so every reader of the process follows it."""
+    Image.MAX_IMAGE_PIXELS = int(limit)
+
+
+def pixel_limit_problem(width, height):
+    """Why an image of this size is refused (a message without the file name), or None."""
+    limit = Image.MAX_IMAGE_PIXELS
+    if limit is None or width * height <= limit:
+        return None
+    return (f"{width}x{height} is {width * height / 1e6:.1f} megapixels, above the limit of "
+            f"{limit / 1e6:g} (a guard against decompression bombs; raise it with --max-pixels)")
+
+
+set_max_pixels(default("max_pixels"))
 
 
 def is_image_file(path):
@@ -73,6 +91,9 @@ def load_image(path, apply_exif=True):
         raise ImageLoadError(f"{name}: is a folder, not an image file")
     try:
         with Image.open(path) as image:
+            problem = pixel_limit_problem(*image.size)
+            if problem:
+                raise ImageLoadError(f"{name}: {problem}")
             image.load()  # decode now, so truncated files fail here and not later
             if apply_exif:
                 image = ImageOps.exif_transpose(image)

@@ -1,11 +1,11 @@
 """tf.data input pipelines for training and validation.
 
-    ds = build_train_dataset(samples, (416, 416), anchors, num_classes, batch_size=8)
+    ds = build_train_dataset(samples, (416, 416), anchors, num_classes, batch_size=8,
+                             epochs=30, aug_off_epoch=21)   # mosaic/mixup in epochs 0-20
     for images, (y_true_p5, y_true_p4, y_true_p3, gt_boxes) in ds: ...
-    ds.special_aug.assign(False)   # mosaic and mixup off for the examples made from now on
 
-Both builders return a finite dataset of one epoch (the training one drops the last partial batch,
-so it has len(samples) // batch_size batches and reshuffles each time it is iterated). Elements:
+The training dataset holds whole epochs (each drops its last partial batch, so it has
+len(samples) // batch_size batches); validation holds one pass. Elements:
 - images: float32 (B, H, W, 3) in [0, 1];
 - y_true_pX: float32 (B, H/s, W/s, 3, 5 + C) for s = 32, 16, 8 (see utils.data.targets);
 - gt_boxes: float32 (B, MAX_BOXES, 4), every ground-truth box as normalised (cx, cy, w, h),
@@ -13,8 +13,10 @@ so it has len(samples) // batch_size batches and reshuffles each time it is iter
 
 Design, measured on the 2-core machine (benchmarks/bench_pipeline.py):
 - Each example is made by one tf.numpy_function running OpenCV/NumPy (utils.data.augment), mapped in
-  parallel; OpenCV releases the GIL while it works. Per-example random generators are seeded from
-  tf.data's own random stream, so a seeded pipeline is reproducible and deterministic.
+  parallel; OpenCV releases the GIL while it works. Each epoch's order, each example's random
+  generator and whether mosaic/mixup are on are pure functions of (seed, epoch, position): a
+  seeded pipeline makes the same examples however far it is prefetched, on every worker and
+  after a resume.
 - Decoded images are cached in memory (utils.data.image_store) as uint8 (long side capped at 1.5x the input size) when the
   whole dataset fits `cache_mb`; decoding each JPEG every epoch was the original's bottleneck.
   Without the cache images are decoded on every use with OpenCV.
@@ -22,9 +24,9 @@ Design, measured on the 2-core machine (benchmarks/bench_pipeline.py):
   in training another image takes its place, so every epoch keeps its length; validation decodes
   every image once when it is built and leaves the unreadable ones out. Both datasets have a known
   length (Keras warns about running out of data otherwise).
-- The training switch `special_aug` is a tf.Variable(bool) read as each example is made; set it
-  (e.g. in a callback's on_epoch_begin) and examples made from then on follow it. With a repeated
-  dataset the batches already prefetched (a few) still carry the old setting.
+- Mosaic and mixup stop at `aug_off_epoch` (the reference's switch-off). It is part of each
+  example's description rather than a flag set between epochs, because the pipeline runs ahead
+  of training: a flag set at an epoch's start would miss the examples already prefetched.
 """
 import os
 from concurrent.futures import ThreadPoolExecutor
@@ -153,7 +155,7 @@ def _numpy_example_fn(fn, inputs, shapes, dtypes):
 
 def build_train_dataset(samples, input_size, anchors, num_classes, batch_size, *, anchors_mask=ANCHORS_MASK,
                         mosaic=default("mosaic"), mixup=default("mixup"), jitter=0.3, hue=0.1, sat=0.7, val=0.4, flip=0.5, seed=None,
-                        workers=None, shuffle=True, special_aug=None, cache_mb=DEFAULT_CACHE_MB,
+                        workers=None, shuffle=True, aug_off_epoch=None, cache_mb=DEFAULT_CACHE_MB,
                         global_batch=None, shard=(1, 0), epochs=1, first_epoch=0):
     """Augmented training batches (see the module docstring for the element layout).
 
@@ -163,9 +165,8 @@ def build_train_dataset(samples, input_size, anchors, num_classes, batch_size, *
     mosaic: probability of a 4-image mosaic; mixup: probability of blending a mosaic with a
     normally augmented image (so mixup happens with probability mosaic * mixup, as the reference).
     jitter/hue/sat/val/flip: the reference's augmentation ranges. seed: makes the pipeline
-    deterministic. workers: parallel examples (default: CPU count). special_aug: a tf.Variable(bool)
-    switching mosaic and mixup on/off at run time; created (True) when None. It is returned as the
-    dataset's `special_aug` attribute either way. cache_mb: memory budget for keeping decoded images
+    deterministic. workers: parallel examples (default: CPU count). aug_off_epoch: the first epoch
+    without mosaic and mixup (None: on in every epoch). cache_mb: memory budget for keeping decoded images
     (0 disables the cache). The dataset also carries `image_store` (cache state, skipped images).
 
     Distributed training: `batch_size` is then one replica's batch, `global_batch` the images of
@@ -178,21 +179,20 @@ def build_train_dataset(samples, input_size, anchors, num_classes, batch_size, *
     input_size = tuple(int(v) for v in input_size)
     global_batch = int(global_batch or batch_size)
     _check_inputs(samples, input_size, anchors, num_classes, global_batch, anchors_mask)
-    if special_aug is None:
-        special_aug = tf.Variable(True, trainable=False, dtype=tf.bool, name="special_aug")
     workers = workers or os.cpu_count() or 1
     store = ImageStore(samples, CACHE_SIDE_FACTOR * max(input_size), cache_mb, workers)
     aug = dict(mosaic=mosaic, mixup=mixup, jitter=jitter, hue=hue, sat=sat, val=val, flip=flip)
     maker = _ExampleMaker(samples, store, input_size, anchors, num_classes, anchors_mask, aug)
     shapes, dtypes = _output_signature(input_size, num_classes, anchors_mask)
 
-    def make_example(index, element_seed):
-        return _numpy_example_fn(maker, [index, element_seed, tf.convert_to_tensor(special_aug)], shapes, dtypes)
+    def make_example(index, element_seed, special_aug):
+        return _numpy_example_fn(maker, [index, element_seed, special_aug], shapes, dtypes)
 
     # Each epoch's order and augmentation seeds are a pure function of (seed, epoch): a dataset
     # iterated again, on another worker or after --resume, makes the same examples.
     base_seed = int(seed) if seed is not None else int(np.random.SeedSequence().generate_state(1)[0])
     per_epoch = len(samples) // global_batch * global_batch   # whole steps only
+    aug_off_epoch = np.iinfo(np.int64).max if aug_off_epoch is None else int(aug_off_epoch)
 
     def epoch_elements(epoch):
         key = tf.stack([tf.constant(base_seed, tf.int64), epoch])
@@ -200,8 +200,9 @@ def build_train_dataset(samples, input_size, anchors, num_classes, batch_size, *
                  if shuffle else tf.range(len(samples)))
         seeds = tf.random.stateless_uniform([len(samples)], seed=key + [0, 1 << 32],
                                             minval=None, maxval=None, dtype=tf.int64)
+        special_aug = tf.fill([per_epoch], epoch < aug_off_epoch)
         return tf.data.Dataset.from_tensor_slices((tf.cast(order[:per_epoch], tf.int64),
-                                                   seeds[:per_epoch]))
+                                                   seeds[:per_epoch], special_aug))
 
     epochs_ds = tf.data.Dataset.range(int(first_epoch), int(first_epoch) + int(epochs))
     ds = take_share(epochs_ds.flat_map(epoch_elements), global_batch, shard)
@@ -211,7 +212,6 @@ def build_train_dataset(samples, input_size, anchors, num_classes, batch_size, *
     ds = ds.batch(batch_size, drop_remainder=True)
     ds = ds.map(_to_model_inputs, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     ds = ds.prefetch(tf.data.AUTOTUNE)
-    ds.special_aug = special_aug
     ds.image_store = store
     return ds
 

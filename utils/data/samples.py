@@ -24,6 +24,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from nets.errors import UserError
+from utils.data.images import pixel_limit_problem
 
 # Extensions looked for next to an annotation's stem, in order of preference.
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp")
@@ -170,6 +171,9 @@ def image_size(path, check=True):
     try:
         with Image.open(path) as image:
             width, height = image.size
+            problem = pixel_limit_problem(width, height)
+            if problem:
+                raise ImageProblem(problem)
             if check:
                 if image.format == "JPEG":
                     if not _jpeg_is_complete(image, path):

@@ -113,20 +113,22 @@ def predict_images(detector, paths, save_dir, crop=False, count=False, show=Fals
     return records, failures
 
 
+# A camera or file that fails this many reads in a row has ended (or is gone).
+MAX_BAD_FRAMES_IN_A_ROW = 25
+
+
 def predict_video(detector, kind, value, save_dir, collect_records=False, show=False,
                   progress=True, log=print, capture=None):
     """Detect on every frame of a video file (``kind="video"``) or camera (``"camera"``) and
     write an annotated mp4 to ``save_dir``, with a progress bar and a live FPS figure.
 
+    A frame that cannot be decoded is reported by its number and skipped; the video goes on.
     Ctrl-C (or Esc/q in the --show window) stops after the current frame and the file is
-    finalised. Returns the per-frame records (when ``collect_records``).
+    finalised; the mp4 appears under its name only once complete. Returns the per-frame records
+    (when ``collect_records``), ``frame`` being the frame's number in the source.
     """
     import cv2
-    import numpy as np
-    from PIL import Image
     from tqdm import tqdm
-
-    from utils.inference.draw import draw_detections
 
     capture = capture if capture is not None else open_capture(kind, value)
     fps = capture.get(cv2.CAP_PROP_FPS)
@@ -135,9 +137,7 @@ def predict_video(detector, kind, value, save_dir, collect_records=False, show=F
     name = f"camera{value}.mp4" if kind == "camera" else \
         os.path.splitext(os.path.basename(value))[0] + ".mp4"
     out_path = os.path.join(save_dir, name)
-    os.makedirs(save_dir, exist_ok=True)
     source_name = str(value) if kind == "video" else f"camera:{value}"
-    writer, records, frame_index, smoothed_fps = None, [], 0, None
     bar = tqdm(total=total or None, unit="frame", desc=name, disable=not progress,
                file=sys.stderr)
     # Ctrl-C asks to stop; the frame in progress is finished (video and JSON stay in step).
@@ -145,53 +145,100 @@ def predict_video(detector, kind, value, save_dir, collect_records=False, show=F
     in_main_thread = threading.current_thread() is threading.main_thread()
     if in_main_thread:
         previous_handler = signal.signal(signal.SIGINT, lambda signum, _: stop.append(signum))
+    loop = _VideoLoop(detector, kind, source_name, fps, collect_records, show, bar)
     try:
-        while not stop:
-            ok, frame = capture.read()
-            if not ok:
-                break
-            start = time.perf_counter()
-            image = Image.fromarray(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB))
-            detections = detector.detect(image)
-            drawn = draw_detections(image, detections, detector.class_names)
-            rate = 1.0 / max(time.perf_counter() - start, 1e-6)
-            # The first frame pays for tracing the graph: start the running figure after it.
-            if frame_index <= 1:
-                smoothed_fps = rate
-            else:
-                smoothed_fps = 0.9 * smoothed_fps + 0.1 * rate
-            bgr = cv2.cvtColor(np.asarray(drawn), cv2.COLOR_RGB2BGR)
-            if kind == "camera":
-                cv2.putText(bgr, f"{smoothed_fps:.1f} FPS", (10, 30), cv2.FONT_HERSHEY_SIMPLEX,
-                            0.8, (0, 255, 0), 2)
-            if writer is None:
-                height, width = bgr.shape[:2]
-                writer = cv2.VideoWriter(out_path, cv2.VideoWriter_fourcc(*"mp4v"), fps,
-                                         (width, height))
-                if not writer.isOpened():
-                    raise SourceError(f"{out_path}: cannot open a video writer (mp4v)")
-            writer.write(bgr)
-            if collect_records:
-                records.append(image_record(source_name, image, detections,
-                                            detector.class_names, frame=frame_index))
-            frame_index += 1
-            bar.update(1)
-            bar.set_postfix(fps=f"{smoothed_fps:.1f}", objects=len(detections))
-            if show and show_image(drawn) in (27, ord("q")):
-                break
+        with files.atomic_path(out_path) as tmp_path:
+            try:
+                loop.run(capture, tmp_path, stop)
+            finally:
+                capture.release()
+                loop.release()
+            if not loop.written:
+                raise SourceError(f"{source_name}: no frame could be read")
         if stop:
-            bar.write(f"stopped by user after {frame_index} frames", file=sys.stderr)
+            bar.write(f"stopped by user after {loop.written} frames", file=sys.stderr)
     finally:
         if in_main_thread:
             signal.signal(signal.SIGINT, previous_handler)
         bar.close()
-        capture.release()
-        if writer is not None:
-            writer.release()
-    if frame_index == 0:
-        raise SourceError(f"{source_name}: no frame could be read")
-    log(f"{source_name}: {frame_index} frames -> {out_path}")
-    return records
+    skipped = (f" ({len(loop.bad_frames)} unreadable frame"
+               f"{'s' if len(loop.bad_frames) != 1 else ''} skipped: "
+               f"{_number_list(loop.bad_frames)})" if loop.bad_frames else "")
+    log(f"{source_name}: {loop.written} frames -> {out_path}{skipped}")
+    return loop.records
+
+
+def _number_list(numbers, shown=10):
+    text = ", ".join(str(n) for n in numbers[:shown])
+    return text + (f" and {len(numbers) - shown} more" if len(numbers) > shown else "")
+
+
+class _VideoLoop:
+    """The frame loop of :func:`predict_video`: read, detect, draw, write, record."""
+
+    def __init__(self, detector, kind, source_name, fps, collect_records, show, bar):
+        self.detector, self.kind, self.source_name = detector, kind, source_name
+        self.fps, self.collect_records, self.show, self.bar = fps, collect_records, show, bar
+        self.writer, self.records, self.bad_frames = None, [], []
+        self.written, self.smoothed_fps = 0, None
+
+    def run(self, capture, out_path, stop):
+        position, failed_in_a_row = 0, []
+        while not stop:
+            ok, frame = capture.read()
+            if not ok:
+                # Unreadable frames count as skipped only once a later frame is read: failures
+                # at the end are the end of the file.
+                failed_in_a_row.append(position)
+                position += 1
+                if len(failed_in_a_row) >= MAX_BAD_FRAMES_IN_A_ROW:
+                    break
+                continue
+            for number in failed_in_a_row:
+                self.bar.write(f"{self.source_name}: frame {number} could not be decoded, "
+                               f"skipped", file=sys.stderr)
+            self.bad_frames += failed_in_a_row
+            failed_in_a_row = []
+            drawn = self._process(frame, position, out_path)
+            position += 1
+            if self.show and show_image(drawn) in (27, ord("q")):
+                break
+
+    def _process(self, frame, position, out_path):
+        import cv2
+        import numpy as np
+        from PIL import Image
+
+        from utils.inference.draw import draw_detections
+        start = time.perf_counter()
+        image = Image.fromarray(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB))
+        detections = self.detector.detect(image)
+        drawn = draw_detections(image, detections, self.detector.class_names)
+        rate = 1.0 / max(time.perf_counter() - start, 1e-6)
+        # The first frame pays for tracing the graph: start the running figure after it.
+        self.smoothed_fps = rate if self.written <= 1 else 0.9 * self.smoothed_fps + 0.1 * rate
+        bgr = cv2.cvtColor(np.asarray(drawn), cv2.COLOR_RGB2BGR)
+        if self.kind == "camera":
+            cv2.putText(bgr, f"{self.smoothed_fps:.1f} FPS", (10, 30), cv2.FONT_HERSHEY_SIMPLEX,
+                        0.8, (0, 255, 0), 2)
+        if self.writer is None:
+            height, width = bgr.shape[:2]
+            self.writer = cv2.VideoWriter(out_path, cv2.VideoWriter_fourcc(*"mp4v"), self.fps,
+                                          (width, height))
+            if not self.writer.isOpened():
+                raise SourceError(f"{out_path}: cannot open a video writer (mp4v)")
+        self.writer.write(bgr)
+        if self.collect_records:
+            self.records.append(image_record(self.source_name, image, detections,
+                                             self.detector.class_names, frame=position))
+        self.written += 1
+        self.bar.update(1)
+        self.bar.set_postfix(fps=f"{self.smoothed_fps:.1f}", objects=len(detections))
+        return drawn
+
+    def release(self):
+        if self.writer is not None:
+            self.writer.release()
 
 
 def time_detector(detector, image, runs=default("runs"), warmup=3):

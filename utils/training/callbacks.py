@@ -1,4 +1,4 @@
-"""Keras callbacks for training: LR schedule, augmentation switch, NaN guard, evaluation,
+"""Keras callbacks for training: LR schedule, NaN guard, evaluation,
 checkpoints with a resumable state (the CSV history and its plots: ``utils.training.history``).
 
 Every file is written atomically (``utils.files``), so killing the process at any moment leaves
@@ -65,19 +65,6 @@ class StepLearningRate(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         if logs is not None:
             logs["lr"] = float(self.lr_fn(epoch))
-
-
-class AugmentationSwitch(keras.callbacks.Callback):
-    """Turns mosaic/mixup off from epoch ``off_epoch`` on (a ``tf.Variable(bool)`` flag)."""
-
-    def __init__(self, flag, off_epoch):
-        super().__init__()
-        self.flag = flag
-        self.off_epoch = off_epoch
-
-    def on_epoch_begin(self, epoch, logs=None):
-        if self.flag is not None:
-            self.flag.assign(epoch < self.off_epoch)
 
 
 class NanGuard(keras.callbacks.Callback):

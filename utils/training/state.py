@@ -1,11 +1,14 @@
 """A training run's resumable state and its checkpoints, written atomically.
 
-``train_state.npz`` holds the model's and the optimiser's variables, ``train_state.json`` the
-progress (epoch, phase, best metric, history, settings); both are replaced only when complete.
+``train_state.npz`` holds the model's and the optimiser's variables and the progress (epoch,
+phase, best metric, history, settings); ``train_state.json`` is a readable copy of the progress.
+Each is replaced only when complete, and the npz alone is what ``--resume`` loads: a run killed
+between the two writes resumes from the npz's epoch, whose arrays and progress always agree.
 """
 import io
 import json
 import os
+import zipfile
 
 import numpy as np
 
@@ -15,6 +18,7 @@ from utils.config import ConfigError
 
 STATE_JSON = "train_state.json"
 STATE_NPZ = "train_state.npz"
+PROGRESS_KEY = "progress"   # the progress JSON, stored in the npz as a string array
 
 
 def save_checkpoint(model, path):
@@ -33,40 +37,53 @@ def save_training_state(context, optimizer, epoch, phase):
     if context.ema is not None:
         for i, value in enumerate(context.ema.state()):
             arrays[f"e{i}"] = value
-    buffer = io.BytesIO()
-    np.savez(buffer, **arrays)
-    files.write_bytes(context.path(STATE_NPZ), buffer.getvalue())
     state = {"epoch": int(epoch), "phase": phase, "best_metric": context.best_metric,
              "best_mode": context.best_mode, "settings": context.settings,
              "history": context.history, "num_weights": len(context.body.get_weights()),
              "optimizer_built": bool(optimizer is not None and optimizer.built)}
+    arrays[PROGRESS_KEY] = np.array(json.dumps(state))
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    files.write_bytes(context.path(STATE_NPZ), buffer.getvalue())
     files.write_json(context.path(STATE_JSON), state)
 
 
 def saved_flags(save_dir):
     """The train.py flags stored in the training state of ``save_dir`` (for ``--resume``)."""
-    path = os.path.join(save_dir, STATE_JSON)
-    if not os.path.isfile(path):
-        raise ConfigError(f"--resume: no training state in {save_dir} ({STATE_JSON} missing)")
     try:
-        with open(path, encoding="utf8") as f:
-            saved = json.load(f)["settings"]["args"]
-    except (OSError, ValueError, KeyError, TypeError):
-        raise ConfigError(f"--resume: {path} is not a training state written by train.py") from None
-    return {k: v for k, v in saved.items() if k not in ("resume", "save_dir")}
+        state, _ = load_training_state(save_dir)
+    except FileNotFoundError:
+        raise ConfigError(f"--resume: no training state in {save_dir} ({STATE_NPZ} missing)") \
+            from None
+    try:
+        saved = state["settings"]["args"]
+        return {k: v for k, v in saved.items() if k not in ("resume", "save_dir")}
+    except (KeyError, TypeError, AttributeError):
+        raise ConfigError(f"--resume: {os.path.join(save_dir, STATE_NPZ)} is not a training "
+                          f"state written by train.py") from None
 
 
 def load_training_state(save_dir):
-    """The saved progress dict (json) and the arrays (npz) of a run, or raise FileNotFoundError."""
-    json_path = os.path.join(save_dir, STATE_JSON)
+    """The saved progress dict and the arrays of a run, from ``train_state.npz``.
+
+    Raises FileNotFoundError when there is no state, ConfigError when it is unreadable.
+    """
     npz_path = os.path.join(save_dir, STATE_NPZ)
-    if not (os.path.isfile(json_path) and os.path.isfile(npz_path)):
+    if not os.path.isfile(npz_path):
         raise FileNotFoundError(f"no training state to resume in {save_dir} "
-                                f"(expected {STATE_JSON} and {STATE_NPZ})")
-    with open(json_path, encoding="utf8") as f:
-        state = json.load(f)
-    with np.load(npz_path) as data:
-        arrays = {key: data[key] for key in data.files}
+                                f"(expected {STATE_NPZ})")
+    try:
+        with np.load(npz_path) as data:
+            arrays = {key: data[key] for key in data.files}
+        if PROGRESS_KEY in arrays:
+            state = json.loads(str(arrays.pop(PROGRESS_KEY)))
+        else:   # written before the progress moved into the npz
+            with open(os.path.join(save_dir, STATE_JSON), encoding="utf8") as f:
+                state = json.load(f)
+        int(state["epoch"])
+    except (OSError, ValueError, KeyError, TypeError, zipfile.BadZipFile) as exc:
+        raise ConfigError(f"--resume: {npz_path} is not a readable training state "
+                          f"({' '.join(str(exc).split())[:120]})") from None
     return state, arrays
 
 

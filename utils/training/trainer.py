@@ -15,7 +15,7 @@ import tensorflow as tf
 from nets.anchors import ANCHORS_MASK
 from nets.errors import UserError
 from nets.loss import YoloLoss, sum_over_replicas
-from utils import options
+from utils import files, options
 from utils.training import callbacks as cb
 from utils.training.distribute import Distribution
 from utils.training.ema import WeightAverage
@@ -154,6 +154,8 @@ def train_detector(settings, body, train_samples, val_samples, class_names, anch
     num_classes = len(class_names)
     if distribution.is_chief:
         os.makedirs(settings.save_dir, exist_ok=True)
+        # A killed run may have left a half-written temporary beside its checkpoints.
+        files.remove_temporaries(settings.save_dir)
     set_batchnorm_synchronized(body, settings.sync_bn and distribution.num_replicas > 1)
     loss_fn = YoloLoss(anchors, num_classes, ANCHORS_MASK,
                        label_smoothing=settings.label_smoothing, focal_loss=settings.focal_loss,
@@ -177,7 +179,6 @@ def train_detector(settings, body, train_samples, val_samples, class_names, anch
         context.best_metric, context.best_mode = state.get("best_metric"), state.get("best_mode")
         context.history = [row for row in state.get("history", []) if row["epoch"] <= start_epoch]
         context.last_completed_epoch = start_epoch
-    special_aug = tf.Variable(True, trainable=False, dtype=tf.bool, name="special_aug")
     aug_off_epoch = int(round(settings.aug_off_ratio * settings.epochs))
     data_seed = _data_seed(settings.seed, distribution)
 
@@ -216,7 +217,7 @@ def train_detector(settings, body, train_samples, val_samples, class_names, anch
             return pipeline.build_train_dataset(
                 train_samples, settings.input_size, anchors, num_classes, replica_batch,
                 anchors_mask=ANCHORS_MASK, mosaic=settings.mosaic, mixup=settings.mixup,
-                seed=data_seed, workers=settings.workers, special_aug=special_aug,
+                seed=data_seed, workers=settings.workers, aug_off_epoch=aug_off_epoch,
                 global_batch=batch_size, shard=shard, epochs=end - begin,
                 first_epoch=begin).repeat()
         train_ds = _distributed(strategy, distribution, train_fn, batch_size)
@@ -225,7 +226,6 @@ def train_detector(settings, body, train_samples, val_samples, class_names, anch
                                         anchors, num_classes)
         callbacks = [
             cb.StepLearningRate(settings.lr_function(batch_size), steps),
-            cb.AugmentationSwitch(special_aug, aug_off_epoch),
             cb.NanGuard(context),
         ]
         if evaluate_fn is not None:

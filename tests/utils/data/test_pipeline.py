@@ -4,7 +4,6 @@ import os
 import cv2
 import numpy as np
 import pytest
-import tensorflow as tf
 from PIL import Image
 
 from tests.conftest import shared_path
@@ -199,23 +198,21 @@ def dominant_colours(image):
     return int(keep.sum())
 
 
-def test_special_aug_switch_turns_mosaic_off(tmp_path):
-    samples = flat_colour_samples(tmp_path)
-    ds = build_train_dataset(samples, (160, 160), ANCHORS, 1, 4, mosaic=1.0, mixup=0, hue=0, sat=0, val=0,
-                             seed=1)
-    assert isinstance(ds.special_aug, tf.Variable) and bool(ds.special_aug.numpy())
-    with_mosaic = [dominant_colours(im) for images, _ in take(ds, 2) for im in images]
-    ds.special_aug.assign(False)
-    without = [dominant_colours(im) for images, _ in take(ds, 2) for im in images]
-    assert max(with_mosaic) >= 3
-    assert max(without) == 1
+def test_mosaic_stops_exactly_at_the_switch_off_epoch(tmp_path):
+    # 8 images, batch 4: epochs 0 and 1 are batches 0-1 and 2-3. The whole dataset is read in
+    # one go, so the pipeline runs ahead across the epoch boundary, as it does in training.
+    ds = build_train_dataset(flat_colour_samples(tmp_path), (160, 160), ANCHORS, 1, 4,
+                             mosaic=1.0, mixup=0, hue=0, sat=0, val=0, seed=1, epochs=2,
+                             aug_off_epoch=1)
+    colours = [[dominant_colours(im) for im in images] for images, _ in take(ds, 4)]
+    assert min(min(batch) for batch in colours[:2]) >= 2      # every example a mosaic
+    assert max(max(batch) for batch in colours[2:]) == 1      # none
 
 
-def test_given_special_aug_variable_is_the_one_used(tmp_path):
-    flag = tf.Variable(False)
-    ds = build_train_dataset(flat_colour_samples(tmp_path), (160, 160), ANCHORS, 1, 4, mosaic=1.0,
-                             hue=0, sat=0, val=0, special_aug=flag, seed=1)
-    assert ds.special_aug is flag
+def test_a_dataset_starting_after_the_switch_off_has_no_mosaic(tmp_path):
+    ds = build_train_dataset(flat_colour_samples(tmp_path), (160, 160), ANCHORS, 1, 4,
+                             mosaic=1.0, hue=0, sat=0, val=0, seed=1, first_epoch=3,
+                             aug_off_epoch=3)
     assert max(dominant_colours(im) for images, _ in take(ds, 2) for im in images) == 1
 
 
