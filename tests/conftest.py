@@ -18,7 +18,7 @@ if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 # What marks a test or fixture as reading ../shared.
-_SHARED_WORDS = ("shared_path(", "shared(", "SHARED")
+_SHARED_WORDS = ("shared_path(", "shared(", "SHARED", "voc_subset(", "dataset_ids(")
 
 
 def shared_path(*parts):
@@ -30,6 +30,27 @@ def shared_path(*parts):
             pytest.fail(message + " (REQUIRE_SHARED=1)")
         pytest.skip(message)
     return path
+
+
+def dataset_ids(dataset, split, count=None):
+    """The first ``count`` image ids of a split of a VOC dataset in ../shared."""
+    path = shared_path("datasets", dataset, "VOC2007", "ImageSets", "Main", f"{split}.txt")
+    ids = [line.split()[0] for line in open(path) if line.strip()]
+    return ids[:count] if count is not None else ids
+
+
+def voc_subset(folder, dataset, splits, name="voc"):
+    """A VOC folder in ``folder`` whose Annotations/ and JPEGImages/ link to a ../shared dataset
+    and whose split files hold ``splits`` ({split name: ids}); returns its path."""
+    source = shared_path("datasets", dataset, "VOC2007")
+    root = os.path.join(folder, name)
+    os.makedirs(os.path.join(root, "ImageSets", "Main"))
+    for sub in ("Annotations", "JPEGImages"):
+        os.symlink(os.path.join(source, sub), os.path.join(root, sub))
+    for split, ids in splits.items():
+        with open(os.path.join(root, "ImageSets", "Main", f"{split}.txt"), "w") as f:
+            f.write("".join(i + "\n" for i in ids))
+    return root
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from tests.conftest import ROOT, shared_path
+from tests.conftest import ROOT, dataset_ids, shared_path, voc_subset
 
 
 def _voc_to_coco(split, count, path):
@@ -58,15 +58,8 @@ def test_train_and_evaluate_on_coco_json(tmp_path, v1_025_weights):
         return json.loads((out / "results.json").read_text())
     coco = get_map("--coco-json", val_json, "--coco-images", images)
     # The same six images as a VOC split.
-    voc_root = tmp_path / "voc"
-    (voc_root / "ImageSets" / "Main").mkdir(parents=True)
-    source = shared_path("datasets", "raccoon", "VOC2007")
-    for folder in ("Annotations", "JPEGImages"):
-        os.symlink(os.path.join(source, folder), voc_root / folder)
-    ids = [line.split()[0] for line in open(os.path.join(source, "ImageSets", "Main", "test.txt"))
-           if line.strip()][:6]
-    (voc_root / "ImageSets" / "Main" / "test.txt").write_text("\n".join(ids) + "\n")
-    voc = get_map("--data", str(voc_root), "--split", "test")
+    voc_root = voc_subset(tmp_path, "raccoon", {"test": dataset_ids("raccoon", "test", 6)})
+    voc = get_map("--data", voc_root, "--split", "test")
     assert coco["voc"]["0.5"]["mAP"] == pytest.approx(voc["voc"]["0.5"]["mAP"], abs=1e-9)
     assert coco["voc"]["0.5"]["mAP"] > 0.05
 

@@ -15,7 +15,7 @@ import train
 import utils.training as training
 from nets import load_weights, yolo_body
 from nets.yolo import backbone_layer_names
-from tests.conftest import ROOT, shared_path
+from tests.conftest import ROOT, dataset_ids, voc_subset
 from utils.training import trainer
 from utils.training.model_setup import set_backbone_frozen
 from utils.training.optimizer import build_optimizer
@@ -28,27 +28,11 @@ SMALL = ["--backbone", "mobilenetv1", "--alpha", "0.25", "--input-size", "128",
          "--mosaic", "1", "--mixup", "0.5", "--quiet"]
 
 
-def _subset_voc(tmp_path, dataset, train_ids, test_ids, name="voc"):
-    """A VOC folder whose Annotations/JPEGImages link to ../shared and whose splits are small."""
-    source = shared_path("datasets", dataset, "VOC2007")
-    root = tmp_path / name
-    (root / "ImageSets" / "Main").mkdir(parents=True)
-    for folder in ("Annotations", "JPEGImages"):
-        os.symlink(os.path.join(source, folder), root / folder)
-    (root / "ImageSets" / "Main" / "train.txt").write_text("\n".join(train_ids) + "\n")
-    (root / "ImageSets" / "Main" / "test.txt").write_text("\n".join(test_ids) + "\n")
-    return str(root)
-
-
-def _raccoon_ids(split, count):
-    path = shared_path("datasets", "raccoon", "VOC2007", "ImageSets", "Main", f"{split}.txt")
-    return [line.split()[0] for line in open(path) if line.strip()][:count]
-
-
 @pytest.fixture(scope="module")
 def raccoon_small(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("raccoon")
-    root = _subset_voc(tmp, "raccoon", _raccoon_ids("train", 8), _raccoon_ids("test", 4))
+    root = voc_subset(tmp, "raccoon", {"train": dataset_ids("raccoon", "train", 8),
+                                        "test": dataset_ids("raccoon", "test", 4)})
     classes = tmp / "classes.txt"
     classes.write_text("raccoon\n")
     return root, str(classes)
@@ -108,7 +92,7 @@ def test_run_writes_every_output(full_run):
 @pytest.mark.slow
 def test_checkpoint_loads_in_predict(full_run, raccoon_small, tmp_path):
     _, save_dir = full_run
-    image = os.path.join(raccoon_small[0], "JPEGImages", _raccoon_ids("test", 1)[0] + ".jpg")
+    image = os.path.join(raccoon_small[0], "JPEGImages", dataset_ids("raccoon", "test", 1)[0] + ".jpg")
     out = tmp_path / "dets.json"
     proc = subprocess.run(
         [sys.executable, os.path.join(ROOT, "predict.py"), "--weights",
@@ -230,7 +214,7 @@ def test_helmet_annotation_problems_are_reported_and_training_goes_on(tmp_path, 
     # 000102 and 000121 state a wrong image size; 000001 and 000002 give the XML name in
     # <filename>.
     ids = ["000102", "000121", "000001", "000002"]
-    root = _subset_voc(tmp_path, "helmet", ids, ids[:2])
+    root = voc_subset(tmp_path, "helmet", {"train": ids, "test": ids[:2]})
     classes = tmp_path / "classes.txt"
     classes.write_text("helmet\nhead\n")
     rc = train.main(SMALL + ["--data", root, "--classes", str(classes), "--weights", "none",
@@ -297,7 +281,8 @@ def test_help_and_bad_flags():
 def test_missing_dataset_and_bad_weights_give_one_line_errors(tmp_path, capsys):
     rc = train.main(["--data", str(tmp_path / "nowhere"), "--save-dir", str(tmp_path / "o")])
     assert rc == 2 and "dataset folder not found" in capsys.readouterr().err
-    root = _subset_voc(tmp_path, "raccoon", _raccoon_ids("train", 4), _raccoon_ids("test", 2))
+    root = voc_subset(tmp_path, "raccoon", {"train": dataset_ids("raccoon", "train", 4),
+                                            "test": dataset_ids("raccoon", "test", 2)})
     bad = tmp_path / "bad.h5"
     bad.write_bytes(b"not hdf5")
     rc = train.main(SMALL + ["--data", root, "--weights", str(bad),

@@ -42,12 +42,15 @@ def is_no_space(exc):
     return any(os.strerror(code) in text for code in NO_SPACE_ERRNOS)
 
 
+_NO_SPACE_HINTS = {errno.EFBIG: " (over the file-size limit: see ulimit -f)"}
+
+
 def disk_full_error(path, exc):
     """The :class:`DiskFullError` to raise for ``exc`` while writing ``path``."""
     code = next((c for c in NO_SPACE_ERRNOS if c == getattr(exc, "errno", None)
                  or os.strerror(c) in str(exc)), errno.ENOSPC)
-    return DiskFullError(code, f"cannot write {path}: {os.strerror(code)} (disk full?); "
-                               f"nothing half-written was left")
+    return DiskFullError(code, f"cannot write {path}: {os.strerror(code)}"
+                               f"{_NO_SPACE_HINTS.get(code, '')}; nothing half-written was left")
 
 
 def is_temporary(name):

@@ -6,11 +6,12 @@ import os
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from tests.conftest import ROOT, shared_path
+from tests.conftest import ROOT, dataset_ids, shared_path, voc_subset
 from utils.training.distribute import (DistributeError, check_global_batch, is_chief_task,
                                        local_tf_configs, read_tf_config, resolve_mode)
 
@@ -198,14 +199,8 @@ DRIVER = textwrap.dedent("""
 
 
 def _voc_subset(tmp_path, train_count=8):
-    source = shared_path("datasets", "raccoon", "VOC2007")
-    root = tmp_path / "voc"
-    (root / "ImageSets" / "Main").mkdir(parents=True)
-    for folder in ("Annotations", "JPEGImages"):
-        os.symlink(os.path.join(source, folder), root / folder)
-    ids = [line.split()[0] for line in open(os.path.join(source, "ImageSets", "Main",
-                                                         "train.txt")) if line.strip()]
-    (root / "ImageSets" / "Main" / "train.txt").write_text("\n".join(ids[:train_count]) + "\n")
+    root = Path(voc_subset(tmp_path, "raccoon", {"train": dataset_ids("raccoon", "train",
+                                                                      train_count)}))
     (root / "classes.txt").write_text("raccoon\n")
     return root
 
