@@ -211,7 +211,7 @@ def test_offline_without_cached_weights_says_what_to_download(tmp_path):
     assert str(tmp_path / "empty") in last
 
 
-def test_ctrl_c_finalises_the_video(cache, tmp_path):
+def test_ctrl_c_finalises_the_video(cache, tmp_path, record_property):
     import signal
     import time
 
@@ -236,6 +236,8 @@ def test_ctrl_c_finalises_the_video(cache, tmp_path):
     assert not output.exists()
     process.send_signal(signal.SIGINT)
     stdout, stderr = process.communicate(timeout=120)
+    record_property("robustness", ["predict.py", "Ctrl-C during a video",
+                                   process.returncode == 0 and "Traceback" not in stderr])
     assert process.returncode == 0 and "Traceback" not in stderr, stderr
     assert "stopped by user" in stdout + stderr
     capture = cv2.VideoCapture(str(output))

@@ -1,9 +1,10 @@
-"""Writing files so that a reader never sees half of one: the project's one atomic-write helper.
+"""Writing files so that a reader never sees half of one: the project's atomic-write helpers.
 
 Everything the tools leave on disk (checkpoints, training state, results, split files, drawings,
-plots, downloads) goes through :func:`atomic_path`, except the per-image text files of a
-``map_out`` folder (thousands of small files, rewritten whole by every evaluation): the content is written to a uniquely named temporary file in the
-destination's folder and renamed over the destination only once complete. A crash, Ctrl-C or a
+plots, videos, downloads) goes through :func:`atomic_path`, folders (an exported SavedModel, the
+per-image text files of a ``map_out`` folder) through :func:`atomic_folder`: the content is
+written to a uniquely named temporary in the destination's folder and renamed over the
+destination only once complete. A crash, Ctrl-C or a
 full disk at any moment leaves either the previous file or the new one. Ctrl-C and a full disk
 also remove the temporary file; a killed process cannot, so a hidden ``.<name>.<random>.tmp``
 file may stay behind: :func:`remove_temporaries` clears them (train.py does at every start).
@@ -12,6 +13,7 @@ A full disk (or quota, or file-size limit) becomes a :class:`DiskFullError` nami
 """
 import contextlib
 import errno
+import io
 import json
 import os
 import re
@@ -115,6 +117,33 @@ def atomic_path(path, suffix=None):
         raise
 
 
+@contextlib.contextmanager
+def atomic_folder(path):
+    """Yield a temporary folder that replaces the folder ``path`` once the block succeeds
+    (the old one is removed); on error it is removed and ``path`` stays as it was."""
+    path = os.fspath(path)
+    parent = os.path.dirname(os.path.abspath(path))
+    os.makedirs(parent, exist_ok=True)
+    name = os.path.basename(path)
+    tmp = tempfile.mkdtemp(prefix=f".{name}.", suffix=".tmp", dir=parent)
+    try:
+        yield tmp
+        old = None
+        if os.path.exists(path):
+            old = tempfile.mkdtemp(prefix=f".{name}.", suffix=".old", dir=parent)
+            os.rmdir(old)
+            os.replace(path, old)
+        os.replace(tmp, path)
+        if old:
+            shutil.rmtree(old, ignore_errors=True)
+    except BaseException as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if isinstance(exc, Exception) and not isinstance(exc, DiskFullError) \
+                and is_no_space(exc):
+            raise disk_full_error(path, exc) from exc
+        raise
+
+
 def write_bytes(path, data):
     """Write ``data`` (bytes) to ``path`` atomically."""
     with atomic_path(path) as tmp, open(tmp, "wb") as f:
@@ -125,6 +154,24 @@ def write_bytes(path, data):
 def write_text(path, text):
     """Write ``text`` (UTF-8) to ``path`` atomically."""
     return write_bytes(path, text.encode("utf8"))
+
+
+def write_image(path, image, **params):
+    """Save a PIL image atomically, in the format its extension names. Encoded in memory first:
+    PIL's encoders write to the file descriptor themselves and can leave a truncated file
+    without raising when the disk is full."""
+    from PIL import Image
+    extension = os.path.splitext(path)[1].lower()
+    buffer = io.BytesIO()
+    image.save(buffer, format=Image.registered_extensions().get(extension, "PNG"), **params)
+    return write_bytes(path, buffer.getvalue())
+
+
+def write_figure(path, figure, **params):
+    """Save a matplotlib figure atomically as PNG (``params`` go to ``savefig``)."""
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", **params)
+    return write_bytes(path, buffer.getvalue())
 
 
 def write_json(path, value, indent=1):

@@ -18,6 +18,7 @@ import os
 import numpy as np
 
 from nets.errors import UserError
+from utils import files
 from utils.evaluation.metrics import EvalData
 
 GT_DIR = "ground-truth"
@@ -339,18 +340,12 @@ def write_map_out(map_out_dir, data):
     """Write ``data`` as ``ground-truth/`` and ``detection-results/`` text files.
 
     Every image gets both files (empty when it has nothing), so reading them back gives the
-    same images, objects and detections; .txt files of other images left there by an earlier
-    run are removed so that they cannot creep into a re-evaluation. Scores are written with 6
-    decimals and coordinates as given (use :func:`quantize_detections` first to evaluate
-    exactly what is written).
+    same images, objects and detections. Each folder is written whole under a temporary name
+    and then replaces the previous one, so an interrupted run leaves the old folder or the new
+    one, and files of other images from an earlier run cannot creep into a re-evaluation.
+    Scores are written with 6 decimals and coordinates as given (use
+    :func:`quantize_detections` first to evaluate exactly what is written).
     """
-    gt_dir = os.path.join(map_out_dir, GT_DIR)
-    det_dir = os.path.join(map_out_dir, DET_DIR)
-    current = set(data.image_ids)
-    for folder in (gt_dir, det_dir):
-        os.makedirs(folder, exist_ok=True)
-        for stale in set(_txt_ids(folder)) - current:
-            os.remove(os.path.join(folder, stale + ".txt"))
     names = data.class_names
     gt_lines = [[] for _ in data.image_ids]
     for i, c, box, hard in zip(data.gt_image.tolist(), data.gt_class.tolist(),
@@ -361,9 +356,10 @@ def write_map_out(map_out_dir, data):
     for i, c, s, box in zip(data.det_image.tolist(), data.det_class.tolist(),
                             data.det_scores.tolist(), data.det_boxes.tolist()):
         det_lines[i].append(" ".join([names[c], f"{s:.6f}"] + [format_number(v) for v in box]))
-    for image_id, gts, dets in zip(data.image_ids, gt_lines, det_lines):
-        _write_text(os.path.join(gt_dir, image_id + ".txt"), gts)
-        _write_text(os.path.join(det_dir, image_id + ".txt"), dets)
+    for folder, lines in ((GT_DIR, gt_lines), (DET_DIR, det_lines)):
+        with files.atomic_folder(os.path.join(map_out_dir, folder)) as tmp:
+            for image_id, image_lines in zip(data.image_ids, lines):
+                _write_text(os.path.join(tmp, image_id + ".txt"), image_lines)
 
 
 def _write_text(path, lines):

@@ -9,7 +9,7 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from utils.files import atomic_path
+from utils.files import write_figure
 
 
 def safe_file_name(name):
@@ -20,8 +20,7 @@ def safe_file_name(name):
 
 def _save(fig, path):
     FigureCanvasAgg(fig)
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=100)
+    write_figure(path, fig, dpi=100)
 
 
 def plot_pr_curve(curves, class_name, path, score_threshold=None):

@@ -13,10 +13,8 @@ Signatures:
 * with ``nms`` (TFLite float32/float16, ONNX; int8 stays raw): the same end-to-end outputs, using only the NMS each runtime
   has built in (batch 1 for TFLite); see :func:`_end_to_end_single`.
 """
-import contextlib
 import dataclasses
 import os
-import shutil
 import tempfile
 
 import numpy as np
@@ -56,28 +54,6 @@ def _folder_size_mb(path):
         return os.path.getsize(path) / 2 ** 20
     return sum(os.path.getsize(os.path.join(root, name))
                for root, _, names in os.walk(path) for name in names) / 2 ** 20
-
-
-@contextlib.contextmanager
-def _atomic_folder(path):
-    """Yield a temporary folder that replaces ``path`` once the block succeeds."""
-    parent = os.path.dirname(os.path.abspath(path))
-    os.makedirs(parent, exist_ok=True)
-    tmp = tempfile.mkdtemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=parent)
-    try:
-        yield tmp
-        old = None
-        if os.path.exists(path):
-            old = tempfile.mkdtemp(prefix=f".{os.path.basename(path)}.", suffix=".old",
-                                   dir=parent)
-            os.rmdir(old)
-            os.replace(path, old)
-        os.replace(tmp, path)
-        if old:
-            shutil.rmtree(old, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
 
 
 class Exporter:
@@ -171,7 +147,7 @@ class Exporter:
         archive.write_out(path, verbose=False)
 
     def saved_model(self, path):
-        with _atomic_folder(path) as tmp:
+        with files.atomic_folder(path) as tmp:
             # The first endpoint also becomes 'serving_default', what TF Serving calls.
             self.write_saved_model(tmp, {"serve": (self.serve, self.uint8_spec),
                                          "raw": (self.raw, self.float_spec)})

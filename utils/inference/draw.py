@@ -10,7 +10,7 @@ import functools
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from utils.files import atomic_path
+from utils.files import write_figure
 
 
 def class_colors(num_classes):
@@ -129,8 +129,7 @@ def save_heatmap(image, heat, path, alpha=0.5):
         shown = ax.imshow(heat, cmap="jet", alpha=alpha, vmin=0.0, vmax=1.0)
         ax.axis("off")
         fig.colorbar(shown, ax=ax, fraction=0.046, pad=0.02, label="objectness")
-        with atomic_path(path) as tmp:
-            fig.savefig(tmp, bbox_inches="tight", pad_inches=0.05)
+        write_figure(path, fig, bbox_inches="tight", pad_inches=0.05)
     finally:
         plt.close(fig)
     return path

@@ -45,9 +45,7 @@ def save_image(image, path):
     """Save a PIL image atomically, creating folders; unusual extensions are saved as PNG."""
     if os.path.splitext(path)[1].lower() not in SAVE_EXTENSIONS:
         path = os.path.splitext(path)[0] + ".png"
-    with files.atomic_path(path) as tmp:
-        image.save(tmp)
-    return path
+    return files.write_image(path, image)
 
 
 def _save_crops(image, detections, class_names, source_path, crop_dir):

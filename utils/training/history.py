@@ -93,7 +93,7 @@ def plot_history(history, save_dir):
         ax.legend()
         if epochs:
             ax.set_xlim(min(epochs) - 0.5, max(epochs) + 0.5)
-    _save_figure(fig, os.path.join(save_dir, "loss.png"))
+    files.write_figure(os.path.join(save_dir, "loss.png"), fig, dpi=100, bbox_inches="tight")
     plt.close(fig)
 
     x, y = series("map50")
@@ -104,11 +104,6 @@ def plot_history(history, save_dir):
         ax.set_ylabel("mAP@0.5 (%)")
         ax.set_title("validation mAP@0.5")
         ax.grid(alpha=0.3)
-        _save_figure(fig, os.path.join(save_dir, "map.png"))
+        files.write_figure(os.path.join(save_dir, "map.png"), fig, dpi=100,
+                           bbox_inches="tight")
         plt.close(fig)
-
-
-def _save_figure(fig, path):
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=100, bbox_inches="tight")
-    files.write_bytes(path, buffer.getvalue())
