@@ -12,7 +12,8 @@ from utils import files
 from utils.cli import ArgumentParser, apply_max_pixels, check_range, run_cli
 from utils.config import load_class_names
 from utils.data import (SPLIT_NAMES, annotation_line, existing_splits, load_voc_folder,
-                        resolve_voc_root, split_path, write_voc_splits)
+                        report_duplicates, resolve_voc_root, split_path, unique_ids,
+                        write_voc_splits)
 from utils.options import add_options
 
 MODE = "annotate"
@@ -102,8 +103,10 @@ def run(args):
     split_samples = {}
     for split in SPLIT_NAMES:
         if split in splits:
-            split_samples[split] = [by_id[i] for i in splits[split] if i in by_id]
-            for image_id in splits[split]:
+            ids, duplicates = unique_ids(splits[split])
+            report_duplicates(report, split, duplicates)
+            split_samples[split] = [by_id[i] for i in ids if i in by_id]
+            for image_id in ids:
                 xml_path = os.path.join(voc_root, "Annotations", image_id + ".xml")
                 if image_id not in by_id and not os.path.isfile(xml_path):
                     report.add_problem(f"{split}.txt", f"lists {image_id}, which has no annotation file",

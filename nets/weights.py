@@ -13,6 +13,8 @@ Three kinds of file load into a ``yolo_body`` model:
 Model code does no I/O; this module is the one place that touches weight files.
 """
 import os
+import warnings
+import zipfile
 from dataclasses import dataclass, field
 
 import h5py
@@ -104,6 +106,20 @@ def _is_keras3_file(path):
         return "layer_names" not in f.attrs and "model_weights" not in f and "layers" in f
 
 
+def _load_keras_native(model, path, skip_mismatch):
+    """A Keras 3 file (``.weights.h5`` or a whole ``.keras`` model) saved from this model."""
+    try:
+        with warnings.catch_warnings():   # Keras warns, then raises, on a mismatch
+            warnings.simplefilter("ignore")
+            model.load_weights(path, skip_mismatch=skip_mismatch)
+    except (ValueError, KeyError, OSError) as exc:
+        first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+        raise WeightsMismatchError(f"{path} (a Keras file) does not fit the "
+                                   f"{describe_model(model)}: {first}") from None
+    layers = weighted_layers(model)
+    return LoadReport(path, "keras", [l.name for l in layers], [], len(layers))
+
+
 def load_weights(model, path, skip_mismatch=False):
     """Load a weights file into ``model``; return a :class:`LoadReport`.
 
@@ -115,11 +131,11 @@ def load_weights(model, path, skip_mismatch=False):
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise FileNotFoundError(f"weights file not found: {path}")
+    if path.endswith(".keras") and zipfile.is_zipfile(path):
+        return _load_keras_native(model, path, skip_mismatch)
     try:
         if _is_keras3_file(path):
-            model.load_weights(path, skip_mismatch=skip_mismatch)
-            layers = weighted_layers(model)
-            return LoadReport(path, "keras", [l.name for l in layers], [], len(layers))
+            return _load_keras_native(model, path, skip_mismatch)
         groups = read_legacy_h5(path)
     except (OSError, KeyError) as exc:
         raise WeightsMismatchError(f"{path}: cannot read as an HDF5 weights file ({exc})") from exc

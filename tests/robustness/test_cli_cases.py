@@ -13,9 +13,10 @@ import numpy as np
 import pytest
 
 from tests.conftest import ROOT, shared_path
+from tests.robustness.bad_datasets import make_coco_cases, make_voc_cases
 
 RACCOON = ("datasets", "raccoon", "VOC2007")
-pytestmark = pytest.mark.slow   # 40 processes: about 35 s on two workers
+pytestmark = pytest.mark.slow   # 71 processes: about 75 s on two workers
 
 
 @pytest.fixture(scope="session")
@@ -55,7 +56,25 @@ def files(tmp_path_factory):
     (root / "anchors_8.txt").write_text(", ".join(["10,13"] * 8))
     (root / "anchors_text.txt").write_text(", ".join(["a,b"] * 9))
     (root / "folder.mp4").mkdir()
+    (root / "junk.tflite").write_text("not a model")
+    (root / "junk.onnx").write_bytes(np.random.default_rng(0).bytes(3000))
+    (root / "unreadable.jpg").write_bytes(jpeg)
+    os.chmod(root / "unreadable.jpg", 0)
+    (root / "unicode_classes.txt").write_text("raccoon\ntraffic light\nçağrı ünal\n",
+                                              encoding="utf8")
+    images = shared_path(*RACCOON, "JPEGImages")
+    make_voc_cases(root / "voc", images)
+    make_coco_cases(root / "coco", images)
+    _save_keras_models(root)
     return root
+
+
+def _save_keras_models(root):
+    """The VOC model as a whole-model ``.keras`` file, as a Keras user would save it."""
+    from nets import load_weights, yolo_body
+    model = yolo_body((416, 416), num_classes=20, alpha=0.25)
+    load_weights(model, weights())
+    model.save(root / "model.keras")
 
 
 def weights():
@@ -89,17 +108,69 @@ IMAGES = [
     ("palette.png", 0, "results ->"),              # palette with transparency
     ("animated.gif", 0, "results ->"),
     ("exif_rotated.jpg", 0, "results ->"),
+    ("unreadable.jpg", 2, "ermission denied"),     # no read permission (skipped as root)
+]
+
+
+def annotate(case, *args):
+    return ["voc_annotation.py", "--data", "{files}/voc/" + case,
+            "--classes", "{files}/one_class.txt", *args]
+
+
+def coco(case):
+    return ["get_map.py", *MODEL, "--weights", "{weights}", "--coco-json",
+            "{files}/coco/" + case + ".json", "--coco-images", "{images}", "--no-progress"]
+
+
+# VOC folders with one problem each, read by voc_annotation.py: (case, exit status, fragment).
+ANNOTATIONS = [
+    ("empty_xml", 0, "cannot parse XML"),
+    ("no_objects", 0, "no objects; kept as a background image"),
+    ("malformed_xml", 0, "cannot parse XML"),
+    ("negative_box", 0, "extends outside the 800x573 image; clipped"),
+    ("inverted_box", 0, "is empty or inverted"),
+    ("zero_area_box", 0, "is empty or inverted"),
+    ("outside_box", 0, "has no area inside the 800x573 image; dropped"),
+    ("unknown_class", 0, "unknown class 'dragon': 1 objects skipped"),
+    ("missing_image_sets", 0, "wrote split files"),
+    ("split_names_missing_image", 0, "lists nope, which has no annotation file"),
+    ("duplicate_ids", 0, "id raccoon-2 listed more than once; read once"),
+    ("nothing_usable", 1, "no usable image"),
+]
+
+# COCO files evaluated by get_map.py with the VOC weights: (case, exit status, fragment).
+COCO = [
+    ("missing_keys", 2, "needs 'images' and 'categories'"),
+    ("wrong_types", 2, "'annotations' must be a list"),
+    ("truncated", 2, "cannot read COCO annotation file"),
+    ("non_contiguous_ids", 0, "2 classes with ground truth"),
+    ("annotation_of_missing_image", 0, "refers to unknown image id 99; skipped"),
+    ("image_file_missing", 0, "gone.jpg: image file not found; skipped"),
+    ("malformed_entries", 0, "has no id; skipped"),
 ]
 
 # (case id, argv with {files}/{weights}/{voc} placeholders, exit status, message fragment)
 CASES = [(f"predict image {name}", with_weights("--source", "{files}/" + name), status, fragment)
          for name, status, fragment in IMAGES] + [
+    (f"voc_annotation {case.replace('_', ' ')}", annotate(case), status, fragment)
+    for case, status, fragment in ANNOTATIONS] + [
+    (f"get_map COCO {case.replace('_', ' ')}", coco(case), status, fragment)
+    for case, status, fragment in COCO] + [
+    # ------------------------------------------------------------------ annotations, other tools
+    ("voc_annotation class names with spaces and unicode", ["voc_annotation.py", "--data", "{files}/voc/spaces_and_unicode", "--classes", "{files}/unicode_classes.txt"], 0, "2 images, 3 objects"),
+    ("train on a split with no usable image", ["train.py", *MODEL, "--data", "{files}/voc/nothing_usable", "--classes", "{files}/one_class.txt"], 2, "no usable images"),
+    ("train without ImageSets", ["train.py", *MODEL, "--data", "{files}/voc/no_image_sets", "--classes", "{files}/one_class.txt"], 2, "write it with voc_annotation.py"),
+    ("kmeans on too few boxes", ["kmeans_for_anchors.py", "--data", "{files}/voc/no_objects"], 2, "need at least 9 boxes"),
     # ------------------------------------------------------------------ weights and model files
     ("predict text file named .h5", predict("--weights", "{files}/text.h5", "--source", ONE), 2, "text.h5"),
     ("predict truncated .h5", predict("--weights", "{files}/truncated.h5", "--source", ONE), 2, "truncated.h5"),
     ("predict missing weights", predict("--weights", "{files}/none.h5", "--source", ONE), 2, "none.h5"),
     ("predict weights of another width", ["predict.py", "--backbone", "mobilenetv1", "--alpha", "0.5", "--weights", "{weights}", "--source", ONE], 2, "alpha"),
     ("predict weights of another class count", with_weights("--classes", "{files}/one_class.txt", "--source", ONE), 2, "class"),
+    ("predict whole-model .keras file", predict("--weights", "{files}/model.keras", "--source", ONE), 0, "(keras)"),
+    (".keras file of another width", ["predict.py", "--backbone", "mobilenetv1", "--alpha", "0.5", "--weights", "{files}/model.keras", "--source", ONE], 2, "does not fit the model mobilenetv1 alpha 0.5"),
+    ("predict corrupt .tflite", predict("--weights", "{files}/junk.tflite", "--source", ONE), 2, "not a readable TFLite model"),
+    ("predict corrupt .onnx", predict("--weights", "{files}/junk.onnx", "--source", ONE), 2, "not a readable ONNX model"),
     # ------------------------------------------------------------------ class and anchor files
     ("predict empty class file", with_weights("--classes", "{files}/empty_classes.txt", "--source", ONE), 2, "empty_classes.txt"),
     ("predict duplicate class names", with_weights("--classes", "{files}/duplicate_classes.txt", "--source", ONE), 2, "cat"),
@@ -112,6 +183,9 @@ CASES = [(f"predict image {name}", with_weights("--source", "{files}/" + name), 
     ("predict input size not a multiple of 32", with_weights("--input-size", "100", "--source", ONE), 2, "32"),
     ("predict video path that is a folder", with_weights("--source", "{files}/folder.mp4"), 2, "folder.mp4"),
     ("predict absent camera", with_weights("--source", "7"), 2, "camera"),
+    ("predict image above --max-pixels", with_weights("--max-pixels", "100000", "--source", "{files}/exif_rotated.jpg"), 2, "megapixels, above the limit of 0.1"),
+    ("predict --max-pixels 0", with_weights("--max-pixels", "0", "--source", ONE), 2, "--max-pixels"),
+    ("voc_annotation images above --max-pixels", annotate("no_objects", "--max-pixels", "1000"), 1, "above the limit"),
     ("get_map conf NaN", ["get_map.py", *MODEL, "--data", "{voc}", "--conf", "nan"], 2, "--conf"),
     ("get_map batch size 0", ["get_map.py", *MODEL, "--data", "{voc}", "--batch-size", "0"], 2, "--batch-size"),
     ("get_map missing dataset", ["get_map.py", *MODEL, "--data", "{files}/nowhere"], 2, "not found"),
@@ -129,8 +203,10 @@ CASES = [(f"predict image {name}", with_weights("--source", "{files}/" + name), 
 
 @pytest.mark.parametrize("case, argv, status, fragment", CASES, ids=[c[0] for c in CASES])
 def test_case(case, argv, status, fragment, files, tmp_path, record_property):
+    if "unreadable" in case and os.geteuid() == 0:
+        pytest.skip("root reads files without read permission")
     values = {"files": str(files), "weights": weights(), "voc": shared_path(*RACCOON),
-              "out": str(tmp_path)}
+              "images": shared_path(*RACCOON, "JPEGImages"), "out": str(tmp_path)}
     command = [sys.executable] + [a.format(**values) for a in argv]
     if argv[0] == "predict.py":
         command += ["--save-dir", str(tmp_path / "out"), "--json", str(tmp_path / "out.json")]

@@ -25,33 +25,46 @@ def load_coco_json(instances_json, image_dir, class_names=None, *, check_images=
         raise DatasetError(f"cannot read COCO annotation file {instances_json}: {exc}") from None
     if not isinstance(data, dict) or "images" not in data or "categories" not in data:
         raise DatasetError(f"{instances_json} is not a COCO instances file (needs 'images' and 'categories')")
-    categories = sorted(data["categories"], key=lambda c: c["id"])
+    for key in ("images", "categories", "annotations"):
+        if not isinstance(data.get(key, []), list):
+            raise DatasetError(f"{instances_json}: '{key}' must be a list, not "
+                               f"{type(data[key]).__name__}")
+    json_name = os.path.basename(instances_json)
+    report = DatasetReport()
+    categories = _valid_entries(data["categories"], ("id", "name"), f"{json_name} category",
+                                report)
+    categories.sort(key=lambda c: _id_order(c["id"]))
     category_names = {c["id"]: str(c["name"]) for c in categories}
     if class_names is None:
         class_names = [category_names[c["id"]] for c in categories]
     class_names = list(class_names)
-    json_name = os.path.basename(instances_json)
+    report.class_counts = {name: 0 for name in class_names}
+    report.difficult_counts = {name: 0 for name in class_names}
 
+    images = {}
+    for image in _valid_entries(data["images"], ("id", "file_name"), f"{json_name} image",
+                                report):
+        if image["id"] in images:
+            report.add_problem(f"{json_name} image {image['id']}", "id listed more than once; "
+                               "the first entry is used", "duplicate id")
+        else:
+            images[image["id"]] = image
     objects_by_image = collections.defaultdict(list)
-    images = {image["id"]: image for image in data["images"]}
-    for ann in data.get("annotations", []):
+    for ann in _valid_entries(data.get("annotations", []), ("image_id", "bbox"),
+                              f"{json_name} annotation", report):
         where = f"{json_name} annotation {ann.get('id', '?')}"
-        if ann.get("image_id") not in images:
-            report_later = (where, f"refers to unknown image id {ann.get('image_id')!r}; skipped")
-            objects_by_image[None].append(report_later)
+        if not isinstance(ann["image_id"], (int, str)) or ann["image_id"] not in images:
+            report.add_problem(where, f"refers to unknown image id {ann['image_id']!r}; skipped",
+                               "bad annotation")
             continue
         name = category_names.get(ann.get("category_id"), f"category id {ann.get('category_id')}")
         try:
             x, y, w, h = (float(v) for v in ann["bbox"])
-        except (KeyError, TypeError, ValueError):
-            objects_by_image[None].append((where, "has no valid bbox; skipped"))
+        except (TypeError, ValueError):
+            report.add_problem(where, "has no valid bbox; skipped", "bad annotation")
             continue
         objects_by_image[ann["image_id"]].append((name, [x, y, x + w, y + h], bool(ann.get("iscrowd", 0))))
 
-    report = DatasetReport(class_counts={name: 0 for name in class_names},
-                           difficult_counts={name: 0 for name in class_names})
-    for where, message in objects_by_image.pop(None, []):
-        report.add_problem(where, message, "bad annotation")
     image_ids = list(images)
     if progress:
         from tqdm import tqdm
@@ -79,3 +92,24 @@ def load_coco_json(instances_json, image_dir, class_names=None, *, check_images=
         samples.append(Sample(str(image_id), path, int(width), int(height), boxes, class_ids, difficult))
     report.num_images = len(samples)
     return samples, report, class_names
+
+
+def _valid_entries(entries, keys, what, report):
+    """The entries that are objects with ``keys`` and a usable id; the others are reported."""
+    valid = []
+    for number, entry in enumerate(entries):
+        missing = [k for k in keys if not isinstance(entry, dict) or k not in entry]
+        if missing:
+            report.add_problem(f"{what} {number + 1}", f"has no {', '.join(missing)}; skipped",
+                               "bad entry")
+        elif "id" in keys and not isinstance(entry["id"], (int, str)):
+            report.add_problem(f"{what} {number + 1}", f"id {entry['id']!r} is not a number or "
+                               f"a string; skipped", "bad entry")
+        else:
+            valid.append(entry)
+    return valid
+
+
+def _id_order(value):
+    """Sort key for ids that may mix numbers and strings."""
+    return (isinstance(value, str), value)

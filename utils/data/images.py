@@ -23,15 +23,23 @@ class ImageLoadError(UserError, ValueError):
     """An image file is missing, unreadable, truncated or not an image."""
 
 
+_pixel_limit = {"max": None}
+
+
 def set_max_pixels(limit):
-    """Refuse images with more than ``limit`` pixels from now on (``--max-pixels``). The limit
-    is PIL's own (``Image.MAX_IMAGE_PIXELS``), so every reader of the process follows it."""
-    Image.MAX_IMAGE_PIXELS = int(limit)
+    """Refuse images with more than ``limit`` pixels from now on (``--max-pixels``).
+
+    Every image this project opens with PIL is checked right after its header is read, before
+    any pixel is decoded; PIL's own guard is switched off so that it does not pre-empt this one
+    with its fixed limit.
+    """
+    _pixel_limit["max"] = int(limit)
+    Image.MAX_IMAGE_PIXELS = None
 
 
 def pixel_limit_problem(width, height):
     """Why an image of this size is refused (a message without the file name), or None."""
-    limit = Image.MAX_IMAGE_PIXELS
+    limit = _pixel_limit["max"]
     if limit is None or width * height <= limit:
         return None
     return (f"{width}x{height} is {width * height / 1e6:.1f} megapixels, above the limit of "

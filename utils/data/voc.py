@@ -214,18 +214,26 @@ def load_voc_split(voc_root, split, class_names, *, check_images=True, progress=
     """
     voc_root = resolve_voc_root(voc_root)
     _check_voc_root(voc_root)
-    ids, seen, duplicates = [], set(), []
-    for image_id in read_split_ids(voc_root, split):
-        if image_id in seen:
-            duplicates.append(image_id)
-        else:
-            seen.add(image_id)
-            ids.append(image_id)
+    ids, duplicates = unique_ids(read_split_ids(voc_root, split))
     samples, report = load_voc_folder(voc_root, class_names, ids, check_images=check_images,
                                       progress=progress)
-    for image_id in duplicates:
-        report.add_problem(f"{split}.txt", f"id {image_id} listed more than once; read once", "duplicate id")
+    report_duplicates(report, split, duplicates)
     return samples, report
+
+
+def unique_ids(ids):
+    """(ids in their order without repeats, the repeated ones)."""
+    unique, seen, duplicates = [], set(), []
+    for image_id in ids:
+        (duplicates if image_id in seen else unique).append(image_id)
+        seen.add(image_id)
+    return unique, duplicates
+
+
+def report_duplicates(report, split, duplicates):
+    for image_id in duplicates:
+        report.add_problem(f"{split}.txt", f"id {image_id} listed more than once; read once",
+                           "duplicate id")
 
 
 def existing_splits(voc_root):
