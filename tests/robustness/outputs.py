@@ -2,11 +2,13 @@
 
 Each checker opens a file the way its consumer does (HDF5 weights into the model, the training
 state through ``--resume``'s loader, CSV, PNG, JSON, TensorBoard's record framing) and fails
-on anything torn. Temporaries (``utils.files.is_temporary``) are listed, not checked.
+on anything torn. Temporaries (``utils.files.is_temporary``) are listed, not checked. Also the
+file-size limit that stands in for a full disk.
 """
 import csv
 import json
 import os
+import resource
 import struct
 
 import h5py
@@ -83,3 +85,12 @@ def check_training_dir(save_dir, weights_count):
         else:
             assert name == "train_state.npz", f"unexpected file {path}"
     return state_epoch, temporaries
+
+
+def limit_file_size(limit_bytes):
+    """A ``preexec_fn`` for subprocess: writing past ``limit_bytes`` in any file fails with EFBIG,
+    as a full disk fails with ENOSPC (Python ignores SIGXFSZ, so the write returns the error
+    instead of killing the process)."""
+    def apply():
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit_bytes, limit_bytes))
+    return apply

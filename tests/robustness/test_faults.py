@@ -6,7 +6,6 @@ robustness table.
 """
 import json
 import os
-import resource
 import signal
 import subprocess
 import sys
@@ -17,6 +16,7 @@ import pytest
 from PIL import Image
 
 from tests.conftest import ROOT, dataset_ids, shared_path
+from tests.robustness.outputs import limit_file_size
 from utils import files
 
 pytestmark = pytest.mark.slow
@@ -29,14 +29,6 @@ def weights():
 
 def script(name, *args):
     return [sys.executable, os.path.join(ROOT, name), *MODEL, "--weights", weights(), *args]
-
-
-def limit_file_size(limit_bytes):
-    """A preexec_fn: files above ``limit_bytes`` fail to write with EFBIG (Python ignores
-    SIGXFSZ, so the write returns the error instead of killing the process)."""
-    def apply():
-        resource.setrlimit(resource.RLIMIT_FSIZE, (limit_bytes, limit_bytes))
-    return apply
 
 
 def run(command, record_property, row, status, timeout=300, **kwargs):

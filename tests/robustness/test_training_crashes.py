@@ -14,7 +14,6 @@ import csv
 import json
 import os
 import random
-import resource
 import signal
 import subprocess
 import sys
@@ -23,7 +22,7 @@ import time
 import pytest
 
 from tests.conftest import ROOT, dataset_ids, shared_path, voc_subset
-from tests.robustness.outputs import check_training_dir
+from tests.robustness.outputs import check_training_dir, limit_file_size
 from utils import files
 
 pytestmark = pytest.mark.slow   # seven train.py processes: about 2 min on two cores
@@ -126,20 +125,12 @@ def test_sigkill_at_any_moment_loses_nothing(killed_run, record_property):
         [f"ep{e:03d}.h5" for e in range(1, EPOCHS + 1)]
 
 
-def _limit_file_size(limit_bytes):
-    """A preexec_fn: files above ``limit_bytes`` fail to write with EFBIG (Python ignores
-    SIGXFSZ, so the write returns the error instead of killing the process)."""
-    def apply():
-        resource.setrlimit(resource.RLIMIT_FSIZE, (limit_bytes, limit_bytes))
-    return apply
-
-
 def test_full_disk_during_training_keeps_the_last_checkpoint(killed_run, record_property):
     save_dir, command, _, final, weights_count = killed_run
     assert final.returncode == 0
     before = {name: (save_dir / name).read_bytes() for name in ("last.h5", "train_state.npz")}
     proc = subprocess.run(command + ["--epochs", str(EPOCHS + 1)], cwd=ROOT, capture_output=True,
-                          text=True, timeout=600, preexec_fn=_limit_file_size(2 ** 20))
+                          text=True, timeout=600, preexec_fn=limit_file_size(2 ** 20))
     passed = proc.returncode == 2 and "Traceback" not in proc.stderr
     record_property("robustness", ["train.py", "full disk while checkpointing", passed])
     assert passed, proc.stderr[-3000:]
