@@ -10,7 +10,7 @@ import sys
 import numpy as np
 
 from utils import files
-from utils.cli import ArgumentParser, check_range, run_cli
+from utils.cli import ArgumentParser, check_range, check_seed, run_cli
 from utils.config import ConfigError, load_class_names, parse_input_size
 from utils.data import list_voc_class_names, load_voc_folder, resolve_voc_root
 from utils.options import add_options, default
@@ -94,6 +94,7 @@ def build_parser():
 
 def run(args):
     check_range(args.num_anchors, "--num-anchors", 1)
+    check_seed(args)
     height, width = parse_input_size(args.input_size)
     voc_root = resolve_voc_root(args.data)
     class_names = load_class_names(args.classes) if args.classes else list_voc_class_names(voc_root)

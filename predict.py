@@ -13,7 +13,7 @@ import os
 import sys
 
 from utils.cli import (ArgumentParser, add_model_options, apply_max_pixels, check_detection_ranges,
-                       check_range, run_cli)
+                       check_model_options, check_range, run_cli)
 from utils.options import DETECTION_OPTIONS, add_options
 
 # Quiet native libraries before they are imported: a user sees our messages, not their logs.
@@ -41,6 +41,7 @@ def check_args(args):
     """Raise UsageError for flag values that cannot work; parse the input size."""
     from utils.config import parse_input_size
     check_detection_ranges(args)
+    check_model_options(args)
     check_range(args.runs, "--runs", 1)
     check_range(args.batch_size, "--batch-size", 1)
     apply_max_pixels(args)

@@ -8,6 +8,7 @@ import json
 import os
 import sys
 
+from nets.defaults import MAX_NUM_CLASSES
 from utils.cli import ArgumentParser, check_range, run_cli
 from utils.options import add_options
 
@@ -28,7 +29,7 @@ def run(args):
     from nets.profile import model_profile
     from utils.config import parse_input_size
 
-    check_range(args.num_classes, "--num-classes", 1)
+    check_range(args.num_classes, "--num-classes", 1, MAX_NUM_CLASSES)
     height, width = parse_input_size(args.input_size)
     model = yolo_body((height, width), num_classes=args.num_classes, backbone=args.backbone,
                       alpha=args.alpha)

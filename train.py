@@ -18,7 +18,7 @@ import time
 
 from nets.errors import UserError
 from utils.cli import (EXIT_INTERRUPTED, ArgumentParser, UsageError, add_model_options,
-                       apply_max_pixels, check_range, run_cli)
+                       apply_max_pixels, check_model_options, check_range, check_seed, run_cli)
 from utils.options import LR_PER_64, add_options, default, detection_defaults
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -101,8 +101,10 @@ def check_args(args):
         raise UsageError("give either --data or --coco-json, not both")
     if args.coco_json and not args.coco_images:
         raise UsageError("--coco-json needs --coco-images (the folder of its images)")
+    check_model_options(args)
     check_range(args.epochs, "--epochs", 1)
     check_range(args.freeze_epochs, "--freeze-epochs", 0)
+    check_range(args.random_init_epochs, "--random-init-epochs", 1)
     # BatchNorm needs two images per batch.
     check_range(args.batch_size, "--batch-size", 2)
     check_range(args.freeze_batch_size, "--freeze-batch-size", 2)
@@ -116,10 +118,11 @@ def check_args(args):
     if args.warmup_epochs is not None:
         check_range(args.warmup_epochs, "--warmup-epochs", 0.0)
     if args.workers is not None:
-        check_range(args.workers, "--workers", 1)
+        check_range(args.workers, "--workers", 1, 256)
     check_range(args.save_period, "--save-period", 0)
     check_range(args.eval_period, "--eval-period", 0)
-    check_range(args.cpu_replicas, "--cpu-replicas", 1)
+    check_range(args.cpu_replicas, "--cpu-replicas", 1, 64)
+    check_seed(args)
     apply_max_pixels(args)
     if args.cpu_replicas > 1 and args.distribute not in ("mirrored", "auto"):
         raise UsageError("--cpu-replicas needs --distribute mirrored")

@@ -9,7 +9,7 @@ import re
 import sys
 
 from utils import files
-from utils.cli import ArgumentParser, apply_max_pixels, check_range, run_cli
+from utils.cli import ArgumentParser, apply_max_pixels, check_range, check_seed, run_cli
 from utils.config import load_class_names
 from utils.data import (SPLIT_NAMES, annotation_line, existing_splits, load_voc_folder,
                         report_duplicates, resolve_voc_root, split_path, unique_ids,
@@ -84,6 +84,7 @@ def run(args):
     check_range(args.trainval_percent, "--trainval-percent", 0.0, 1.0)
     check_range(args.train_percent, "--train-percent", 0.0, 1.0)
     check_range(args.max_problems, "--max-problems", 0)
+    check_seed(args)
     apply_max_pixels(args)
     class_names = load_class_names(args.classes)
     voc_root = resolve_voc_root(args.data)

@@ -4,7 +4,7 @@ from keras import layers
 
 from nets.anchors import ANCHORS_MASK
 from nets.backbones import get_backbone
-from nets.defaults import DEFAULT_ALPHA, DEFAULT_BACKBONE, DEFAULT_NUM_CLASSES
+from nets.defaults import DEFAULT_ALPHA, DEFAULT_BACKBONE, DEFAULT_NUM_CLASSES, MAX_NUM_CLASSES
 from nets.errors import ModelConfigError
 from nets.head import build_head
 from nets.layers import conv_bn_act, conv_layer_name, depthwise_separable
@@ -91,8 +91,8 @@ def yolo_body(input_shape, anchors_mask=ANCHORS_MASK, num_classes=DEFAULT_NUM_CL
         if side is not None and (int(side) <= 0 or int(side) % 32):
             raise ModelConfigError(f"input size must be a positive multiple of 32, got "
                                    f"{height}x{width}")
-    if int(num_classes) < 1:
-        raise ModelConfigError(f"num_classes must be at least 1, got {num_classes}")
+    if not 1 <= int(num_classes) <= MAX_NUM_CLASSES:
+        raise ModelConfigError(f"num_classes must be in [1, {MAX_NUM_CLASSES}], got {num_classes}")
     anchors_per_level = {len(m) for m in anchors_mask}
     if len(anchors_mask) != 3 or len(anchors_per_level) != 1:
         raise ModelConfigError(f"anchors_mask must hold three equally long lists, got {anchors_mask}")

@@ -18,7 +18,7 @@ BAD_FLAGS = {
                 "--score-threshold must be in [0, 1]"),
     "train": (["--epochs", "1.5"], ["--data", ".", "--batch-size", "0"],
               "--batch-size must be at least 2"),
-    "summary": (["--num-classes", "x"], ["--num-classes", "0"], "--num-classes must be at least 1"),
+    "summary": (["--num-classes", "x"], ["--num-classes", "0"], "--num-classes must be in [1, 10000]"),
     "kmeans_for_anchors": (["--data", ".", "-k", "nine"], ["--data", ".", "-k", "-1"],
                            "--num-anchors must be at least 1"),
     "voc_annotation": (["--data", ".", "--seed", "x"], ["--data", ".", "--train-percent", "2"],

@@ -9,6 +9,7 @@
 """
 import argparse
 import errno
+import math
 import os
 import sys
 
@@ -18,6 +19,8 @@ from utils.quiet import import_tensorflow_quietly
 
 EXIT_USER_ERROR = 2
 EXIT_INTERRUPTED = 130
+# Detections kept per class and image: TensorFlow's NMS sizes its output from it.
+MAX_BOXES = 10_000
 # Operating-system errors that concern the user's paths or disk, not the program.
 _USER_OS_ERRORS = (FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError)
 _USER_ERRNOS = (errno.ENOSPC, errno.EROFS, errno.EDQUOT)
@@ -56,8 +59,8 @@ def add_model_options(parser, mode, title="model"):
 
 def check_range(value, flag, low=None, high=None, low_open=False, high_open=False):
     """Raise :class:`UsageError` unless ``low <= value <= high`` (bounds optional, open on
-    request); NaN is never in range."""
-    ok = value == value  # NaN fails every comparison
+    request); NaN and infinities are never in range."""
+    ok = math.isfinite(value)
     if ok and low is not None:
         ok = value > low if low_open else value >= low
     if ok and high is not None:
@@ -76,7 +79,19 @@ def check_detection_ranges(args):
     """The detection flags every model-running script has: --conf, --nms-iou, --max-boxes."""
     check_range(args.conf, "--conf", 0.0, 1.0)
     check_range(args.nms_iou, "--nms-iou", 0.0, 1.0, low_open=True)
-    check_range(args.max_boxes, "--max-boxes", 1)
+    check_range(args.max_boxes, "--max-boxes", 1, MAX_BOXES)
+
+
+def check_seed(args):
+    """NumPy and TensorFlow take seeds from 0 to 2**32 - 1."""
+    if args.seed is not None:
+        check_range(args.seed, "--seed", 0, 2 ** 32 - 1)
+
+
+def check_model_options(args):
+    """--alpha must be one of the backbone's widths (checked before anything slow)."""
+    from nets import get_backbone
+    get_backbone(args.backbone, args.alpha)
 
 
 def apply_max_pixels(args):

@@ -16,7 +16,7 @@ from tests.conftest import ROOT, shared_path
 from tests.robustness.bad_datasets import make_coco_cases, make_voc_cases
 
 RACCOON = ("datasets", "raccoon", "VOC2007")
-pytestmark = pytest.mark.slow   # 71 processes: about 75 s on two workers
+pytestmark = pytest.mark.slow   # 75 processes: about 80 s on two workers
 
 
 @pytest.fixture(scope="session")
@@ -167,6 +167,7 @@ CASES = [(f"predict image {name}", with_weights("--source", "{files}/" + name), 
     ("predict missing weights", predict("--weights", "{files}/none.h5", "--source", ONE), 2, "none.h5"),
     ("predict weights of another width", ["predict.py", "--backbone", "mobilenetv1", "--alpha", "0.5", "--weights", "{weights}", "--source", ONE], 2, "alpha"),
     ("predict weights of another class count", with_weights("--classes", "{files}/one_class.txt", "--source", ONE), 2, "class"),
+    ("predict weights of another backbone", ["predict.py", "--backbone", "mobilenetv2", "--alpha", "0.5", "--weights", "{weights}", "--source", ONE], 2, "likely backbone mobilenetv1 with alpha 0.25"),
     ("predict whole-model .keras file", predict("--weights", "{files}/model.keras", "--source", ONE), 0, "(keras)"),
     (".keras file of another width", ["predict.py", "--backbone", "mobilenetv1", "--alpha", "0.5", "--weights", "{files}/model.keras", "--source", ONE], 2, "does not fit the model mobilenetv1 alpha 0.5"),
     ("predict corrupt .tflite", predict("--weights", "{files}/junk.tflite", "--source", ONE), 2, "not a readable TFLite model"),
@@ -185,6 +186,10 @@ CASES = [(f"predict image {name}", with_weights("--source", "{files}/" + name), 
     ("predict absent camera", with_weights("--source", "7"), 2, "camera"),
     ("predict image above --max-pixels", with_weights("--max-pixels", "100000", "--source", "{files}/exif_rotated.jpg"), 2, "megapixels, above the limit of 0.1"),
     ("predict --max-pixels 0", with_weights("--max-pixels", "0", "--source", ONE), 2, "--max-pixels"),
+    # Absurd values the checks accept must still run.
+    ("predict batch 10**12, most boxes", with_weights("--batch-size", "1000000000000", "--max-boxes", "10000", "--source", "{files}/voc/no_objects/JPEGImages"), 0, "results ->"),
+    ("predict more boxes than NMS can keep", with_weights("--max-boxes", "10001", "--source", ONE), 2, "--max-boxes"),
+    ("get_map batch 10**12", ["get_map.py", *MODEL, "--weights", "{weights}", "--data", "{files}/voc/no_objects", "--split", "train", "--batch-size", "1000000000000", "--no-progress"], 0, "results ->"),
     ("voc_annotation images above --max-pixels", annotate("no_objects", "--max-pixels", "1000"), 1, "above the limit"),
     ("get_map conf NaN", ["get_map.py", *MODEL, "--data", "{voc}", "--conf", "nan"], 2, "--conf"),
     ("get_map batch size 0", ["get_map.py", *MODEL, "--data", "{voc}", "--batch-size", "0"], 2, "--batch-size"),
