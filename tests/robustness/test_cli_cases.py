@@ -16,7 +16,7 @@ from tests.conftest import ROOT, shared_path
 from tests.robustness.bad_datasets import make_coco_cases, make_voc_cases
 
 RACCOON = ("datasets", "raccoon", "VOC2007")
-pytestmark = pytest.mark.slow   # 75 processes: about 80 s on two workers
+pytestmark = pytest.mark.slow   # 77 processes: about 80 s on two workers
 
 
 @pytest.fixture(scope="session")
@@ -200,6 +200,8 @@ CASES = [(f"predict image {name}", with_weights("--source", "{files}/" + name), 
     ("train mosaic NaN", ["train.py", *MODEL, "--data", "{voc}", "--mosaic", "nan"], 2, "--mosaic"),
     ("train absurd input size", ["train.py", *MODEL, "--data", "{voc}", "--input-size", "100000"], 2, "above 4096"),
     ("export unknown format", ["export.py", *MODEL, "--weights", "{weights}", "--format", "caffe"], 2, "caffe"),
+    ("export int8 without calibration images", ["export.py", *MODEL, "--weights", "{weights}", "--format", "tflite", "--int8"], 2, "--int8 needs calibration images"),
+    ("train multi-worker without TF_CONFIG", ["train.py", *MODEL, "--data", "{voc}", "--distribute", "multiworker"], 2, "TF_CONFIG"),
     ("kmeans 0 anchors", ["kmeans_for_anchors.py", "--data", "{voc}", "-k", "0"], 2, "--num-anchors"),
     ("summary unknown backbone", ["summary.py", "--backbone", "resnet9000"], 2, "resnet9000"),
     ("voc_annotation missing folder", ["voc_annotation.py", "--data", "{files}/nowhere"], 2, "not found"),
