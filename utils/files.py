@@ -24,7 +24,7 @@ from nets.errors import UserError
 
 # Out of space, over quota, over the process's file-size limit: the same fault to a user.
 NO_SPACE_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
-# The names atomic_path (and the exporter's folders) give their temporaries.
+# The names atomic_path and atomic_folder give their temporaries.
 _TEMPORARY_NAME = re.compile(r"\..+\.[a-z0-9_]{8}\.(tmp|old)(\..*)?")
 
 
@@ -56,7 +56,8 @@ def disk_full_error(path, exc):
 
 
 def is_temporary(name):
-    """Whether a file name is one of this module's (or the exporter's) temporaries."""
+    """Whether a file name is one of the temporaries of :func:`atomic_path` or
+    :func:`atomic_folder`."""
     return bool(_TEMPORARY_NAME.fullmatch(name))
 
 
