@@ -14,6 +14,7 @@ import os
 import sys
 
 from nets.errors import UserError
+from utils.files import NO_SPACE_ERRNOS
 from utils.options import MODEL_OPTIONS, add_options
 from utils.quiet import import_tensorflow_quietly
 
@@ -23,7 +24,7 @@ EXIT_INTERRUPTED = 130
 MAX_BOXES = 10_000
 # Operating-system errors that concern the user's paths or disk, not the program.
 _USER_OS_ERRORS = (FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError)
-_USER_ERRNOS = (errno.ENOSPC, errno.EROFS, errno.EDQUOT)
+_USER_ERRNOS = (errno.EROFS,) + NO_SPACE_ERRNOS
 
 
 class UsageError(UserError, ValueError):

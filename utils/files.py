@@ -55,6 +55,20 @@ def disk_full_error(path, exc):
                                f"{_NO_SPACE_HINTS.get(code, '')}; nothing half-written was left")
 
 
+@contextlib.contextmanager
+def no_space_as_disk_full(path):
+    """Turn a write inside the block that failed for lack of space (however the library
+    reported it) into a :class:`DiskFullError` naming ``path``."""
+    try:
+        yield
+    except DiskFullError:
+        raise
+    except Exception as exc:
+        if is_no_space(exc):
+            raise disk_full_error(path, exc) from exc
+        raise
+
+
 def is_temporary(name):
     """Whether a file name is one of the temporaries of :func:`atomic_path` or
     :func:`atomic_folder`."""
@@ -99,23 +113,21 @@ def atomic_path(path, suffix=None):
     fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp" + suffix,
                                dir=directory)
     os.close(fd)
-    try:
-        yield tmp
-        # mkstemp creates the file private (0600): give it the mode the destination has, or the
-        # one a plainly written file would get.
+    with no_space_as_disk_full(path):
         try:
-            mode = os.stat(path).st_mode & 0o777
-        except OSError:
-            mode = _new_file_mode()
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException as exc:
-        with contextlib.suppress(OSError):
-            os.remove(tmp)
-        if isinstance(exc, Exception) and not isinstance(exc, DiskFullError) \
-                and is_no_space(exc):
-            raise disk_full_error(path, exc) from exc
-        raise
+            yield tmp
+            # mkstemp creates the file private (0600): give it the mode the destination has, or
+            # the one a plainly written file would get.
+            try:
+                mode = os.stat(path).st_mode & 0o777
+            except OSError:
+                mode = _new_file_mode()
+            os.chmod(tmp, mode)
+            os.replace(tmp, path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.remove(tmp)
+            raise
 
 
 @contextlib.contextmanager
@@ -127,22 +139,20 @@ def atomic_folder(path):
     os.makedirs(parent, exist_ok=True)
     name = os.path.basename(path)
     tmp = tempfile.mkdtemp(prefix=f".{name}.", suffix=".tmp", dir=parent)
-    try:
-        yield tmp
-        old = None
-        if os.path.exists(path):
-            old = tempfile.mkdtemp(prefix=f".{name}.", suffix=".old", dir=parent)
-            os.rmdir(old)
-            os.replace(path, old)
-        os.replace(tmp, path)
-        if old:
-            shutil.rmtree(old, ignore_errors=True)
-    except BaseException as exc:
-        shutil.rmtree(tmp, ignore_errors=True)
-        if isinstance(exc, Exception) and not isinstance(exc, DiskFullError) \
-                and is_no_space(exc):
-            raise disk_full_error(path, exc) from exc
-        raise
+    with no_space_as_disk_full(path):
+        try:
+            yield tmp
+            old = None
+            if os.path.exists(path):
+                old = tempfile.mkdtemp(prefix=f".{name}.", suffix=".old", dir=parent)
+                os.rmdir(old)
+                os.replace(path, old)
+            os.replace(tmp, path)
+            if old:
+                shutil.rmtree(old, ignore_errors=True)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
 
 
 def write_bytes(path, data):

@@ -299,7 +299,8 @@ def export_model(model, class_names, anchors, anchors_mask, input_size, out_dir,
         path = os.path.join(out_dir, _file_name(stem, fmt, variant, in_graph_nms))
         if log:
             log(f"exporting {fmt} {variant}{' with NMS' if in_graph_nms else ''} -> {path}")
-        try:
+        # TensorFlow's writers (in temporary folders too) say "No space left" only in words.
+        with files.no_space_as_disk_full(path):
             if fmt == "saved_model":
                 exporter.saved_model(path)
             elif fmt == "tflite":
@@ -309,10 +310,6 @@ def export_model(model, class_names, anchors, anchors_mask, input_size, out_dir,
                                 progress=progress)
             else:
                 exporter.onnx(path, nms=nms)
-        except Exception as exc:   # TensorFlow's writers say "No space left" only in words
-            if files.is_no_space(exc) and not isinstance(exc, files.DiskFullError):
-                raise files.disk_full_error(path, exc) from None
-            raise
         result = ExportResult(fmt, variant, path, _folder_size_mb(path))
         _check_parity(result, reference, check_images)
         results.append(result)

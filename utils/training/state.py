@@ -29,14 +29,13 @@ def save_checkpoint(model, path):
 
 
 def save_training_state(context, optimizer, epoch, phase):
-    """Atomically store weights + optimiser variables (npz) and progress (json)."""
-    arrays = {f"w{i}": np.asarray(w) for i, w in enumerate(context.body.get_weights())}
+    """Atomically store weights, optimiser variables, weight average and progress (npz), then
+    the readable copy of the progress (json)."""
+    arrays = _numbered("w", context.body.get_weights())
     if optimizer is not None and optimizer.built:
-        for i, v in enumerate(optimizer.variables):
-            arrays[f"o{i}"] = np.asarray(v)
+        arrays.update(_numbered("o", optimizer.variables))
     if context.ema is not None:
-        for i, value in enumerate(context.ema.state()):
-            arrays[f"e{i}"] = value
+        arrays.update(_numbered("e", context.ema.state()))
     state = {"epoch": int(epoch), "phase": phase, "best_metric": context.best_metric,
              "best_mode": context.best_mode, "settings": context.settings,
              "history": context.history, "num_weights": len(context.body.get_weights()),
@@ -89,24 +88,24 @@ def load_training_state(save_dir):
 
 def restore_weights(body, arrays):
     """Put the state's model weights back into ``body``."""
-    count = len([k for k in arrays if k.startswith("w")])
-    if count != len(body.weights):
-        raise ConfigError(f"training state holds {count} weight arrays, model has "
+    saved = _unnumbered("w", arrays)
+    if len(saved) != len(body.weights):
+        raise ConfigError(f"training state holds {len(saved)} weight arrays, model has "
                          f"{len(body.weights)}: resume with the same backbone, alpha and classes")
-    body.set_weights([arrays[f"w{i}"] for i in range(count)])
+    body.set_weights(saved)
 
 
 def restore_average(ema, arrays):
     """Put the state's weight average back into ``ema`` (a ``WeightAverage``); a state saved
     without one (or for another model) leaves the average starting from the current weights."""
-    saved = [arrays[f"e{i}"] for i in range(len([k for k in arrays if k.startswith("e")]))]
+    saved = _unnumbered("e", arrays)
     return bool(saved) and ema.restore(saved)
 
 
 def restore_optimizer(optimizer, variables, arrays):
     """Build ``optimizer`` for ``variables`` and load its saved variables (same phase only)."""
     optimizer.build(variables)
-    saved = [arrays[f"o{i}"] for i in range(len([k for k in arrays if k.startswith("o")]))]
+    saved = _unnumbered("o", arrays)
     if len(saved) != len(optimizer.variables):
         return False
     for var, value in zip(optimizer.variables, saved):
@@ -115,3 +114,16 @@ def restore_optimizer(optimizer, variables, arrays):
     for var, value in zip(optimizer.variables, saved):
         var.assign(value)
     return True
+
+
+def _numbered(prefix, values):
+    """{prefix0: array, prefix1: ...}: how the npz stores a list of arrays."""
+    return {f"{prefix}{i}": np.asarray(value) for i, value in enumerate(values)}
+
+
+def _unnumbered(prefix, arrays):
+    """The list :func:`_numbered` stored under ``prefix``."""
+    values = []
+    while f"{prefix}{len(values)}" in arrays:
+        values.append(arrays[f"{prefix}{len(values)}"])
+    return values
