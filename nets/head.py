@@ -72,9 +72,12 @@ def decode_head(raw, anchors, num_classes, input_hw):
     grid_wh = tf.cast(tf.stack([grid_w, grid_h]), tf.float32)
     input_hw = tf.cast(tf.reshape(tf.convert_to_tensor(input_hw), [2]), tf.float32)
     input_wh = input_hw[::-1]
-    xy = (tf.sigmoid(feats[..., 0:2]) + cell) / grid_wh
-    wh = tf.exp(tf.minimum(feats[..., 2:4], MAX_LOG_WH)) * anchors / input_wh
-    return xy, wh, feats[..., 4], feats[..., 5:], feats
+    # One split rather than four slices: under a gradient tape each slice's gradient is a
+    # zero-filled copy of the whole tensor, a split's is one concatenation.
+    t_xy, t_wh, obj_logits, cls_logits = tf.split(feats, [2, 2, 1, num_classes], axis=-1)
+    xy = (tf.sigmoid(t_xy) + cell) / grid_wh
+    wh = tf.exp(tf.minimum(t_wh, MAX_LOG_WH)) * anchors / input_wh
+    return xy, wh, obj_logits[..., 0], cls_logits, feats
 
 
 def init_head_priors(model, objects_per_image=8, input_side=640):

@@ -5,8 +5,8 @@ meaning, with one deliberate improvement: the ignore mask compares every predict
 ground-truth boxes of its image (``gt_boxes``), not only those assigned to the same level, so a
 prediction that already overlaps an object well is never pushed towards "background".
 
-Everything is vectorised over the batch (no ``while_loop``, no boolean masking), so the loss can
-be compiled with XLA (with ``compact_gt=False``). Pure TensorFlow ops; no I/O.
+Everything is vectorised over the batch (no ``while_loop``); with ``static_shapes=True`` no
+shape depends on the data, so the loss can be compiled with XLA. Pure TensorFlow ops; no I/O.
 """
 import math
 
@@ -95,8 +95,10 @@ class YoloLoss:
         label_smoothing: class targets become y * (1 - ls) + ls / C.
         focal_loss: use the reference's focal objectness term (alpha 0.25, gamma 2, x10).
         balance: objectness weight per level [P5, P4, P3].
-        compact_gt: drop the padding slots of ``gt_boxes`` before the ignore-mask IoU (3x
-            faster on CPU). It makes one shape data-dependent, so turn it off under XLA.
+        static_shapes: keep every tensor's shape independent of the data, as XLA needs. Off
+            (the default), the padding slots of ``gt_boxes`` are dropped before the ignore-mask
+            IoU (3x faster on CPU) and the box and class terms are computed on the positive
+            anchors only.
 
     Call with ``(y_true, y_pred, gt_boxes)``: ``y_true`` three (B, H, W, A, 5 + C) targets
     holding (cx, cy, w, h) normalised by the input size, objectness, one-hot classes;
@@ -109,7 +111,7 @@ class YoloLoss:
 
     def __init__(self, anchors, num_classes, anchors_mask=ANCHORS_MASK,
                  ignore_thresh=0.5, label_smoothing=0.0, focal_loss=False, focal_alpha=0.25,
-                 focal_gamma=2.0, balance=DEFAULT_BALANCE, box_ratio=BOX_RATIO, compact_gt=True):
+                 focal_gamma=2.0, balance=DEFAULT_BALANCE, box_ratio=BOX_RATIO, static_shapes=False):
         self.anchors = np.asarray(anchors, np.float32).reshape(-1, 2)
         self.num_classes = int(num_classes)
         self.anchors_mask = [list(m) for m in anchors_mask]
@@ -120,13 +122,13 @@ class YoloLoss:
         self.focal_gamma = float(focal_gamma)
         self.balance = [float(b) for b in balance]
         self.box_ratio = float(box_ratio)
-        self.compact_gt = bool(compact_gt)
+        self.static_shapes = bool(static_shapes)
         if len(self.balance) != len(self.anchors_mask):
             raise ValueError("balance needs one weight per output level")
 
     def __call__(self, y_true, y_pred, gt_boxes):
         gt_boxes = tf.cast(gt_boxes, tf.float32)
-        if self.compact_gt:
+        if not self.static_shapes:
             gt_boxes = compact_boxes(gt_boxes)
         # The input size follows from the coarsest level's grid (stride 32).
         grid0 = tf.shape(y_pred[0])[1:3]
@@ -148,22 +150,19 @@ class YoloLoss:
         pred_xy, pred_wh, obj_logits, cls_logits, _ = decode_head(
             raw, self.anchors[mask], self.num_classes, input_hw)
         pred_box = tf.concat([pred_xy, pred_wh], axis=-1)
-        shape = tf.shape(raw)
-
-        object_mask = true[..., 4]
+        true_box, object_mask, cls_true = tf.split(true, [4, 1, self.num_classes], axis=-1)
+        object_mask = object_mask[..., 0]
         num_pos = tf.maximum(sum_over_replicas(tf.reduce_sum(object_mask)), 1.0)
 
-        # Ignore mask: best IoU of each prediction with every ground truth of its image.
-        batch = shape[0]
-        flat_pred = tf.reshape(pred_box, [batch, -1, 1, 4])
+        # Ignore mask: best IoU of each prediction with every ground truth of its image. It
+        # takes no gradient, so it reads the boxes outside the tape.
+        batch = tf.shape(raw)[0]
+        flat_pred = tf.reshape(tf.stop_gradient(pred_box), [batch, -1, 1, 4])
         iou = box_iou_cxcywh(flat_pred, gt_boxes[:, None, :, :])               # (B, HWA, N)
         best_iou = tf.reshape(tf.reduce_max(iou, axis=-1), tf.shape(object_mask))
-        ignore_mask = tf.stop_gradient(tf.cast(best_iou < self.ignore_thresh, tf.float32))
+        ignore_mask = tf.cast(best_iou < self.ignore_thresh, tf.float32)
         negative_mask = (1.0 - object_mask) * ignore_mask
         num_neg = tf.maximum(sum_over_replicas(tf.reduce_sum(negative_mask)), 1.0)
-
-        ciou = box_ciou(pred_box, true[..., 0:4])
-        box_loss = tf.reduce_sum(object_mask * (1.0 - ciou)) * self.box_ratio / num_pos
 
         obj_bce = _bce_with_logits(object_mask, obj_logits)
         if self.focal_loss:
@@ -175,9 +174,27 @@ class YoloLoss:
             obj_terms = (object_mask + negative_mask) * obj_bce
         obj_loss = tf.reduce_sum(obj_terms) / (num_pos + num_neg)
 
-        cls_true = true[..., 5:]
+        # Box and class terms concern only the anchors holding an object.
+        weight, (pred_box, true_box, cls_logits, cls_true) = self._positives(
+            object_mask, pred_box, true_box, cls_logits, cls_true)
+        ciou = box_ciou(pred_box, true_box)
+        box_loss = tf.reduce_sum(weight * (1.0 - ciou)) * self.box_ratio / num_pos
+
         if self.label_smoothing:
             cls_true = cls_true * (1.0 - self.label_smoothing) + self.label_smoothing / self.num_classes
         cls_bce = _bce_with_logits(cls_true, cls_logits)
-        cls_loss = tf.reduce_sum(object_mask[..., None] * cls_bce) / num_pos / self.num_classes
+        cls_loss = tf.reduce_sum(weight[:, None] * cls_bce) / num_pos / self.num_classes
         return box_loss, obj_loss, cls_loss
+
+    def _positives(self, object_mask, *tensors):
+        """Flatten (B, H, W, A, k) tensors to (P, k) rows, with each row's weight (P,).
+
+        With dynamic shapes the rows are the anchors holding an object (a few dozen of the
+        ~10^4-10^5 anchors of a batch), so the CIoU and class terms and their gradients cost
+        next to nothing; with static shapes (XLA) every anchor is a row, weighted by its mask.
+        """
+        if self.static_shapes:
+            return (tf.reshape(object_mask, [-1]),
+                    [tf.reshape(t, [-1, t.shape[-1]]) for t in tensors])
+        where = tf.where(object_mask > 0)
+        return tf.gather_nd(object_mask, where), [tf.gather_nd(t, where) for t in tensors]

@@ -164,10 +164,39 @@ def test_loss_compiles_with_xla_and_matches_eager():
     _place(y_true, gt, 0, np.array([0.3, 0.3, 0.2, 0.3], np.float32), 0, 1, 0)
     _place(y_true, gt, 1, np.array([0.6, 0.5, 0.7, 0.6], np.float32), 1, 0, 2)
     raw = [rng.normal(0, 1, r.shape).astype(np.float32) for r in raw]
-    loss = YoloLoss(ANCHORS, 2, compact_gt=False)
+    loss = YoloLoss(ANCHORS, 2, static_shapes=True)
     eager = loss(y_true, raw, gt)
     compiled = tf.function(lambda *a: loss(*a), jit_compile=True)(y_true, raw, gt)
     compact = YoloLoss(ANCHORS, 2)(y_true, raw, gt)
     for key in ("box", "obj", "cls", "total"):
         assert float(compiled[key]) == pytest.approx(float(eager[key]), rel=1e-4)
         assert float(compact[key]) == pytest.approx(float(eager[key]), rel=1e-5)
+
+
+def test_positive_anchor_rows_give_the_dense_loss_and_gradients():
+    """The default loss gathers the positive anchors for its box and class terms; the
+    static-shape form weights every anchor by its mask: same values, same gradients."""
+    y_true, raw, gt = _empty_batch(batch=2)
+    rng = np.random.default_rng(3)
+    _place(y_true, gt, 0, np.array([0.3, 0.3, 0.2, 0.3], np.float32), 0, 1, 0)
+    _place(y_true, gt, 0, np.array([0.7, 0.2, 0.5, 0.4], np.float32), 1, 0, 1)
+    _place(y_true, gt, 1, np.array([0.6, 0.5, 0.1, 0.1], np.float32), 1, 2, 2)
+    raw = [tf.constant(rng.normal(0, 1, r.shape).astype(np.float32)) for r in raw]
+
+    def loss_and_gradients(loss):
+        with tf.GradientTape() as tape:
+            tape.watch(raw)
+            parts = loss(y_true, raw, gt)
+        return parts, tape.gradient(parts["total"], raw)
+
+    sparse, sparse_grads = loss_and_gradients(YoloLoss(ANCHORS, 2, label_smoothing=0.1))
+    dense, dense_grads = loss_and_gradients(
+        YoloLoss(ANCHORS, 2, label_smoothing=0.1, static_shapes=True))
+    for key in ("box", "obj", "cls", "total"):
+        assert float(sparse[key]) == pytest.approx(float(dense[key]), rel=1e-6)
+    assert float(sparse["box"]) > 0 and float(sparse["cls"]) > 0
+    for got, want in zip(sparse_grads, dense_grads):
+        np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=1e-5, atol=1e-9)
+    # The box gradient reaches exactly the three positive anchors' (tx, ty, tw, th).
+    box_grads = [g.numpy().reshape(g.shape[:3] + (3, 7))[..., :4] for g in sparse_grads]
+    assert sum(int((np.abs(g).sum(-1) > 0).sum()) for g in box_grads) == 3

@@ -159,7 +159,7 @@ def train_detector(settings, body, train_samples, val_samples, class_names, anch
     set_batchnorm_synchronized(body, settings.sync_bn and distribution.num_replicas > 1)
     loss_fn = YoloLoss(anchors, num_classes, ANCHORS_MASK,
                        label_smoothing=settings.label_smoothing, focal_loss=settings.focal_loss,
-                       compact_gt=not settings.jit_compile)
+                       static_shapes=settings.jit_compile)
     with strategy.scope():
         ema = WeightAverage(body) if settings.ema else None
         trainer = YoloTrainer(body, loss_fn, ema=ema, name="yolo_trainer")
