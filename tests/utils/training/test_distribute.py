@@ -356,13 +356,15 @@ def test_a_bfloat16_run_trains_and_its_checkpoint_predicts_in_float32(tmp_path):
     root = _voc_subset(tmp_path)
     save_dir = tmp_path / "out"
     proc = subprocess.run([sys.executable, "train.py"] + _tiny_run_flags(root)
-                          + ["--mixed-precision", "--epochs", "3", "--lr", "0.05",
+                          + ["--mixed-precision", "--epochs", "5", "--lr", "0.05",
                              "--save-dir", str(save_dir)],
                           cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "mixed_bfloat16" in proc.stdout
     import csv
     losses = [float(r["loss"]) for r in csv.DictReader(open(save_dir / "history.csv"))]
+    # Five epochs: over three (warm-up, then one step of LR) a random start moves the loss by
+    # less than its epoch-to-epoch noise.
     assert all(np.isfinite(losses)) and losses[-1] < losses[0]
     from nets import load_weights, yolo_body
     body = yolo_body((128, 128), num_classes=1, backbone="mobilenetv1", alpha=0.25)
