@@ -5,6 +5,7 @@ TensorFlow-free: :class:`utils.inference.detector.Detector` (Keras) and
 :class:`utils.inference.runtime_detector.RuntimeDetector` (TFLite, ONNX Runtime, SavedModel)
 subclass :class:`DetectorBase` and implement ``run_canvases``.
 """
+import os
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -40,13 +41,18 @@ class DetectorBase:
     """
 
     # -- preprocessing ---------------------------------------------------------------------
-    def preprocess(self, image):
-        """Image -> (uint8 canvas HxWx3 at the input size, transform back to the image, size)."""
+    def preprocess(self, image, threads=None):
+        """Image -> (uint8 canvas HxWx3 at the input size, transform back to the image, size).
+
+        A large image is resized on ``threads`` threads (default: one per CPU), to the same
+        pixels as on one.
+        """
         image = as_pil_rgb(image)
+        threads = (os.cpu_count() or 1) if threads is None else threads
         if self.letterbox:
-            canvas = letterbox_image(image, self.input_size)
+            canvas = letterbox_image(image, self.input_size, threads)
         else:
-            canvas = resize_image(image, self.input_size)
+            canvas = resize_image(image, self.input_size, threads)
         transform = image_transform(image.size, self.input_size, self.letterbox)
         return np.asarray(canvas, np.uint8), transform, image.size
 
@@ -87,7 +93,11 @@ class DetectorBase:
         """
         if not len(images):
             return []
-        prepared = [self.preprocess(image) for image in images]
+        if len(images) == 1:
+            prepared = [self.preprocess(images[0])]
+        else:  # one image per thread
+            prepared = list(_preprocess_pool().map(
+                lambda image: self.preprocess(image, threads=1), images))
         canvases = np.stack([canvas for canvas, _, _ in prepared])
         transforms = np.stack([transform for _, transform, _ in prepared])
         return self.run_canvases(canvases, transforms)
@@ -103,6 +113,17 @@ class DetectorBase:
     def model_description(self):
         """What runs the network, e.g. 'mobilenetv1 alpha 0.25'."""
         raise NotImplementedError
+
+
+_pool = []
+
+
+def _preprocess_pool():
+    """Threads that letterbox a batch's images side by side (PIL releases the GIL)."""
+    if not _pool:
+        from concurrent.futures import ThreadPoolExecutor
+        _pool.append(ThreadPoolExecutor(os.cpu_count() or 1, "preprocess"))
+    return _pool[0]
 
 
 def detect_in_batches(detector, items, batch_size):

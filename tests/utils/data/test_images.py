@@ -4,8 +4,9 @@ import pytest
 from PIL import Image
 
 from tests.conftest import shared_path
-from utils.data.images import (ImageLoadError, as_pil_rgb, is_image_file, letterbox_geometry,
-                               letterbox_image, load_image, resize_image)
+from utils.data.images import (PARALLEL_RESIZE_MIN_PIXELS, ImageLoadError, as_pil_rgb,
+                               is_image_file, letterbox_geometry, letterbox_image, load_image,
+                               resize_bicubic, resize_image)
 
 
 @pytest.fixture(scope="module")
@@ -20,6 +21,38 @@ def test_letterbox_reproduces_reference_canvas_exactly(street):
                                         (416, 416)))
     assert canvas.shape == (416, 416, 3)
     np.testing.assert_array_equal(canvas, reference)
+
+
+def test_threaded_letterbox_reproduces_reference_canvas_exactly():
+    reference = np.asarray(Image.open(shared_path("reference", "street_letterbox_416.png"))
+                           .convert("RGB"))
+    image = load_image(shared_path("reference", "street.jpg"))
+    assert image.size[0] * image.size[1] >= PARALLEL_RESIZE_MIN_PIXELS  # the threaded path
+    for threads in (2, 3):
+        np.testing.assert_array_equal(
+            np.asarray(letterbox_image(image, (416, 416), threads=threads)), reference)
+
+
+@pytest.mark.parametrize("source_size, size", [
+    ((1330, 1330), (416, 416)),     # both dimensions shrink
+    ((1920, 1088), (416, 235)),     # a wide video frame
+    ((700, 1100), (265, 416)),      # a tall photo
+    ((900, 600), (1400, 900)),      # both grow
+    ((1000, 800), (1000, 320)),     # only the height changes
+    ((1000, 800), (333, 800)),      # only the width changes
+    ((1001, 999), (417, 415)),      # odd sizes: uneven bands
+])
+def test_threaded_resize_gives_pillows_pixels(street, source_size, size):
+    image = street.resize(source_size)  # real photo content, at the size under test
+    if image.size[0] * image.size[1] < PARALLEL_RESIZE_MIN_PIXELS:
+        pytest.fail("the case must be large enough to take the threaded path")
+    want = np.asarray(image.resize(size, Image.BICUBIC))
+    for threads in (2, 4):
+        got = np.asarray(resize_bicubic(image, size, threads))
+        np.testing.assert_array_equal(got, want)
+    gray = image.convert("L")
+    np.testing.assert_array_equal(np.asarray(resize_bicubic(gray, size, 2)),
+                                  np.asarray(gray.resize(size, Image.BICUBIC)))
 
 
 def test_letterbox_pads_grey_around_a_wide_image():
