@@ -12,6 +12,7 @@ Rows (each a fresh process, so start-up costs count where a user pays them):
 * end-to-end latency per backbone (benchmarks/bench_predict.py), unless ``--no-latency``.
 
     python benchmarks/bench_speed.py [--epochs 3] [--no-latency] [--skip-train]
+    python benchmarks/bench_speed.py --baseline ../old-checkout [--repeats 2]   # before/after
 """
 import argparse
 import csv
@@ -40,12 +41,13 @@ def run(command, cwd):
     return seconds, result.stdout
 
 
-def train_rows(work, epochs, frozen):
-    """(first epoch s, steady ms/step, steady images/s) of a short train.py run."""
-    save_dir = os.path.join(work, "frozen" if frozen else "unfrozen")
-    command = [sys.executable, os.path.join(ROOT, "train.py"), "--backbone", "mobilenetv1",
+def train_rows(work, epochs, frozen, root=ROOT):
+    """(first epoch s, steady ms/step, steady images/s) of a short train.py run of the
+    checkout at ``root``."""
+    save_dir = tempfile.mkdtemp(prefix="frozen_" if frozen else "unfrozen_", dir=work)
+    command = [sys.executable, os.path.join(root, "train.py"), "--backbone", "mobilenetv1",
                "--alpha", "0.25", "--data", RACCOON, "--classes",
-               os.path.join(ROOT, "model_data", "raccoon_classes.txt"), "--weights", WEIGHTS,
+               os.path.join(root, "model_data", "raccoon_classes.txt"), "--weights", WEIGHTS,
                "--epochs", str(epochs), "--freeze-epochs", str(epochs if frozen else 0),
                "--batch-size", "8", "--freeze-batch-size", "8", "--eval-period", "0",
                "--val-split", "none", "--save-dir", save_dir, "--quiet", "--seed", "0"]
@@ -56,6 +58,27 @@ def train_rows(work, epochs, frozen):
     steady = rows[1:]
     train_s = sum(float(r["train_s"]) for r in steady) / len(steady)
     return float(rows[0]["time_s"]), 1000 * train_s / steps, 8 * steps / train_s
+
+
+def compare_training(work, baseline, epochs, repeats):
+    """Training rows of this checkout and of ``baseline`` (another checkout of the project),
+    run alternately ``repeats`` times each, so both see the same machine; medians."""
+    import statistics
+    lines = []
+    for frozen in (False, True):
+        runs = {"this checkout": [], "baseline": []}
+        for _ in range(repeats):
+            runs["this checkout"].append(train_rows(work, epochs, frozen))
+            runs["baseline"].append(train_rows(work, epochs, frozen, root=baseline))
+        medians = {name: [statistics.median(values) for values in zip(*rows)]
+                   for name, rows in runs.items()}
+        name = "frozen" if frozen else "unfrozen"
+        for who, (first, ms, ips) in medians.items():
+            lines.append(f"training {name:<8} {who:<14} {ms:5.0f} ms/step ({ips:4.1f} images/s); "
+                         f"first epoch {first:4.1f} s")
+        ratio = medians["this checkout"][2] / medians["baseline"][2]
+        lines.append(f"training {name:<8} images/s ratio, this checkout / baseline: {ratio:.2f}x")
+    return lines
 
 
 def map_out_seconds(work):
@@ -76,10 +99,22 @@ def main():
     parser.add_argument("--epochs", type=int, default=3, help="epochs per training run (>= 2)")
     parser.add_argument("--skip-train", action="store_true")
     parser.add_argument("--no-latency", action="store_true")
+    parser.add_argument("--baseline", metavar="DIR",
+                        help="another checkout of this project (e.g. a git worktree of an older "
+                             "commit): only the training rows, of both, run alternately")
+    parser.add_argument("--repeats", type=int, default=2,
+                        help="runs of each side with --baseline (medians are printed)")
     args = parser.parse_args()
     for path in (RACCOON, WEIGHTS, STREET):
         if not os.path.exists(path):
             sys.exit(f"bench_speed: {path} is missing (needs ../shared)")
+    if args.baseline:
+        if not os.path.isfile(os.path.join(args.baseline, "train.py")):
+            sys.exit(f"bench_speed: {args.baseline} is not a checkout of this project")
+        with tempfile.TemporaryDirectory(prefix="bench_speed_") as work:
+            print("\n".join(compare_training(work, os.path.abspath(args.baseline),
+                                             max(args.epochs, 2), max(args.repeats, 1))))
+        return
     rows = []
     with tempfile.TemporaryDirectory(prefix="bench_speed_") as work:
         if not args.skip_train:

@@ -156,7 +156,17 @@ def resize_image(image, input_size, threads=1):
 
 # Below this many source pixels a resize takes under ~2 ms: threads would cost more than they save.
 PARALLEL_RESIZE_MIN_PIXELS = 500_000
-_resize_pool = {}
+_thread_pools = {}
+
+
+def thread_pool(purpose, threads):
+    """The process's pool of ``threads`` threads for ``purpose`` (made on first use); one pool
+    per purpose, so work on one pool never waits for a slot on the same pool."""
+    key = (purpose, int(threads))
+    if key not in _thread_pools:
+        from concurrent.futures import ThreadPoolExecutor
+        _thread_pools[key] = ThreadPoolExecutor(int(threads), purpose)
+    return _thread_pools[key]
 
 
 def resize_bicubic(image, size, threads=1):
@@ -172,10 +182,7 @@ def resize_bicubic(image, size, threads=1):
     threads = min(int(threads), 8)
     if threads < 2 or iw * ih < PARALLEL_RESIZE_MIN_PIXELS or image.mode not in ("RGB", "L"):
         return image.resize(size, Image.BICUBIC)
-    pool = _resize_pool.get(threads)
-    if pool is None:
-        from concurrent.futures import ThreadPoolExecutor
-        pool = _resize_pool[threads] = ThreadPoolExecutor(threads, "resize")
+    pool = thread_pool("resize", threads)
     width, height = size
     if width != iw:
         image = _resize_in_bands(pool, image, (width, ih), along_rows=True, parts=threads)

@@ -10,7 +10,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from utils.data.images import as_pil_rgb, letterbox_geometry, letterbox_image, resize_image
+from utils.data.images import (as_pil_rgb, letterbox_geometry, letterbox_image, resize_image,
+                               thread_pool)
 from utils.inference.host import image_transform
 
 
@@ -95,8 +96,8 @@ class DetectorBase:
             return []
         if len(images) == 1:
             prepared = [self.preprocess(images[0])]
-        else:  # one image per thread
-            prepared = list(_preprocess_pool().map(
+        else:  # one image per thread (Pillow releases the GIL while it resizes)
+            prepared = list(thread_pool("preprocess", os.cpu_count() or 1).map(
                 lambda image: self.preprocess(image, threads=1), images))
         canvases = np.stack([canvas for canvas, _, _ in prepared])
         transforms = np.stack([transform for _, transform, _ in prepared])
@@ -113,17 +114,6 @@ class DetectorBase:
     def model_description(self):
         """What runs the network, e.g. 'mobilenetv1 alpha 0.25'."""
         raise NotImplementedError
-
-
-_pool = []
-
-
-def _preprocess_pool():
-    """Threads that letterbox a batch's images side by side (PIL releases the GIL)."""
-    if not _pool:
-        from concurrent.futures import ThreadPoolExecutor
-        _pool.append(ThreadPoolExecutor(os.cpu_count() or 1, "preprocess"))
-    return _pool[0]
 
 
 def detect_in_batches(detector, items, batch_size):
