@@ -17,6 +17,7 @@ Rows (each a fresh process, so start-up costs count where a user pays them):
 import argparse
 import csv
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -63,7 +64,6 @@ def train_rows(work, epochs, frozen, root=ROOT):
 def compare_training(work, baseline, epochs, repeats):
     """Training rows of this checkout and of ``baseline`` (another checkout of the project),
     run alternately ``repeats`` times each, so both see the same machine; medians."""
-    import statistics
     lines = []
     for frozen in (False, True):
         runs = {"this checkout": [], "baseline": []}

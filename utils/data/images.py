@@ -6,6 +6,7 @@
 reference's preprocessing exactly (bicubic resize into a grey canvas).
 """
 import os
+import threading
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -157,16 +158,18 @@ def resize_image(image, input_size, threads=1):
 # Below this many source pixels a resize takes under ~2 ms: threads would cost more than they save.
 PARALLEL_RESIZE_MIN_PIXELS = 500_000
 _thread_pools = {}
+_thread_pools_lock = threading.Lock()
 
 
 def thread_pool(purpose, threads):
     """The process's pool of ``threads`` threads for ``purpose`` (made on first use); one pool
     per purpose, so work on one pool never waits for a slot on the same pool."""
     key = (purpose, int(threads))
-    if key not in _thread_pools:
-        from concurrent.futures import ThreadPoolExecutor
-        _thread_pools[key] = ThreadPoolExecutor(int(threads), purpose)
-    return _thread_pools[key]
+    with _thread_pools_lock:  # detectors may be called from several threads at once
+        if key not in _thread_pools:
+            from concurrent.futures import ThreadPoolExecutor
+            _thread_pools[key] = ThreadPoolExecutor(int(threads), purpose)
+        return _thread_pools[key]
 
 
 def resize_bicubic(image, size, threads=1):
