@@ -9,6 +9,7 @@ timm publishes ``model.safetensors`` for ``mnasnet_100`` (MnasNet-B1) and ``semn
 (MnasNet-A1) on the Hugging Face hub (``timm/mnasnet_100.rmsp_in1k``,
 ``timm/semnasnet_100.rmsp_in1k``); no PyTorch is needed to read them.
 """
+
 import os
 import sys
 
@@ -21,12 +22,13 @@ CONVERTIBLE = ("mnasnet_b1", "mnasnet_a1")
 
 
 def build_parser():
-    parser = ArgumentParser(description=__doc__.splitlines()[0],
-                            epilog="The written file holds the backbone's layers only; "
-                                   "train.py --weights loads them by name.")
+    parser = ArgumentParser(
+        description=__doc__.splitlines()[0],
+        epilog="The written file holds the backbone's layers only; "
+        "train.py --weights loads them by name.",
+    )
     add_options(parser, ("backbone", "alpha"), MODE)
-    add_options(parser, ("checkpoint", "convert_out"), MODE, required=("checkpoint",
-                                                                        "convert_out"))
+    add_options(parser, ("checkpoint", "convert_out"), MODE, required=("checkpoint", "convert_out"))
     return parser
 
 
@@ -35,16 +37,21 @@ def run(args):
     from utils.timm_weights import convert_checkpoint
 
     if args.backbone not in CONVERTIBLE:
-        raise UsageError(f"--backbone: timm checkpoints convert for {', '.join(CONVERTIBLE)}, "
-                         f"not {args.backbone}")
+        raise UsageError(
+            f"--backbone: timm checkpoints convert for {', '.join(CONVERTIBLE)}, "
+            f"not {args.backbone}"
+        )
     get_backbone(args.backbone, args.alpha)
     if not os.path.isfile(args.checkpoint):
         raise FileNotFoundError(f"checkpoint not found: {args.checkpoint}")
-    converted, unused = convert_checkpoint(args.checkpoint, args.backbone, args.alpha,
-                                           args.convert_out)
-    print(f"{len(converted)} layers of {args.backbone} alpha {args.alpha:g} -> "
-          f"{args.convert_out}" + (f" (not used by the detector: {', '.join(unused)})"
-                                   if unused else ""))
+    converted, unused = convert_checkpoint(
+        args.checkpoint, args.backbone, args.alpha, args.convert_out
+    )
+    print(
+        f"{len(converted)} layers of {args.backbone} alpha {args.alpha:g} -> "
+        f"{args.convert_out}"
+        + (f" (not used by the detector: {', '.join(unused)})" if unused else "")
+    )
     return 0
 
 

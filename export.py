@@ -9,11 +9,18 @@ Examples:
 The exported files run with ``predict.py --weights FILE`` and ``get_map.py --weights FILE``
 (classes, anchors and input size come from the file).
 """
+
 import os
 import sys
 
-from utils.cli import (ArgumentParser, UsageError, add_model_options, check_detection_ranges,
-                       check_range, run_cli)
+from utils.cli import (
+    ArgumentParser,
+    UsageError,
+    add_model_options,
+    check_detection_ranges,
+    check_range,
+    run_cli,
+)
 from utils.options import add_options
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -23,19 +30,29 @@ MODE = "export"
 def build_parser():
     parser = ArgumentParser(
         description="Export a YOLOv4-lite model to SavedModel, TFLite and ONNX, each with its "
-                    "classes, anchors and input size inside, and check every file against "
-                    "the Keras model.",
+        "classes, anchors and input size inside, and check every file against "
+        "the Keras model.",
         epilog="Raw exports output the three head outputs (p5, p4, p3) and are decoded by "
-               "predict.py / get_map.py; --nms graphs output boxes, scores, classes and a "
-               "valid count. TFLite uses builtin ops only (it runs on LiteRT's mobile "
-               "runtimes).")
+        "predict.py / get_map.py; --nms graphs output boxes, scores, classes and a "
+        "valid count. TFLite uses builtin ops only (it runs on LiteRT's mobile "
+        "runtimes).",
+    )
     add_model_options(parser, MODE)
-    add_options(parser.add_argument_group("export"),
-                ("format", "half", "int8", "nms", "letterbox", "out", "name"), MODE)
-    add_options(parser.add_argument_group("calibration and checks (with --int8)"),
-                ("data", "split", "calib_images"), MODE)
-    add_options(parser.add_argument_group("NMS settings (with --nms)"),
-                ("conf", "nms_iou", "max_boxes"), MODE)
+    add_options(
+        parser.add_argument_group("export"),
+        ("format", "half", "int8", "nms", "letterbox", "out", "name"),
+        MODE,
+    )
+    add_options(
+        parser.add_argument_group("calibration and checks (with --int8)"),
+        ("data", "split", "calib_images"),
+        MODE,
+    )
+    add_options(
+        parser.add_argument_group("NMS settings (with --nms)"),
+        ("conf", "nms_iou", "max_boxes"),
+        MODE,
+    )
     add_options(parser.add_argument_group("output"), ("no_progress",), MODE)
     return parser
 
@@ -44,11 +61,13 @@ def check_args(args):
     """Raise UsageError for flag values that cannot work, before anything slow happens."""
     from nets import get_backbone
     from utils.config import parse_input_size
+
     check_range(args.calib_images, "--calib-images", 1)
     check_detection_ranges(args)
     if args.int8 and not args.data:
-        raise UsageError("--int8 needs calibration images: --data VOC_FOLDER (e.g. your "
-                         "training set)")
+        raise UsageError(
+            "--int8 needs calibration images: --data VOC_FOLDER (e.g. your training set)"
+        )
     if args.int8 and "tflite" not in args.format:
         raise UsageError("--int8 applies to TFLite: add --format tflite")
     if args.half and "tflite" not in args.format:
@@ -78,8 +97,13 @@ def calibration_canvases(data, split, class_names, count, input_size, progress=T
         raise ConfigError(f"no usable image in {root} split {split} for calibration")
     picks = np.linspace(0, len(samples) - 1, min(count, len(samples))).round().astype(int)
     canvases = []
-    for index in tqdm(sorted(set(picks.tolist())), desc="reading calibration images",
-                      unit="img", disable=not progress, dynamic_ncols=True):
+    for index in tqdm(
+        sorted(set(picks.tolist())),
+        desc="reading calibration images",
+        unit="img",
+        disable=not progress,
+        dynamic_ncols=True,
+    ):
         try:
             image = load_image(samples[index].image_path, apply_exif=False)
         except ImageLoadError:
@@ -92,8 +116,10 @@ def calibration_canvases(data, split, class_names, count, input_size, progress=T
 
 def print_summary(results):
     rows = [("format", "variant", "file", "MB", "check against Keras")]
-    rows += [(r.format, r.variant, os.path.basename(r.path), f"{r.size_mb:.2f}", r.parity)
-             for r in results]
+    rows += [
+        (r.format, r.variant, os.path.basename(r.path), f"{r.size_mb:.2f}", r.parity)
+        for r in results
+    ]
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for row in rows:
         print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
@@ -102,6 +128,7 @@ def print_summary(results):
 def run(args):
     check_args(args)
     from utils.quiet import import_tensorflow_quietly
+
     import_tensorflow_quietly()
 
     from nets.anchors import ANCHORS_MASK
@@ -114,22 +141,41 @@ def run(args):
     anchors = load_anchors(args.anchors or DEFAULT_ANCHORS_PATH)
     check_images = calibration = None
     if args.data:
-        canvases = calibration_canvases(args.data, args.split, class_names, args.calib_images,
-                                        args.input_size, progress=not args.no_progress)
+        canvases = calibration_canvases(
+            args.data,
+            args.split,
+            class_names,
+            args.calib_images,
+            args.input_size,
+            progress=not args.no_progress,
+        )
         check_images = canvases[:2]
         if args.int8:
             calibration = [(c[None].astype("float32") / 255.0) for c in canvases]
-    model = load_model(args.backbone, args.alpha, args.weights, len(class_names),
-                       args.input_size, ANCHORS_MASK)
+    model = load_model(
+        args.backbone, args.alpha, args.weights, len(class_names), args.input_size, ANCHORS_MASK
+    )
     print(model.load_report.summary(), file=sys.stderr)
     results = export_model(
-        model, class_names, anchors, ANCHORS_MASK, args.input_size, args.out, args.format,
+        model,
+        class_names,
+        anchors,
+        ANCHORS_MASK,
+        args.input_size,
+        args.out,
+        args.format,
         letterbox=args.letterbox,
-        backbone=args.backbone, alpha=args.alpha, half=args.half, calibration=calibration,
-        nms=args.nms, nms_settings={"conf": args.conf, "nms_iou": args.nms_iou,
-                                    "max_boxes": args.max_boxes},
-        check_images=check_images, stem=args.name, progress=not args.no_progress,
-        log=lambda message: print(message, file=sys.stderr, flush=True))
+        backbone=args.backbone,
+        alpha=args.alpha,
+        half=args.half,
+        calibration=calibration,
+        nms=args.nms,
+        nms_settings={"conf": args.conf, "nms_iou": args.nms_iou, "max_boxes": args.max_boxes},
+        check_images=check_images,
+        stem=args.name,
+        progress=not args.no_progress,
+        log=lambda message: print(message, file=sys.stderr, flush=True),
+    )
     print_summary(results)
     return 0
 

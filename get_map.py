@@ -7,11 +7,19 @@ Examples:
     python get_map.py --coco-json instances_val2017.json --coco-images val2017/ \
         --weights logs/coco/best.h5 --classes logs/coco/classes.txt --metric both
 """
+
 import os
 import sys
 
-from utils.cli import (ArgumentParser, UsageError, add_model_options, apply_max_pixels,
-                       check_detection_ranges, check_range, run_cli)
+from utils.cli import (
+    ArgumentParser,
+    UsageError,
+    add_model_options,
+    apply_max_pixels,
+    check_detection_ranges,
+    check_range,
+    run_cli,
+)
 from utils.options import DETECTION_OPTIONS, add_options
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -21,21 +29,31 @@ MODE = "eval"
 def build_parser():
     parser = ArgumentParser(
         description="Compute VOC (all-point or 11-point AP, +1 pixel IoU, difficult objects "
-                    "ignored) and COCO (pycocotools) mAP, either by running a model over a VOC "
-                    "split (--data) or a COCO instances file (--coco-json), or from an existing "
-                    "map_out folder (--map-out).",
+        "ignored) and COCO (pycocotools) mAP, either by running a model over a VOC "
+        "split (--data) or a COCO instances file (--coco-json), or from an existing "
+        "map_out folder (--map-out).",
         epilog="Outputs in --out: results.json, results.txt, coco_eval/*.json (COCO), with "
-               "--plots pr_curves/<class>.png and ap_per_class_iou<IoU>.png, and with --data the "
-               "ground-truth/ and detection-results/ files evaluated (re-evaluate them with "
-               "--map-out). The detection defaults are those of the mAP measured during training.")
-    add_options(parser.add_argument_group("what to evaluate (one of)"),
-                ("data", "coco_json", "map_out"), MODE)
+        "--plots pr_curves/<class>.png and ap_per_class_iou<IoU>.png, and with --data the "
+        "ground-truth/ and detection-results/ files evaluated (re-evaluate them with "
+        "--map-out). The detection defaults are those of the mAP measured during training.",
+    )
+    add_options(
+        parser.add_argument_group("what to evaluate (one of)"),
+        ("data", "coco_json", "map_out"),
+        MODE,
+    )
     add_options(parser.add_argument_group("dataset"), ("split", "coco_images", "max_pixels"), MODE)
     add_model_options(parser, MODE, title="model (with --data or --coco-json)")
-    add_options(parser.add_argument_group("detection (with --data or --coco-json)"),
-                DETECTION_OPTIONS + ("batch_size",), MODE)
-    add_options(parser.add_argument_group("metric"),
-                ("iou", "metric", "score_threshold", "voc07", "coco_compat"), MODE)
+    add_options(
+        parser.add_argument_group("detection (with --data or --coco-json)"),
+        DETECTION_OPTIONS + ("batch_size",),
+        MODE,
+    )
+    add_options(
+        parser.add_argument_group("metric"),
+        ("iou", "metric", "score_threshold", "voc07", "coco_compat"),
+        MODE,
+    )
     add_options(parser.add_argument_group("output"), ("out", "plots", "no_progress"), MODE)
     return parser
 
@@ -43,9 +61,12 @@ def build_parser():
 def check_args(args):
     """Raise UsageError for flag values that cannot work; returns the IoU thresholds."""
     from utils.evaluation.metrics import parse_iou_thresholds
+
     if sum(bool(x) for x in (args.data, args.coco_json, args.map_out)) != 1:
-        raise UsageError("give one of --data ROOT or --coco-json FILE --coco-images DIR (run a "
-                         "model) or --map-out DIR (existing files)")
+        raise UsageError(
+            "give one of --data ROOT or --coco-json FILE --coco-images DIR (run a "
+            "model) or --map-out DIR (existing files)"
+        )
     if args.coco_json and not args.coco_images:
         raise UsageError("--coco-json needs --coco-images (the folder of its images)")
     try:
@@ -59,6 +80,7 @@ def check_args(args):
     if args.data or args.coco_json:  # the model's options, before the dataset is read
         from nets import get_backbone
         from utils.config import parse_input_size
+
         get_backbone(args.backbone, args.alpha)
         parse_input_size(args.input_size)
     return thresholds
@@ -73,9 +95,15 @@ def run(args):
     from utils.evaluation.evaluate import evaluate_detector, evaluate_map_out, format_results
 
     thresholds = check_args(args)
-    common = dict(out_dir=args.out, iou_thresholds=thresholds, metric=args.metric,
-                  score_threshold=args.score_threshold, voc07=args.voc07,
-                  coco_compat=args.coco_compat, plots=args.plots)
+    common = dict(
+        out_dir=args.out,
+        iou_thresholds=thresholds,
+        metric=args.metric,
+        score_threshold=args.score_threshold,
+        voc07=args.voc07,
+        coco_compat=args.coco_compat,
+        plots=args.plots,
+    )
 
     if args.map_out:
         class_names = load_class_names(args.classes) if args.classes else None
@@ -89,18 +117,28 @@ def run(args):
         if args.coco_json and not os.path.isfile(args.coco_json):
             raise ConfigError(f"COCO annotation file not found: {args.coco_json}")
         # No --classes: the export's own names, or model_data/voc_classes.txt for a .h5.
-        detector = load_detector(args.backbone, args.alpha, args.weights, args.classes,
-                                 anchors_path=args.anchors, input_size=args.input_size,
-                                 conf=args.conf, nms_iou=args.nms_iou, max_boxes=args.max_boxes,
-                                 letterbox=args.letterbox)
+        detector = load_detector(
+            args.backbone,
+            args.alpha,
+            args.weights,
+            args.classes,
+            anchors_path=args.anchors,
+            input_size=args.input_size,
+            conf=args.conf,
+            nms_iou=args.nms_iou,
+            max_boxes=args.max_boxes,
+            letterbox=args.letterbox,
+        )
         class_names = detector.class_names
         if voc_root:
-            samples, report = load_voc_split(voc_root, args.split, class_names,
-                                             progress=not args.no_progress)
+            samples, report = load_voc_split(
+                voc_root, args.split, class_names, progress=not args.no_progress
+            )
             where = f"{voc_root} ({args.split})"
         else:
-            samples, report, _ = load_coco_json(args.coco_json, args.coco_images, class_names,
-                                                progress=not args.no_progress)
+            samples, report, _ = load_coco_json(
+                args.coco_json, args.coco_images, class_names, progress=not args.no_progress
+            )
             where = args.coco_json
         _log(f"{where}: " + report.format(max_problems=20, counts=False))
         if not samples:
@@ -109,9 +147,14 @@ def run(args):
         if load_report is not None:
             _log(load_report.summary())
         _log(detector.describe())
-        results = evaluate_detector(detector, samples, class_names,
-                                    progress=not args.no_progress, batch_size=args.batch_size,
-                                    **common)
+        results = evaluate_detector(
+            detector,
+            samples,
+            class_names,
+            progress=not args.no_progress,
+            batch_size=args.batch_size,
+            **common,
+        )
     print(format_results(results))
     print(f"results -> {os.path.join(args.out, 'results.json')}")
     return 0

@@ -4,6 +4,7 @@ Box widths and heights are normalised by their image's real size (every object o
 classes, difficult ones included, as the reference does), clustered with median updates from a
 seeded start, scaled to the input size and written sorted by area in model_data's format.
 """
+
 import os
 import sys
 
@@ -20,16 +21,22 @@ MODE = "anchors"
 
 def normalized_box_sizes(samples):
     """(N, 2) float64 (width, height) of every box as a fraction of its image's size."""
-    sizes = [np.stack([(s.boxes[:, 2] - s.boxes[:, 0]) / s.width,
-                       (s.boxes[:, 3] - s.boxes[:, 1]) / s.height], 1)
-             for s in samples if len(s.boxes)]
+    sizes = [
+        np.stack(
+            [(s.boxes[:, 2] - s.boxes[:, 0]) / s.width, (s.boxes[:, 3] - s.boxes[:, 1]) / s.height],
+            1,
+        )
+        for s in samples
+        if len(s.boxes)
+    ]
     return np.concatenate(sizes).astype(np.float64) if sizes else np.zeros((0, 2))
 
 
 def wh_iou(sizes, centers):
     """IoU of boxes and centres aligned at a common corner: (N, 2) x (K, 2) -> (N, K)."""
-    inter = (np.minimum(sizes[:, None, 0], centers[None, :, 0])
-             * np.minimum(sizes[:, None, 1], centers[None, :, 1]))
+    inter = np.minimum(sizes[:, None, 0], centers[None, :, 0]) * np.minimum(
+        sizes[:, None, 1], centers[None, :, 1]
+    )
     union = (sizes[:, 0] * sizes[:, 1])[:, None] + (centers[:, 0] * centers[:, 1])[None, :] - inter
     return inter / union
 
@@ -70,6 +77,7 @@ def format_anchors(anchors):
 
 def save_plot(sizes, centers, assignment, path):
     import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
@@ -87,8 +95,12 @@ def save_plot(sizes, centers, assignment, path):
 
 def build_parser():
     parser = ArgumentParser(description=__doc__)
-    add_options(parser, ("data", "classes", "num_anchors", "input_size", "seed", "out", "plot"),
-                MODE, required=("data",))
+    add_options(
+        parser,
+        ("data", "classes", "num_anchors", "input_size", "seed", "out", "plot"),
+        MODE,
+        required=("data",),
+    )
     return parser
 
 

@@ -9,11 +9,19 @@ Examples:
     python predict.py --mode fps          # end-to-end latency
     python predict.py --mode heatmap      # objectness heat map PNG
 """
+
 import os
 import sys
 
-from utils.cli import (ArgumentParser, add_model_options, apply_max_pixels, check_detection_ranges,
-                       check_model_options, check_range, run_cli)
+from utils.cli import (
+    ArgumentParser,
+    add_model_options,
+    apply_max_pixels,
+    check_detection_ranges,
+    check_model_options,
+    check_range,
+    run_cli,
+)
 from utils.options import DETECTION_OPTIONS, add_options
 
 # Quiet native libraries before they are imported: a user sees our messages, not their logs.
@@ -25,21 +33,36 @@ MODE = "predict"
 def build_parser():
     parser = ArgumentParser(
         description="Detect objects with YOLOv4-lite on an image, a folder of images, a video "
-                    "file or a camera.",
+        "file or a camera.",
         epilog="Without --weights the VOC-trained weights of the chosen backbone/alpha are "
-               "downloaded once into $YOLO_LITE_CACHE_DIR (default ~/.cache/yolov4-lite).")
+        "downloaded once into $YOLO_LITE_CACHE_DIR (default ~/.cache/yolov4-lite).",
+    )
     add_model_options(parser, MODE)
     add_options(parser.add_argument_group("detection"), DETECTION_OPTIONS, MODE)
-    add_options(parser.add_argument_group("input and output"),
-                ("source", "mode", "batch_size", "save_dir", "json", "crop", "count", "show",
-                 "runs", "max_pixels", "quiet"),
-                MODE)
+    add_options(
+        parser.add_argument_group("input and output"),
+        (
+            "source",
+            "mode",
+            "batch_size",
+            "save_dir",
+            "json",
+            "crop",
+            "count",
+            "show",
+            "runs",
+            "max_pixels",
+            "quiet",
+        ),
+        MODE,
+    )
     return parser
 
 
 def check_args(args):
     """Raise UsageError for flag values that cannot work; parse the input size."""
     from utils.config import parse_input_size
+
     check_detection_ranges(args)
     check_model_options(args)
     check_range(args.runs, "--runs", 1)
@@ -50,18 +73,33 @@ def check_args(args):
 
 def make_detector(args, single_image=False):
     from utils.inference.runtime_detector import load_detector
-    return load_detector(args.backbone, args.alpha, args.weights, classes_path=args.classes,
-                         anchors_path=args.anchors, input_size=args.input_size,
-                         letterbox=args.letterbox, conf=args.conf, nms_iou=args.nms_iou,
-                         max_boxes=args.max_boxes, single_image=single_image)
+
+    return load_detector(
+        args.backbone,
+        args.alpha,
+        args.weights,
+        classes_path=args.classes,
+        anchors_path=args.anchors,
+        input_size=args.input_size,
+        letterbox=args.letterbox,
+        conf=args.conf,
+        nms_iou=args.nms_iou,
+        max_boxes=args.max_boxes,
+        single_image=single_image,
+    )
 
 
 def run(args):
     """Everything predict.py does, given parsed arguments; returns the exit status."""
     from utils.data.images import load_image
     from utils.inference import jobs
-    from utils.inference.sources import (SourceError, check_gui, classify_source, list_images,
-                                         open_capture)
+    from utils.inference.sources import (
+        SourceError,
+        check_gui,
+        classify_source,
+        list_images,
+        open_capture,
+    )
 
     def log(message):
         print(message, flush=True)
@@ -100,30 +138,52 @@ def run(args):
         image = load_image(paths[0])
         stats = jobs.time_detector(detector, image, runs=args.runs)
         log(f"{paths[0]} ({image.size[0]}x{image.size[1]}), {args.runs} runs, batch 1")
-        log(f"end to end (preprocess + model + decode + NMS): mean "
+        log(
+            f"end to end (preprocess + model + decode + NMS): mean "
             f"{stats['end_to_end_ms_mean']:.1f} ms, median {stats['end_to_end_ms_median']:.1f} "
-            f"ms, {1000.0 / stats['end_to_end_ms_mean']:.1f} FPS")
-        log(f"model + decode + NMS only:                     mean {stats['graph_ms_mean']:.1f} "
+            f"ms, {1000.0 / stats['end_to_end_ms_mean']:.1f} FPS"
+        )
+        log(
+            f"model + decode + NMS only:                     mean {stats['graph_ms_mean']:.1f} "
             f"ms, median {stats['graph_ms_median']:.1f} ms, "
-            f"{1000.0 / stats['graph_ms_mean']:.1f} FPS")
+            f"{1000.0 / stats['graph_ms_mean']:.1f} FPS"
+        )
         return 0
     if args.mode == "heatmap":
         failures = jobs.save_heatmaps(detector, paths, args.save_dir, log=progress)
     elif kind in ("video", "camera"):
-        records = jobs.predict_video(detector, kind, value, args.save_dir,
-                                     collect_records=bool(args.json), show=args.show,
-                                     progress=not args.quiet, log=progress, capture=capture)
+        records = jobs.predict_video(
+            detector,
+            kind,
+            value,
+            args.save_dir,
+            collect_records=bool(args.json),
+            show=args.show,
+            progress=not args.quiet,
+            log=progress,
+            capture=capture,
+        )
     else:
-        records, failures = jobs.predict_images(detector, paths, args.save_dir, crop=args.crop,
-                                                count=args.count, show=args.show, log=log,
-                                                verbose=not args.quiet,
-                                                batch_size=args.batch_size)
+        records, failures = jobs.predict_images(
+            detector,
+            paths,
+            args.save_dir,
+            crop=args.crop,
+            count=args.count,
+            show=args.show,
+            log=log,
+            verbose=not args.quiet,
+            batch_size=args.batch_size,
+        )
     if args.json:
         jobs.write_json(args.json, records, detector.describe())
         progress(f"results -> {args.json}")
     if failures:
-        print(f"{len(failures)} of {len(paths)} images could not be read: "
-              + ", ".join(os.path.basename(p) for p in failures), file=sys.stderr)
+        print(
+            f"{len(failures)} of {len(paths)} images could not be read: "
+            + ", ".join(os.path.basename(p) for p in failures),
+            file=sys.stderr,
+        )
         if len(failures) == len(paths):
             return 1
     return 0

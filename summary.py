@@ -4,6 +4,7 @@ Example:
     python summary.py --backbone ghostnet --num-classes 20 --input-size 416
     python summary.py --backbone mobilenetv1 --alpha 0.25 --json
 """
+
 import json
 import os
 import sys
@@ -31,16 +32,19 @@ def run(args):
 
     check_range(args.num_classes, "--num-classes", 1, MAX_NUM_CLASSES)
     height, width = parse_input_size(args.input_size)
-    model = yolo_body((height, width), num_classes=args.num_classes, backbone=args.backbone,
-                      alpha=args.alpha)
+    model = yolo_body(
+        (height, width), num_classes=args.num_classes, backbone=args.backbone, alpha=args.alpha
+    )
     profile = model_profile(model)
     if args.json_summary:
         print(json.dumps(profile))
         return 0
     if args.layers:
         model.summary()
-    print(f"model:            YOLOv4-lite {args.backbone} alpha {args.alpha:g}, "
-          f"{args.num_classes} classes, input {height}x{width}")
+    print(
+        f"model:            YOLOv4-lite {args.backbone} alpha {args.alpha:g}, "
+        f"{args.num_classes} classes, input {height}x{width}"
+    )
     print(f"total params:     {profile['params']:,}")
     print(f"trainable params: {profile['trainable_params']:,}")
     print(f"GFLOPs:           {profile['gflops']:.3f}")

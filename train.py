@@ -11,19 +11,28 @@ Outputs in --save-dir: last.h5 and best.h5 (load them with predict.py --weights)
 history.csv (losses, learning rate, mAP per epoch), loss.png, map.png, tensorboard/, and the
 resumable state train_state.json + train_state.npz.
 """
+
 import argparse
 import os
 import sys
 import time
 
 from nets.errors import UserError
-from utils.cli import (EXIT_INTERRUPTED, ArgumentParser, UsageError, add_model_options,
-                       apply_max_pixels, check_model_options, check_range, check_seed, run_cli)
+from utils.cli import (
+    EXIT_INTERRUPTED,
+    ArgumentParser,
+    UsageError,
+    add_model_options,
+    apply_max_pixels,
+    check_model_options,
+    check_range,
+    check_seed,
+    run_cli,
+)
 from utils.options import LR_PER_64, add_options, default, detection_defaults
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 MODE = "train"
-
 
 
 def defaults_note():
@@ -39,7 +48,8 @@ def defaults_note():
         f"during training is measured like get_map.py's (conf {evaluation['conf']:g}, NMS IoU "
         f"{evaluation['nms_iou']:g}). Objects marked difficult stay out of the training targets "
         f"(as the original does) and out of the mAP. Ctrl-C keeps last.h5 (last finished epoch) "
-        f"and writes interrupted.h5; --resume continues from the last finished epoch.")
+        f"and writes interrupted.h5; --resume continues from the last finished epoch."
+    )
 
 
 class TrainArgumentParser(ArgumentParser):
@@ -51,6 +61,7 @@ class TrainArgumentParser(ArgumentParser):
         if parsed.resume:
             from utils.config import ConfigError
             from utils.training.state import saved_flags
+
             try:
                 self.set_defaults(**saved_flags(parsed.save_dir))
             except ConfigError as exc:
@@ -74,22 +85,65 @@ class TrainArgumentParser(ArgumentParser):
 def build_parser():
     parser = TrainArgumentParser(
         description="Train or fine-tune YOLOv4-lite on a VOC or COCO format dataset.",
-        epilog=defaults_note())
+        epilog=defaults_note(),
+    )
     add_model_options(parser, MODE)
-    add_options(parser.add_argument_group("data"),
-                ("data", "train_split", "val_split", "coco_json", "coco_images", "val_coco_json",
-                 "val_coco_images", "max_pixels"), MODE)
-    add_options(parser.add_argument_group("schedule"),
-                ("epochs", "freeze_epochs", "random_init_epochs", "batch_size", "freeze_batch_size",
-                 "optimizer", "lr",
-                 "lr_schedule", "warmup_epochs", "momentum", "weight_decay"), MODE)
-    add_options(parser.add_argument_group("augmentation and loss"),
-                ("mosaic", "mixup", "aug_off_ratio", "label_smoothing", "focal_loss", "ema"), MODE)
-    add_options(parser.add_argument_group("output and run"),
-                ("save_dir", "save_period", "eval_period", "resume", "seed", "workers",
-                 "mixed_precision", "jit_compile", "quiet"), MODE)
-    add_options(parser.add_argument_group("several devices or machines"),
-                ("distribute", "cpu_replicas", "sync_bn"), MODE)
+    add_options(
+        parser.add_argument_group("data"),
+        (
+            "data",
+            "train_split",
+            "val_split",
+            "coco_json",
+            "coco_images",
+            "val_coco_json",
+            "val_coco_images",
+            "max_pixels",
+        ),
+        MODE,
+    )
+    add_options(
+        parser.add_argument_group("schedule"),
+        (
+            "epochs",
+            "freeze_epochs",
+            "random_init_epochs",
+            "batch_size",
+            "freeze_batch_size",
+            "optimizer",
+            "lr",
+            "lr_schedule",
+            "warmup_epochs",
+            "momentum",
+            "weight_decay",
+        ),
+        MODE,
+    )
+    add_options(
+        parser.add_argument_group("augmentation and loss"),
+        ("mosaic", "mixup", "aug_off_ratio", "label_smoothing", "focal_loss", "ema"),
+        MODE,
+    )
+    add_options(
+        parser.add_argument_group("output and run"),
+        (
+            "save_dir",
+            "save_period",
+            "eval_period",
+            "resume",
+            "seed",
+            "workers",
+            "mixed_precision",
+            "jit_compile",
+            "quiet",
+        ),
+        MODE,
+    )
+    add_options(
+        parser.add_argument_group("several devices or machines"),
+        ("distribute", "cpu_replicas", "sync_bn"),
+        MODE,
+    )
     return parser
 
 
@@ -132,15 +186,17 @@ def load_data(args, class_names):
     """(train_samples, val_samples, class_names) from the VOC folder or COCO files; prints the
     dataset reports."""
     from utils import data as datasets
+
     if args.coco_json:
-        train, report, class_names = datasets.load_coco_json(args.coco_json, args.coco_images,
-                                                             class_names)
+        train, report, class_names = datasets.load_coco_json(
+            args.coco_json, args.coco_images, class_names
+        )
         print(f"training data ({args.coco_json}):\n{report.format()}")
         val = []
         if args.val_coco_json:
-            val, report, _ = datasets.load_coco_json(args.val_coco_json,
-                                                     args.val_coco_images or args.coco_images,
-                                                     class_names)
+            val, report, _ = datasets.load_coco_json(
+                args.val_coco_json, args.val_coco_images or args.coco_images, class_names
+            )
             print(f"validation data ({args.val_coco_json}):\n{report.format()}")
         return train, val, class_names
     root = datasets.resolve_voc_root(args.data)
@@ -153,8 +209,9 @@ def load_data(args, class_names):
     val_split = args.val_split
     if val_split is None:
         present = datasets.existing_splits(root)
-        val_split = next((s for s in ("val", "test") if s in present and s != args.train_split),
-                         "none")
+        val_split = next(
+            (s for s in ("val", "test") if s in present and s != args.train_split), "none"
+        )
     val = []
     if val_split.lower() != "none":
         val, report = datasets.load_voc_split(root, val_split, class_names)
@@ -168,10 +225,13 @@ def plan_random_initialisation(args):
     """A backbone without pretrained weights trains from scratch: say so, and unless the epochs
     were given, train longer and never frozen (a random backbone has nothing to keep)."""
     from utils.hub import pretrained_name
+
     if args.weights is None and pretrained_name(args.backbone, args.alpha) is None:
-        print(f"{args.backbone} alpha {args.alpha:g} has no published weights: training from "
-              f"random initialisation (give --weights FILE for ImageNet backbone weights, "
-              f"see the README)")
+        print(
+            f"{args.backbone} alpha {args.alpha:g} has no published weights: training from "
+            f"random initialisation (give --weights FILE for ImageNet backbone weights, "
+            f"see the README)"
+        )
         args.weights = "none"
     if args.weights is None or str(args.weights).lower() != "none":
         return
@@ -200,13 +260,15 @@ def run(args):
 
     def choose_strategy():
         from utils.training.distribute import make_strategy
+
         return make_strategy(args.distribute, args.cpu_replicas)
+
     distribution = import_tensorflow_quietly(choose_strategy)
     from utils.training.distribute import check_global_batch
+
     check_global_batch(args.batch_size, distribution.num_replicas)
     if args.freeze_epochs:
-        check_global_batch(args.freeze_batch_size, distribution.num_replicas,
-                           "--freeze-batch-size")
+        check_global_batch(args.freeze_batch_size, distribution.num_replicas, "--freeze-batch-size")
     import keras
 
     from nets import yolo_body
@@ -229,104 +291,176 @@ def run(args):
     if args.seed is not None:  # seeds the random initial weights too
         keras.utils.set_random_seed(int(args.seed))
     with distribution.strategy.scope():
-        body = yolo_body(input_size, num_classes=len(class_names), backbone=args.backbone,
-                         alpha=args.alpha)
+        body = yolo_body(
+            input_size, num_classes=len(class_names), backbone=args.backbone, alpha=args.alpha
+        )
     if resume_state is None:
         print(initialise_weights(body, args.weights, args.backbone, args.alpha))
 
     settings = TrainSettings.from_args(
-        args, input_size=input_size,
+        args,
+        input_size=input_size,
         mixed_precision=keras.mixed_precision.global_policy().name == "mixed_float16",
-        verbose=2 if args.quiet or not sys.stdout.isatty() else 1)
+        verbose=2 if args.quiet or not sys.stdout.isatty() else 1,
+    )
     from utils import files
+
     if distribution.is_chief:
-        files.write_text(os.path.join(args.save_dir, "classes.txt"),
-                         "\n".join(class_names) + "\n")
-    print_settings(settings_rows(args, settings, class_names, train_samples, val_samples,
-                                 resume_state, distribution))
+        files.write_text(os.path.join(args.save_dir, "classes.txt"), "\n".join(class_names) + "\n")
+    print_settings(
+        settings_rows(
+            args, settings, class_names, train_samples, val_samples, resume_state, distribution
+        )
+    )
 
     start = time.perf_counter()
     try:
-        result = train_detector(settings, body, train_samples, val_samples, class_names, anchors,
-                                resume_state=resume_state, record={"args": vars(args)},
-                                distribution=distribution)
+        result = train_detector(
+            settings,
+            body,
+            train_samples,
+            val_samples,
+            class_names,
+            anchors,
+            resume_state=resume_state,
+            record={"args": vars(args)},
+            distribution=distribution,
+        )
     except files.DiskFullError as exc:
         raise files.DiskFullError(exc.errno, f"{exc}; {progress_kept(args.save_dir)}") from None
     except KeyboardInterrupt:
         if not distribution.is_chief:
             return EXIT_INTERRUPTED
         path = save_checkpoint(body, os.path.join(args.save_dir, "interrupted.h5"))
-        print(f"\ninterrupted: {path} holds the current weights; last.h5 the last finished "
-              f"epoch. Continue with: python train.py --save-dir {args.save_dir} --resume",
-              file=sys.stderr)
+        print(
+            f"\ninterrupted: {path} holds the current weights; last.h5 the last finished "
+            f"epoch. Continue with: python train.py --save-dir {args.save_dir} --resume",
+            file=sys.stderr,
+        )
         return EXIT_INTERRUPTED
     minutes = (time.perf_counter() - start) / 60
     if result.stopped_by_nan:
-        print(f"train.py: stopped: the loss became NaN/inf in epoch {result.epochs_done + 1}. "
-              f"{os.path.join(args.save_dir, 'last.h5')} keeps the last good epoch "
-              f"({result.epochs_done}). Try a lower --lr, a longer --warmup-epochs or "
-              f"--optimizer adam.", file=sys.stderr)
+        print(
+            f"train.py: stopped: the loss became NaN/inf in epoch {result.epochs_done + 1}. "
+            f"{os.path.join(args.save_dir, 'last.h5')} keeps the last good epoch "
+            f"({result.epochs_done}). Try a lower --lr, a longer --warmup-epochs or "
+            f"--optimizer adam.",
+            file=sys.stderr,
+        )
         return 1
     best = ""
     if result.best_metric is not None:
-        best = (f"; best mAP@0.5 {result.best_metric:.1%}" if result.best_mode == "map50"
-                else f"; best val loss {result.best_metric:.4f}")
+        best = (
+            f"; best mAP@0.5 {result.best_metric:.1%}"
+            if result.best_mode == "map50"
+            else f"; best val loss {result.best_metric:.4f}"
+        )
     if not distribution.is_chief:
-        print(f"done: {result.epochs_done} epochs in {minutes:.1f} min as "
-              f"{distribution.task_type} {distribution.task_index}; the chief wrote the "
-              f"checkpoints")
+        print(
+            f"done: {result.epochs_done} epochs in {minutes:.1f} min as "
+            f"{distribution.task_type} {distribution.task_index}; the chief wrote the "
+            f"checkpoints"
+        )
         return 0
-    print(f"done: {result.epochs_done} epochs in {minutes:.1f} min{best}; checkpoints in "
-          f"{args.save_dir} (last.h5, best.h5{', weight averages' if settings.ema else ''})")
+    print(
+        f"done: {result.epochs_done} epochs in {minutes:.1f} min{best}; checkpoints in "
+        f"{args.save_dir} (last.h5, best.h5{', weight averages' if settings.ema else ''})"
+    )
     return 0
 
 
 def progress_kept(save_dir):
     """What a failed run leaves to continue from, for its error message."""
     from utils.training.state import load_training_state
+
     try:
         epoch = load_training_state(save_dir)[0]["epoch"]
     except (FileNotFoundError, UserError):
         return "no epoch had finished"
-    return (f"{save_dir} keeps epoch {epoch} complete (last.h5 and the training state): free "
-            f"some space, then continue with python train.py --save-dir {save_dir} --resume")
+    return (
+        f"{save_dir} keeps epoch {epoch} complete (last.h5 and the training state): free "
+        f"some space, then continue with python train.py --save-dir {save_dir} --resume"
+    )
 
 
 def mixed_precision_policy():
     """float16 where a GPU computes (with loss scaling), bfloat16 on CPUs (no scaling needed)."""
     import tensorflow as tf
+
     return "mixed_float16" if tf.config.list_physical_devices("GPU") else "mixed_bfloat16"
 
 
-def settings_rows(args, settings, class_names, train_samples, val_samples, resume_state,
-                  distribution=None):
+def settings_rows(
+    args, settings, class_names, train_samples, val_samples, resume_state, distribution=None
+):
     """(name, value) rows of the settings table printed before training."""
-    rows = [("backbone", f"{args.backbone} alpha {args.alpha:g}"),
-            ("classes", f"{len(class_names)}: {', '.join(class_names[:10])}"
-                        + (" ..." if len(class_names) > 10 else "")),
-            ("images", f"{len(train_samples)} train, {len(val_samples)} validation"),
-            ("input size", f"{settings.input_size[0]}x{settings.input_size[1]}")]
+    rows = [
+        ("backbone", f"{args.backbone} alpha {args.alpha:g}"),
+        (
+            "classes",
+            f"{len(class_names)}: {', '.join(class_names[:10])}"
+            + (" ..." if len(class_names) > 10 else ""),
+        ),
+        ("images", f"{len(train_samples)} train, {len(val_samples)} validation"),
+        ("input size", f"{settings.input_size[0]}x{settings.input_size[1]}"),
+    ]
     for name, first, end, bs in settings.phases():
         schedule = settings.lr_function(bs).keywords
-        rows.append((f"{name} phase", f"epochs {first + 1}-{end}, batch {bs}, "
-                                      f"{len(train_samples) // bs} steps/epoch, "
-                                      f"LR {schedule['lr']:.2g} -> {schedule['min_lr']:.2g}"))
-    rows += [("optimizer", f"{args.optimizer} ({args.lr_schedule} schedule), weight decay "
-                           f"{args.weight_decay:g}"),
-             ("augmentation", f"mosaic {args.mosaic:g}, mixup {args.mixup:g}, off after "
-                              f"{args.aug_off_ratio:.0%} of the epochs"),
-             ("loss", f"label smoothing {args.label_smoothing:g}"
-                      + (", focal objectness" if args.focal_loss else "")),
-             ("evaluation", f"mAP@0.5 every {args.eval_period} epochs" if args.eval_period
-              and val_samples else "off"),
-             ("weights average", "EMA over ~2 epochs (evaluated and saved)" if settings.ema
-              else "off (--ema to average)")]
+        rows.append(
+            (
+                f"{name} phase",
+                (
+                    f"epochs {first + 1}-{end}, batch {bs}, "
+                    f"{len(train_samples) // bs} steps/epoch, "
+                    f"LR {schedule['lr']:.2g} -> {schedule['min_lr']:.2g}"
+                ),
+            )
+        )
+    rows += [
+        (
+            "optimizer",
+            f"{args.optimizer} ({args.lr_schedule} schedule), weight decay {args.weight_decay:g}",
+        ),
+        (
+            "augmentation",
+            (
+                f"mosaic {args.mosaic:g}, mixup {args.mixup:g}, off after "
+                f"{args.aug_off_ratio:.0%} of the epochs"
+            ),
+        ),
+        (
+            "loss",
+            f"label smoothing {args.label_smoothing:g}"
+            + (", focal objectness" if args.focal_loss else ""),
+        ),
+        (
+            "evaluation",
+            f"mAP@0.5 every {args.eval_period} epochs"
+            if args.eval_period and val_samples
+            else "off",
+        ),
+        (
+            "weights average",
+            "EMA over ~2 epochs (evaluated and saved)"
+            if settings.ema
+            else "off (--ema to average)",
+        ),
+    ]
     if distribution is not None:
-        rows.append(("devices", distribution.describe()
-                     + (", synchronised BatchNorm" if settings.sync_bn
-                        and distribution.num_replicas > 1 else "")))
+        rows.append(
+            (
+                "devices",
+                distribution.describe()
+                + (
+                    ", synchronised BatchNorm"
+                    if settings.sync_bn and distribution.num_replicas > 1
+                    else ""
+                ),
+            )
+        )
     if args.mixed_precision:
         import keras
+
         rows.append(("precision", keras.mixed_precision.global_policy().name))
     rows.append(("save dir", args.save_dir))
     if resume_state is not None:

@@ -4,6 +4,7 @@ Reads every annotation of the folder once, reports each problem with the file's 
 on, then prints the per-class object counts of each split. Difficult objects (<difficult>1) are
 counted but kept out of training targets, as the reference implementation does.
 """
+
 import os
 import re
 import sys
@@ -11,9 +12,17 @@ import sys
 from utils import files
 from utils.cli import ArgumentParser, apply_max_pixels, check_range, check_seed, run_cli
 from utils.config import load_class_names
-from utils.data import (SPLIT_NAMES, annotation_line, existing_splits, load_voc_folder,
-                        report_duplicates, resolve_voc_root, split_path, unique_ids,
-                        write_voc_splits)
+from utils.data import (
+    SPLIT_NAMES,
+    annotation_line,
+    existing_splits,
+    load_voc_folder,
+    report_duplicates,
+    resolve_voc_root,
+    split_path,
+    unique_ids,
+    write_voc_splits,
+)
 from utils.options import add_options
 
 MODE = "annotate"
@@ -23,12 +32,26 @@ def build_parser():
     parser = ArgumentParser(
         description=__doc__,
         epilog="Exit status: 0 when the dataset could be read (per-file problems are only "
-               "reported), 1 when no usable image was found, 2 when the folder, the class list "
-               "or a flag is wrong.")
-    add_options(parser, ("data", "classes", "trainval_percent", "train_percent", "seed",
-                         "overwrite_splits", "write_lines", "no_check_images", "max_problems",
-                         "max_pixels"),
-                MODE, required=("data",))
+        "reported), 1 when no usable image was found, 2 when the folder, the class list "
+        "or a flag is wrong.",
+    )
+    add_options(
+        parser,
+        (
+            "data",
+            "classes",
+            "trainval_percent",
+            "train_percent",
+            "seed",
+            "overwrite_splits",
+            "write_lines",
+            "no_check_images",
+            "max_problems",
+            "max_pixels",
+        ),
+        MODE,
+        required=("data",),
+    )
     return parser
 
 
@@ -74,8 +97,11 @@ def write_annotation_lines(out_dir, voc_root, split_samples):
         files.write_text(path, "".join(annotation_line(s) + "\n" for s in samples))
         written.append(path)
     if any(" " in s.image_path for samples in split_samples.values() for s in samples):
-        print("warning: some image paths contain spaces, which the space-separated line format cannot hold",
-              file=sys.stderr)
+        print(
+            "warning: some image paths contain spaces, "
+            "which the space-separated line format cannot hold",
+            file=sys.stderr,
+        )
     return written
 
 
@@ -89,16 +115,25 @@ def run(args):
     class_names = load_class_names(args.classes)
     voc_root = resolve_voc_root(args.data)
     had_splits = bool(existing_splits(voc_root))
-    splits = write_voc_splits(voc_root, args.trainval_percent, args.train_percent, args.seed,
-                              overwrite=args.overwrite_splits)
+    splits = write_voc_splits(
+        voc_root,
+        args.trainval_percent,
+        args.train_percent,
+        args.seed,
+        overwrite=args.overwrite_splits,
+    )
     samples, report = load_voc_folder(voc_root, class_names, check_images=not args.no_check_images)
 
     if had_splits and not args.overwrite_splits:
-        print(f"kept the existing split files in {os.path.dirname(split_path(voc_root, 'train'))}: "
-              + ", ".join(f"{s} ({len(ids)})" for s, ids in splits.items()))
+        print(
+            f"kept the existing split files in {os.path.dirname(split_path(voc_root, 'train'))}: "
+            + ", ".join(f"{s} ({len(ids)})" for s, ids in splits.items())
+        )
     else:
-        print(f"wrote split files (seed {args.seed}): "
-              + ", ".join(f"{s} ({len(ids)})" for s, ids in splits.items()))
+        print(
+            f"wrote split files (seed {args.seed}): "
+            + ", ".join(f"{s} ({len(ids)})" for s, ids in splits.items())
+        )
 
     by_id = {s.image_id: s for s in samples}
     split_samples = {}
@@ -110,14 +145,26 @@ def run(args):
             for image_id in ids:
                 xml_path = os.path.join(voc_root, "Annotations", image_id + ".xml")
                 if image_id not in by_id and not os.path.isfile(xml_path):
-                    report.add_problem(f"{split}.txt", f"lists {image_id}, which has no annotation file",
-                                       "missing annotation")
+                    report.add_problem(
+                        f"{split}.txt",
+                        f"lists {image_id}, which has no annotation file",
+                        "missing annotation",
+                    )
 
-    print(f"\n{voc_root}: {len(samples)} usable images of {len(samples) + report.num_skipped} annotations")
-    print("objects per class and split (difficult ones in brackets; they are not training targets):")
+    print(
+        f"\n{voc_root}: {len(samples)} usable images of "
+        f"{len(samples) + report.num_skipped} annotations"
+    )
+    print(
+        "objects per class and split (difficult ones in brackets; they are not training targets):"
+    )
     print(count_table(class_names, split_samples))
     print()
-    print(report.format(max_problems=None if args.max_problems == 0 else args.max_problems, counts=False))
+    print(
+        report.format(
+            max_problems=None if args.max_problems == 0 else args.max_problems, counts=False
+        )
+    )
     train = split_samples.get("train")
     if train is not None and not any(len(s.boxes) for s in train):
         print("warning: the train split has no objects of the listed classes", file=sys.stderr)

@@ -14,6 +14,7 @@ Quality: ``bench_finetune.py`` with train.py's defaults, as is, with ``--ema`` a
 ``--mixed-precision`` (bfloat16 on a CPU); mAP@0.5 of last.h5 on raccoon test. Runs are not
 seeded: expect a couple of points between repeats.
 """
+
 import argparse
 import csv
 import os
@@ -31,12 +32,36 @@ WEIGHTS = os.path.join(SHARED, "weights", "yolov4_mobilenet_v1_025_voc.h5")
 
 
 def train_command(save_dir, extra=()):
-    return [sys.executable, os.path.join(ROOT, "train.py"), "--backbone", "mobilenetv1",
-            "--alpha", "0.25", "--data", DATA,
-            "--classes", os.path.join(ROOT, "model_data", "raccoon_classes.txt"),
-            "--weights", WEIGHTS, "--input-size", "320", "--batch-size", "8",
-            "--freeze-epochs", "0", "--epochs", "3", "--eval-period", "0", "--seed", "0",
-            "--save-dir", save_dir, "--quiet", *extra]
+    return [
+        sys.executable,
+        os.path.join(ROOT, "train.py"),
+        "--backbone",
+        "mobilenetv1",
+        "--alpha",
+        "0.25",
+        "--data",
+        DATA,
+        "--classes",
+        os.path.join(ROOT, "model_data", "raccoon_classes.txt"),
+        "--weights",
+        WEIGHTS,
+        "--input-size",
+        "320",
+        "--batch-size",
+        "8",
+        "--freeze-epochs",
+        "0",
+        "--epochs",
+        "3",
+        "--eval-period",
+        "0",
+        "--seed",
+        "0",
+        "--save-dir",
+        save_dir,
+        "--quiet",
+        *extra,
+    ]
 
 
 def steady_images_per_s(save_dir):
@@ -50,19 +75,29 @@ def run_throughput(workdir):
     rows = []
     single = os.path.join(workdir, "single")
     start = time.perf_counter()
-    subprocess.run(train_command(single, ["--distribute", "none"]), cwd=ROOT, check=True,
-                   stdout=subprocess.DEVNULL)
+    subprocess.run(
+        train_command(single, ["--distribute", "none"]),
+        cwd=ROOT,
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
     ips, first = steady_images_per_s(single)
     rows.append(("1 process", ips, first, time.perf_counter() - start))
 
     from utils.training.distribute import local_tf_configs
+
     procs = []
     start = time.perf_counter()
     for index, tf_config in enumerate(local_tf_configs(2)):
         env = dict(os.environ, TF_CONFIG=tf_config)
-        procs.append(subprocess.Popen(
-            train_command(os.path.join(workdir, f"worker{index}"), ["--sync-bn"]),
-            cwd=ROOT, env=env, stdout=subprocess.DEVNULL))
+        procs.append(
+            subprocess.Popen(
+                train_command(os.path.join(workdir, f"worker{index}"), ["--sync-bn"]),
+                cwd=ROOT,
+                env=env,
+                stdout=subprocess.DEVNULL,
+            )
+        )
     for proc in procs:
         if proc.wait(timeout=1800) != 0:
             sys.exit("bench_distribute: a worker failed")
@@ -75,21 +110,38 @@ def run_throughput(workdir):
 
 
 def run_quality(workdir):
-    variants = [("defaults", []), ("--ema", ["--ema"]),
-                ("--mixed-precision (bfloat16)", ["--mixed-precision"])]
+    variants = [
+        ("defaults", []),
+        ("--ema", ["--ema"]),
+        ("--mixed-precision (bfloat16)", ["--mixed-precision"]),
+    ]
     print("\n=== raccoon fine-tune, train.py defaults (bench_finetune.py) ===")
     results = []
     for name, flags in variants:
         save_dir = os.path.join(workdir, re.sub(r"\W+", "_", name))
-        command = [sys.executable, os.path.join(ROOT, "benchmarks", "bench_finetune.py"),
-                   "--save-dir", save_dir, "--", *flags]
+        command = [
+            sys.executable,
+            os.path.join(ROOT, "benchmarks", "bench_finetune.py"),
+            "--save-dir",
+            save_dir,
+            "--",
+            *flags,
+        ]
         out = subprocess.run(command, cwd=ROOT, capture_output=True, text=True).stdout
-        found = {key: re.search(pattern, out) for key, pattern in (
-            ("map", r"mAP@0.5 last.h5\s+([\d.]+)%"), ("wall", r"wall time \(train.py\)\s+([\d.]+) min"),
-            ("ips", r"training images/s\s+[\d.]+ overall, ([\d.]+) steady"))}
+        found = {
+            key: re.search(pattern, out)
+            for key, pattern in (
+                ("map", r"mAP@0.5 last.h5\s+([\d.]+)%"),
+                ("wall", r"wall time \(train.py\)\s+([\d.]+) min"),
+                ("ips", r"training images/s\s+[\d.]+ overall, ([\d.]+) steady"),
+            )
+        }
         results.append((name, *(m.group(1) if m else "?" for m in found.values())))
-        print(f"{name:<30} mAP@0.5 {results[-1][1]}%  wall {results[-1][2]} min  "
-              f"{results[-1][3]} images/s", flush=True)
+        print(
+            f"{name:<30} mAP@0.5 {results[-1][1]}%  wall {results[-1][2]} min  "
+            f"{results[-1][3]} images/s",
+            flush=True,
+        )
 
 
 def main():

@@ -6,12 +6,14 @@ for it in ../shared, so its mAP is not meaningful and is left out), at 416:
 * exports SavedModel, TFLite float32 / float16 / int8 (calibrated on the voc_mini images) and
   ONNX with ``utils.export.exporter.export_model``;
 * times ``detect`` on street.jpg at predict.py's settings (letterbox + model + decoding + NMS;
-  median of ``--runs`` after a warm-up), interleaving the formats so that machine load hits them alike;
+  median of ``--runs`` after a warm-up), interleaving the formats so that machine load hits them
+  alike;
 * measures VOC mAP@0.5 on voc_mini (VOC2007 + VOC2012 test, 9 images) through the same
   evaluation get_map.py runs, for the VOC weights.
 
     python benchmarks/bench_export.py [--runs 30] [--size 416]
 """
+
 import argparse
 import os
 import sys
@@ -22,18 +24,18 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-import numpy as np  # noqa: E402
+import numpy as np
 
-from nets import yolo_body  # noqa: E402
-from nets.anchors import ANCHORS_MASK  # noqa: E402
-from utils.config import load_anchors, load_class_names  # noqa: E402
-from utils.data import load_voc_split  # noqa: E402
-from utils.data.images import letterbox_image, load_image  # noqa: E402
-from utils.evaluation.evaluate import evaluate_detector  # noqa: E402
-from utils.export.exporter import export_model  # noqa: E402
-from utils.inference.detector import Detector, load_model  # noqa: E402
-from utils.inference.runtime_detector import RuntimeDetector  # noqa: E402
-from utils.inference.runtimes import open_runtime  # noqa: E402
+from nets import yolo_body
+from nets.anchors import ANCHORS_MASK
+from utils.config import load_anchors, load_class_names
+from utils.data import load_voc_split
+from utils.data.images import letterbox_image, load_image
+from utils.evaluation.evaluate import evaluate_detector
+from utils.export.exporter import export_model
+from utils.inference.detector import Detector, load_model
+from utils.inference.runtime_detector import RuntimeDetector
+from utils.inference.runtimes import open_runtime
 
 SHARED = os.path.join(os.path.dirname(ROOT), "shared")
 STREET = os.path.join(SHARED, "reference", "street.jpg")
@@ -68,14 +70,29 @@ def bench(backbone, alpha, weights, size, runs, samples, work):
         model = load_model(backbone, alpha, weights, len(names), size)
     else:
         model = yolo_body(size, num_classes=len(names), backbone=backbone, alpha=alpha)
-    calibration = [np.asarray(letterbox_image(load_image(s.image_path, apply_exif=False), size),
-                              np.float32)[None] / 255.0 for s in samples]
-    results = export_model(model, names, load_anchors(), ANCHORS_MASK, size, work,
-                           ["saved_model", "tflite", "onnx"], backbone=backbone, alpha=alpha,
-                           half=True, calibration=calibration)
+    calibration = [
+        np.asarray(letterbox_image(load_image(s.image_path, apply_exif=False), size), np.float32)[
+            None
+        ]
+        / 255.0
+        for s in samples
+    ]
+    results = export_model(
+        model,
+        names,
+        load_anchors(),
+        ANCHORS_MASK,
+        size,
+        work,
+        ["saved_model", "tflite", "onnx"],
+        backbone=backbone,
+        alpha=alpha,
+        half=True,
+        calibration=calibration,
+    )
     # Latency at predict.py's settings; mAP at get_map.py's (set below).
     detectors = {"keras (.h5)": Detector(model, names, input_size=size, fuse=True)}
-    sizes = {"keras (.h5)": os.path.getsize(weights) / 2 ** 20 if weights else float("nan")}
+    sizes = {"keras (.h5)": os.path.getsize(weights) / 2**20 if weights else float("nan")}
     for result in results:
         label = f"{result.format} {result.variant}"
         detectors[label] = RuntimeDetector(open_runtime(result.path))
@@ -104,12 +121,16 @@ def main():
     samples = voc_mini_samples(load_class_names())
     rows = []
     with tempfile.TemporaryDirectory(prefix="bench_export_") as work:
-        rows += bench("mobilenetv1", 0.25, WEIGHTS, size, args.runs, samples,
-                      os.path.join(work, "v1"))
-        rows += bench("ghostnet", 1.0, None, size, args.runs, samples,
-                      os.path.join(work, "ghostnet"))
-    print(f"\nstreet.jpg end to end at {args.size} (median of {args.runs}, batch 1, "
-          f"{os.cpu_count()} CPU threads); mAP@0.5 on voc_mini ({len(samples)} images)")
+        rows += bench(
+            "mobilenetv1", 0.25, WEIGHTS, size, args.runs, samples, os.path.join(work, "v1")
+        )
+        rows += bench(
+            "ghostnet", 1.0, None, size, args.runs, samples, os.path.join(work, "ghostnet")
+        )
+    print(
+        f"\nstreet.jpg end to end at {args.size} (median of {args.runs}, batch 1, "
+        f"{os.cpu_count()} CPU threads); mAP@0.5 on voc_mini ({len(samples)} images)"
+    )
     print(f"{'model':<16} {'format':<20} {'MB':>6} {'ms/image':>9} {'mAP@0.5':>8}")
     for model, label, mb, ms, m_ap in rows:
         m_ap_text = "-" if np.isnan(m_ap) else f"{m_ap:.4f}"

@@ -8,6 +8,7 @@ off. With --details it also times JPEG decoding through tf.data (tf.io vs OpenCV
 assignment (NumPy vs TF ops). The reference implementation's loader gives 86 and 51 images/s on the
 same 2-core machine.
 """
+
 import argparse
 import os
 import sys
@@ -17,15 +18,15 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
+import numpy as np
+import tensorflow as tf
 
-from nets.anchors import ANCHORS_MASK  # noqa: E402
-from utils.config import load_anchors, parse_input_size  # noqa: E402
-from utils.data import load_voc_split  # noqa: E402
-from utils.data.image_store import decode_image_file  # noqa: E402
-from utils.data.pipeline import build_train_dataset  # noqa: E402
-from utils.data.targets import assign_targets  # noqa: E402
+from nets.anchors import ANCHORS_MASK
+from utils.config import load_anchors, parse_input_size
+from utils.data import load_voc_split
+from utils.data.image_store import decode_image_file
+from utils.data.pipeline import build_train_dataset
+from utils.data.targets import assign_targets
 
 DEFAULT_DATA = os.path.join(os.path.dirname(ROOT), "shared", "datasets", "raccoon", "VOC2007")
 
@@ -42,7 +43,9 @@ def images_per_second(dataset, batch_size, warmup, batches):
 
 
 def decode_rates(paths, workers, rounds=3):
-    """Images/s decoding the JPEGs in tf.data with tf.io.decode_jpeg and with OpenCV (numpy_function)."""
+    """Images/s decoding the JPEGs in tf.data with tf.io.decode_jpeg and with OpenCV
+    (numpy_function)."""
+
     def tf_decode(path):
         return tf.io.decode_jpeg(tf.io.read_file(path), channels=3)
 
@@ -51,8 +54,9 @@ def decode_rates(paths, workers, rounds=3):
 
     rates = {}
     for name, fn in (("tf.io.decode_jpeg", tf_decode), ("cv2.imdecode", cv2_decode)):
-        ds = tf.data.Dataset.from_tensor_slices(paths).map(fn, num_parallel_calls=workers,
-                                                           deterministic=False)
+        ds = tf.data.Dataset.from_tensor_slices(paths).map(
+            fn, num_parallel_calls=workers, deterministic=False
+        )
         for _ in ds:  # warm the file cache
             pass
         start = time.perf_counter()
@@ -74,16 +78,20 @@ def _tf_assign(boxes, class_ids, input_size, anchors, num_classes):
     norm = tf.concat([(boxes[:, 0:2] + boxes[:, 2:4]) / 2, wh], 1) / scale
     rows = tf.concat([norm, tf.ones_like(norm[:, :1]), tf.one_hot(class_ids, num_classes)], 1)
     out = []
-    for level, (stride, mask) in enumerate(zip((32, 16, 8), ANCHORS_MASK)):
+    for stride, mask in zip((32, 16, 8), ANCHORS_MASK):
         grid_h, grid_w = height // stride, width // stride
         on_level = tf.where((best >= min(mask)) & (best <= max(mask)))[:, 0]
         sel = tf.gather(norm, on_level)
         col = tf.clip_by_value(tf.cast(sel[:, 0] * grid_w, tf.int32), 0, grid_w - 1)
         row = tf.clip_by_value(tf.cast(sel[:, 1] * grid_h, tf.int32), 0, grid_h - 1)
         slot = tf.gather(best, on_level) - min(mask)
-        out.append(tf.tensor_scatter_nd_update(
-            tf.zeros((grid_h, grid_w, len(mask), 5 + num_classes)), tf.stack([row, col, slot], 1),
-            tf.gather(rows, on_level)))
+        out.append(
+            tf.tensor_scatter_nd_update(
+                tf.zeros((grid_h, grid_w, len(mask), 5 + num_classes)),
+                tf.stack([row, col, slot], 1),
+                tf.gather(rows, on_level),
+            )
+        )
     return out
 
 
@@ -95,8 +103,10 @@ def target_costs(samples, input_size, anchors, num_classes, repeats=5):
         for boxes, ids in labels:
             assign_targets(boxes, ids, input_size, anchors, num_classes)
     numpy_us = (time.perf_counter() - start) / (repeats * len(labels)) * 1e6
-    tf_fn = tf.function(lambda b, c: _tf_assign(b, c, input_size, tf.constant(anchors), num_classes),
-                        reduce_retracing=True)
+    tf_fn = tf.function(
+        lambda b, c: _tf_assign(b, c, input_size, tf.constant(anchors), num_classes),
+        reduce_retracing=True,
+    )
     tf_fn(*labels[0])
     start = time.perf_counter()
     for _ in range(repeats):
@@ -108,16 +118,24 @@ def target_costs(samples, input_size, anchors, num_classes, repeats=5):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data", default=DEFAULT_DATA, help="VOC folder (default: ../shared raccoon VOC2007)")
+    parser.add_argument(
+        "--data", default=DEFAULT_DATA, help="VOC folder (default: ../shared raccoon VOC2007)"
+    )
     parser.add_argument("--split", default="train")
     parser.add_argument("--classes", nargs="+", default=["raccoon"], help="class names")
     parser.add_argument("--input-size", default="416")
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--warmup", type=int, default=10, help="batches before timing")
     parser.add_argument("--batches", type=int, default=60, help="batches timed")
-    parser.add_argument("--workers", type=int, default=None, help="parallel examples (default: CPU count)")
-    parser.add_argument("--no-cache-run", action="store_true", help="also time without the image cache")
-    parser.add_argument("--details", action="store_true", help="also time decoders and target assignment")
+    parser.add_argument(
+        "--workers", type=int, default=None, help="parallel examples (default: CPU count)"
+    )
+    parser.add_argument(
+        "--no-cache-run", action="store_true", help="also time without the image cache"
+    )
+    parser.add_argument(
+        "--details", action="store_true", help="also time decoders and target assignment"
+    )
     args = parser.parse_args(argv)
 
     input_size = parse_input_size(args.input_size)
@@ -126,18 +144,34 @@ def main(argv=None):
     if report.problems:
         print(report.format(counts=False))
     num_classes = len(args.classes)
-    print(f"{len(samples)} images from {args.data} ({args.split}), input {input_size[0]}x{input_size[1]}, "
-          f"batch {args.batch_size}, {os.cpu_count()} CPUs, warm-up {args.warmup}, timed {args.batches} batches")
+    print(
+        f"{len(samples)} images from {args.data} ({args.split}), "
+        f"input {input_size[0]}x{input_size[1]}, "
+        f"batch {args.batch_size}, {os.cpu_count()} CPUs, "
+        f"warm-up {args.warmup}, timed {args.batches} batches"
+    )
     runs = [("mosaic 0.5, mixup 0.5", 0.5, 0.5, None), ("mosaic 1.0, mixup 1.0", 1.0, 1.0, None)]
     if args.no_cache_run:
         runs += [(label + ", no cache", m, x, 0) for label, m, x, _ in runs]
     for label, mosaic, mixup, cache_mb in runs:
         kwargs = {} if cache_mb is None else {"cache_mb": cache_mb}
-        ds = build_train_dataset(samples, input_size, anchors, num_classes, args.batch_size, mosaic=mosaic,
-                                 mixup=mixup, workers=args.workers, **kwargs)
+        ds = build_train_dataset(
+            samples,
+            input_size,
+            anchors,
+            num_classes,
+            args.batch_size,
+            mosaic=mosaic,
+            mixup=mixup,
+            workers=args.workers,
+            **kwargs,
+        )
         store = ds.image_store
-        cache = (f"cache {store.cache_bytes / 2**20:.0f} MiB built in {store.cache_seconds:.2f} s"
-                 if store.cached else "no cache")
+        cache = (
+            f"cache {store.cache_bytes / 2**20:.0f} MiB built in {store.cache_seconds:.2f} s"
+            if store.cached
+            else "no cache"
+        )
         rate = images_per_second(ds, args.batch_size, args.warmup, args.batches)
         print(f"{label:32s} {rate:7.1f} images/s   ({cache})")
     if args.details:

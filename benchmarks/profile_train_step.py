@@ -11,6 +11,7 @@ its own traced ``tf.function``, median of ``--runs`` calls after a warm-up:
 
     python benchmarks/profile_train_step.py [--size 416] [--batch 8] [--alpha 0.25] [--frozen]
 """
+
 import argparse
 import os
 import statistics
@@ -21,15 +22,17 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-import tensorflow as tf  # noqa: E402
+import tensorflow as tf
 
-from nets import load_weights, yolo_body  # noqa: E402
-from nets.loss import YoloLoss  # noqa: E402
-from utils.config import load_anchors  # noqa: E402
-from utils.data import load_voc_split  # noqa: E402
-from utils.data import pipeline  # noqa: E402
-from utils.training.model_setup import set_backbone_frozen  # noqa: E402
-from utils.training.optimizer import build_optimizer  # noqa: E402
+from nets import load_weights, yolo_body
+from nets.loss import YoloLoss
+from utils.config import load_anchors
+from utils.data import (
+    load_voc_split,
+    pipeline,
+)
+from utils.training.model_setup import set_backbone_frozen
+from utils.training.optimizer import build_optimizer
 
 SHARED = os.path.join(os.path.dirname(ROOT), "shared")
 RACCOON = os.path.join(SHARED, "datasets", "raccoon", "VOC2007")
@@ -62,13 +65,15 @@ def main():
         sys.exit(f"profile_train_step: {RACCOON} is missing (needs ../shared)")
     if args.bf16:
         import keras
+
         keras.mixed_precision.set_global_policy("mixed_bfloat16")
     function = tf.function(jit_compile=True) if args.jit else tf.function
     anchors = load_anchors()
     samples, _ = load_voc_split(RACCOON, "train", ["raccoon"])
     size = (args.size, args.size)
-    images, targets = next(iter(pipeline.build_val_dataset(samples[:args.batch], size, anchors,
-                                                           1, args.batch)))
+    images, targets = next(
+        iter(pipeline.build_val_dataset(samples[: args.batch], size, anchors, 1, args.batch))
+    )
     y_true, gt_boxes = list(targets[:3]), targets[3]
     body = yolo_body(size, num_classes=1, alpha=args.alpha)
     if args.alpha == 0.25 and os.path.exists(WEIGHTS):
@@ -106,25 +111,31 @@ def main():
     def loss_only():
         return loss_fn(y_true, outputs, gt_boxes)["total"]
 
-    rows = [("forward (training=True)", median_ms(forward, args.runs)),
-            ("loss alone (targets given)", median_ms(loss_only, args.runs)),
-            ("forward + loss", median_ms(forward_loss, args.runs)),
-            ("forward + loss + gradients", median_ms(gradients, args.runs)),
-            ("whole step (+ Adam update)", median_ms(step, args.runs))]
+    rows = [
+        ("forward (training=True)", median_ms(forward, args.runs)),
+        ("loss alone (targets given)", median_ms(loss_only, args.runs)),
+        ("forward + loss", median_ms(forward_loss, args.runs)),
+        ("forward + loss + gradients", median_ms(gradients, args.runs)),
+        ("whole step (+ Adam update)", median_ms(step, args.runs)),
+    ]
 
-    train_ds = pipeline.build_train_dataset(samples, size, anchors, 1, args.batch,
-                                            mosaic=0.5, mixup=0.5, seed=0)
+    train_ds = pipeline.build_train_dataset(
+        samples, size, anchors, 1, args.batch, mosaic=0.5, mixup=0.5, seed=0
+    )
     iterator = iter(train_ds)
     next(iterator)
     start = time.perf_counter()
     n = 15  # one epoch of raccoon is 20 batches
     for _ in range(n):
         next(iterator)
-    rows.append(("input pipeline, one batch (mosaic/mixup 0.5)",
-                 1000 * (time.perf_counter() - start) / n))
-    print(f"mobilenetv1-{args.alpha:g}, {args.size}, batch {args.batch}, "
-          f"{'frozen' if args.frozen else 'unfrozen'} ({len(variables)} trainable variables), "
-          f"intra-op threads {tf.config.threading.get_intra_op_parallelism_threads() or 'auto'}")
+    rows.append(
+        ("input pipeline, one batch (mosaic/mixup 0.5)", 1000 * (time.perf_counter() - start) / n)
+    )
+    print(
+        f"mobilenetv1-{args.alpha:g}, {args.size}, batch {args.batch}, "
+        f"{'frozen' if args.frozen else 'unfrozen'} ({len(variables)} trainable variables), "
+        f"intra-op threads {tf.config.threading.get_intra_op_parallelism_threads() or 'auto'}"
+    )
     for name, ms in rows:
         print(f"  {name:<46} {ms:8.1f} ms")
 

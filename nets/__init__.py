@@ -3,19 +3,43 @@
 The registry, the anchor layout and the errors are plain Python; the names that need Keras
 (``yolo_body``, ``load_weights``, ...) are imported on first use, so ``import nets`` is cheap.
 """
+
 import importlib
 
 from nets.anchors import ANCHORS_MASK, STRIDES
-from nets.backbones import (BackboneSpec, available_backbones, backbone_specs, get_backbone,
-                            register_backbone)
+from nets.backbones import (
+    BackboneSpec,
+    available_backbones,
+    backbone_specs,
+    get_backbone,
+    register_backbone,
+)
 from nets.errors import ModelConfigError, UnknownBackboneError, UserError, WeightsMismatchError
 
-_LAZY = {"yolo_body": "nets.yolo", "load_weights": "nets.weights", "save_weights": "nets.weights",
-         "LoadReport": "nets.weights"}
+_LAZY = {
+    "yolo_body": "nets.yolo",
+    "load_weights": "nets.weights",
+    "save_weights": "nets.weights",
+    "LoadReport": "nets.weights",
+}
 
-__all__ = ["yolo_body", "load_weights", "save_weights", "LoadReport", "WeightsMismatchError",
-           "UserError", "UnknownBackboneError", "ModelConfigError", "BackboneSpec", "available_backbones",
-           "backbone_specs", "get_backbone", "register_backbone", "ANCHORS_MASK", "STRIDES"]
+__all__ = [
+    "ANCHORS_MASK",
+    "STRIDES",
+    "BackboneSpec",
+    "LoadReport",
+    "ModelConfigError",
+    "UnknownBackboneError",
+    "UserError",
+    "WeightsMismatchError",
+    "available_backbones",
+    "backbone_specs",
+    "get_backbone",
+    "load_weights",
+    "register_backbone",
+    "save_weights",
+    "yolo_body",
+]
 
 
 def __getattr__(name):

@@ -5,6 +5,7 @@ convolution with a scaled kernel and a bias. Keras 3 runs BN as separate element
 cost about a quarter of the CPU time of these small networks; the folded copy computes the same
 outputs faster. Used by :class:`utils.inference.detector.Detector` when the weights are fixed.
 """
+
 import warnings
 
 import keras
@@ -24,8 +25,13 @@ class _BiasAddConv2D(keras.layers.Conv2D):
     fuses with the convolution and a following ReLU6 into one oneDNN kernel."""
 
     def call(self, inputs):
-        outputs = tf.nn.conv2d(inputs, self.kernel, strides=self.strides,
-                               padding=self.padding.upper(), dilations=self.dilation_rate)
+        outputs = tf.nn.conv2d(
+            inputs,
+            self.kernel,
+            strides=self.strides,
+            padding=self.padding.upper(),
+            dilations=self.dilation_rate,
+        )
         return tf.nn.bias_add(outputs, self.bias) if self.use_bias else outputs
 
 
@@ -33,14 +39,20 @@ class _BiasAddDepthwiseConv2D(keras.layers.DepthwiseConv2D):
     """DepthwiseConv2D with tf.nn.bias_add (see :class:`_BiasAddConv2D`)."""
 
     def call(self, inputs):
-        outputs = tf.nn.depthwise_conv2d(inputs, self.kernel, strides=(1,) + self.strides + (1,),
-                                         padding=self.padding.upper(),
-                                         dilations=self.dilation_rate)
+        outputs = tf.nn.depthwise_conv2d(
+            inputs,
+            self.kernel,
+            strides=(1,) + self.strides + (1,),
+            padding=self.padding.upper(),
+            dilations=self.dilation_rate,
+        )
         return tf.nn.bias_add(outputs, self.bias) if self.use_bias else outputs
 
 
-_FAST_CONV = {keras.layers.Conv2D: _BiasAddConv2D,
-              keras.layers.DepthwiseConv2D: _BiasAddDepthwiseConv2D}
+_FAST_CONV = {
+    keras.layers.Conv2D: _BiasAddConv2D,
+    keras.layers.DepthwiseConv2D: _BiasAddDepthwiseConv2D,
+}
 
 
 def _foldable_pairs(model):
@@ -53,9 +65,13 @@ def _foldable_pairs(model):
         if len(parents) != 1:
             continue
         conv = parents[0].operation
-        if (type(conv) in (keras.layers.Conv2D, keras.layers.DepthwiseConv2D)
-                and len(conv._inbound_nodes) == 1 and len(conv._outbound_nodes) == 1
-                and layer.axis in (-1, 3) and not layer.renorm):
+        if (
+            type(conv) in (keras.layers.Conv2D, keras.layers.DepthwiseConv2D)
+            and len(conv._inbound_nodes) == 1
+            and len(conv._outbound_nodes) == 1
+            and layer.axis in (-1, 3)
+            and not layer.renorm
+        ):
             pairs[conv.name] = layer
     return pairs
 
@@ -64,8 +80,15 @@ def _folded_weights(conv, bn):
     """Kernel and bias of ``conv`` followed by inference-mode ``bn``, as one convolution."""
     weights = conv.get_weights()
     kernel = weights[0]
-    bias = weights[1] if conv.use_bias else np.zeros(kernel.shape[-1] * (
-        kernel.shape[-2] if isinstance(conv, keras.layers.DepthwiseConv2D) else 1), np.float32)
+    bias = (
+        weights[1]
+        if conv.use_bias
+        else np.zeros(
+            kernel.shape[-1]
+            * (kernel.shape[-2] if isinstance(conv, keras.layers.DepthwiseConv2D) else 1),
+            np.float32,
+        )
+    )
     mean = np.asarray(bn.moving_mean)
     var = np.asarray(bn.moving_variance)
     gamma = np.asarray(bn.gamma) if bn.scale else np.ones_like(mean)
@@ -98,8 +121,11 @@ def fold_batchnorm(model, check_input_size=(64, 64)):
         if layer.name in pairs:
             config["use_bias"] = True
         cls = type(layer)
-        if cls in _FAST_CONV and config.get("data_format", "channels_last") == "channels_last" \
-                and config.get("groups", 1) == 1:
+        if (
+            cls in _FAST_CONV
+            and config.get("data_format", "channels_last") == "channels_last"
+            and config.get("groups", 1) == 1
+        ):
             cls = _FAST_CONV[cls]
         return cls.from_config(config)
 
@@ -120,8 +146,8 @@ def fold_batchnorm(model, check_input_size=(64, 64)):
             a, b = np.asarray(a), np.asarray(b)
             if not np.allclose(a, b, atol=1e-3 * max(1.0, float(np.abs(a).max())), rtol=0):
                 raise ValueError(f"outputs differ by {np.abs(a - b).max():.2e}")
-    except Exception as exc:  # noqa: BLE001 - folding is an optimisation, never a failure
-        warnings.warn(f"batch-norm folding skipped ({exc}); using the model as it is")
+    except Exception as exc:
+        warnings.warn(f"batch-norm folding skipped ({exc}); using the model as it is", stacklevel=2)
         return model
     for attr in ("backbone_name", "alpha", "num_classes"):
         if hasattr(model, attr):

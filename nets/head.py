@@ -4,6 +4,7 @@ head trained for one class count starts a model with another.
 Decoding lives here once and serves both inference (``utils.inference.postprocess``) and the
 loss (``nets.loss``), so the two can never disagree about what a raw output means.
 """
+
 import math
 
 import keras
@@ -34,10 +35,16 @@ def build_head(x, filters, num_outputs, level):
     offsets and logits in float16/bfloat16 would round the loss's fine differences away.
     """
     x = depthwise_separable(x, filters, name=f"head_{level}_dwb")
-    return layers.Conv2D(num_outputs, 1, padding="same", use_bias=True,
-                         kernel_initializer=keras.initializers.RandomNormal(stddev=0.02),
-                         kernel_regularizer=keras.regularizers.l2(5e-4),
-                         dtype="float32", name=head_layer_name(level))(x)
+    return layers.Conv2D(
+        num_outputs,
+        1,
+        padding="same",
+        use_bias=True,
+        kernel_initializer=keras.initializers.RandomNormal(stddev=0.02),
+        kernel_regularizer=keras.regularizers.l2(5e-4),
+        dtype="float32",
+        name=head_layer_name(level),
+    )(x)
 
 
 def head_layers(model):
@@ -65,8 +72,9 @@ def decode_head(raw, anchors, num_classes, input_hw):
     raw = tf.cast(raw, tf.float32)
     shape = tf.shape(raw)
     grid_h, grid_w = shape[1], shape[2]
-    feats = tf.reshape(raw, [shape[0], grid_h, grid_w, num_anchors,
-                             BOX_AND_OBJECTNESS + num_classes])
+    feats = tf.reshape(
+        raw, [shape[0], grid_h, grid_w, num_anchors, BOX_AND_OBJECTNESS + num_classes]
+    )
     grid_x, grid_y = tf.meshgrid(tf.range(grid_w), tf.range(grid_h))
     cell = tf.cast(tf.stack([grid_x, grid_y], axis=-1), tf.float32)[None, :, :, None, :]
     grid_wh = tf.cast(tf.stack([grid_w, grid_h]), tf.float32)
@@ -88,12 +96,13 @@ def init_head_priors(model, objects_per_image=8, input_side=640):
     """
     num_classes = int(model.num_classes)
     per_anchor = BOX_AND_OBJECTNESS + num_classes
-    for (level, layer), stride in zip(head_layers(model).items(), (32, 16, 8)):
+    for layer, stride in zip(head_layers(model).values(), (32, 16, 8)):
         kernel, bias = layer.get_weights()
         for a in range(bias.shape[0] // per_anchor):
             bias[a * per_anchor + 4] = math.log(objects_per_image / (input_side / stride) ** 2)
-            bias[a * per_anchor + 5:(a + 1) * per_anchor] = math.log(
-                0.6 / max(num_classes - 0.99, 0.01))
+            bias[a * per_anchor + 5 : (a + 1) * per_anchor] = math.log(
+                0.6 / max(num_classes - 0.99, 0.01)
+            )
         layer.set_weights([kernel, bias])
 
 
@@ -120,8 +129,10 @@ def transfer_box_channels(model, source_heads):
         src_per_anchor = src_bias.shape[0] // anchors
         for a in range(anchors):
             dst, src = a * per_anchor, a * src_per_anchor
-            kernel[..., dst:dst + BOX_AND_OBJECTNESS] = src_kernel[..., src:src + BOX_AND_OBJECTNESS]
-            bias[dst:dst + BOX_AND_OBJECTNESS] = src_bias[src:src + BOX_AND_OBJECTNESS]
+            kernel[..., dst : dst + BOX_AND_OBJECTNESS] = src_kernel[
+                ..., src : src + BOX_AND_OBJECTNESS
+            ]
+            bias[dst : dst + BOX_AND_OBJECTNESS] = src_bias[src : src + BOX_AND_OBJECTNESS]
         layer.set_weights([kernel, bias])
         moved += 1
     return moved

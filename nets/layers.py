@@ -4,6 +4,7 @@ Every block is a plain function over Keras tensors, so the functional graph stay
 identical, node for node, to the one the reference implementation builds. That
 matters: the reference's weight files are stored in Keras' depth-sorted graph order.
 """
+
 import keras
 from keras import layers
 
@@ -26,9 +27,14 @@ class BatchNorm(layers.BatchNormalization):
     """
 
     def _fused_applies(self, inputs, mask):
-        return (keras.backend.backend() == "tensorflow" and mask is None and not self.renorm
-                and len(inputs.shape) == 4
-                and self.axis in (-1, 3) and inputs.shape[-1] is not None)
+        return (
+            keras.backend.backend() == "tensorflow"
+            and mask is None
+            and not self.renorm
+            and len(inputs.shape) == 4
+            and self.axis in (-1, 3)
+            and inputs.shape[-1] is not None
+        )
 
     def call(self, inputs, training=None, mask=None):
         if not self._fused_applies(inputs, mask):
@@ -45,13 +51,18 @@ class BatchNorm(layers.BatchNormalization):
                 return self._synchronized_call(x, gamma, beta, replica)
         if not (training and self.trainable):
             y, _, _ = tf.compat.v1.nn.fused_batch_norm(
-                x, gamma, beta, mean=tf.cast(self.moving_mean, tf.float32),
-                variance=tf.cast(self.moving_variance, tf.float32), epsilon=self.epsilon,
-                is_training=False)
+                x,
+                gamma,
+                beta,
+                mean=tf.cast(self.moving_mean, tf.float32),
+                variance=tf.cast(self.moving_variance, tf.float32),
+                epsilon=self.epsilon,
+                is_training=False,
+            )
             return tf.cast(y, self.compute_dtype)
-        y, mean, variance = tf.compat.v1.nn.fused_batch_norm(x, gamma, beta,
-                                                             epsilon=self.epsilon,
-                                                             is_training=True)
+        y, mean, variance = tf.compat.v1.nn.fused_batch_norm(
+            x, gamma, beta, epsilon=self.epsilon, is_training=True
+        )
         # The fused op returns the unbiased variance; Keras' moving average uses the biased one.
         count = tf.cast(tf.size(x) // channels, tf.float32)
         variance = variance * (count - 1.0) / tf.maximum(count, 1.0)
@@ -60,17 +71,21 @@ class BatchNorm(layers.BatchNormalization):
 
     def _synchronized_call(self, x, gamma, beta, replica):
         import tensorflow as tf
+
         channels = x.shape[-1]
         # Two passes (mean, then squared deviations from it): the one-pass E[x^2] - E[x]^2
         # cancels badly when the mean is large against the spread, and deep stacks of
         # normalisations amplify that error.
         count = tf.cast(tf.size(x) // channels, tf.float32)
-        totals = replica.all_reduce(tf.distribute.ReduceOp.SUM, tf.concat(
-            [tf.reduce_sum(x, axis=[0, 1, 2]), count[None]], axis=0))
+        totals = replica.all_reduce(
+            tf.distribute.ReduceOp.SUM,
+            tf.concat([tf.reduce_sum(x, axis=[0, 1, 2]), count[None]], axis=0),
+        )
         count = tf.maximum(totals[-1], 1.0)
         mean = totals[:channels] / count
-        squares = replica.all_reduce(tf.distribute.ReduceOp.SUM,
-                                     tf.reduce_sum(tf.square(x - mean), axis=[0, 1, 2]))
+        squares = replica.all_reduce(
+            tf.distribute.ReduceOp.SUM, tf.reduce_sum(tf.square(x - mean), axis=[0, 1, 2])
+        )
         variance = squares / count
         y = tf.nn.batch_normalization(x, mean, variance, beta, gamma, self.epsilon)
         self._update_moving_statistics(mean, variance)
@@ -78,12 +93,15 @@ class BatchNorm(layers.BatchNormalization):
 
     def _update_moving_statistics(self, mean, variance):
         import tensorflow as tf
+
         momentum = self.momentum
-        self.moving_mean.assign(self.moving_mean * momentum
-                                + tf.cast(mean, self.moving_mean.dtype) * (1.0 - momentum))
-        self.moving_variance.assign(self.moving_variance * momentum
-                                    + tf.cast(variance, self.moving_variance.dtype)
-                                    * (1.0 - momentum))
+        self.moving_mean.assign(
+            self.moving_mean * momentum + tf.cast(mean, self.moving_mean.dtype) * (1.0 - momentum)
+        )
+        self.moving_variance.assign(
+            self.moving_variance * momentum
+            + tf.cast(variance, self.moving_variance.dtype) * (1.0 - momentum)
+        )
 
 
 def relu6(name=None):
@@ -117,28 +135,39 @@ def conv_layer_name(block):
     return f"{block}_conv"
 
 
-def conv_bn_act(x, filters, kernel_size=1, strides=1, activation="relu6", name=None,
-                weight_decay=5e-4):
+def conv_bn_act(
+    x, filters, kernel_size=1, strides=1, activation="relu6", name=None, weight_decay=5e-4
+):
     """Conv (no bias) + BatchNorm + activation: the reference's 'DarknetConv2D_BN_Leaky' block."""
-    x = layers.Conv2D(filters, kernel_size, strides=strides, padding="same", use_bias=False,
-                      kernel_initializer=keras.initializers.RandomNormal(stddev=0.02),
-                      kernel_regularizer=keras.regularizers.l2(weight_decay),
-                      name=None if name is None else conv_layer_name(name))(x)
-    x = BatchNorm(epsilon=BN_EPSILON,
-                                  name=None if name is None else f"{name}_bn")(x)
+    x = layers.Conv2D(
+        filters,
+        kernel_size,
+        strides=strides,
+        padding="same",
+        use_bias=False,
+        kernel_initializer=keras.initializers.RandomNormal(stddev=0.02),
+        kernel_regularizer=keras.regularizers.l2(weight_decay),
+        name=None if name is None else conv_layer_name(name),
+    )(x)
+    x = BatchNorm(epsilon=BN_EPSILON, name=None if name is None else f"{name}_bn")(x)
     return _activation(activation, None if name is None else f"{name}_act")(x)
 
 
 def depthwise_separable(x, filters, strides=1, name=None, weight_decay=5e-4):
     """3x3 depthwise + BN + ReLU6, then 1x1 conv + BN + ReLU6."""
-    x = layers.DepthwiseConv2D(3, strides=strides, padding="same", use_bias=False,
-                               depthwise_regularizer=keras.regularizers.l2(weight_decay),
-                               name=None if name is None else f"{name}_dw")(x)
-    x = BatchNorm(epsilon=BN_EPSILON,
-                                  name=None if name is None else f"{name}_dw_bn")(x)
+    x = layers.DepthwiseConv2D(
+        3,
+        strides=strides,
+        padding="same",
+        use_bias=False,
+        depthwise_regularizer=keras.regularizers.l2(weight_decay),
+        name=None if name is None else f"{name}_dw",
+    )(x)
+    x = BatchNorm(epsilon=BN_EPSILON, name=None if name is None else f"{name}_dw_bn")(x)
     x = relu6(None if name is None else f"{name}_dw_act")(x)
-    return conv_bn_act(x, filters, 1, name=None if name is None else f"{name}_pw",
-                       weight_decay=weight_decay)
+    return conv_bn_act(
+        x, filters, 1, name=None if name is None else f"{name}_pw", weight_decay=weight_decay
+    )
 
 
 def _activation(activation, name):

@@ -8,6 +8,7 @@ prediction that already overlaps an object well is never pushed towards "backgro
 Everything is vectorised over the batch (no ``while_loop``); with ``static_shapes=True`` no
 shape depends on the data, so the loss can be compiled with XLA. Pure TensorFlow ops; no I/O.
 """
+
 import math
 
 import numpy as np
@@ -46,9 +47,10 @@ def box_ciou(pred, true):
     centre_dist = tf.reduce_sum(tf.square(pred[..., :2] - true[..., :2]), axis=-1)
     enclose_wh = tf.maximum(tf.maximum(p_max, t_max) - tf.minimum(p_min, t_min), 0.0)
     enclose_diag = tf.reduce_sum(tf.square(enclose_wh), axis=-1)
-    v = (4.0 / math.pi ** 2) * tf.square(
+    v = (4.0 / math.pi**2) * tf.square(
         tf.atan(pred[..., 2] / tf.maximum(pred[..., 3], EPS))
-        - tf.atan(true[..., 2] / tf.maximum(true[..., 3], EPS)))
+        - tf.atan(true[..., 2] / tf.maximum(true[..., 3], EPS))
+    )
     alpha = v / tf.maximum(1.0 - iou + v, EPS)
     return iou - centre_dist / tf.maximum(enclose_diag, EPS) - alpha * v
 
@@ -109,9 +111,20 @@ class YoloLoss:
     counts): summed over the replicas they are the loss of the whole batch.
     """
 
-    def __init__(self, anchors, num_classes, anchors_mask=ANCHORS_MASK,
-                 ignore_thresh=0.5, label_smoothing=0.0, focal_loss=False, focal_alpha=0.25,
-                 focal_gamma=2.0, balance=DEFAULT_BALANCE, box_ratio=BOX_RATIO, static_shapes=False):
+    def __init__(
+        self,
+        anchors,
+        num_classes,
+        anchors_mask=ANCHORS_MASK,
+        ignore_thresh=0.5,
+        label_smoothing=0.0,
+        focal_loss=False,
+        focal_alpha=0.25,
+        focal_gamma=2.0,
+        balance=DEFAULT_BALANCE,
+        box_ratio=BOX_RATIO,
+        static_shapes=False,
+    ):
         self.anchors = np.asarray(anchors, np.float32).reshape(-1, 2)
         self.num_classes = int(num_classes)
         self.anchors_mask = [list(m) for m in anchors_mask]
@@ -133,22 +146,28 @@ class YoloLoss:
         # The input size follows from the coarsest level's grid (stride 32).
         grid0 = tf.shape(y_pred[0])[1:3]
         input_hw = tf.cast(grid0 * 32, tf.float32)
-        obj_ratio = 5.0 * input_hw[0] * input_hw[1] / (416.0 ** 2)
+        obj_ratio = 5.0 * input_hw[0] * input_hw[1] / (416.0**2)
         cls_ratio = self.num_classes / 80.0
         box_total = obj_total = cls_total = 0.0
         for level, (true, raw) in enumerate(zip(y_true, y_pred)):
-            box, obj, cls = self._level_loss(level, tf.cast(true, tf.float32),
-                                             tf.cast(raw, tf.float32), gt_boxes, input_hw)
+            box, obj, cls = self._level_loss(
+                level, tf.cast(true, tf.float32), tf.cast(raw, tf.float32), gt_boxes, input_hw
+            )
             box_total += box
             obj_total += obj * self.balance[level] * obj_ratio
             cls_total += cls * cls_ratio
-        return {"box": box_total, "obj": obj_total, "cls": cls_total,
-                "total": box_total + obj_total + cls_total}
+        return {
+            "box": box_total,
+            "obj": obj_total,
+            "cls": cls_total,
+            "total": box_total + obj_total + cls_total,
+        }
 
     def _level_loss(self, level, true, raw, gt_boxes, input_hw):
         mask = self.anchors_mask[level]
         pred_xy, pred_wh, obj_logits, cls_logits, _ = decode_head(
-            raw, self.anchors[mask], self.num_classes, input_hw)
+            raw, self.anchors[mask], self.num_classes, input_hw
+        )
         pred_box = tf.concat([pred_xy, pred_wh], axis=-1)
         true_box, object_mask, cls_true = tf.split(true, [4, 1, self.num_classes], axis=-1)
         object_mask = object_mask[..., 0]
@@ -158,7 +177,7 @@ class YoloLoss:
         # takes no gradient, so it reads the boxes outside the tape.
         batch = tf.shape(raw)[0]
         flat_pred = tf.reshape(tf.stop_gradient(pred_box), [batch, -1, 1, 4])
-        iou = box_iou_cxcywh(flat_pred, gt_boxes[:, None, :, :])               # (B, HWA, N)
+        iou = box_iou_cxcywh(flat_pred, gt_boxes[:, None, :, :])  # (B, HWA, N)
         best_iou = tf.reshape(tf.reduce_max(iou, axis=-1), tf.shape(object_mask))
         ignore_mask = tf.cast(best_iou < self.ignore_thresh, tf.float32)
         negative_mask = (1.0 - object_mask) * ignore_mask
@@ -167,21 +186,29 @@ class YoloLoss:
         obj_bce = _bce_with_logits(object_mask, obj_logits)
         if self.focal_loss:
             prob = tf.sigmoid(obj_logits)
-            obj_terms = (object_mask * tf.pow(1.0 - prob, self.focal_gamma) * self.focal_alpha
-                         + negative_mask * tf.pow(prob, self.focal_gamma)
-                         * (1.0 - self.focal_alpha)) * obj_bce * 10.0
+            obj_terms = (
+                (
+                    object_mask * tf.pow(1.0 - prob, self.focal_gamma) * self.focal_alpha
+                    + negative_mask * tf.pow(prob, self.focal_gamma) * (1.0 - self.focal_alpha)
+                )
+                * obj_bce
+                * 10.0
+            )
         else:
             obj_terms = (object_mask + negative_mask) * obj_bce
         obj_loss = tf.reduce_sum(obj_terms) / (num_pos + num_neg)
 
         # Box and class terms concern only the anchors holding an object.
         weight, (pred_box, true_box, cls_logits, cls_true) = self._positives(
-            object_mask, pred_box, true_box, cls_logits, cls_true)
+            object_mask, pred_box, true_box, cls_logits, cls_true
+        )
         ciou = box_ciou(pred_box, true_box)
         box_loss = tf.reduce_sum(weight * (1.0 - ciou)) * self.box_ratio / num_pos
 
         if self.label_smoothing:
-            cls_true = cls_true * (1.0 - self.label_smoothing) + self.label_smoothing / self.num_classes
+            cls_true = (
+                cls_true * (1.0 - self.label_smoothing) + self.label_smoothing / self.num_classes
+            )
         cls_bce = _bce_with_logits(cls_true, cls_logits)
         cls_loss = tf.reduce_sum(weight[:, None] * cls_bce) / num_pos / self.num_classes
         return box_loss, obj_loss, cls_loss
@@ -194,7 +221,9 @@ class YoloLoss:
         next to nothing; with static shapes (XLA) every anchor is a row, weighted by its mask.
         """
         if self.static_shapes:
-            return (tf.reshape(object_mask, [-1]),
-                    [tf.reshape(t, [-1, t.shape[-1]]) for t in tensors])
+            return (
+                tf.reshape(object_mask, [-1]),
+                [tf.reshape(t, [-1, t.shape[-1]]) for t in tensors],
+            )
         where = tf.where(object_mask > 0)
         return tf.gather_nd(object_mask, where), [tf.gather_nd(t, where) for t in tensors]

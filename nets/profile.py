@@ -1,4 +1,5 @@
 """Parameter and FLOP counts of a built model (pure computation, no I/O)."""
+
 from keras import layers
 
 
@@ -28,5 +29,8 @@ def count_flops(model):
 def model_profile(model):
     """{'params', 'trainable_params', 'gflops'} for a model with a fixed input size."""
     trainable = sum(int(w.numpy().size) for w in model.trainable_weights)
-    return {"params": int(model.count_params()), "trainable_params": trainable,
-            "gflops": round(count_flops(model) / 1e9, 4)}
+    return {
+        "params": int(model.count_params()),
+        "trainable_params": trainable,
+        "gflops": round(count_flops(model) / 1e9, 4),
+    }

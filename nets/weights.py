@@ -12,6 +12,7 @@ Three kinds of file load into a ``yolo_body`` model:
 
 Model code does no I/O; this module is the one place that touches weight files.
 """
+
 import os
 import warnings
 import zipfile
@@ -30,10 +31,11 @@ _P3_HEAD_IN_AT_ALPHA_1 = 256
 @dataclass
 class LoadReport:
     """What :func:`load_weights` did."""
+
     path: str
-    method: str                      # "by_order", "by_name" or "keras"
-    loaded: list = field(default_factory=list)    # model layer names that received weights
-    skipped: list = field(default_factory=list)   # (layer name, reason)
+    method: str  # "by_order", "by_name" or "keras"
+    loaded: list = field(default_factory=list)  # model layer names that received weights
+    skipped: list = field(default_factory=list)  # (layer name, reason)
     model_weighted_layers: int = 0
 
     @property
@@ -41,11 +43,14 @@ class LoadReport:
         return len(self.loaded)
 
     def summary(self):
-        text = (f"loaded {self.num_loaded}/{self.model_weighted_layers} weighted layers from "
-                f"{os.path.basename(self.path)} ({self.method.replace('_', ' ')})")
+        text = (
+            f"loaded {self.num_loaded}/{self.model_weighted_layers} weighted layers from "
+            f"{os.path.basename(self.path)} ({self.method.replace('_', ' ')})"
+        )
         if self.skipped:
             text += f"; skipped {len(self.skipped)}: " + ", ".join(
-                f"{name} ({why})" for name, why in self.skipped[:8])
+                f"{name} ({why})" for name, why in self.skipped[:8]
+            )
             if len(self.skipped) > 8:
                 text += ", ..."
         return text
@@ -59,15 +64,17 @@ def weighted_layers(model):
 def read_legacy_h5(path):
     """Return [(layer name, [arrays])] for the weighted layers of a Keras 2 layout HDF5 file."""
     with h5py.File(path, "r") as f:
-        root = f["model_weights"] if "model_weights" in f else f
+        root = f.get("model_weights", f)
         if "layer_names" not in root.attrs:
             raise WeightsMismatchError(f"{path}: not a Keras HDF5 weights file (no 'layer_names')")
         groups = []
         for raw in root.attrs["layer_names"]:
             name = raw.decode("utf8") if isinstance(raw, bytes) else str(raw)
             group = root[name]
-            weight_names = [w.decode("utf8") if isinstance(w, bytes) else str(w)
-                            for w in group.attrs.get("weight_names", [])]
+            weight_names = [
+                w.decode("utf8") if isinstance(w, bytes) else str(w)
+                for w in group.attrs.get("weight_names", [])
+            ]
             if weight_names:
                 groups.append((name, [np.asarray(group[w]) for w in weight_names]))
         return groups
@@ -96,9 +103,14 @@ def describe_model(model):
     name = getattr(model, "backbone_name", "?")
     alpha = getattr(model, "alpha", None)
     classes = getattr(model, "num_classes", None)
-    return (f"model {name} alpha {alpha:g} with {classes} classes "
-            f"({len(weighted_layers(model))} weighted layers)") if alpha is not None else \
-        f"model with {len(weighted_layers(model))} weighted layers"
+    return (
+        (
+            f"model {name} alpha {alpha:g} with {classes} classes "
+            f"({len(weighted_layers(model))} weighted layers)"
+        )
+        if alpha is not None
+        else f"model with {len(weighted_layers(model))} weighted layers"
+    )
 
 
 def _is_keras3_file(path):
@@ -109,15 +121,16 @@ def _is_keras3_file(path):
 def _load_keras_native(model, path, skip_mismatch):
     """A Keras 3 file (``.weights.h5`` or a whole ``.keras`` model) saved from this model."""
     try:
-        with warnings.catch_warnings():   # Keras warns, then raises, on a mismatch
+        with warnings.catch_warnings():  # Keras warns, then raises, on a mismatch
             warnings.simplefilter("ignore")
             model.load_weights(path, skip_mismatch=skip_mismatch)
     except (ValueError, KeyError, OSError) as exc:
         first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
-        raise WeightsMismatchError(f"{path} (a Keras file) does not fit the "
-                                   f"{describe_model(model)}: {first}") from None
+        raise WeightsMismatchError(
+            f"{path} (a Keras file) does not fit the {describe_model(model)}: {first}"
+        ) from None
     layers = weighted_layers(model)
-    return LoadReport(path, "keras", [l.name for l in layers], [], len(layers))
+    return LoadReport(path, "keras", [layer.name for layer in layers], [], len(layers))
 
 
 def load_weights(model, path, skip_mismatch=False):
@@ -146,13 +159,15 @@ def load_weights(model, path, skip_mismatch=False):
         method = "by_order"
     else:
         by_name = {name.replace("/", "_"): arrays for name, arrays in groups}
-        pairs = [(layer, (layer.name, by_name[layer.name])) for layer in layers
-                 if layer.name in by_name]
+        pairs = [
+            (layer, (layer.name, by_name[layer.name])) for layer in layers if layer.name in by_name
+        ]
         method = "by_name"
         if not pairs:
             raise WeightsMismatchError(
                 f"{path} does not fit the {describe_model(model)}: the file has "
-                f"{describe_file(groups)}, and no layer names match")
+                f"{describe_file(groups)}, and no layer names match"
+            )
 
     report = LoadReport(path, method, model_weighted_layers=len(layers))
     assignments = []
@@ -164,7 +179,8 @@ def load_weights(model, path, skip_mismatch=False):
             if not skip_mismatch:
                 raise WeightsMismatchError(
                     f"{path} does not fit the {describe_model(model)}: layer {layer.name} "
-                    f"(file: {stored_name}) has {reason}. The file has {describe_file(groups)}.")
+                    f"(file: {stored_name}) has {reason}. The file has {describe_file(groups)}."
+                )
             report.skipped.append((layer.name, reason))
             continue
         assignments.append((layer, arrays))
@@ -206,5 +222,8 @@ def read_head_arrays(path, model, layer_names):
     layers = weighted_layers(model)
     if len(groups) != len(layers):
         return {}
-    return {layer.name: tuple(arrays) for layer, (_, arrays) in zip(layers, groups)
-            if layer.name in layer_names and len(arrays) == 2}
+    return {
+        layer.name: tuple(arrays)
+        for layer, (_, arrays) in zip(layers, groups)
+        if layer.name in layer_names and len(arrays) == 2
+    }

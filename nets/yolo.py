@@ -1,4 +1,5 @@
 """YOLOv4-lite neck (SPP + PANet of depthwise-separable blocks) and the three YOLO heads."""
+
 import keras
 from keras import layers
 
@@ -29,6 +30,7 @@ def yolo_neck_and_heads(feat8, feat16, feat32, num_anchors_per_level, num_classe
     Layers are created in the reference implementation's order, so the functional graph, and
     hence Keras' depth-sorted layer order, matches the reference weight files.
     """
+
     def ch(n):
         return int(n * alpha)
 
@@ -37,8 +39,10 @@ def yolo_neck_and_heads(feat8, feat16, feat32, num_anchors_per_level, num_classe
     p5 = conv_bn_act(feat32, ch(512), name=ENTRY_BLOCKS[2])
     p5 = depthwise_separable(p5, ch(1024), name="p5_pre_2")
     p5 = conv_bn_act(p5, ch(512), name="p5_pre_3")
-    pools = [layers.MaxPooling2D(k, strides=1, padding="same", name=f"spp_pool{k}")(p5)
-             for k in (13, 9, 5)]
+    pools = [
+        layers.MaxPooling2D(k, strides=1, padding="same", name=f"spp_pool{k}")(p5)
+        for k in (13, 9, 5)
+    ]
     p5 = layers.Concatenate(name="spp_concat")(pools + [p5])
     p5 = conv_bn_act(p5, ch(512), name="p5_post_1")
     p5 = depthwise_separable(p5, ch(1024), name="p5_post_2")
@@ -69,8 +73,13 @@ def yolo_neck_and_heads(feat8, feat16, feat32, num_anchors_per_level, num_classe
     return [out_p5, out_p4, out_p3]
 
 
-def yolo_body(input_shape, anchors_mask=ANCHORS_MASK, num_classes=DEFAULT_NUM_CLASSES,
-              backbone=DEFAULT_BACKBONE, alpha=DEFAULT_ALPHA):
+def yolo_body(
+    input_shape,
+    anchors_mask=ANCHORS_MASK,
+    num_classes=DEFAULT_NUM_CLASSES,
+    backbone=DEFAULT_BACKBONE,
+    alpha=DEFAULT_ALPHA,
+):
     """The YOLOv4-lite Keras model (the reference's signature).
 
     Args:
@@ -89,18 +98,22 @@ def yolo_body(input_shape, anchors_mask=ANCHORS_MASK, num_classes=DEFAULT_NUM_CL
     height, width = input_shape[0], input_shape[1]
     for side in (height, width):
         if side is not None and (int(side) <= 0 or int(side) % 32):
-            raise ModelConfigError(f"input size must be a positive multiple of 32, got "
-                                   f"{height}x{width}")
+            raise ModelConfigError(
+                f"input size must be a positive multiple of 32, got {height}x{width}"
+            )
     if not 1 <= int(num_classes) <= MAX_NUM_CLASSES:
         raise ModelConfigError(f"num_classes must be in [1, {MAX_NUM_CLASSES}], got {num_classes}")
     anchors_per_level = {len(m) for m in anchors_mask}
     if len(anchors_mask) != 3 or len(anchors_per_level) != 1:
-        raise ModelConfigError(f"anchors_mask must hold three equally long lists, got {anchors_mask}")
+        raise ModelConfigError(
+            f"anchors_mask must hold three equally long lists, got {anchors_mask}"
+        )
 
     inputs = keras.Input((height, width, 3), name="image")
     feat8, feat16, feat32 = spec.builder(inputs, float(alpha))
-    outputs = yolo_neck_and_heads(feat8, feat16, feat32, anchors_per_level.pop(),
-                                  int(num_classes), float(alpha))
+    outputs = yolo_neck_and_heads(
+        feat8, feat16, feat32, anchors_per_level.pop(), int(num_classes), float(alpha)
+    )
     name = f"yolov4_lite_{backbone}_{float(alpha):g}".replace(".", "")
     model = keras.Model(inputs, outputs, name=name)
     model.backbone_name = backbone

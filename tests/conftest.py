@@ -5,6 +5,7 @@ README): ``slow`` for real training runs and other long tests (marked by hand), 
 tests that read ../shared (marked here, from the test's and its fixtures' source), so
 ``python -m pytest -m "not slow"`` is the fast tier and ``-m "not shared"`` runs without the data.
 """
+
 import collections
 import inspect
 import os
@@ -66,13 +67,19 @@ def v1_025_weights():
 
 def _shared_readers(module):
     """Names of the module's functions that read ../shared, directly or through each other."""
-    functions = {name: inspect.getsource(obj) for name, obj in vars(module).items()
-                 if inspect.isfunction(obj) and obj.__module__ == module.__name__}
+    functions = {
+        name: inspect.getsource(obj)
+        for name, obj in vars(module).items()
+        if inspect.isfunction(obj) and obj.__module__ == module.__name__
+    }
     words = list(_SHARED_WORDS)
     readers = set()
     while True:
-        found = {name for name, source in functions.items() if name not in readers
-                 and any(word in source.split(":", 1)[-1] for word in words)}
+        found = {
+            name
+            for name, source in functions.items()
+            if name not in readers and any(word in source.split(":", 1)[-1] for word in words)
+        }
         if not found:
             return words
         readers |= found
@@ -136,6 +143,9 @@ def pytest_terminal_summary(terminalreporter):
         per_command[command][0] += 1
         per_command[command][1] += passed
     write = terminalreporter.write_line
-    write(f"robustness table: {len(_ROBUSTNESS_RESULTS)} cases, {sum(p for _, _, p in _ROBUSTNESS_RESULTS)} passed")
+    write(
+        f"robustness table: {len(_ROBUSTNESS_RESULTS)} cases, "
+        f"{sum(p for _, _, p in _ROBUSTNESS_RESULTS)} passed"
+    )
     for command, (count, passed) in sorted(per_command.items()):
         write(f"  {command:<24} {passed}/{count} passed")

@@ -1,5 +1,6 @@
 """One command-line regime for every script: one `error:` line and exit 2 for a bad input,
 tracebacks for bugs, 130 for Ctrl-C."""
+
 import importlib
 import os
 import subprocess
@@ -14,18 +15,37 @@ from utils.cli import EXIT_INTERRUPTED, EXIT_USER_ERROR, ArgumentParser, run_cli
 # Per script: a flag value argparse rejects, and one that only the script's own check rejects.
 BAD_FLAGS = {
     "predict": (["--max-boxes", "many"], ["--conf", "1.5"], "--conf must be in [0, 1]"),
-    "get_map": (["--metric", "f1"], ["--map-out", ".", "--score-threshold", "nan"],
-                "--score-threshold must be in [0, 1]"),
-    "train": (["--epochs", "1.5"], ["--data", ".", "--batch-size", "0"],
-              "--batch-size must be at least 2"),
-    "summary": (["--num-classes", "x"], ["--num-classes", "0"], "--num-classes must be in [1, 10000]"),
-    "kmeans_for_anchors": (["--data", ".", "-k", "nine"], ["--data", ".", "-k", "-1"],
-                           "--num-anchors must be at least 1"),
-    "voc_annotation": (["--data", ".", "--seed", "x"], ["--data", ".", "--train-percent", "2"],
-                       "--train-percent must be in [0, 1]"),
+    "get_map": (
+        ["--metric", "f1"],
+        ["--map-out", ".", "--score-threshold", "nan"],
+        "--score-threshold must be in [0, 1]",
+    ),
+    "train": (
+        ["--epochs", "1.5"],
+        ["--data", ".", "--batch-size", "0"],
+        "--batch-size must be at least 2",
+    ),
+    "summary": (
+        ["--num-classes", "x"],
+        ["--num-classes", "0"],
+        "--num-classes must be in [1, 10000]",
+    ),
+    "kmeans_for_anchors": (
+        ["--data", ".", "-k", "nine"],
+        ["--data", ".", "-k", "-1"],
+        "--num-anchors must be at least 1",
+    ),
+    "voc_annotation": (
+        ["--data", ".", "--seed", "x"],
+        ["--data", ".", "--train-percent", "2"],
+        "--train-percent must be in [0, 1]",
+    ),
     "export": (["--format", "pb"], ["--nms-iou", "0"], "--nms-iou must be in (0, 1]"),
-    "convert_weights": (["--alpha", "x", "--checkpoint", "c", "--out", "o"],
-                        ["--checkpoint", "c", "--out", "o"], "timm checkpoints convert for"),
+    "convert_weights": (
+        ["--alpha", "x", "--checkpoint", "c", "--out", "o"],
+        ["--checkpoint", "c", "--out", "o"],
+        "timm checkpoints convert for",
+    ),
 }
 
 
@@ -49,9 +69,13 @@ def test_bad_flag_values_give_one_error_line_and_exit_2(script, capsys):
 
 
 def test_a_script_run_as_a_process_prints_one_line(tmp_path):
-    result = subprocess.run([sys.executable, os.path.join(ROOT, "get_map.py"), "--map-out",
-                             str(tmp_path / "missing")], capture_output=True, text=True,
-                            cwd=tmp_path, timeout=120)
+    result = subprocess.run(
+        [sys.executable, os.path.join(ROOT, "get_map.py"), "--map-out", str(tmp_path / "missing")],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=120,
+    )
     assert result.returncode == EXIT_USER_ERROR
     assert "no such folder" in _one_error_line(result.stderr)
 

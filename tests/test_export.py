@@ -1,5 +1,6 @@
 """export.py end to end: a small export that predict.py runs without TensorFlow, and bad input
 that ends in one clear line with nothing half-written left behind."""
+
 import json
 import os
 import subprocess
@@ -15,19 +16,43 @@ PREDICT = os.path.join(ROOT, "predict.py")
 
 
 def run(script, *args, timeout=300):
-    return subprocess.run([sys.executable, script, *[str(a) for a in args]], cwd=ROOT,
-                          capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, script, *[str(a) for a in args]],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 @pytest.fixture(scope="module")
 def small_export(tmp_path_factory):
     """The VOC v1-0.25 weights at 160 px as TFLite float32 + int8 and ONNX (CLI)."""
     out = tmp_path_factory.mktemp("exports")
-    result = run(EXPORT, "--backbone", "mobilenetv1", "--alpha", "0.25", "--weights",
-                 shared_path("weights", "yolov4_mobilenet_v1_025_voc.h5"), "--input-size", 160,
-                 "--format", "tflite", "onnx", "--int8", "--data",
-                 shared_path("datasets", "voc_mini", "VOCdevkit", "VOC2007"), "--split", "test",
-                 "--calib-images", 3, "--out", out, "--no-progress")
+    result = run(
+        EXPORT,
+        "--backbone",
+        "mobilenetv1",
+        "--alpha",
+        "0.25",
+        "--weights",
+        shared_path("weights", "yolov4_mobilenet_v1_025_voc.h5"),
+        "--input-size",
+        160,
+        "--format",
+        "tflite",
+        "onnx",
+        "--int8",
+        "--data",
+        shared_path("datasets", "voc_mini", "VOCdevkit", "VOC2007"),
+        "--split",
+        "test",
+        "--calib-images",
+        3,
+        "--out",
+        out,
+        "--no-progress",
+    )
     assert result.returncode == 0, result.stderr
     return out, result
 
@@ -36,18 +61,25 @@ def small_export(tmp_path_factory):
 def test_export_writes_every_file_and_a_summary_table(small_export):
     out, result = small_export
     names = sorted(os.listdir(out))
-    assert names == ["yolov4_lite_mobilenetv1_0.25_160.onnx",
-                     "yolov4_lite_mobilenetv1_0.25_160.tflite",
-                     "yolov4_lite_mobilenetv1_0.25_160_int8.tflite"]  # no temporary files
+    assert names == [
+        "yolov4_lite_mobilenetv1_0.25_160.onnx",
+        "yolov4_lite_mobilenetv1_0.25_160.tflite",
+        "yolov4_lite_mobilenetv1_0.25_160_int8.tflite",
+    ]  # no temporary files
     table = result.stdout.splitlines()
     assert table[0].split()[:4] == ["format", "variant", "file", "MB"]
     assert len(table) == 4 and all("raw max |diff|" in row for row in table[1:])
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["yolov4_lite_mobilenetv1_0.25_160.tflite",
-                                  "yolov4_lite_mobilenetv1_0.25_160_int8.tflite",
-                                  "yolov4_lite_mobilenetv1_0.25_160.onnx"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "yolov4_lite_mobilenetv1_0.25_160.tflite",
+        "yolov4_lite_mobilenetv1_0.25_160_int8.tflite",
+        "yolov4_lite_mobilenetv1_0.25_160.onnx",
+    ],
+)
 def test_predict_runs_an_export_without_tensorflow_or_flags(small_export, tmp_path, name):
     out, _ = small_export
     # A module named tensorflow that fails on import proves the runtime path never needs it.
@@ -55,11 +87,27 @@ def test_predict_runs_an_export_without_tensorflow_or_flags(small_export, tmp_pa
     blocker.mkdir()
     (blocker / "tensorflow.py").write_text("raise ImportError('tensorflow was imported')\n")
     env = dict(os.environ, PYTHONPATH=str(blocker))
-    result = subprocess.run([sys.executable, PREDICT, "--weights", str(out / name), "--source",
-                             shared_path("reference", "street.jpg"), "--save-dir",
-                             str(tmp_path / "img"), "--json", str(tmp_path / "r.json"),
-                             "--conf", "0.2"],
-                            cwd=ROOT, capture_output=True, text=True, timeout=120, env=env)
+    result = subprocess.run(
+        [
+            sys.executable,
+            PREDICT,
+            "--weights",
+            str(out / name),
+            "--source",
+            shared_path("reference", "street.jpg"),
+            "--save-dir",
+            str(tmp_path / "img"),
+            "--json",
+            str(tmp_path / "r.json"),
+            "--conf",
+            "0.2",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
     assert result.returncode == 0, result.stderr
     assert "input 160x160" in result.stdout and result.stderr == ""
     records = json.load(open(tmp_path / "r.json"))["images"][0]["detections"]
@@ -71,8 +119,9 @@ def test_heatmap_and_fps_modes_run_on_an_export(small_export, tmp_path):
     out, _ = small_export
     model = out / "yolov4_lite_mobilenetv1_0.25_160.onnx"
     street = shared_path("reference", "street.jpg")
-    result = run(PREDICT, "--weights", model, "--source", street, "--mode", "heatmap",
-                 "--save-dir", tmp_path)
+    result = run(
+        PREDICT, "--weights", model, "--source", street, "--mode", "heatmap", "--save-dir", tmp_path
+    )
     assert result.returncode == 0, result.stderr
     assert os.path.getsize(tmp_path / "street_heatmap.png") > 0
     result = run(PREDICT, "--weights", model, "--source", street, "--mode", "fps", "--runs", 3)
@@ -97,19 +146,39 @@ def test_a_failed_write_leaves_no_file(tmp_path, monkeypatch):
     monkeypatch.setattr(files, "write_bytes", full_disk)
     model = yolo_body((128, 128), num_classes=2, alpha=0.25)
     with pytest.raises(OSError, match="No space left"):
-        export_model(model, ["a", "b"], load_anchors(), ANCHORS_MASK, (128, 128),
-                     str(tmp_path), ["tflite"], backbone="mobilenetv1", alpha=0.25)
+        export_model(
+            model,
+            ["a", "b"],
+            load_anchors(),
+            ANCHORS_MASK,
+            (128, 128),
+            str(tmp_path),
+            ["tflite"],
+            backbone="mobilenetv1",
+            alpha=0.25,
+        )
     assert os.listdir(tmp_path) == []
 
 
 def test_corrupt_exports_fail_cleanly(tmp_path):
     street = shared_path("reference", "street.jpg")
-    for name, data in (("bad.tflite", b"TFL3" + b"\0" * 64), ("bad.onnx", b"not onnx"),
-                       ("empty.tflite", b"")):
+    for name, data in (
+        ("bad.tflite", b"TFL3" + b"\0" * 64),
+        ("bad.onnx", b"not onnx"),
+        ("empty.tflite", b""),
+    ):
         path = tmp_path / name
         path.write_bytes(data)
-        result = run(PREDICT, "--weights", path, "--source", street, "--save-dir",
-                     tmp_path / "img", timeout=120)
+        result = run(
+            PREDICT,
+            "--weights",
+            path,
+            "--source",
+            street,
+            "--save-dir",
+            tmp_path / "img",
+            timeout=120,
+        )
         assert_clean_failure(result, name)
         assert result.returncode == 2
     assert not (tmp_path / "img").exists()
@@ -124,8 +193,21 @@ def test_bad_export_requests_fail_cleanly(tmp_path):
         (["--calib-images", "0"], "--calib-images"),
         (["--out", __file__], "--out"),
         # The v1-0.25 VOC file does not fit mobilenetv2: the message says what it fits.
-        (["--backbone", "mobilenetv2", "--alpha", "0.5", "--weights", weights,
-          "--input-size", "128", "--out", out], "mobilenetv1"),
+        (
+            [
+                "--backbone",
+                "mobilenetv2",
+                "--alpha",
+                "0.5",
+                "--weights",
+                weights,
+                "--input-size",
+                "128",
+                "--out",
+                out,
+            ],
+            "mobilenetv1",
+        ),
     ]
     for args, fragment in cases:
         result = run(EXPORT, *args)

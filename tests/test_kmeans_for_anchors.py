@@ -1,4 +1,5 @@
 """kmeans_for_anchors.py: IoU k-means that is reproducible and writes loadable anchors."""
+
 import os
 import subprocess
 import sys
@@ -27,9 +28,24 @@ def test_cli_writes_reproducible_anchors_and_plot(tmp_path):
     outputs = []
     for name in ("a", "b"):
         out = tmp_path / f"{name}.txt"
-        result = subprocess.run([sys.executable, os.path.join(ROOT, "kmeans_for_anchors.py"), "--data", data,
-                                 "--out", str(out), "--input-size", "320", "--seed", "5"],
-                                capture_output=True, text=True, timeout=120, cwd=ROOT)
+        result = subprocess.run(
+            [
+                sys.executable,
+                os.path.join(ROOT, "kmeans_for_anchors.py"),
+                "--data",
+                data,
+                "--out",
+                str(out),
+                "--input-size",
+                "320",
+                "--seed",
+                "5",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            cwd=ROOT,
+        )
         assert result.returncode == 0, result.stderr
         assert "mean IoU" in result.stdout
         assert (tmp_path / f"{name}.png").stat().st_size > 1000
@@ -39,6 +55,13 @@ def test_cli_writes_reproducible_anchors_and_plot(tmp_path):
     areas = anchors[:, 0] * anchors[:, 1]
     assert np.all(np.diff(areas) >= 0) and anchors.max() <= 320 and anchors.min() >= 1
     script = os.path.join(ROOT, "kmeans_for_anchors.py")
-    bad = subprocess.run([sys.executable, script, "--data", str(tmp_path)],
-                         capture_output=True, text=True, timeout=60, cwd=ROOT)
-    assert bad.returncode == 2 and "Traceback" not in bad.stderr and "not a VOC folder" in bad.stderr
+    bad = subprocess.run(
+        [sys.executable, script, "--data", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+    )
+    assert (
+        bad.returncode == 2 and "Traceback" not in bad.stderr and "not a VOC folder" in bad.stderr
+    )

@@ -1,4 +1,5 @@
 """predict.py end to end: the README's main job, folders, video, JSON, modes and bad input."""
+
 import json
 import os
 import subprocess
@@ -29,8 +30,14 @@ def cache(tmp_path_factory):
 
 def run_predict(args, cache, cwd, timeout=240):
     env = dict(os.environ, YOLO_LITE_CACHE_DIR=str(cache))
-    return subprocess.run([sys.executable, PREDICT, *args], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, PREDICT, *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def assert_clean_failure(result, *fragments):
@@ -67,33 +74,48 @@ def clip_reference(detections, width, height):
     """The JSON clips boxes to the image; clip the reference's [t, l, b, r] the same way."""
     for det in detections:
         t, l, b, r = det["box"]
-        det["box"] = [min(max(t, 0), height), min(max(l, 0), width),
-                      min(max(b, 0), height), min(max(r, 0), width)]
+        det["box"] = [
+            min(max(t, 0), height),
+            min(max(l, 0), width),
+            min(max(b, 0), height),
+            min(max(r, 0), width),
+        ]
     return detections
 
 
 def test_folder_mode_reproduces_reference_json(cache, tmp_path):
     folder = shared_path("datasets", "voc_mini", "VOCdevkit", "VOC2007", "JPEGImages")
-    result = run_predict(V1_025 + ["--source", folder, "--conf", "0.05", "--json", "r.json",
-                                   "--save-dir", "out"], cache, tmp_path)
+    result = run_predict(
+        V1_025 + ["--source", folder, "--conf", "0.05", "--json", "r.json", "--save-dir", "out"],
+        cache,
+        tmp_path,
+    )
     assert result.returncode == 0, result.stderr
     records = json.load(open(tmp_path / "r.json"))["images"]
     reference = reference_by_file("VOC2007")
     assert sorted(os.path.basename(r["file"]) for r in records) == sorted(reference)
     for record in records:
-        expected = clip_reference(reference[os.path.basename(record["file"])],
-                                  record["width"], record["height"])
+        expected = clip_reference(
+            reference[os.path.basename(record["file"])], record["width"], record["height"]
+        )
         found = record["detections"]
         boxes = np.array([d["box"] for d in found], np.float32).reshape(-1, 4)
-        assert_matches_reference(boxes, np.array([d["score"] for d in found]),
-                                  np.array([d["class_id"] for d in found]), expected)
+        assert_matches_reference(
+            boxes,
+            np.array([d["score"] for d in found]),
+            np.array([d["class_id"] for d in found]),
+            expected,
+        )
         assert (tmp_path / "out" / os.path.basename(record["file"])).is_file()
 
 
 def test_truncated_image_is_reported_and_the_rest_processed(cache, tmp_path):
     folder = shared_path("datasets", "voc_mini", "VOCdevkit", "VOC2012", "JPEGImages")
-    result = run_predict(V1_025 + ["--source", folder, "--json", "r.json", "--save-dir", "out",
-                                   "--crop", "--count"], cache, tmp_path)
+    result = run_predict(
+        V1_025 + ["--source", folder, "--json", "r.json", "--save-dir", "out", "--crop", "--count"],
+        cache,
+        tmp_path,
+    )
     assert result.returncode == 0, result.stderr
     assert "Traceback" not in result.stderr
     assert "2007_000027.jpg" in result.stderr and "truncated" in result.stderr
@@ -115,17 +137,20 @@ def test_truncated_image_is_reported_and_the_rest_processed(cache, tmp_path):
 
 def test_video_from_photos_keeps_every_frame(cache, tmp_path):
     import cv2
-    photos = [shared_path("reference", "street.jpg"),
-              shared_path("datasets", "voc_mini", "VOCdevkit", "VOC2007", "JPEGImages",
-                          "000004.jpg")]
+
+    photos = [
+        shared_path("reference", "street.jpg"),
+        shared_path("datasets", "voc_mini", "VOCdevkit", "VOC2007", "JPEGImages", "000004.jpg"),
+    ]
     clip = tmp_path / "clip.mp4"
     writer = cv2.VideoWriter(str(clip), cv2.VideoWriter_fourcc(*"mp4v"), 5, (320, 240))
     for i in range(5):
         frame = Image.open(photos[i % 2]).convert("RGB").resize((320, 240))
         writer.write(cv2.cvtColor(np.asarray(frame), cv2.COLOR_RGB2BGR))
     writer.release()
-    result = run_predict(V1_025 + ["--source", str(clip), "--json", "v.json", "--save-dir",
-                                   "out"], cache, tmp_path)
+    result = run_predict(
+        V1_025 + ["--source", str(clip), "--json", "v.json", "--save-dir", "out"], cache, tmp_path
+    )
     assert result.returncode == 0, result.stderr
     out = cv2.VideoCapture(str(tmp_path / "out" / "clip.mp4"))
     frames = 0
@@ -139,14 +164,15 @@ def test_video_from_photos_keeps_every_frame(cache, tmp_path):
 
 
 def test_fps_and_heatmap_modes(cache, tmp_path):
-    street = shared_path("datasets", "voc_mini", "VOCdevkit", "VOC2007", "JPEGImages",
-                         "000001.jpg")
-    result = run_predict(V1_025 + ["--mode", "fps", "--runs", "3", "--source", street], cache,
-                         tmp_path)
+    street = shared_path("datasets", "voc_mini", "VOCdevkit", "VOC2007", "JPEGImages", "000001.jpg")
+    result = run_predict(
+        V1_025 + ["--mode", "fps", "--runs", "3", "--source", street], cache, tmp_path
+    )
     assert result.returncode == 0, result.stderr
     assert "median" in result.stdout and "FPS" in result.stdout
-    result = run_predict(V1_025 + ["--mode", "heatmap", "--source", street, "--save-dir", "hm"],
-                         cache, tmp_path)
+    result = run_predict(
+        V1_025 + ["--mode", "heatmap", "--source", street, "--save-dir", "hm"], cache, tmp_path
+    )
     assert result.returncode == 0, result.stderr
     heat = Image.open(tmp_path / "hm" / "000001_heatmap.png")
     assert heat.format == "PNG" and min(heat.size) > 300
@@ -155,9 +181,25 @@ def test_fps_and_heatmap_modes(cache, tmp_path):
 def test_help_lists_the_flags():
     result = subprocess.run([sys.executable, PREDICT, "--help"], capture_output=True, text=True)
     assert result.returncode == 0
-    for flag in ("--backbone", "--alpha", "--weights", "--classes", "--anchors", "--input-size",
-                 "--conf", "--nms-iou", "--max-boxes", "--no-letterbox", "--source", "--mode",
-                 "--save-dir", "--json", "--crop", "--count", "--show"):
+    for flag in (
+        "--backbone",
+        "--alpha",
+        "--weights",
+        "--classes",
+        "--anchors",
+        "--input-size",
+        "--conf",
+        "--nms-iou",
+        "--max-boxes",
+        "--no-letterbox",
+        "--source",
+        "--mode",
+        "--save-dir",
+        "--json",
+        "--crop",
+        "--count",
+        "--show",
+    ):
         assert flag in result.stdout, flag
 
 
@@ -169,13 +211,19 @@ def not_an_image(tmp_path):
 
 
 def test_missing_path(cache, tmp_path):
-    assert_clean_failure(run_predict(V1_025 + ["--source", "nope/missing.jpg"], cache, tmp_path),
-                         "missing.jpg", "no such file")
+    assert_clean_failure(
+        run_predict(V1_025 + ["--source", "nope/missing.jpg"], cache, tmp_path),
+        "missing.jpg",
+        "no such file",
+    )
 
 
 def test_non_image_file(cache, tmp_path, not_an_image):
-    assert_clean_failure(run_predict(V1_025 + ["--source", not_an_image], cache, tmp_path),
-                         "notes.jpg", "not an image")
+    assert_clean_failure(
+        run_predict(V1_025 + ["--source", not_an_image], cache, tmp_path),
+        "notes.jpg",
+        "not an image",
+    )
 
 
 def test_missing_camera(cache, tmp_path):
@@ -185,26 +233,45 @@ def test_missing_camera(cache, tmp_path):
 def test_weights_for_another_backbone(cache, tmp_path):
     street = shared_path("reference", "street.jpg")
     other = shared_path("reference", "compat", "yolov4_ghostnet_10_random.h5")
-    assert_clean_failure(run_predict(V1_025 + ["--source", street, "--weights", other,
-                                               "--input-size", "128"], cache, tmp_path),
-                         "yolov4_ghostnet_10_random.h5", "ghostnet")
+    assert_clean_failure(
+        run_predict(
+            V1_025 + ["--source", street, "--weights", other, "--input-size", "128"],
+            cache,
+            tmp_path,
+        ),
+        "yolov4_ghostnet_10_random.h5",
+        "ghostnet",
+    )
 
 
 def test_weights_for_another_class_count(cache, tmp_path):
     street = shared_path("reference", "street.jpg")
     coco = os.path.join(ROOT, "model_data", "coco_classes.txt")
-    assert_clean_failure(run_predict(V1_025 + ["--source", street, "--classes", coco,
-                                               "--input-size", "128"], cache, tmp_path),
-                         WEIGHTS_NAME, "20 classes")
+    assert_clean_failure(
+        run_predict(
+            V1_025 + ["--source", street, "--classes", coco, "--input-size", "128"], cache, tmp_path
+        ),
+        WEIGHTS_NAME,
+        "20 classes",
+    )
 
 
 def test_offline_without_cached_weights_says_what_to_download(tmp_path):
     street = shared_path("reference", "street.jpg")
-    env = dict(os.environ, YOLO_LITE_CACHE_DIR=str(tmp_path / "empty"),
-               http_proxy="http://127.0.0.1:9", https_proxy="http://127.0.0.1:9")
-    result = subprocess.run([sys.executable, PREDICT, "--backbone", "ghostnet", "--source",
-                             street], env=env, cwd=tmp_path, capture_output=True, text=True,
-                            timeout=120)
+    env = dict(
+        os.environ,
+        YOLO_LITE_CACHE_DIR=str(tmp_path / "empty"),
+        http_proxy="http://127.0.0.1:9",
+        https_proxy="http://127.0.0.1:9",
+    )
+    result = subprocess.run(
+        [sys.executable, PREDICT, "--backbone", "ghostnet", "--source", street],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode != 0 and "Traceback" not in result.stderr
     last = result.stderr.strip().splitlines()[-1]
     assert "yolov4_ghostnet_voc.h5" in last and "releases/download" in last
@@ -216,6 +283,7 @@ def test_ctrl_c_finalises_the_video(cache, tmp_path, record_property):
     import time
 
     import cv2
+
     clip = tmp_path / "long.mp4"
     writer = cv2.VideoWriter(str(clip), cv2.VideoWriter_fourcc(*"mp4v"), 25, (96, 64))
     frame = np.zeros((64, 96, 3), np.uint8)
@@ -223,21 +291,45 @@ def test_ctrl_c_finalises_the_video(cache, tmp_path, record_property):
         writer.write(np.roll(frame + (i % 200), i, axis=1))
     writer.release()
     env = dict(os.environ, YOLO_LITE_CACHE_DIR=str(cache))
-    process = subprocess.Popen([sys.executable, PREDICT, *V1_025, "--source", str(clip),
-                                "--json", "l.json", "--save-dir", "out"], cwd=tmp_path, env=env,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            PREDICT,
+            *V1_025,
+            "--source",
+            str(clip),
+            "--json",
+            "l.json",
+            "--save-dir",
+            "out",
+        ],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     output = tmp_path / "out" / "long.mp4"
     deadline = time.time() + 120
     # The video is written under a temporary name, renamed when complete: wait for that file.
-    while not (output.parent.is_dir() and any(output.parent.iterdir())) \
-            and process.poll() is None and time.time() < deadline:
+    while (
+        not (output.parent.is_dir() and any(output.parent.iterdir()))
+        and process.poll() is None
+        and time.time() < deadline
+    ):
         time.sleep(0.2)
     time.sleep(0.5)
     assert not output.exists()
     process.send_signal(signal.SIGINT)
     stdout, stderr = process.communicate(timeout=120)
-    record_property("robustness", ["predict.py", "Ctrl-C during a video",
-                                   process.returncode == 0 and "Traceback" not in stderr])
+    record_property(
+        "robustness",
+        [
+            "predict.py",
+            "Ctrl-C during a video",
+            process.returncode == 0 and "Traceback" not in stderr,
+        ],
+    )
     assert process.returncode == 0 and "Traceback" not in stderr, stderr
     assert "stopped by user" in stdout + stderr
     capture = cv2.VideoCapture(str(output))
@@ -246,4 +338,4 @@ def test_ctrl_c_finalises_the_video(cache, tmp_path, record_property):
         frames += 1
     records = json.load(open(tmp_path / "l.json"))["images"]
     assert 0 < frames < 1500 and len(records) == frames
-    assert os.listdir(output.parent) == ["long.mp4"]   # no temporary left
+    assert os.listdir(output.parent) == ["long.mp4"]  # no temporary left

@@ -1,4 +1,5 @@
 """summary.py prints the model's size and cost."""
+
 import json
 import subprocess
 import sys
@@ -29,9 +30,25 @@ def test_flops_scale_with_input_area():
 
 @pytest.mark.slow
 def test_summary_json_reports_parameters_and_gflops():
-    result = subprocess.run([sys.executable, "summary.py", "--backbone", "mobilenetv1",
-                             "--alpha", "0.25", "--num-classes", "20", "--input-size", "320",
-                             "--json"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "summary.py",
+            "--backbone",
+            "mobilenetv1",
+            "--alpha",
+            "0.25",
+            "--num-classes",
+            "20",
+            "--input-size",
+            "320",
+            "--json",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr
     figures = json.loads(result.stdout.strip().splitlines()[-1])
     assert figures["params"] == 841937 and figures["trainable_params"] == 826417
@@ -40,7 +57,12 @@ def test_summary_json_reports_parameters_and_gflops():
 
 @pytest.mark.slow
 def test_summary_rejects_an_unsupported_alpha_with_one_line():
-    result = subprocess.run([sys.executable, "summary.py", "--alpha", "0.3"], cwd=ROOT,
-                            capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [sys.executable, "summary.py", "--alpha", "0.3"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 2
     assert "supported alphas" in result.stderr and "Traceback" not in result.stderr

@@ -1,5 +1,6 @@
 """train.py and the training loop on real data: outputs, checkpoints that predict.py loads,
 resuming, NaN handling, freezing by backbone membership, the helmet dataset's problems."""
+
 import csv
 import json
 import os
@@ -23,16 +24,37 @@ from utils.training.schedules import cosine_lr, scaled_learning_rates, step_lr
 from utils.training.state import load_training_state
 from utils.training.trainer import YoloTrainer
 
-SMALL = ["--backbone", "mobilenetv1", "--alpha", "0.25", "--input-size", "128",
-         "--batch-size", "4", "--freeze-batch-size", "4", "--workers", "2", "--seed", "1",
-         "--mosaic", "1", "--mixup", "0.5", "--quiet"]
+SMALL = [
+    "--backbone",
+    "mobilenetv1",
+    "--alpha",
+    "0.25",
+    "--input-size",
+    "128",
+    "--batch-size",
+    "4",
+    "--freeze-batch-size",
+    "4",
+    "--workers",
+    "2",
+    "--seed",
+    "1",
+    "--mosaic",
+    "1",
+    "--mixup",
+    "0.5",
+    "--quiet",
+]
 
 
 @pytest.fixture(scope="module")
 def raccoon_small(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("raccoon")
-    root = voc_subset(tmp, "raccoon", {"train": dataset_ids("raccoon", "train", 8),
-                                        "test": dataset_ids("raccoon", "test", 4)})
+    root = voc_subset(
+        tmp,
+        "raccoon",
+        {"train": dataset_ids("raccoon", "train", 8), "test": dataset_ids("raccoon", "test", 4)},
+    )
     classes = tmp / "classes.txt"
     classes.write_text("raccoon\n")
     return root, str(classes)
@@ -48,9 +70,23 @@ def full_run(raccoon_small, tmp_path_factory, v1_025_weights):
     """3 epochs (1 frozen) with evaluation every epoch: the reference run for several tests."""
     root, classes = raccoon_small
     save_dir = str(tmp_path_factory.mktemp("run") / "out")
-    argv = SMALL + ["--data", root, "--classes", classes, "--weights", v1_025_weights,
-                    "--epochs", "3", "--freeze-epochs", "1", "--eval-period", "1",
-                    "--ema", "--save-dir", save_dir]
+    argv = SMALL + [
+        "--data",
+        root,
+        "--classes",
+        classes,
+        "--weights",
+        v1_025_weights,
+        "--epochs",
+        "3",
+        "--freeze-epochs",
+        "1",
+        "--eval-period",
+        "1",
+        "--ema",
+        "--save-dir",
+        save_dir,
+    ]
     assert train.main(argv) == 0
     return argv, save_dir
 
@@ -58,11 +94,23 @@ def full_run(raccoon_small, tmp_path_factory, v1_025_weights):
 @pytest.mark.slow
 def test_run_writes_every_output(full_run):
     _, save_dir = full_run
-    for name in ("last.h5", "best.h5", "train_state.json", "train_state.npz", "history.csv",
-                 "loss.png", "map.png", "classes.txt"):
+    for name in (
+        "last.h5",
+        "best.h5",
+        "train_state.json",
+        "train_state.npz",
+        "history.csv",
+        "loss.png",
+        "map.png",
+        "classes.txt",
+    ):
         assert os.path.getsize(os.path.join(save_dir, name)) > 0, name
-    events = [f for _, _, files in os.walk(os.path.join(save_dir, "tensorboard"))
-              for f in files if f.startswith("events.out.tfevents")]
+    events = [
+        f
+        for _, _, files in os.walk(os.path.join(save_dir, "tensorboard"))
+        for f in files
+        if f.startswith("events.out.tfevents")
+    ]
     assert events
     rows = _history(save_dir)
     assert [int(r["epoch"]) for r in rows] == [1, 2, 3]
@@ -70,7 +118,8 @@ def test_run_writes_every_output(full_run):
         for key in ("loss", "box", "obj", "cls", "val_loss", "lr", "map50", "images_per_s"):
             assert np.isfinite(float(row[key])), (key, row)
         assert float(row["loss"]) == pytest.approx(
-            float(row["box"]) + float(row["obj"]) + float(row["cls"]), rel=1e-3)
+            float(row["box"]) + float(row["obj"]) + float(row["cls"]), rel=1e-3
+        )
         assert 0.0 <= float(row["map50"]) <= 1.0
     state = json.load(open(os.path.join(save_dir, "train_state.json")))
     assert state["epoch"] == 3 and state["phase"] == "unfrozen"
@@ -85,21 +134,44 @@ def test_run_writes_every_output(full_run):
     averages = [arrays[f"e{i}"] for i in range(len(floats))]
     for index, average in zip(floats, averages):
         np.testing.assert_allclose(saved[index], average, atol=1e-6)
-    assert any(not np.allclose(arrays[f"w{i}"], average, atol=1e-6)
-               for i, average in zip(floats, averages))
+    assert any(
+        not np.allclose(arrays[f"w{i}"], average, atol=1e-6) for i, average in zip(floats, averages)
+    )
 
 
 @pytest.mark.slow
 def test_checkpoint_loads_in_predict(full_run, raccoon_small, tmp_path):
     _, save_dir = full_run
-    image = os.path.join(raccoon_small[0], "JPEGImages", dataset_ids("raccoon", "test", 1)[0] + ".jpg")
+    image = os.path.join(
+        raccoon_small[0], "JPEGImages", dataset_ids("raccoon", "test", 1)[0] + ".jpg"
+    )
     out = tmp_path / "dets.json"
     proc = subprocess.run(
-        [sys.executable, os.path.join(ROOT, "predict.py"), "--weights",
-         os.path.join(save_dir, "last.h5"), "--classes", os.path.join(save_dir, "classes.txt"),
-         "--backbone", "mobilenetv1", "--alpha", "0.25", "--source", image, "--json", str(out),
-         "--save-dir", str(tmp_path / "img"), "--conf", "0.01"],
-        capture_output=True, text=True, cwd=ROOT, timeout=300)
+        [
+            sys.executable,
+            os.path.join(ROOT, "predict.py"),
+            "--weights",
+            os.path.join(save_dir, "last.h5"),
+            "--classes",
+            os.path.join(save_dir, "classes.txt"),
+            "--backbone",
+            "mobilenetv1",
+            "--alpha",
+            "0.25",
+            "--source",
+            image,
+            "--json",
+            str(out),
+            "--save-dir",
+            str(tmp_path / "img"),
+            "--conf",
+            "0.01",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert out.exists() and json.loads(out.read_text()) is not None
 
@@ -146,8 +218,13 @@ def test_interrupted_run_resumes_and_continues_the_schedule(full_run, monkeypatc
     _, arrays_reference = load_training_state(reference_dir)
     assert sorted(arrays_resumed) == sorted(arrays_reference)
     for key, value in arrays_reference.items():
-        np.testing.assert_allclose(arrays_resumed[key], value, rtol=1e-5,
-                                   atol=1e-6 * float(np.abs(value).max(initial=1.0)), err_msg=key)
+        np.testing.assert_allclose(
+            arrays_resumed[key],
+            value,
+            rtol=1e-5,
+            atol=1e-6 * float(np.abs(value).max(initial=1.0)),
+            err_msg=key,
+        )
     # The optimiser continued (its step counter counts both sessions' steps).
     assert float(arrays_resumed["o0"]) == float(arrays_reference["o0"]) == 4.0
     # The weight average came back too: its update count spans both sessions.
@@ -161,6 +238,7 @@ def test_loss_on_a_fixed_batch_falls(raccoon_small):
     from utils.config import load_anchors
     from utils.data import load_voc_split
     from utils.data.pipeline import build_val_dataset
+
     samples, _ = load_voc_split(raccoon_small[0], "train", ["raccoon"])
     anchors = load_anchors()
     batch = next(iter(build_val_dataset(samples[:4], (128, 128), anchors, 1, 4)))
@@ -178,7 +256,8 @@ def test_loss_on_a_fixed_batch_falls(raccoon_small):
 
 @pytest.mark.slow
 def test_nan_loss_stops_with_a_message_and_keeps_the_last_good_checkpoint(
-        raccoon_small, tmp_path, monkeypatch, capsys):
+    raccoon_small, tmp_path, monkeypatch, capsys
+):
     poison = tf.Variable(False)
 
     class PoisonedLoss(trainer.YoloLoss):
@@ -193,13 +272,32 @@ def test_nan_loss_stops_with_a_message_and_keeps_the_last_good_checkpoint(
 
     original = training.train_detector
     monkeypatch.setattr(trainer, "YoloLoss", PoisonedLoss)
-    monkeypatch.setattr(training, "train_detector", lambda *a, **k: original(
-        *a, extra_callbacks=[PoisonFromEpoch2()], **k))
+    monkeypatch.setattr(
+        training,
+        "train_detector",
+        lambda *a, **k: original(*a, extra_callbacks=[PoisonFromEpoch2()], **k),
+    )
     root, classes = raccoon_small
     save_dir = str(tmp_path / "nan")
-    rc = train.main(SMALL + ["--data", root, "--classes", classes, "--weights", "none",
-                             "--epochs", "3", "--freeze-epochs", "0", "--eval-period", "0",
-                             "--save-dir", save_dir])
+    rc = train.main(
+        SMALL
+        + [
+            "--data",
+            root,
+            "--classes",
+            classes,
+            "--weights",
+            "none",
+            "--epochs",
+            "3",
+            "--freeze-epochs",
+            "0",
+            "--eval-period",
+            "0",
+            "--save-dir",
+            save_dir,
+        ]
+    )
     assert rc == 1
     assert "NaN" in capsys.readouterr().err
     assert json.load(open(os.path.join(save_dir, "train_state.json")))["epoch"] == 1
@@ -217,17 +315,36 @@ def test_helmet_annotation_problems_are_reported_and_training_goes_on(tmp_path, 
     root = voc_subset(tmp_path, "helmet", {"train": ids, "test": ids[:2]})
     classes = tmp_path / "classes.txt"
     classes.write_text("helmet\nhead\n")
-    rc = train.main(SMALL + ["--data", root, "--classes", str(classes), "--weights", "none",
-                             "--epochs", "1", "--freeze-epochs", "0", "--eval-period", "0",
-                             "--mosaic", "0.5", "--save-dir", str(tmp_path / "out")])
+    rc = train.main(
+        SMALL
+        + [
+            "--data",
+            root,
+            "--classes",
+            str(classes),
+            "--weights",
+            "none",
+            "--epochs",
+            "1",
+            "--freeze-epochs",
+            "0",
+            "--eval-period",
+            "0",
+            "--mosaic",
+            "0.5",
+            "--save-dir",
+            str(tmp_path / "out"),
+        ]
+    )
     out = capsys.readouterr().out
     assert rc == 0
     assert "000102" in out and "000121" in out
     assert os.path.isfile(tmp_path / "out" / "last.h5")
 
 
-@pytest.mark.parametrize("backbone,alpha,reference_count", [("mobilenetv1", 0.25, 81),
-                                                           ("ghostnet", 1.0, 300)])
+@pytest.mark.parametrize(
+    "backbone,alpha,reference_count", [("mobilenetv1", 0.25, 81), ("ghostnet", 1.0, 300)]
+)
 def test_freezing_freezes_exactly_the_backbone(backbone, alpha, reference_count):
     model = yolo_body((128, 128), num_classes=2, backbone=backbone, alpha=alpha)
     names = backbone_layer_names(model)
@@ -253,11 +370,11 @@ def test_learning_rate_schedules_follow_the_reference():
     assert scaled_learning_rates(1e-2, 8, "sgd") == pytest.approx((1.25e-3, 1.25e-5))
     assert scaled_learning_rates(1e-3, 8, "adam") == pytest.approx((3e-4, 3e-6))
     lr, low = 1e-3, 1e-5
-    assert cosine_lr(0, 100, lr, low) == pytest.approx(1e-4)          # warm-up start
+    assert cosine_lr(0, 100, lr, low) == pytest.approx(1e-4)  # warm-up start
     assert cosine_lr(1.5, 100, lr, low) == pytest.approx(1e-4 + 0.9e-3 * 0.25)
-    assert cosine_lr(3, 100, lr, low) == pytest.approx(lr)            # peak after warm-up
+    assert cosine_lr(3, 100, lr, low) == pytest.approx(lr)  # peak after warm-up
     assert cosine_lr(50, 100, lr, low) < lr and cosine_lr(50, 100, lr, low) > low
-    assert cosine_lr(95, 100, lr, low) == low                         # last 5% held at min
+    assert cosine_lr(95, 100, lr, low) == low  # last 5% held at min
     values = [cosine_lr(e, 100, lr, low) for e in range(3, 96)]
     assert all(a >= b for a, b in zip(values, values[1:]))
     assert step_lr(0, 100, lr, low) == lr and step_lr(99, 100, lr, low) == pytest.approx(low)
@@ -268,10 +385,12 @@ def test_help_and_bad_flags():
     script = os.path.join(ROOT, "train.py")
     proc = subprocess.run([sys.executable, script, "--help"], capture_output=True, text=True)
     assert proc.returncode == 0 and "--freeze-epochs" in proc.stdout and "--resume" in proc.stdout
-    for args, words in ((["--data", "x", "--batch-size", "1"], "at least 2"),
-                        (["--data", "x", "--mosaic", "1.5"], "in [0, 1]"),
-                        (["--epochs", "3"], "give a dataset"),
-                        (["--data", "x", "--optimizer", "rmsprop"], "invalid choice")):
+    for args, words in (
+        (["--data", "x", "--batch-size", "1"], "at least 2"),
+        (["--data", "x", "--mosaic", "1.5"], "in [0, 1]"),
+        (["--epochs", "3"], "give a dataset"),
+        (["--data", "x", "--optimizer", "rmsprop"], "invalid choice"),
+    ):
         proc = subprocess.run([sys.executable, script] + args, capture_output=True, text=True)
         assert proc.returncode == 2 and words in proc.stderr, proc.stderr
         assert "Traceback" not in proc.stderr
@@ -281,37 +400,45 @@ def test_help_and_bad_flags():
 def test_missing_dataset_and_bad_weights_give_one_line_errors(tmp_path, capsys):
     rc = train.main(["--data", str(tmp_path / "nowhere"), "--save-dir", str(tmp_path / "o")])
     assert rc == 2 and "dataset folder not found" in capsys.readouterr().err
-    root = voc_subset(tmp_path, "raccoon", {"train": dataset_ids("raccoon", "train", 4),
-                                            "test": dataset_ids("raccoon", "test", 2)})
+    root = voc_subset(
+        tmp_path,
+        "raccoon",
+        {"train": dataset_ids("raccoon", "train", 4), "test": dataset_ids("raccoon", "test", 2)},
+    )
     bad = tmp_path / "bad.h5"
     bad.write_bytes(b"not hdf5")
-    rc = train.main(SMALL + ["--data", root, "--weights", str(bad),
-                             "--save-dir", str(tmp_path / "o")])
+    rc = train.main(
+        SMALL + ["--data", root, "--weights", str(bad), "--save-dir", str(tmp_path / "o")]
+    )
     err = capsys.readouterr().err
     assert rc == 2 and "bad.h5" in err and "Traceback" not in err
 
 
-@pytest.mark.parametrize("flags,expected", [
-    ([], (200, 0)),                                   # the random-init schedule
-    (["--epochs", "30"], (30, 0)),                    # given epochs are kept
-    (["--freeze-epochs", "4"], (200, 4)),             # and a given frozen phase too
-    (["--random-init-epochs", "80"], (80, 0)),
-])
+@pytest.mark.parametrize(
+    "flags,expected",
+    [
+        ([], (200, 0)),  # the random-init schedule
+        (["--epochs", "30"], (30, 0)),  # given epochs are kept
+        (["--freeze-epochs", "4"], (200, 4)),  # and a given frozen phase too
+        (["--random-init-epochs", "80"], (80, 0)),
+    ],
+)
 def test_a_backbone_without_weights_trains_longer_and_unfrozen(flags, expected, capsys):
-    args = train.build_parser().parse_args(["--backbone", "shufflenetv2", "--alpha", "0.5",
-                                            "--data", "."] + flags)
+    args = train.build_parser().parse_args(
+        ["--backbone", "shufflenetv2", "--alpha", "0.5", "--data", "."] + flags
+    )
     train.plan_random_initialisation(args)
     assert (args.epochs, args.freeze_epochs) == expected and args.weights == "none"
     assert "has no published weights" in capsys.readouterr().out
 
 
 def test_published_weights_keep_the_fine_tuning_schedule(capsys):
-    args = train.build_parser().parse_args(["--backbone", "mobilenetv1", "--alpha", "0.25",
-                                            "--data", "."])
+    args = train.build_parser().parse_args(
+        ["--backbone", "mobilenetv1", "--alpha", "0.25", "--data", "."]
+    )
     train.plan_random_initialisation(args)
     assert (args.epochs, args.freeze_epochs, args.weights) == (60, 5, None)
-    args = train.build_parser().parse_args(["--alpha", "0.25", "--data", ".", "--weights",
-                                            "none"])
+    args = train.build_parser().parse_args(["--alpha", "0.25", "--data", ".", "--weights", "none"])
     train.plan_random_initialisation(args)
     assert (args.epochs, args.freeze_epochs) == (200, 0)
     assert "no published weights" not in capsys.readouterr().out

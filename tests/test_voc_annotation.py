@@ -1,4 +1,5 @@
 """voc_annotation.py: split writing with a seed, per-class counts and problems, clean exits."""
+
 import os
 import shutil
 import subprocess
@@ -13,8 +14,13 @@ HELMET_IDS = [f"{i:06d}" for i in range(95, 107)]
 
 
 def _run(*args):
-    return subprocess.run([sys.executable, os.path.join(ROOT, "voc_annotation.py"), *args],
-                          capture_output=True, text=True, timeout=120, cwd=ROOT)
+    return subprocess.run(
+        [sys.executable, os.path.join(ROOT, "voc_annotation.py"), *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+    )
 
 
 def _helmet_copy(tmp_path, name="VOC2007"):
@@ -44,12 +50,27 @@ def test_help_says_difficult_objects_are_not_training_targets():
 
 def test_writes_seeded_splits_once_and_reports_counts_and_problems(tmp_path):
     root, classes = _helmet_copy(tmp_path / "a")
-    result = _run("--data", str(root.parent), "--classes", classes, "--seed", "3", "--max-problems", "0",
-                  "--write-lines", str(tmp_path / "lines"))
+    result = _run(
+        "--data",
+        str(root.parent),
+        "--classes",
+        classes,
+        "--seed",
+        "3",
+        "--max-problems",
+        "0",
+        "--write-lines",
+        str(tmp_path / "lines"),
+    )
     assert result.returncode == 0, result.stderr
     splits = {name: _split(root, name) for name in ("trainval", "train", "val", "test")}
     # 12 images: int(12 * 0.9) = 10 trainval, int(10 * 0.9) = 9 train.
-    assert {k: len(v) for k, v in splits.items()} == {"trainval": 10, "train": 9, "val": 1, "test": 2}
+    assert {k: len(v) for k, v in splits.items()} == {
+        "trainval": 10,
+        "train": 9,
+        "val": 1,
+        "test": 2,
+    }
     assert sorted(splits["trainval"] + splits["test"]) == HELMET_IDS
     assert "wrote split files (seed 3)" in result.stdout
     assert "declared size 1920x1088" in result.stdout and "000102.xml" in result.stdout
@@ -70,8 +91,17 @@ def test_writes_seeded_splits_once_and_reports_counts_and_problems(tmp_path):
     rerun = _run("--data", str(root), "--classes", classes, "--seed", "4")
     assert rerun.returncode == 0 and "kept the existing split files" in rerun.stdout
     assert _split(root, "train") == splits["train"]
-    overwrite = _run("--data", str(root), "--classes", classes, "--seed", "4", "--overwrite-splits",
-                     "--trainval-percent", "0.5")
+    overwrite = _run(
+        "--data",
+        str(root),
+        "--classes",
+        classes,
+        "--seed",
+        "4",
+        "--overwrite-splits",
+        "--trainval-percent",
+        "0.5",
+    )
     assert overwrite.returncode == 0 and len(_split(root, "trainval")) == 6
 
 
@@ -93,11 +123,14 @@ def test_truncated_image_is_reported_in_a_real_voc_folder():
     assert "2007_000027.jpg: image is truncated" in result.stdout
 
 
-@pytest.mark.parametrize("override, message", [
-    ({"--data": "/nonexistent/dataset"}, "dataset folder not found"),
-    ({"--classes": "/nonexistent/classes.txt"}, "classes file not found"),
-    ({"--trainval-percent": "1.5"}, "--trainval-percent must be in [0, 1]"),
-])
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ({"--data": "/nonexistent/dataset"}, "dataset folder not found"),
+        ({"--classes": "/nonexistent/classes.txt"}, "classes file not found"),
+        ({"--trainval-percent": "1.5"}, "--trainval-percent must be in [0, 1]"),
+    ],
+)
 def test_unusable_input_exits_with_one_line_error(tmp_path, override, message):
     root, classes = _helmet_copy(tmp_path)
     options = {"--data": str(root), "--classes": classes, **override}

@@ -7,6 +7,7 @@
 * Ctrl-C exits with :data:`EXIT_INTERRUPTED` (130) after the script's own clean-up; a closed
   output pipe (``| head``) exits 0.
 """
+
 import argparse
 import errno
 import math
@@ -69,9 +70,13 @@ def check_range(value, flag, low=None, high=None, low_open=False, high_open=Fals
     if not ok:
         left = "(" if low_open else "["
         right = ")" if high_open else "]"
-        span = (f"in {left}{low:g}, {high:g}{right}" if low is not None and high is not None
-                else f"{'above' if low_open else 'at least'} {low:g}" if low is not None
-                else f"{'below' if high_open else 'at most'} {high:g}")
+        span = (
+            f"in {left}{low:g}, {high:g}{right}"
+            if low is not None and high is not None
+            else f"{'above' if low_open else 'at least'} {low:g}"
+            if low is not None
+            else f"{'below' if high_open else 'at most'} {high:g}"
+        )
         raise UsageError(f"{flag} must be {span}, got {value}")
     return value
 
@@ -86,12 +91,13 @@ def check_detection_ranges(args):
 def check_seed(args):
     """NumPy and TensorFlow take seeds from 0 to 2**32 - 1."""
     if args.seed is not None:
-        check_range(args.seed, "--seed", 0, 2 ** 32 - 1)
+        check_range(args.seed, "--seed", 0, 2**32 - 1)
 
 
 def check_model_options(args):
     """--alpha must be one of the backbone's widths (checked before anything slow)."""
     from nets import get_backbone
+
     get_backbone(args.backbone, args.alpha)
 
 
@@ -99,6 +105,7 @@ def apply_max_pixels(args):
     """Check ``--max-pixels`` and make it the image readers' limit."""
     check_range(args.max_pixels, "--max-pixels", 1)
     from utils.data.images import set_max_pixels
+
     set_max_pixels(args.max_pixels)
 
 
@@ -126,7 +133,7 @@ def run_cli(run, parser, argv=None, quiet_tensorflow=True):
     except BrokenPipeError:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
-    except Exception as exc:  # noqa: BLE001 - re-raised unless it is the user's input
+    except Exception as exc:
         if not is_user_error(exc):
             raise
         print(f"error: {' '.join(str(exc).split())}", file=sys.stderr)

@@ -1,4 +1,5 @@
 """Reading the model's data files (class lists, anchors) and input sizes, with clear errors."""
+
 import os
 
 import numpy as np
@@ -35,7 +36,9 @@ def load_anchors(path=DEFAULT_ANCHORS_PATH):
     except ValueError as exc:
         raise ConfigError(f"anchors file {path} is not a list of numbers: {exc}") from exc
     if len(values) != 18:
-        raise ConfigError(f"anchors file {path} must hold 9 'w,h' pairs, found {len(values)} values")
+        raise ConfigError(
+            f"anchors file {path} must hold 9 'w,h' pairs, found {len(values)} values"
+        )
     return np.asarray(values, np.float32).reshape(9, 2)
 
 
@@ -62,6 +65,8 @@ def parse_input_size(value):
     if height <= 0 or width <= 0 or height % 32 or width % 32:
         raise ConfigError(f"input size must be a positive multiple of 32, got {height}x{width}")
     if max(height, width) > MAX_INPUT_SIDE:
-        raise ConfigError(f"input size {height}x{width} is above {MAX_INPUT_SIDE} pixels a side "
-                          f"(the model's activations would not fit in memory)")
+        raise ConfigError(
+            f"input size {height}x{width} is above {MAX_INPUT_SIDE} pixels a side "
+            f"(the model's activations would not fit in memory)"
+        )
     return height, width

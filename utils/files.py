@@ -11,6 +11,7 @@ file may stay behind: :func:`remove_temporaries` clears them (train.py does at e
 A full disk (or quota, or file-size limit) becomes a :class:`DiskFullError` naming the file.
 (Files are not fsync'ed: the guarantee is against an interrupted process, not a power cut.)
 """
+
 import contextlib
 import errno
 import io
@@ -49,10 +50,19 @@ _NO_SPACE_HINTS = {errno.EFBIG: " (over the file-size limit: see ulimit -f)"}
 
 def disk_full_error(path, exc):
     """The :class:`DiskFullError` to raise for ``exc`` while writing ``path``."""
-    code = next((c for c in NO_SPACE_ERRNOS if c == getattr(exc, "errno", None)
-                 or os.strerror(c) in str(exc)), errno.ENOSPC)
-    return DiskFullError(code, f"cannot write {path}: {os.strerror(code)}"
-                               f"{_NO_SPACE_HINTS.get(code, '')}; nothing half-written was left")
+    code = next(
+        (
+            c
+            for c in NO_SPACE_ERRNOS
+            if c == getattr(exc, "errno", None) or os.strerror(c) in str(exc)
+        ),
+        errno.ENOSPC,
+    )
+    return DiskFullError(
+        code,
+        f"cannot write {path}: {os.strerror(code)}"
+        f"{_NO_SPACE_HINTS.get(code, '')}; nothing half-written was left",
+    )
 
 
 @contextlib.contextmanager
@@ -110,8 +120,9 @@ def atomic_path(path, suffix=None):
     os.makedirs(directory, exist_ok=True)
     if suffix is None:
         suffix = os.path.splitext(path)[1]
-    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp" + suffix,
-                               dir=directory)
+    fd, tmp = tempfile.mkstemp(
+        prefix=f".{os.path.basename(path)}.", suffix=".tmp" + suffix, dir=directory
+    )
     os.close(fd)
     with no_space_as_disk_full(path):
         try:
@@ -172,6 +183,7 @@ def write_image(path, image, **params):
     PIL's encoders write to the file descriptor themselves and can leave a truncated file
     without raising when the disk is full."""
     from PIL import Image
+
     extension = os.path.splitext(path)[1].lower()
     buffer = io.BytesIO()
     image.save(buffer, format=Image.registered_extensions().get(extension, "PNG"), **params)

@@ -5,6 +5,7 @@ Which file belongs to which (backbone, alpha) is a fact of the backbone registry
 implementation's release assets into the cache folder (``$YOLO_LITE_CACHE_DIR``, default
 ``~/.cache/yolov4-lite``) and reused afterwards.
 """
+
 import os
 import sys
 import urllib.error
@@ -41,20 +42,30 @@ def weights_url(name):
 
 
 def _available():
-    return ", ".join(f"{spec.name} {alpha:g}" for spec in backbone_specs()
-                     for alpha in sorted(spec.pretrained))
+    return ", ".join(
+        f"{spec.name} {alpha:g}" for spec in backbone_specs() for alpha in sorted(spec.pretrained)
+    )
 
 
 def download(url, destination, progress=True, timeout=30):
     """Download ``url`` to ``destination`` atomically (a partial download never lands there)."""
     from tqdm import tqdm
 
-    with atomic_path(destination, suffix=".part") as tmp, open(tmp, "wb") as out, \
-            urllib.request.urlopen(url, timeout=timeout) as response:
+    with (
+        atomic_path(destination, suffix=".part") as tmp,
+        open(tmp, "wb") as out,
+        urllib.request.urlopen(url, timeout=timeout) as response,
+    ):
         total = int(response.headers.get("Content-Length") or 0) or None
-        with tqdm(total=total, unit="B", unit_scale=True, unit_divisor=1024,
-                  desc=os.path.basename(destination), disable=not progress,
-                  file=sys.stderr) as bar:
+        with tqdm(
+            total=total,
+            unit="B",
+            unit_scale=True,
+            unit_divisor=1024,
+            desc=os.path.basename(destination),
+            disable=not progress,
+            file=sys.stderr,
+        ) as bar:
             while True:
                 chunk = response.read(1 << 16)
                 if not chunk:
@@ -88,7 +99,8 @@ def resolve_weights(backbone, alpha, weights=None, progress=True):
     if name is None:
         raise WeightsUnavailableError(
             f"no pretrained weights are published for {backbone} alpha {float(alpha):g} "
-            f"(available: {_available()}); pass --weights FILE")
+            f"(available: {_available()}); pass --weights FILE"
+        )
     folder = cache_dir()
     path = os.path.join(folder, name)
     if os.path.isfile(path):
@@ -101,4 +113,5 @@ def resolve_weights(backbone, alpha, weights=None, progress=True):
         reason = getattr(exc, "reason", None) or exc
         raise WeightsUnavailableError(
             f"could not download {name} ({reason}); download {url} yourself and put it in "
-            f"{folder} (or set {CACHE_ENV}, or pass --weights FILE)") from None
+            f"{folder} (or set {CACHE_ENV}, or pass --weights FILE)"
+        ) from None

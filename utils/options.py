@@ -11,10 +11,11 @@ must differ, an option holds one value per *mode*:
 
 Plain Python, no TensorFlow: building a parser or reading a default costs nothing.
 """
+
 import argparse
 import os
 from dataclasses import dataclass
-from typing import Any, Optional, Tuple
+from typing import Any
 
 from nets.backbones import available_backbones, describe_choices
 from nets.defaults import DEFAULT_ALPHA, DEFAULT_BACKBONE, DEFAULT_NUM_CLASSES
@@ -40,14 +41,15 @@ class PerMode(dict):
 @dataclass(frozen=True)
 class Option:
     """One flag: its default (or a :class:`PerMode` of defaults), help, and argparse details."""
+
     default: Any
-    help: Any                                 # a string, or a PerMode of strings
+    help: Any  # a string, or a PerMode of strings
     type: Any = None
-    choices: Optional[Tuple] = None
-    action: Optional[str] = None              # "store_true" or "bool" (--x / --no-x)
+    choices: tuple | None = None
+    action: str | None = None  # "store_true" or "bool" (--x / --no-x)
     nargs: Any = None
-    metavar: Optional[str] = None
-    flags: Tuple[str, ...] = ()               # extra spellings, e.g. ("-k",)
+    metavar: str | None = None
+    flags: tuple[str, ...] = ()  # extra spellings, e.g. ("-k",)
 
     def value(self, mode):
         return _for_mode(self.default, mode)
@@ -63,241 +65,364 @@ def _for_mode(value, mode):
 
 _MODEL_WEIGHTS_HELP = PerMode(
     predict="weights: a .h5 file, or a model exported by export.py (.tflite, .onnx, a "
-            "SavedModel folder), which brings its own classes, anchors and input size "
-            "(default: the published VOC weights of the backbone, downloaded once into "
-            "$YOLO_LITE_CACHE_DIR)",
+    "SavedModel folder), which brings its own classes, anchors and input size "
+    "(default: the published VOC weights of the backbone, downloaded once into "
+    "$YOLO_LITE_CACHE_DIR)",
     eval="weights: a .h5 file or an exported model (.tflite, .onnx, SavedModel folder) "
-         "(default: the published VOC weights of the backbone, downloaded once)",
+    "(default: the published VOC weights of the backbone, downloaded once)",
     export="weights to export: a .h5 file (default: the published VOC weights of the "
-           "backbone, downloaded once)",
+    "backbone, downloaded once)",
     train="initial weights: a .h5 file (a detector checkpoint or an ImageNet backbone file), "
-          "'none' for random initialisation; default: the published VOC weights of the "
-          "backbone (downloaded once)")
+    "'none' for random initialisation; default: the published VOC weights of the "
+    "backbone (downloaded once)",
+)
 
 OPTIONS = {
     # ---------------------------------------------------------------- model
     # The model's defaults (nets.defaults): the reference's backbone at width 1.0 (pass
     # --alpha 0.25 for the smallest model).
-    "backbone": Option(DEFAULT_BACKBONE, f"backbone: {describe_choices()}",
-                       choices=tuple(available_backbones())),
+    "backbone": Option(
+        DEFAULT_BACKBONE, f"backbone: {describe_choices()}", choices=tuple(available_backbones())
+    ),
     "alpha": Option(DEFAULT_ALPHA, "width multiplier of the backbone and the neck", type=float),
     "weights": Option(None, _MODEL_WEIGHTS_HELP),
     # VOC's 20 classes where a model is run; training reads the names from the data instead.
-    "classes": Option(PerMode(predict=None, eval=None, train=None, anchors=None,
-                              annotate=DEFAULT_CLASSES_PATH, export=None),
-                      PerMode(predict="class names file, one per line (default "
-                                      "model_data/voc_classes.txt; an exported model's own)",
-                              export="class names file, one per line, stored in the exported "
-                                     "model (default model_data/voc_classes.txt)",
-                              eval="class names file (default with --data: model_data/"
-                                   "voc_classes.txt; with --map-out: the classes found in the "
-                                   "ground truth)",
-                              train="class list, one name per line (default: the VOC data's "
-                                    "class names, sorted; the COCO file's categories)",
-                              anchors="class names file (default: every class in the "
-                                      "annotations)",
-                              annotate="class names file, one per line")),
+    "classes": Option(
+        PerMode(
+            predict=None,
+            eval=None,
+            train=None,
+            anchors=None,
+            annotate=DEFAULT_CLASSES_PATH,
+            export=None,
+        ),
+        PerMode(
+            predict="class names file, one per line (default "
+            "model_data/voc_classes.txt; an exported model's own)",
+            export="class names file, one per line, stored in the exported "
+            "model (default model_data/voc_classes.txt)",
+            eval="class names file (default with --data: model_data/"
+            "voc_classes.txt; with --map-out: the classes found in the "
+            "ground truth)",
+            train="class list, one name per line (default: the VOC data's "
+            "class names, sorted; the COCO file's categories)",
+            anchors="class names file (default: every class in the annotations)",
+            annotate="class names file, one per line",
+        ),
+    ),
     "anchors": Option(None, "anchors file, 9 'w,h' pairs (default model_data/yolo_anchors.txt)"),
     # The reference's input size; any multiple of 32 works, as N or HxW.
     "input_size": Option("416", "network input size N or HxW, multiples of 32"),
     "num_classes": Option(DEFAULT_NUM_CLASSES, "number of classes", type=int),
-
     # ---------------------------------------------------------------- detection
     # predict shows confident boxes; evaluation keeps nearly all of them, since AP integrates
     # precision over every recall level.
-    "conf": Option(PerMode(predict=0.5, eval=0.001, export=0.5),
-                   PerMode(predict="score threshold (objectness x class)",
-                           eval="score threshold (objectness x class)",
-                           export="score threshold built into --nms graphs"), type=float),
+    "conf": Option(
+        PerMode(predict=0.5, eval=0.001, export=0.5),
+        PerMode(
+            predict="score threshold (objectness x class)",
+            eval="score threshold (objectness x class)",
+            export="score threshold built into --nms graphs",
+        ),
+        type=float,
+    ),
     # The reference's values: 0.3 for drawn results, 0.5 for mAP.
-    "nms_iou": Option(PerMode(predict=0.3, eval=0.5, export=0.3),
-                      "NMS IoU threshold (per class)", type=float),
+    "nms_iou": Option(
+        PerMode(predict=0.3, eval=0.5, export=0.3), "NMS IoU threshold (per class)", type=float
+    ),
     "max_boxes": Option(100, "detections kept per class and per image", type=int),
-    "letterbox": Option(True, "keep the aspect ratio (grey padding) instead of a plain resize",
-                        action="bool"),
-
+    "letterbox": Option(
+        True, "keep the aspect ratio (grey padding) instead of a plain resize", action="bool"
+    ),
     # ---------------------------------------------------------------- predict.py
-    "source": Option(None, "image file, folder, video file or camera index such as 0 "
-                           "(default: a sample photo shipped with matplotlib)"),
-    "mode": Option("predict", "predict: draw and save detections; fps: time end-to-end latency; "
-                              "heatmap: save an objectness heat map",
-                   choices=("predict", "fps", "heatmap")),
-    "save_dir": Option(PerMode(predict="img_out", train="logs"),
-                       PerMode(predict="where drawn results are saved",
-                               train="where checkpoints and logs go")),
+    "source": Option(
+        None,
+        "image file, folder, video file or camera index such as 0 "
+        "(default: a sample photo shipped with matplotlib)",
+    ),
+    "mode": Option(
+        "predict",
+        "predict: draw and save detections; fps: time end-to-end latency; "
+        "heatmap: save an objectness heat map",
+        choices=("predict", "fps", "heatmap"),
+    ),
+    "save_dir": Option(
+        PerMode(predict="img_out", train="logs"),
+        PerMode(predict="where drawn results are saved", train="where checkpoints and logs go"),
+    ),
     "json": Option(None, "also write machine-readable results to FILE", metavar="FILE"),
-    "crop": Option(False, "save each detected object as an image in SAVE_DIR/crops/",
-                   action="store_true"),
+    "crop": Option(
+        False, "save each detected object as an image in SAVE_DIR/crops/", action="store_true"
+    ),
     "count": Option(False, "print the number of objects per class", action="store_true"),
     "show": Option(False, "show results in a window", action="store_true"),
     "runs": Option(100, "timed runs in --mode fps", type=int),
     # PIL's own guard is 89 megapixels; 100 admits every camera sensor sold today.
-    "max_pixels": Option(100_000_000, "refuse images with more pixels than this (a guard "
-                                      "against decompression bombs and out-of-memory)",
-                         type=int, metavar="N"),
-    "quiet": Option(False, PerMode(predict="print less",
-                                   train="one line per epoch, no progress bar"),
-                    action="store_true"),
-
+    "max_pixels": Option(
+        100_000_000,
+        "refuse images with more pixels than this (a guard "
+        "against decompression bombs and out-of-memory)",
+        type=int,
+        metavar="N",
+    ),
+    "quiet": Option(
+        False,
+        PerMode(predict="print less", train="one line per epoch, no progress bar"),
+        action="store_true",
+    ),
     # ---------------------------------------------------------------- datasets
-    "data": Option(None, PerMode(
-        eval="VOC folder holding Annotations/, JPEGImages/, ImageSets/Main/",
-        train="VOC folder holding Annotations/, JPEGImages/, ImageSets/Main/",
-        anchors="VOC folder with Annotations/ and JPEGImages/",
-        annotate="VOC folder holding Annotations/, JPEGImages/ and ImageSets/Main/ (or a "
-                 "folder with exactly one such subfolder, e.g. a VOCdevkit holding only "
-                 "VOC2007)",
-        export="VOC folder whose images calibrate --int8 (and check the exports)"),
-        metavar="ROOT"),
-    "split": Option(PerMode(eval="test", export="train"),
-                    PerMode(eval="ImageSets/Main/<split>.txt to evaluate",
-                            export="ImageSets/Main/<split>.txt to take calibration images from")),
+    "data": Option(
+        None,
+        PerMode(
+            eval="VOC folder holding Annotations/, JPEGImages/, ImageSets/Main/",
+            train="VOC folder holding Annotations/, JPEGImages/, ImageSets/Main/",
+            anchors="VOC folder with Annotations/ and JPEGImages/",
+            annotate="VOC folder holding Annotations/, JPEGImages/ and ImageSets/Main/ (or a "
+            "folder with exactly one such subfolder, e.g. a VOCdevkit holding only "
+            "VOC2007)",
+            export="VOC folder whose images calibrate --int8 (and check the exports)",
+        ),
+        metavar="ROOT",
+    ),
+    "split": Option(
+        PerMode(eval="test", export="train"),
+        PerMode(
+            eval="ImageSets/Main/<split>.txt to evaluate",
+            export="ImageSets/Main/<split>.txt to take calibration images from",
+        ),
+    ),
     "train_split": Option("train", "ImageSets/Main split to train on"),
-    "val_split": Option(None, "split for validation loss and mAP (default: val, else test, when "
-                              "present); 'none' to skip validation"),
-    "coco_json": Option(None, PerMode(train="COCO instances json to train on",
-                                      eval="COCO instances json (ground truth) to evaluate on")),
-    "coco_images": Option(None, PerMode(train="image folder of --coco-json",
-                                        eval="image folder of --coco-json")),
+    "val_split": Option(
+        None,
+        "split for validation loss and mAP (default: val, else test, when "
+        "present); 'none' to skip validation",
+    ),
+    "coco_json": Option(
+        None,
+        PerMode(
+            train="COCO instances json to train on",
+            eval="COCO instances json (ground truth) to evaluate on",
+        ),
+    ),
+    "coco_images": Option(
+        None, PerMode(train="image folder of --coco-json", eval="image folder of --coco-json")
+    ),
     "val_coco_json": Option(None, "COCO instances json to validate on"),
     "val_coco_images": Option(None, "image folder of --val-coco-json"),
-
     # ---------------------------------------------------------------- evaluation (get_map.py)
-    "map_out": Option(None, "folder with ground-truth/<id>.txt and detection-results/<id>.txt",
-                      metavar="DIR"),
-    "iou": Option(["0.5"], "VOC IoU threshold(s): 0.5, several values, or a range 0.5:0.95 "
-                           "(step 0.05) / start:stop:step", nargs="+"),
+    "map_out": Option(
+        None, "folder with ground-truth/<id>.txt and detection-results/<id>.txt", metavar="DIR"
+    ),
+    "iou": Option(
+        ["0.5"],
+        "VOC IoU threshold(s): 0.5, several values, or a range 0.5:0.95 "
+        "(step 0.05) / start:stop:step",
+        nargs="+",
+    ),
     "metric": Option("voc", "which mAP to compute", choices=("voc", "coco", "both")),
-    "score_threshold": Option(0.5, "score at which per-class precision, recall and F1 are read",
-                              type=float),
+    "score_threshold": Option(
+        0.5, "score at which per-class precision, recall and F1 are read", type=float
+    ),
     "voc07": Option(False, "11-point AP (VOC2007) instead of all-point", action="store_true"),
-    "coco_compat": Option(False, "build the COCO ground truth exactly as the original does "
-                                 "(annotation ids from 0 in directory order, area w*h-10), to "
-                                 "reproduce its numbers; its annotation id 0 is then never "
-                                 "counted as found", action="store_true"),
-    "out": Option(PerMode(eval="map_out", anchors="yolo_anchors.txt", export="exports"),
-                  PerMode(eval="output folder", anchors="anchors file to write",
-                          export="folder for the exported models")),
+    "coco_compat": Option(
+        False,
+        "build the COCO ground truth exactly as the original does "
+        "(annotation ids from 0 in directory order, area w*h-10), to "
+        "reproduce its numbers; its annotation id 0 is then never "
+        "counted as found",
+        action="store_true",
+    ),
+    "out": Option(
+        PerMode(eval="map_out", anchors="yolo_anchors.txt", export="exports"),
+        PerMode(
+            eval="output folder",
+            anchors="anchors file to write",
+            export="folder for the exported models",
+        ),
+    ),
     "no_progress": Option(False, "no progress bar", action="store_true"),
     # Drawing is slower than the evaluation itself (about 0.1 s per figure), so it is asked for.
-    "plots": Option(False, "also draw a precision-recall curve per class (pr_curves/<class>.png) "
-                           "and an AP bar chart per IoU (ap_per_class_iou<IoU>.png)",
-                    action="store_true"),
-
+    "plots": Option(
+        False,
+        "also draw a precision-recall curve per class (pr_curves/<class>.png) "
+        "and an AP bar chart per IoU (ap_per_class_iou<IoU>.png)",
+        action="store_true",
+    ),
     # ---------------------------------------------------------------- export.py
-    "format": Option(["tflite"], "formats to write, one or more of: saved_model (TF Serving, "
-                                 "TF.js), tflite (phones, edge devices), onnx (ONNX Runtime, "
-                                 "TensorRT, OpenVINO)", nargs="+",
-                     choices=("saved_model", "tflite", "onnx")),
+    "format": Option(
+        ["tflite"],
+        "formats to write, one or more of: saved_model (TF Serving, "
+        "TF.js), tflite (phones, edge devices), onnx (ONNX Runtime, "
+        "TensorRT, OpenVINO)",
+        nargs="+",
+        choices=("saved_model", "tflite", "onnx"),
+    ),
     "half": Option(False, "also a float16 TFLite model (half the size)", action="store_true"),
-    "int8": Option(False, "also a full-integer TFLite model (uint8 input and output), "
-                          "calibrated on --data images", action="store_true"),
+    "int8": Option(
+        False,
+        "also a full-integer TFLite model (uint8 input and output), calibrated on --data images",
+        action="store_true",
+    ),
     "calib_images": Option(100, "calibration images for --int8", type=int),
-    "nms": Option(False, "TFLite float and ONNX graphs that decode and suppress inside (batch "
-                         "1, boxes keep their best class) instead of raw head outputs; int8 "
-                         "stays raw; SavedModels always have both (signatures 'serve', also "
-                         "'serving_default', and 'raw')", action="bool"),
+    "nms": Option(
+        False,
+        "TFLite float and ONNX graphs that decode and suppress inside (batch "
+        "1, boxes keep their best class) instead of raw head outputs; int8 "
+        "stays raw; SavedModels always have both (signatures 'serve', also "
+        "'serving_default', and 'raw')",
+        action="bool",
+    ),
     "name": Option(None, "file name stem (default yolov4_lite_<backbone>_<alpha>_<size>)"),
-
     # ---------------------------------------------------------------- convert_weights.py
-    "checkpoint": Option(None, "timm checkpoint (.safetensors) of the backbone: "
-                               "mnasnet_100 for mnasnet_b1, semnasnet_100 for mnasnet_a1",
-                         metavar="FILE"),
-    "convert_out": Option(None, "HDF5 file to write (give it to train.py --weights)",
-                          metavar="FILE", flags=()),
-
+    "checkpoint": Option(
+        None,
+        "timm checkpoint (.safetensors) of the backbone: "
+        "mnasnet_100 for mnasnet_b1, semnasnet_100 for mnasnet_a1",
+        metavar="FILE",
+    ),
+    "convert_out": Option(
+        None, "HDF5 file to write (give it to train.py --weights)", metavar="FILE", flags=()
+    ),
     # ---------------------------------------------------------------- training schedule
     # Few epochs suffice when fine-tuning from the VOC weights (the figures in the README).
     "epochs": Option(60, "total epochs, frozen ones included", type=int),
     "freeze_epochs": Option(5, "first epochs with the backbone frozen (0: never)", type=int),
     # A backbone without pretrained weights learns everything: a longer run, never frozen.
-    "random_init_epochs": Option(200, "total epochs when the backbone starts from random "
-                                      "initialisation (no published weights, or --weights none) "
-                                      "and --epochs is not given; such a run has no frozen phase "
-                                      "unless --freeze-epochs is given", type=int),
+    "random_init_epochs": Option(
+        200,
+        "total epochs when the backbone starts from random "
+        "initialisation (no published weights, or --weights none) "
+        "and --epochs is not given; such a run has no frozen phase "
+        "unless --freeze-epochs is given",
+        type=int,
+    ),
     # Inference runs this many images per graph call (folders, evaluation); results are the
     # same for any batch size.
-    "batch_size": Option(PerMode(predict=8, eval=8, train=8),
-                         PerMode(predict="images per run of the model on a folder",
-                                 eval="images per run of the model",
-                                 train="batch size after unfreezing"), type=int),
+    "batch_size": Option(
+        PerMode(predict=8, eval=8, train=8),
+        PerMode(
+            predict="images per run of the model on a folder",
+            eval="images per run of the model",
+            train="batch size after unfreezing",
+        ),
+        type=int,
+    ),
     # A frozen backbone needs no gradients, so a larger batch fits in the same memory.
     "freeze_batch_size": Option(16, "batch size while the backbone is frozen", type=int),
-    "optimizer": Option("adam", "adam (decoupled weight decay) or sgd (Nesterov)",
-                        choices=("adam", "sgd")),
+    "optimizer": Option(
+        "adam", "adam (decoupled weight decay) or sgd (Nesterov)", choices=("adam", "sgd")
+    ),
     # None: LR_PER_64 of the optimiser.
-    "lr": Option(None, "initial LR for a batch of 64, scaled linearly to the batch size and "
-                       "clamped as the reference does (adam [3e-4, 1e-3], sgd [5e-4, 5e-2]); "
-                       f"default: adam {LR_PER_64['adam']:g} (= 1e-3 at batch 8 and 16), sgd "
-                       f"{LR_PER_64['sgd']:g}; the final LR is 1%% of it", type=float),
-    "lr_schedule": Option("cos", "cosine with warm-up, or ten equal steps",
-                          choices=("cos", "step")),
+    "lr": Option(
+        None,
+        "initial LR for a batch of 64, scaled linearly to the batch size and "
+        "clamped as the reference does (adam [3e-4, 1e-3], sgd [5e-4, 5e-2]); "
+        f"default: adam {LR_PER_64['adam']:g} (= 1e-3 at batch 8 and 16), sgd "
+        f"{LR_PER_64['sgd']:g}; the final LR is 1%% of it",
+        type=float,
+    ),
+    "lr_schedule": Option(
+        "cos", "cosine with warm-up, or ten equal steps", choices=("cos", "step")
+    ),
     # None: 5% of the epochs, between 1 and 3.
-    "warmup_epochs": Option(None, "warm-up length (default: 5%% of the epochs, between 1 and 3)",
-                            type=float),
+    "warmup_epochs": Option(
+        None, "warm-up length (default: 5%% of the epochs, between 1 and 3)", type=float
+    ),
     "momentum": Option(0.937, "SGD momentum / Adam beta_1", type=float),
-    "weight_decay": Option(5e-4, "decoupled weight decay (not on BatchNorm or biases)",
-                           type=float),
+    "weight_decay": Option(5e-4, "decoupled weight decay (not on BatchNorm or biases)", type=float),
     "mosaic": Option(0.5, "mosaic probability", type=float),
     "mixup": Option(0.5, "probability of mixing a mosaic with another image", type=float),
     # The last 30% of the epochs see undistorted images, as in YOLOX.
-    "aug_off_ratio": Option(0.7, "mosaic and mixup stop after this fraction of the epochs",
-                            type=float),
+    "aug_off_ratio": Option(
+        0.7, "mosaic and mixup stop after this fraction of the epochs", type=float
+    ),
     "label_smoothing": Option(0.0, "class targets y * (1 - ls) + ls / C", type=float),
     "focal_loss": Option(False, "focal objectness loss", action="store_true"),
-    "save_period": Option(0, "also keep epNNN.h5 every N epochs (0: only last.h5 and best.h5)",
-                          type=int),
-    "eval_period": Option(10, "mAP@0.5 on the validation split every N epochs and at the end "
-                              "(0: off)", type=int),
-    "resume": Option(False, "continue the run saved in --save-dir (its settings are reused; "
-                            "flags given now override them)", action="store_true"),
+    "save_period": Option(
+        0, "also keep epNNN.h5 every N epochs (0: only last.h5 and best.h5)", type=int
+    ),
+    "eval_period": Option(
+        10, "mAP@0.5 on the validation split every N epochs and at the end (0: off)", type=int
+    ),
+    "resume": Option(
+        False,
+        "continue the run saved in --save-dir (its settings are reused; "
+        "flags given now override them)",
+        action="store_true",
+    ),
     # Training is random unless seeded; splits and k-means are seeded so reruns agree.
-    "seed": Option(PerMode(train=None, anchors=0, annotate=0),
-                   PerMode(train="random seed (reproducible runs)",
-                           anchors="seed of the initial centres",
-                           annotate="seed of the random split"), type=int),
+    "seed": Option(
+        PerMode(train=None, anchors=0, annotate=0),
+        PerMode(
+            train="random seed (reproducible runs)",
+            anchors="seed of the initial centres",
+            annotate="seed of the random split",
+        ),
+        type=int,
+    ),
     "workers": Option(None, "parallel data-loading workers (default: CPU count)", type=int),
-    "mixed_precision": Option(False, "float16 (GPU) or bfloat16 (CPU) compute",
-                              action="store_true"),
-    "distribute": Option("auto", "tf.distribute strategy: auto (several local GPUs: mirrored; "
-                                 "TF_CONFIG naming a cluster: multiworker; else none)",
-                         choices=("auto", "none", "mirrored", "multiworker")),
-    "cpu_replicas": Option(1, "with --distribute mirrored on a machine without GPUs, split the "
-                              "CPU into N replicas (to try replication; not faster)", type=int),
-    "sync_bn": Option(False, "BatchNorm statistics over all replicas (synchronised BatchNorm)",
-                      action="store_true"),
+    "mixed_precision": Option(
+        False, "float16 (GPU) or bfloat16 (CPU) compute", action="store_true"
+    ),
+    "distribute": Option(
+        "auto",
+        "tf.distribute strategy: auto (several local GPUs: mirrored; "
+        "TF_CONFIG naming a cluster: multiworker; else none)",
+        choices=("auto", "none", "mirrored", "multiworker"),
+    ),
+    "cpu_replicas": Option(
+        1,
+        "with --distribute mirrored on a machine without GPUs, split the "
+        "CPU into N replicas (to try replication; not faster)",
+        type=int,
+    ),
+    "sync_bn": Option(
+        False,
+        "BatchNorm statistics over all replicas (synchronised BatchNorm)",
+        action="store_true",
+    ),
     # Measured on the raccoon fine-tune: no gain (94.3 / 97.4% with, 96.7% without) and a 4%
     # slower step, so off by default; long runs from scratch are where averaging pays.
-    "ema": Option(False, "evaluate and save an exponential moving average of the weights",
-                  action="bool"),
+    "ema": Option(
+        False, "evaluate and save an exponential moving average of the weights", action="bool"
+    ),
     # XLA is 4-7x slower on CPUs; try it on a GPU.
-    "jit_compile": Option(False, "compile the train step with XLA (slower on CPU, try on GPU)",
-                          action="store_true"),
-
+    "jit_compile": Option(
+        False, "compile the train step with XLA (slower on CPU, try on GPU)", action="store_true"
+    ),
     # ---------------------------------------------------------------- summary.py
     "json_summary": Option(False, "print the figures as JSON", action="store_true"),
     "layers": Option(False, "also print Keras' layer-by-layer summary", action="store_true"),
-
     # ---------------------------------------------------------------- kmeans_for_anchors.py
     "num_anchors": Option(9, "number of anchors", type=int, flags=("-k",)),
     "plot": Option(None, "scatter plot PNG (default: --out with .png)"),
-
     # ---------------------------------------------------------------- voc_annotation.py
-    "trainval_percent": Option(0.9, "share of the images in trainval (the rest is test) when "
-                                    "writing splits", type=float),
-    "train_percent": Option(0.9, "share of trainval in train (the rest is val) when writing "
-                                 "splits", type=float),
-    "overwrite_splits": Option(False, "write new ImageSets/Main/{trainval,train,val,test}.txt "
-                                      "even when split files exist (by default existing split "
-                                      "files are kept and none is written)",
-                               action="store_true"),
-    "write_lines": Option(None, "also write the reference's annotation lists "
-                                "<YEAR>_<split>.txt ('image_path x1,y1,x2,y2,class ...', "
-                                "difficult objects left out) into DIR", metavar="DIR"),
-    "no_check_images": Option(False, "read image sizes only; skip the truncation check",
-                              action="store_true"),
-    "max_problems": Option(30, "problems listed one per line, 0 for all; the rest are "
-                               "summarised by kind", type=int),
+    "trainval_percent": Option(
+        0.9, "share of the images in trainval (the rest is test) when writing splits", type=float
+    ),
+    "train_percent": Option(
+        0.9, "share of trainval in train (the rest is val) when writing splits", type=float
+    ),
+    "overwrite_splits": Option(
+        False,
+        "write new ImageSets/Main/{trainval,train,val,test}.txt "
+        "even when split files exist (by default existing split "
+        "files are kept and none is written)",
+        action="store_true",
+    ),
+    "write_lines": Option(
+        None,
+        "also write the reference's annotation lists "
+        "<YEAR>_<split>.txt ('image_path x1,y1,x2,y2,class ...', "
+        "difficult objects left out) into DIR",
+        metavar="DIR",
+    ),
+    "no_check_images": Option(
+        False, "read image sizes only; skip the truncation check", action="store_true"
+    ),
+    "max_problems": Option(
+        30, "problems listed one per line, 0 for all; the rest are summarised by kind", type=int
+    ),
 }
 
 # Flags whose command-line spelling differs from their option name.
@@ -333,8 +458,7 @@ def add_options(parser, names, mode, required=(), **help_overrides):
     defaults and help; ``required`` flags have no default."""
     for name in names:
         option = OPTIONS[name]
-        kwargs = {"help": help_overrides.get(name) or _for_mode(option.help, mode),
-                  "dest": name}
+        kwargs = {"help": help_overrides.get(name) or _for_mode(option.help, mode), "dest": name}
         if name in required:
             kwargs["required"] = True
         else:

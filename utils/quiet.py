@@ -3,6 +3,7 @@
 They bypass Python's logging and TF_CPP_MIN_LOG_LEVEL and would bury the tools' own one-line
 messages. ``YOLO_LITE_VERBOSE=1`` keeps them.
 """
+
 import contextlib
 import os
 import sys
@@ -33,6 +34,7 @@ def import_tensorflow_quietly(before_devices=None):
     """
     with native_stderr_muted():
         import tensorflow as tf
+
         result = before_devices() if before_devices is not None else None
         tf.constant(0.0) + 1.0
     return result

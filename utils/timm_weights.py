@@ -11,6 +11,7 @@ see :mod:`nets.backbones.mnasnet`). Layouts differ:
 * BatchNorm weight, bias, running mean, running variance -> gamma, beta, moving mean, moving
   variance (both use epsilon 1e-5 here, PyTorch's default).
 """
+
 import collections
 
 import numpy as np
@@ -28,6 +29,7 @@ class ConversionError(UserError, ValueError):
 def read_safetensors(path):
     """{name: array} of a ``.safetensors`` file."""
     from safetensors.numpy import load_file
+
     try:
         return load_file(path)
     except Exception as exc:  # safetensors raises its own SafetensorError
@@ -46,6 +48,7 @@ def _module_tensors(state):
 
 def _keras_arrays(layer, tensors, module):
     import keras
+
     kind = type(layer)
     if isinstance(layer, keras.layers.BatchNormalization):
         missing = [leaf for leaf in _BN_ORDER if leaf not in tensors]
@@ -87,8 +90,10 @@ def convert_timm_state(state, model):
         expected = [tuple(w.shape) for w in layer.weights]
         got = [tuple(a.shape) for a in arrays]
         if expected != got:
-            raise ConversionError(f"{module}: checkpoint shapes {got} do not fit layer {name} "
-                                  f"{expected} (another width or variant?)")
+            raise ConversionError(
+                f"{module}: checkpoint shapes {got} do not fit layer {name} "
+                f"{expected} (another width or variant?)"
+            )
         layer.set_weights(arrays)
         converted.append(name)
     return converted, unused
@@ -107,11 +112,14 @@ def convert_checkpoint(path, backbone, alpha, out_path):
     features = spec.builder(inputs, float(alpha))
     model = keras.Model(inputs, list(features), name=f"{backbone}_backbone")
     converted, unused = convert_timm_state(read_safetensors(path), model)
-    missing = [layer.name for layer in model.layers if layer.weights
-               and layer.name not in set(converted)]
+    missing = [
+        layer.name for layer in model.layers if layer.weights and layer.name not in set(converted)
+    ]
     if missing:
-        raise ConversionError(f"{path} lacks weights for {len(missing)} layers of {backbone} "
-                              f"alpha {alpha:g}, e.g. {', '.join(missing[:3])}")
+        raise ConversionError(
+            f"{path} lacks weights for {len(missing)} layers of {backbone} "
+            f"alpha {alpha:g}, e.g. {', '.join(missing[:3])}"
+        )
     with atomic_path(out_path) as tmp:
         save_weights(model, tmp)
     return converted, unused

@@ -10,9 +10,10 @@ Builders are named as ``"module:function"`` and imported on first use, so readin
 (for ``--help``, say) does not import Keras. A new backbone is one file with its builder plus one
 ``register_backbone`` call below (or a call from user code, which may pass the function itself).
 """
+
 import importlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable, Dict, Tuple, Union
 
 from nets.errors import UnknownBackboneError
 
@@ -20,11 +21,12 @@ from nets.errors import UnknownBackboneError
 @dataclass(frozen=True)
 class BackboneSpec:
     """What the project knows about one backbone."""
+
     name: str
-    builder_ref: Union[str, Callable]   # "module:function", or the function itself
-    alphas: Tuple[float, ...]           # supported width multipliers
-    pretrained: Dict[float, str] = field(default_factory=dict)  # alpha -> published VOC file
-    weight_layers: int = 0              # weighted layers of the detector built on it
+    builder_ref: str | Callable  # "module:function", or the function itself
+    alphas: tuple[float, ...]  # supported width multipliers
+    pretrained: dict[float, str] = field(default_factory=dict)  # alpha -> published VOC file
+    weight_layers: int = 0  # weighted layers of the detector built on it
     description: str = ""
 
     @property
@@ -43,16 +45,23 @@ class BackboneSpec:
 _REGISTRY = {}
 
 
-def register_backbone(name, builder=None, *, alphas, pretrained=None, weight_layers=0,
-                      description=""):
+def register_backbone(
+    name, builder=None, *, alphas, pretrained=None, weight_layers=0, description=""
+):
     """Register a backbone. ``builder`` is ``"module:function"`` or a function; without it, the
     call returns a decorator for the function."""
+
     def add(function_or_ref):
         _REGISTRY[name] = BackboneSpec(
-            name, function_or_ref, tuple(float(a) for a in alphas),
+            name,
+            function_or_ref,
+            tuple(float(a) for a in alphas),
             {round(float(a), 4): file for a, file in (pretrained or {}).items()},
-            int(weight_layers), description)
+            int(weight_layers),
+            description,
+        )
         return function_or_ref
+
     return add if builder is None else add(builder)
 
 
@@ -75,8 +84,10 @@ def get_backbone(name, alpha=None):
     if spec is None:
         raise UnknownBackboneError(f"unknown backbone {name!r}; supported: {describe_choices()}")
     if alpha is not None and float(alpha) not in spec.alphas:
-        raise UnknownBackboneError(f"backbone {name!r} does not support alpha={alpha:g}; "
-                                   f"supported alphas: {_fmt(spec.alphas)}")
+        raise UnknownBackboneError(
+            f"backbone {name!r} does not support alpha={alpha:g}; "
+            f"supported alphas: {_fmt(spec.alphas)}"
+        )
     return spec
 
 
@@ -99,42 +110,82 @@ def _fmt(alphas):
 
 
 register_backbone(
-    "mobilenetv1", "nets.backbones.mobilenetv1:mobilenetv1", alphas=(0.25, 0.5, 0.75, 1.0),
+    "mobilenetv1",
+    "nets.backbones.mobilenetv1:mobilenetv1",
+    alphas=(0.25, 0.5, 0.75, 1.0),
     pretrained={0.25: "yolov4_mobilenet_v1_025_voc.h5", 1.0: "yolov4_mobilenet_v1_voc.h5"},
-    weight_layers=157, description="MobileNetV1, ReLU6, Keras Applications names")
+    weight_layers=157,
+    description="MobileNetV1, ReLU6, Keras Applications names",
+)
 register_backbone(
-    "mobilenetv2", "nets.backbones.mobilenetv2:mobilenetv2", alphas=(0.5, 0.75, 1.0, 1.3),
+    "mobilenetv2",
+    "nets.backbones.mobilenetv2:mobilenetv2",
+    alphas=(0.5, 0.75, 1.0, 1.3),
     pretrained={1.0: "yolov4_mobilenet_v2_voc.h5"},
-    weight_layers=205, description="MobileNetV2, ReLU6, Keras Applications names")
+    weight_layers=205,
+    description="MobileNetV2, ReLU6, Keras Applications names",
+)
 register_backbone(
-    "mobilenetv3", "nets.backbones.mobilenetv3:mobilenetv3", alphas=(0.75, 1.0),
+    "mobilenetv3",
+    "nets.backbones.mobilenetv3:mobilenetv3",
+    alphas=(0.75, 1.0),
     pretrained={1.0: "yolov4_mobilenet_v3_voc.h5"},
-    weight_layers=209, description="MobileNetV3-Large, hard-swish relu6(x+3)/6, squeeze-excite")
+    weight_layers=209,
+    description="MobileNetV3-Large, hard-swish relu6(x+3)/6, squeeze-excite",
+)
 register_backbone(
-    "ghostnet", "nets.backbones.ghostnet:ghostnet", alphas=(1.0,),
+    "ghostnet",
+    "nets.backbones.ghostnet:ghostnet",
+    alphas=(1.0,),
     pretrained={1.0: "yolov4_ghostnet_voc.h5"},
-    weight_layers=275, description="GhostNet 1.0, ReLU, SE with legacy hard-sigmoid")
+    weight_layers=275,
+    description="GhostNet 1.0, ReLU, SE with legacy hard-sigmoid",
+)
 register_backbone(
-    "densenet121", "nets.backbones.densenet:densenet121", alphas=(1.0,),
+    "densenet121",
+    "nets.backbones.densenet:densenet121",
+    alphas=(1.0,),
     pretrained={1.0: "yolov4_densenet121_voc.h5"},
-    weight_layers=344, description="DenseNet-121, Keras Applications names")
+    weight_layers=344,
+    description="DenseNet-121, Keras Applications names",
+)
 register_backbone(
-    "squeezenet", "nets.backbones.squeezenet:squeezenet", alphas=(1.0,),
-    weight_layers=128, description="SqueezeNet 1.1, fire modules, ReLU (ImageNet weights load "
-                                 "by name; no VOC weights)")
+    "squeezenet",
+    "nets.backbones.squeezenet:squeezenet",
+    alphas=(1.0,),
+    weight_layers=128,
+    description="SqueezeNet 1.1, fire modules, ReLU (ImageNet weights load "
+    "by name; no VOC weights)",
+)
 register_backbone(
-    "shufflenetv2", "nets.backbones.shufflenetv2:shufflenetv2", alphas=(0.5, 1.0, 1.5, 2.0),
-    weight_layers=213, description="ShuffleNetV2, channel split and shuffle (no ImageNet or VOC "
-                                 "weights: trains from random initialisation)")
+    "shufflenetv2",
+    "nets.backbones.shufflenetv2:shufflenetv2",
+    alphas=(0.5, 1.0, 1.5, 2.0),
+    weight_layers=213,
+    description="ShuffleNetV2, channel split and shuffle (no ImageNet or VOC "
+    "weights: trains from random initialisation)",
+)
 register_backbone(
-    "mnasnet_b1", "nets.backbones.mnasnet:mnasnet_b1", alphas=(0.5, 0.75, 1.0, 1.3),
-    weight_layers=205, description="MnasNet-B1 (no squeeze-excite), timm parameter names "
-                                 "(ImageNet weights through convert_weights.py)")
+    "mnasnet_b1",
+    "nets.backbones.mnasnet:mnasnet_b1",
+    alphas=(0.5, 0.75, 1.0, 1.3),
+    weight_layers=205,
+    description="MnasNet-B1 (no squeeze-excite), timm parameter names "
+    "(ImageNet weights through convert_weights.py)",
+)
 register_backbone(
-    "mnasnet_a1", "nets.backbones.mnasnet:mnasnet_a1", alphas=(1.0,),
-    weight_layers=215, description="MnasNet-A1 with squeeze-excite, timm parameter names "
-                                 "(ImageNet weights through convert_weights.py)")
+    "mnasnet_a1",
+    "nets.backbones.mnasnet:mnasnet_a1",
+    alphas=(1.0,),
+    weight_layers=215,
+    description="MnasNet-A1 with squeeze-excite, timm parameter names "
+    "(ImageNet weights through convert_weights.py)",
+)
 register_backbone(
-    "shufflenetv1", "nets.backbones.shufflenetv1:shufflenetv1", alphas=(0.5, 1.0, 1.5, 2.0),
-    weight_layers=263, description="ShuffleNetV1 with 3 groups (no ImageNet or VOC weights: "
-                                 "trains from random initialisation)")
+    "shufflenetv1",
+    "nets.backbones.shufflenetv1:shufflenetv1",
+    alphas=(0.5, 1.0, 1.5, 2.0),
+    weight_layers=263,
+    description="ShuffleNetV1 with 3 groups (no ImageNet or VOC weights: "
+    "trains from random initialisation)",
+)

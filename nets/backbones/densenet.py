@@ -4,6 +4,7 @@ The graph matches the reference's port node for node. One difference from keras.
 is kept on purpose: only the stem's ``conv1/bn`` uses epsilon 1.001e-5, every other BatchNorm
 uses Keras' default 1e-3, because that is what the reference's weight files were trained with.
 """
+
 from keras import layers
 
 from nets.layers import BN_EPSILON, BatchNorm
@@ -13,9 +14,11 @@ _COMPRESSION = 0.5  # transition layers halve the channel count
 _STEM_BN_EPSILON = 1.001e-5
 
 # Dense layers per dense block (conv2..conv5) for each depth.
-DENSENET_BLOCKS = {"densenet121": (6, 12, 24, 16),
-                   "densenet169": (6, 12, 32, 32),
-                   "densenet201": (6, 12, 48, 32)}
+DENSENET_BLOCKS = {
+    "densenet121": (6, 12, 24, 16),
+    "densenet169": (6, 12, 32, 32),
+    "densenet201": (6, 12, 48, 32),
+}
 
 
 def _bn_relu(x, name):

@@ -5,6 +5,7 @@ Weighted layers carry the reference's timm/PyTorch-style names (``blocks.i.j.gho
 has (the channel slice after each ghost concat, the SE reshape, ...) because the reference's
 .h5 files store layers in Keras' depth-sorted graph order, which those nodes shape.
 """
+
 import math
 
 import keras
@@ -12,7 +13,7 @@ from keras import layers
 
 from nets.layers import BatchNorm, hard_sigmoid_legacy, make_divisible
 
-_RATIO = 2        # ghost ratio: half the channels come from the cheap depthwise operation
+_RATIO = 2  # ghost ratio: half the channels come from the cheap depthwise operation
 _SE_REDUCTION = 4
 
 # (stage.index, output channels, hidden (expanded) channels, kernel, stride, squeeze-excite)
@@ -48,7 +49,7 @@ class ChannelSlice(layers.Layer):
         self.end = int(end)
 
     def call(self, inputs):
-        return inputs[..., self.start:self.end]
+        return inputs[..., self.start : self.end]
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape[:-1]) + (self.end - self.start,)
@@ -66,8 +67,13 @@ def _conv_bn(x, filters, name, relu):
 def _ghost_module(x, out_channels, name, relu):
     """1x1 conv to ceil(out/ratio) channels, a cheap 3x3 depthwise on top, concat, slice to out."""
     primary = _conv_bn(x, math.ceil(out_channels / _RATIO), f"{name}.primary_conv", relu)
-    cheap = layers.DepthwiseConv2D(3, padding="same", depth_multiplier=_RATIO - 1,
-                                   use_bias=False, name=f"{name}.cheap_operation.0")(primary)
+    cheap = layers.DepthwiseConv2D(
+        3,
+        padding="same",
+        depth_multiplier=_RATIO - 1,
+        use_bias=False,
+        name=f"{name}.cheap_operation.0",
+    )(primary)
     cheap = BatchNorm(name=f"{name}.cheap_operation.1")(cheap)
     if relu:
         cheap = layers.Activation("relu", name=f"{name}.cheap_operation.relu")(cheap)
@@ -89,9 +95,14 @@ def _squeeze_excite(x, channels, name):
 def _ghost_bottleneck(inputs, out_channels, hidden, kernel, strides, squeeze, name):
     x = _ghost_module(inputs, hidden, f"{name}.ghost1", relu=True)
     if strides > 1:
-        x = layers.DepthwiseConv2D(kernel, strides=strides, padding="same",
-                                   depth_multiplier=_RATIO - 1, use_bias=False,
-                                   name=f"{name}.conv_dw")(x)
+        x = layers.DepthwiseConv2D(
+            kernel,
+            strides=strides,
+            padding="same",
+            depth_multiplier=_RATIO - 1,
+            use_bias=False,
+            name=f"{name}.conv_dw",
+        )(x)
         x = BatchNorm(name=f"{name}.bn_dw")(x)
     if squeeze:
         x = _squeeze_excite(x, hidden, f"{name}.se")
@@ -100,12 +111,18 @@ def _ghost_bottleneck(inputs, out_channels, hidden, kernel, strides, squeeze, na
     if strides == 1 and inputs.shape[-1] == out_channels:
         shortcut = inputs
     else:
-        shortcut = layers.DepthwiseConv2D(kernel, strides=strides, padding="same",
-                                          depth_multiplier=_RATIO - 1, use_bias=False,
-                                          name=f"{name}.shortcut.0")(inputs)
+        shortcut = layers.DepthwiseConv2D(
+            kernel,
+            strides=strides,
+            padding="same",
+            depth_multiplier=_RATIO - 1,
+            use_bias=False,
+            name=f"{name}.shortcut.0",
+        )(inputs)
         shortcut = BatchNorm(name=f"{name}.shortcut.1")(shortcut)
-        shortcut = layers.Conv2D(out_channels, 1, padding="same", use_bias=False,
-                                 name=f"{name}.shortcut.2")(shortcut)
+        shortcut = layers.Conv2D(
+            out_channels, 1, padding="same", use_bias=False, name=f"{name}.shortcut.2"
+        )(shortcut)
         shortcut = BatchNorm(name=f"{name}.shortcut.3")(shortcut)
     # [shortcut, residual]: the reference's input order, which fixes its layer order.
     return layers.Add(name=f"{name}.add")([shortcut, x])
@@ -117,7 +134,8 @@ def ghostnet(inputs, alpha=1.0):
     x = layers.Activation("relu", name="stem_relu")(x)
     features = {}
     for block_id, out_channels, hidden, kernel, strides, squeeze in _BLOCKS:
-        x = _ghost_bottleneck(x, out_channels, hidden, kernel, strides, squeeze,
-                              name=f"blocks.{block_id}")
+        x = _ghost_bottleneck(
+            x, out_channels, hidden, kernel, strides, squeeze, name=f"blocks.{block_id}"
+        )
         features[block_id] = x
     return tuple(features[block_id] for block_id in _FEATURE_BLOCKS)

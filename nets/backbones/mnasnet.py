@@ -10,6 +10,7 @@ Layer names follow timm's parameter names (``conv_stem``, ``bn1``,
 ``blocks_<stage>_<block>_conv_pw`` ...) so that ``convert_weights.py`` can map its MnasNet
 checkpoints onto them one to one.
 """
+
 import keras
 from keras import layers
 
@@ -17,10 +18,22 @@ from nets.layers import BatchNorm, make_divisible
 
 BN_EPSILON = 1e-5
 # Per stage after the stem block: (kernel, stride, expansion, channels at 1.0, repeats, SE).
-_B1 = ((3, 2, 3, 24, 3, False), (5, 2, 3, 40, 3, False), (5, 2, 6, 80, 3, False),
-       (3, 1, 6, 96, 2, False), (5, 2, 6, 192, 4, False), (3, 1, 6, 320, 1, False))
-_A1 = ((3, 2, 6, 24, 2, False), (5, 2, 3, 40, 3, True), (3, 2, 6, 80, 4, False),
-       (3, 1, 6, 112, 2, True), (5, 2, 6, 160, 3, True), (3, 1, 6, 320, 1, False))
+_B1 = (
+    (3, 2, 3, 24, 3, False),
+    (5, 2, 3, 40, 3, False),
+    (5, 2, 6, 80, 3, False),
+    (3, 1, 6, 96, 2, False),
+    (5, 2, 6, 192, 4, False),
+    (3, 1, 6, 320, 1, False),
+)
+_A1 = (
+    (3, 2, 6, 24, 2, False),
+    (5, 2, 3, 40, 3, True),
+    (3, 2, 6, 80, 4, False),
+    (3, 1, 6, 112, 2, True),
+    (5, 2, 6, 160, 3, True),
+    (3, 1, 6, 320, 1, False),
+)
 # Stage indices (0 = the stem's depthwise block) whose outputs are the stride 8/16/32 levels.
 _FEATURE_STAGES = (2, 4, 6)
 
@@ -46,8 +59,9 @@ def _inverted_residual(x, out_channels, kernel, strides, expansion, se, name):
     mid = in_channels * expansion
     y = layers.Conv2D(mid, 1, use_bias=False, name=f"{name}_conv_pw")(x)
     y = layers.ReLU(name=f"{name}_relu1")(_bn(y, f"{name}_bn1"))
-    y = layers.DepthwiseConv2D(kernel, strides=strides, padding="same", use_bias=False,
-                               name=f"{name}_conv_dw")(y)
+    y = layers.DepthwiseConv2D(
+        kernel, strides=strides, padding="same", use_bias=False, name=f"{name}_conv_dw"
+    )(y)
     y = layers.ReLU(name=f"{name}_relu2")(_bn(y, f"{name}_bn2"))
     if se:  # reduced to a quarter of the block's input channels
         y = _squeeze_excite(y, max(1, int(in_channels * 0.25)), f"{name}_se")
@@ -60,8 +74,9 @@ def _inverted_residual(x, out_channels, kernel, strides, expansion, se, name):
 
 def _body(inputs, alpha, stages):
     """Stem, stem block and stages; returns the output of every stage."""
-    x = layers.Conv2D(_width(32, alpha), 3, strides=2, padding="same", use_bias=False,
-                      name="conv_stem")(inputs)
+    x = layers.Conv2D(
+        _width(32, alpha), 3, strides=2, padding="same", use_bias=False, name="conv_stem"
+    )(inputs)
     x = layers.ReLU(name="stem_relu")(_bn(x, "bn1"))
     # Stage 0: depthwise 3x3 + pointwise to 16 (no expansion, no residual).
     x = layers.DepthwiseConv2D(3, padding="same", use_bias=False, name="blocks_0_0_conv_dw")(x)
@@ -71,9 +86,15 @@ def _body(inputs, alpha, stages):
     outputs = [x]
     for stage, (kernel, strides, expansion, channels, repeats, se) in enumerate(stages, 1):
         for block in range(repeats):
-            x = _inverted_residual(x, _width(channels, alpha), kernel,
-                                   strides if block == 0 else 1, expansion, se,
-                                   f"blocks_{stage}_{block}")
+            x = _inverted_residual(
+                x,
+                _width(channels, alpha),
+                kernel,
+                strides if block == 0 else 1,
+                expansion,
+                se,
+                f"blocks_{stage}_{block}",
+            )
         outputs.append(x)
     return outputs
 

@@ -2,18 +2,33 @@
 
 Layer names match ``keras.applications.MobileNet`` so ImageNet backbone files load by name.
 """
+
 from keras import layers
 
 from nets.layers import BatchNorm, relu6
 
 # (pointwise filters at alpha 1, stride of the depthwise conv) for blocks 1..13.
-_BLOCKS = [(64, 1), (128, 2), (128, 1), (256, 2), (256, 1), (512, 2),
-           (512, 1), (512, 1), (512, 1), (512, 1), (512, 1), (1024, 2), (1024, 1)]
+_BLOCKS = [
+    (64, 1),
+    (128, 2),
+    (128, 1),
+    (256, 2),
+    (256, 1),
+    (512, 2),
+    (512, 1),
+    (512, 1),
+    (512, 1),
+    (512, 1),
+    (512, 1),
+    (1024, 2),
+    (1024, 1),
+]
 
 
 def _depthwise_block(x, filters, strides, block_id):
-    x = layers.DepthwiseConv2D(3, padding="same", strides=strides,
-                               use_bias=False, name=f"conv_dw_{block_id}")(x)
+    x = layers.DepthwiseConv2D(
+        3, padding="same", strides=strides, use_bias=False, name=f"conv_dw_{block_id}"
+    )(x)
     x = BatchNorm(name=f"conv_dw_{block_id}_bn")(x)
     x = relu6(f"conv_dw_{block_id}_relu")(x)
     x = layers.Conv2D(filters, 1, padding="same", use_bias=False, name=f"conv_pw_{block_id}")(x)
@@ -22,8 +37,9 @@ def _depthwise_block(x, filters, strides, block_id):
 
 
 def mobilenetv1(inputs, alpha=1.0):
-    x = layers.Conv2D(int(32 * alpha), 3, strides=2, padding="same", use_bias=False,
-                      name="conv1")(inputs)
+    x = layers.Conv2D(int(32 * alpha), 3, strides=2, padding="same", use_bias=False, name="conv1")(
+        inputs
+    )
     x = BatchNorm(name="conv1_bn")(x)
     x = relu6("conv1_relu")(x)
     features = {}

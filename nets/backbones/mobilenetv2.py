@@ -6,6 +6,7 @@ reference's explicit ZeroPadding before every stride-2 convolution so the depth-
 order (the order reference weight files are stored in) is the same. The 1280-channel head conv
 is left out: the detector taps blocks 5, 12 and 16.
 """
+
 from keras import layers
 
 from nets.layers import BatchNorm, make_divisible, relu6
@@ -17,13 +18,25 @@ _BN = dict(epsilon=1e-3, momentum=0.999)
 _STRIDE2_PAD = ((0, 1), (0, 1))
 
 # (output channels at alpha 1, stride, expansion) for blocks 0..16.
-_BLOCKS = [(16, 1, 1),
-           (24, 2, 6), (24, 1, 6),
-           (32, 2, 6), (32, 1, 6), (32, 1, 6),
-           (64, 2, 6), (64, 1, 6), (64, 1, 6), (64, 1, 6),
-           (96, 1, 6), (96, 1, 6), (96, 1, 6),
-           (160, 2, 6), (160, 1, 6), (160, 1, 6),
-           (320, 1, 6)]
+_BLOCKS = [
+    (16, 1, 1),
+    (24, 2, 6),
+    (24, 1, 6),
+    (32, 2, 6),
+    (32, 1, 6),
+    (32, 1, 6),
+    (64, 2, 6),
+    (64, 1, 6),
+    (64, 1, 6),
+    (64, 1, 6),
+    (96, 1, 6),
+    (96, 1, 6),
+    (96, 1, 6),
+    (160, 2, 6),
+    (160, 1, 6),
+    (160, 1, 6),
+    (320, 1, 6),
+]
 _TAPS = (5, 12, 16)  # blocks whose outputs are the stride 8, 16 and 32 features
 
 
@@ -33,17 +46,22 @@ def _inverted_residual(x, filters, strides, expansion, block_id):
     inputs = x
     if block_id:
         prefix = f"block_{block_id}_"
-        x = layers.Conv2D(expansion * in_channels, 1, padding="same", use_bias=False,
-                          name=prefix + "expand")(x)
+        x = layers.Conv2D(
+            expansion * in_channels, 1, padding="same", use_bias=False, name=prefix + "expand"
+        )(x)
         x = BatchNorm(**_BN, name=prefix + "expand_BN")(x)
         x = relu6(prefix + "expand_relu")(x)
     else:
         prefix = "expanded_conv_"
     if strides == 2:
         x = layers.ZeroPadding2D(_STRIDE2_PAD, name=prefix + "pad")(x)
-    x = layers.DepthwiseConv2D(3, strides=strides, use_bias=False,
-                               padding="same" if strides == 1 else "valid",
-                               name=prefix + "depthwise")(x)
+    x = layers.DepthwiseConv2D(
+        3,
+        strides=strides,
+        use_bias=False,
+        padding="same" if strides == 1 else "valid",
+        name=prefix + "depthwise",
+    )(x)
     x = BatchNorm(**_BN, name=prefix + "depthwise_BN")(x)
     x = relu6(prefix + "depthwise_relu")(x)
     x = layers.Conv2D(filters, 1, padding="same", use_bias=False, name=prefix + "project")(x)
@@ -55,14 +73,16 @@ def _inverted_residual(x, filters, strides, expansion, block_id):
 
 def mobilenetv2(inputs, alpha=1.0):
     x = layers.ZeroPadding2D(_STRIDE2_PAD, name="Conv1_pad")(inputs)
-    x = layers.Conv2D(make_divisible(32 * alpha), 3, strides=2, padding="valid", use_bias=False,
-                      name="Conv1")(x)
+    x = layers.Conv2D(
+        make_divisible(32 * alpha), 3, strides=2, padding="valid", use_bias=False, name="Conv1"
+    )(x)
     x = BatchNorm(**_BN, name="bn_Conv1")(x)
     x = relu6("Conv1_relu")(x)
     features = []
     for block_id, (filters, strides, expansion) in enumerate(_BLOCKS):
-        x = _inverted_residual(x, make_divisible(int(filters * alpha)), strides, expansion,
-                               block_id)
+        x = _inverted_residual(
+            x, make_divisible(int(filters * alpha)), strides, expansion, block_id
+        )
         if block_id in _TAPS:
             features.append(x)
     return tuple(features)

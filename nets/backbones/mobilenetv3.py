@@ -13,6 +13,7 @@ order reference weight files are stored in) is the same:
 Hard-sigmoid is relu6(x + 3) / 6 throughout, as in the reference. The final 960-channel conv is
 left out: the detector taps blocks 5, 11 and 14.
 """
+
 from keras import layers
 
 from nets.layers import BatchNorm, hard_sigmoid_v3, hard_swish, make_divisible
@@ -22,21 +23,23 @@ _SE_RATIO = 0.25
 
 # (depthwise kernel, expansion, output channels at alpha 1, squeeze-excite, activation, stride)
 # for blocks 0..14; the expansion multiplies the block's input channels.
-_BLOCKS = [(3, 1, 16, False, "relu", 1),
-           (3, 4, 24, False, "relu", 2),
-           (3, 3, 24, False, "relu", 1),
-           (5, 3, 40, True, "relu", 2),
-           (5, 3, 40, True, "relu", 1),
-           (5, 3, 40, True, "relu", 1),
-           (3, 6, 80, False, "hard_swish", 2),
-           (3, 2.5, 80, False, "hard_swish", 1),
-           (3, 2.3, 80, False, "hard_swish", 1),
-           (3, 2.3, 80, False, "hard_swish", 1),
-           (3, 6, 112, True, "hard_swish", 1),
-           (3, 6, 112, True, "hard_swish", 1),
-           (5, 6, 160, True, "hard_swish", 2),
-           (5, 6, 160, True, "hard_swish", 1),
-           (5, 6, 160, True, "hard_swish", 1)]
+_BLOCKS = [
+    (3, 1, 16, False, "relu", 1),
+    (3, 4, 24, False, "relu", 2),
+    (3, 3, 24, False, "relu", 1),
+    (5, 3, 40, True, "relu", 2),
+    (5, 3, 40, True, "relu", 1),
+    (5, 3, 40, True, "relu", 1),
+    (3, 6, 80, False, "hard_swish", 2),
+    (3, 2.5, 80, False, "hard_swish", 1),
+    (3, 2.3, 80, False, "hard_swish", 1),
+    (3, 2.3, 80, False, "hard_swish", 1),
+    (3, 6, 112, True, "hard_swish", 1),
+    (3, 6, 112, True, "hard_swish", 1),
+    (5, 6, 160, True, "hard_swish", 2),
+    (5, 6, 160, True, "hard_swish", 1),
+    (5, 6, 160, True, "hard_swish", 1),
+]
 _TAPS = (5, 11, 14)  # blocks whose outputs are the stride 8, 16 and 32 features
 
 
@@ -69,8 +72,9 @@ def _bottleneck(x, kernel, expansion, filters, use_se, activation, strides, bloc
         x = layers.Conv2D(channels, 1, padding="same", use_bias=False, name=prefix + "expand")(x)
         x = BatchNorm(name=prefix + "expand_BatchNorm")(x)
         x = _block_activation(x, activation, prefix + "expand")
-    x = layers.DepthwiseConv2D(kernel, strides=strides, padding="same", use_bias=False,
-                               name=prefix + "depthwise")(x)
+    x = layers.DepthwiseConv2D(
+        kernel, strides=strides, padding="same", use_bias=False, name=prefix + "depthwise"
+    )(x)
     x = BatchNorm(name=prefix + "depthwise_BatchNorm")(x)
     x = _block_activation(x, activation, prefix + "depthwise")
     if use_se:
@@ -83,14 +87,23 @@ def _bottleneck(x, kernel, expansion, filters, use_se, activation, strides, bloc
 
 
 def mobilenetv3(inputs, alpha=1.0):
-    x = layers.Conv2D(_STEM_CHANNELS, 3, strides=2, padding="same", use_bias=False,
-                      name="Conv")(inputs)
+    x = layers.Conv2D(_STEM_CHANNELS, 3, strides=2, padding="same", use_bias=False, name="Conv")(
+        inputs
+    )
     x = BatchNorm(name="Conv_BatchNorm")(x)
     x = layers.Activation(hard_swish, name="Conv_hard_swish")(x)
     features = []
     for block_id, (kernel, expansion, filters, use_se, activation, strides) in enumerate(_BLOCKS):
-        x = _bottleneck(x, kernel, expansion, make_divisible(filters * alpha), use_se,
-                        activation, strides, block_id)
+        x = _bottleneck(
+            x,
+            kernel,
+            expansion,
+            make_divisible(filters * alpha),
+            use_se,
+            activation,
+            strides,
+            block_id,
+        )
         if block_id in _TAPS:
             features.append(x)
     return tuple(features)

@@ -8,6 +8,7 @@ stride-2 3x3 convolution and a stride-2 max pool, so stages 2, 3 and 4 end at st
 32: the three feature levels. No ImageNet checkpoint is reachable without PyTorch: the backbone
 trains from random initialisation.
 """
+
 import keras
 from keras import layers
 
@@ -16,8 +17,12 @@ from nets.layers import BatchNorm
 
 GROUPS = 3
 # Stem and stage 2 / 3 / 4 output channels per width, for 3 groups.
-_CHANNELS = {0.5: (12, 120, 240, 480), 1.0: (24, 240, 480, 960),
-             1.5: (24, 360, 720, 1440), 2.0: (48, 480, 960, 1920)}
+_CHANNELS = {
+    0.5: (12, 120, 240, 480),
+    1.0: (24, 240, 480, 960),
+    1.5: (24, 360, 720, 1440),
+    2.0: (48, 480, 960, 1920),
+}
 _REPEATS = (4, 8, 4)
 
 
@@ -32,8 +37,12 @@ def _group_conv(x, filters, groups, name):
     if groups == 1:
         return layers.Conv2D(filters, 1, use_bias=False, name=name)(x)
     step = x.shape[-1] // groups
-    parts = [layers.Conv2D(filters // groups, 1, use_bias=False, name=f"{name}_g{g}")(
-        x[..., g * step:(g + 1) * step]) for g in range(groups)]
+    parts = [
+        layers.Conv2D(filters // groups, 1, use_bias=False, name=f"{name}_g{g}")(
+            x[..., g * step : (g + 1) * step]
+        )
+        for g in range(groups)
+    ]
     return layers.Concatenate(name=f"{name}_concat")(parts)
 
 
@@ -46,14 +55,16 @@ def _unit(x, out_channels, strides, grouped_input, name):
     y = _bn(y, f"{name}_gconv1", relu=True)
     if groups > 1:
         y = ChannelShuffle(groups, name=f"{name}_shuffle")(y)
-    y = layers.DepthwiseConv2D(3, strides=strides, padding="same", use_bias=False,
-                               name=f"{name}_dw")(y)
+    y = layers.DepthwiseConv2D(
+        3, strides=strides, padding="same", use_bias=False, name=f"{name}_dw"
+    )(y)
     y = _bn(y, f"{name}_dw")
     y = _group_conv(y, branch_out, GROUPS, f"{name}_gconv2")
     y = _bn(y, f"{name}_gconv2")
     if strides == 2:
-        shortcut = layers.AveragePooling2D(3, strides=2, padding="same",
-                                           name=f"{name}_shortcut_pool")(x)
+        shortcut = layers.AveragePooling2D(
+            3, strides=2, padding="same", name=f"{name}_shortcut_pool"
+        )(x)
         out = layers.Concatenate(name=f"{name}_concat")([shortcut, y])
     else:
         out = layers.Add(name=f"{name}_add")([x, y])
@@ -62,16 +73,21 @@ def _unit(x, out_channels, strides, grouped_input, name):
 
 def _stages(inputs, alpha):
     channels = _CHANNELS[float(alpha)]
-    x = layers.Conv2D(channels[0], 3, strides=2, padding="same", use_bias=False,
-                      name="conv1")(inputs)
+    x = layers.Conv2D(channels[0], 3, strides=2, padding="same", use_bias=False, name="conv1")(
+        inputs
+    )
     x = _bn(x, "conv1", relu=True)
     x = layers.MaxPooling2D(3, strides=2, padding="same", name="maxpool")(x)
     outputs = []
     for stage, (repeats, out_channels) in enumerate(zip(_REPEATS, channels[1:]), start=2):
         for unit in range(repeats):
-            x = _unit(x, out_channels, 2 if unit == 0 else 1,
-                      grouped_input=not (stage == 2 and unit == 0),
-                      name=f"stage{stage}_unit{unit + 1}")
+            x = _unit(
+                x,
+                out_channels,
+                2 if unit == 0 else 1,
+                grouped_input=not (stage == 2 and unit == 0),
+                name=f"stage{stage}_unit{unit + 1}",
+            )
         outputs.append(x)
     return outputs
 

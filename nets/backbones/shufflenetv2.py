@@ -8,14 +8,19 @@ classifier's 1x1 ``conv5``). Widths and repeats are the paper's (torchvision's
 ``shufflenet_v2_x*``). No ImageNet checkpoint is reachable without PyTorch: the backbone trains
 from random initialisation.
 """
+
 import keras
 from keras import layers
 
 from nets.layers import BatchNorm
 
 # Output channels of conv1, stage 2, 3, 4 and conv5 per width; units per stage.
-_CHANNELS = {0.5: (24, 48, 96, 192, 1024), 1.0: (24, 116, 232, 464, 1024),
-             1.5: (24, 176, 352, 704, 1024), 2.0: (24, 244, 488, 976, 2048)}
+_CHANNELS = {
+    0.5: (24, 48, 96, 192, 1024),
+    1.0: (24, 116, 232, 464, 1024),
+    1.5: (24, 176, 352, 704, 1024),
+    2.0: (24, 244, 488, 976, 2048),
+}
 _REPEATS = (4, 8, 4)
 
 
@@ -45,8 +50,9 @@ def _conv_bn(x, filters, name, relu=True):
 
 
 def _dw_bn(x, strides, name):
-    x = layers.DepthwiseConv2D(3, strides=strides, padding="same", use_bias=False,
-                               name=f"{name}_dw")(x)
+    x = layers.DepthwiseConv2D(
+        3, strides=strides, padding="same", use_bias=False, name=f"{name}_dw"
+    )(x)
     return BatchNorm(epsilon=1e-5, name=f"{name}_dw_bn")(x)
 
 
@@ -66,8 +72,9 @@ def _unit(x, out_channels, strides, name):
 
 def _stem_and_stages(inputs, alpha):
     channels = _CHANNELS[float(alpha)]
-    x = layers.Conv2D(channels[0], 3, strides=2, padding="same", use_bias=False,
-                      name="conv1")(inputs)
+    x = layers.Conv2D(channels[0], 3, strides=2, padding="same", use_bias=False, name="conv1")(
+        inputs
+    )
     x = BatchNorm(epsilon=1e-5, name="conv1_bn")(x)
     x = layers.ReLU(name="conv1_relu")(x)
     x = layers.MaxPooling2D(3, strides=2, padding="same", name="maxpool")(x)

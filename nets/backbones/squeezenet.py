@@ -17,6 +17,7 @@ Layer names are ``conv1``, ``fire<N>_squeeze1x1``, ``fire<N>_expand1x1``, ``fire
 input (BGR, 0-255, ImageNet mean subtracted); :class:`CaffeInput` turns the detector's RGB input
 in [0, 1] into that, so the pretrained filters see what they were trained on.
 """
+
 import keras
 from keras import layers
 
@@ -32,9 +33,18 @@ class CaffeInput(layers.Layer):
         bgr = keras.ops.flip(x, axis=-1) * 255.0
         return bgr - keras.ops.convert_to_tensor(_CAFFE_MEAN_BGR, dtype=x.dtype)
 
+
 # (squeeze, expand) filters of fire2 .. fire9.
-_FIRES = {2: (16, 64), 3: (16, 64), 4: (32, 128), 5: (32, 128),
-          6: (48, 192), 7: (48, 192), 8: (64, 256), 9: (64, 256)}
+_FIRES = {
+    2: (16, 64),
+    3: (16, 64),
+    4: (32, 128),
+    5: (32, 128),
+    6: (48, 192),
+    7: (48, 192),
+    8: (64, 256),
+    9: (64, 256),
+}
 
 
 def _fire(x, index):
@@ -42,8 +52,7 @@ def _fire(x, index):
     name = f"fire{index}"
     x = layers.Conv2D(squeeze, 1, activation="relu", name=f"{name}_squeeze1x1")(x)
     left = layers.Conv2D(expand, 1, activation="relu", name=f"{name}_expand1x1")(x)
-    right = layers.Conv2D(expand, 3, padding="same", activation="relu",
-                          name=f"{name}_expand3x3")(x)
+    right = layers.Conv2D(expand, 3, padding="same", activation="relu", name=f"{name}_expand3x3")(x)
     return layers.Concatenate(name=f"{name}_concat")([left, right])
 
 
@@ -55,13 +64,13 @@ def squeezenet(inputs, alpha=1.0):
     """Stride 8 / 16 / 32 features of SqueezeNet 1.1 (``alpha`` must be 1.0)."""
     x = CaffeInput(name="caffe_input")(inputs)
     x = layers.Conv2D(64, 3, strides=2, padding="same", activation="relu", name="conv1")(x)
-    x = _pool(x, "pool1")                                    # stride 4
+    x = _pool(x, "pool1")  # stride 4
     x = _fire(_fire(x, 2), 3)
-    x = _pool(x, "pool3")                                    # stride 8
+    x = _pool(x, "pool3")  # stride 8
     feat8 = _fire(_fire(x, 4), 5)
-    x = _pool(feat8, "pool5")                                # stride 16
+    x = _pool(feat8, "pool5")  # stride 16
     feat16 = _fire(_fire(x, 6), 7)
-    x = _pool(feat16, "pool7")                               # stride 32
+    x = _pool(feat16, "pool7")  # stride 32
     feat32 = _fire(_fire(x, 8), 9)
     return feat8, feat16, feat32
 

@@ -1,4 +1,5 @@
 """Folding batch norms into convolutions keeps every backbone's outputs."""
+
 import json
 
 import keras
@@ -15,13 +16,19 @@ def count_bn(model):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("key", ["yolov4_mobilenetv2_05_random", "yolov4_ghostnet_10_random",
-                                 "yolov4_densenet121_10_random"])
+@pytest.mark.parametrize(
+    "key",
+    ["yolov4_mobilenetv2_05_random", "yolov4_ghostnet_10_random", "yolov4_densenet121_10_random"],
+)
 def test_folded_model_matches_original_with_random_bn_statistics(key):
     # The compat files have random BatchNorm statistics, a hard case for folding.
     entry = json.load(open(shared_path("reference", "compat", "index.json")))[key]
-    model = yolo_body((128, 160), num_classes=entry["num_classes"], backbone=entry["backbone"],
-                      alpha=entry["alpha"])
+    model = yolo_body(
+        (128, 160),
+        num_classes=entry["num_classes"],
+        backbone=entry["backbone"],
+        alpha=entry["alpha"],
+    )
     load_weights(model, shared_path("reference", "compat", entry["file"]))
     fused = fold_batchnorm(model)
     assert fused is not model and count_bn(fused) < count_bn(model) // 2

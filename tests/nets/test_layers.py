@@ -1,4 +1,5 @@
 """nets.layers.BatchNorm (the fused kernel) against Keras' BatchNormalization."""
+
 import keras
 import numpy as np
 import pytest
@@ -8,15 +9,21 @@ from nets.layers import BatchNorm
 
 
 def _pair(epsilon=1e-3, momentum=0.99, **kwargs):
-    ours, theirs = BatchNorm(epsilon=epsilon, momentum=momentum, **kwargs), \
-        keras.layers.BatchNormalization(epsilon=epsilon, momentum=momentum, **kwargs)
+    ours, theirs = (
+        BatchNorm(epsilon=epsilon, momentum=momentum, **kwargs),
+        keras.layers.BatchNormalization(epsilon=epsilon, momentum=momentum, **kwargs),
+    )
     for layer in (ours, theirs):
         layer.build((None, 6, 5, 4))
     rng = np.random.default_rng(0)
-    weights = [rng.uniform(0.5, 1.5, 4), rng.normal(size=4), rng.normal(size=4),
-               rng.uniform(0.5, 2.0, 4)]
+    weights = [
+        rng.uniform(0.5, 1.5, 4),
+        rng.normal(size=4),
+        rng.normal(size=4),
+        rng.uniform(0.5, 2.0, 4),
+    ]
     for layer in (ours, theirs):
-        layer.set_weights([w.astype(np.float32) for w in weights][:len(layer.weights)])
+        layer.set_weights([w.astype(np.float32) for w in weights][: len(layer.weights)])
     return ours, theirs
 
 
@@ -31,8 +38,7 @@ def test_outputs_gradients_and_moving_statistics_equal_keras(training):
             y = layer(x, training=training)
             loss = tf.reduce_sum(y * tf.range(4, dtype=tf.float32))
         grads = tape.gradient(loss, [x, layer.gamma, layer.beta])
-        results.append((y.numpy(), [g.numpy() for g in grads],
-                        [w.numpy() for w in layer.weights]))
+        results.append((y.numpy(), [g.numpy() for g in grads], [w.numpy() for w in layer.weights]))
     (y1, g1, w1), (y2, g2, w2) = results
     np.testing.assert_allclose(y1, y2, atol=1e-5)
     for a, b in zip(g1, g2):

@@ -1,4 +1,5 @@
 """The YOLO loss: CIoU, the ignore mask against all ground truths, the parts and their weights."""
+
 import math
 
 import numpy as np
@@ -14,10 +15,12 @@ ANCHORS = load_anchors()
 
 
 def _empty_batch(batch=1, num_classes=2):
-    y_true = [np.zeros((batch, SIZE // s, SIZE // s, 3, 5 + num_classes), np.float32)
-              for s in STRIDES]
-    raw = [np.zeros((batch, SIZE // s, SIZE // s, 3 * (5 + num_classes)), np.float32)
-           for s in STRIDES]
+    y_true = [
+        np.zeros((batch, SIZE // s, SIZE // s, 3, 5 + num_classes), np.float32) for s in STRIDES
+    ]
+    raw = [
+        np.zeros((batch, SIZE // s, SIZE // s, 3 * (5 + num_classes)), np.float32) for s in STRIDES
+    ]
     return y_true, raw, np.zeros((batch, 100, 4), np.float32)
 
 
@@ -44,7 +47,7 @@ def _raw_for_box(box, level, anchor_slot, i, j, num_classes=2):
 
 def _set_raw(raw, level, b, i, j, slot, values, num_classes=2):
     start = slot * (5 + num_classes)
-    raw[level][b, i, j, start:start + len(values)] = values
+    raw[level][b, i, j, start : start + len(values)] = values
 
 
 def test_ciou_is_one_for_identical_boxes_and_penalises_distance_and_shape():
@@ -54,12 +57,12 @@ def test_ciou_is_one_for_identical_boxes_and_penalises_distance_and_shape():
     iou = float(box_iou_cxcywh(box, shifted)[0])
     assert iou == pytest.approx(0.1 * 0.4 / (0.3 * 0.4), rel=1e-5)
     # Same shape: CIoU = IoU - rho^2 / c^2 with c the enclosing box's diagonal.
-    expected = iou - 0.1 ** 2 / (0.3 ** 2 + 0.4 ** 2)
+    expected = iou - 0.1**2 / (0.3**2 + 0.4**2)
     assert float(box_ciou(box, shifted)[0]) == pytest.approx(expected, rel=1e-5)
     # Another aspect ratio at the same centre adds the alpha * v term.
     wide = tf.constant([[0.5, 0.5, 0.4, 0.2]])
     iou = 0.2 * 0.2 / (0.08 + 0.08 - 0.04)
-    v = 4 / math.pi ** 2 * (math.atan(0.5) - math.atan(2.0)) ** 2
+    v = 4 / math.pi**2 * (math.atan(0.5) - math.atan(2.0)) ** 2
     alpha = v / (1 - iou + v)
     assert float(box_ciou(box, wide)[0]) == pytest.approx(iou - 0 - alpha * v, rel=1e-5)
     far = tf.constant([[0.9, 0.9, 0.05, 0.05]])
@@ -104,8 +107,9 @@ def _obj_gradient(loss, y_true, raw, gt):
     with tf.GradientTape() as tape:
         tape.watch(raw)
         total = loss(y_true, raw, gt)["total"]
-    return [g.numpy().reshape(tuple(g.shape[:3]) + (3, -1))[..., 4]
-            for g in tape.gradient(total, raw)]
+    return [
+        g.numpy().reshape(tuple(g.shape[:3]) + (3, -1))[..., 4] for g in tape.gradient(total, raw)
+    ]
 
 
 def test_ignore_mask_spares_predictions_overlapping_any_ground_truth():
@@ -119,8 +123,8 @@ def test_ignore_mask_spares_predictions_overlapping_any_ground_truth():
     _set_raw(raw, 2, 0, 8, 8, 2, raw_p3 + [3.0])
     _set_raw(raw, 2, 0, 1, 1, 2, [0.0, 0.0, 0.0, 0.0, 3.0])
     grads = _obj_gradient(YoloLoss(ANCHORS, 2), y_true, raw, gt)
-    assert grads[2][0, 8, 8, 2] == 0.0          # ignored: overlaps the P5 ground truth
-    assert grads[2][0, 1, 1, 2] > 0.0           # a true negative is pushed down
+    assert grads[2][0, 8, 8, 2] == 0.0  # ignored: overlaps the P5 ground truth
+    assert grads[2][0, 1, 1, 2] > 0.0  # a true negative is pushed down
     # Without the ground truth in gt_boxes the same prediction is a negative again.
     grads = _obj_gradient(YoloLoss(ANCHORS, 2), y_true, raw, np.zeros_like(gt))
     assert grads[2][0, 8, 8, 2] > 0.0
@@ -132,8 +136,13 @@ def test_level_balance_ratios_and_label_smoothing():
     # All logits zero, no objects: obj BCE = log 2 per negative, summed per level and divided by
     # num_pos (at least 1) + num_neg, weighted by balance [0.4, 1, 4] and 5 * (128 * 128) / 416^2.
     counts = [(SIZE // s) ** 2 * 3 for s in STRIDES]
-    expected = sum(b * math.log(2) * n / (n + 1) for b, n in zip((0.4, 1.0, 4.0), counts)) \
-        * 5 * SIZE * SIZE / 416 ** 2
+    expected = (
+        sum(b * math.log(2) * n / (n + 1) for b, n in zip((0.4, 1.0, 4.0), counts))
+        * 5
+        * SIZE
+        * SIZE
+        / 416**2
+    )
     assert float(base["obj"]) == pytest.approx(expected, rel=1e-5)
     assert float(base["box"]) == 0.0 and float(base["cls"]) == 0.0
 
@@ -150,11 +159,11 @@ def test_level_balance_ratios_and_label_smoothing():
 def test_focal_loss_down_weights_easy_negatives():
     y_true, raw, gt = _empty_batch()
     for r in raw:
-        r.reshape(r.shape[:3] + (3, 7))[..., 4] = -4.0      # confident, correct background
+        r.reshape(r.shape[:3] + (3, 7))[..., 4] = -4.0  # confident, correct background
     plain = float(YoloLoss(ANCHORS, 2)(y_true, raw, gt)["obj"])
     focal = float(YoloLoss(ANCHORS, 2, focal_loss=True)(y_true, raw, gt)["obj"])
     p = 1 / (1 + math.exp(4))
-    assert focal == pytest.approx(plain * p ** 2 * 0.75 * 10, rel=1e-4)
+    assert focal == pytest.approx(plain * p**2 * 0.75 * 10, rel=1e-4)
 
 
 @pytest.mark.slow
@@ -191,7 +200,8 @@ def test_positive_anchor_rows_give_the_dense_loss_and_gradients():
 
     sparse, sparse_grads = loss_and_gradients(YoloLoss(ANCHORS, 2, label_smoothing=0.1))
     dense, dense_grads = loss_and_gradients(
-        YoloLoss(ANCHORS, 2, label_smoothing=0.1, static_shapes=True))
+        YoloLoss(ANCHORS, 2, label_smoothing=0.1, static_shapes=True)
+    )
     for key in ("box", "obj", "cls", "total"):
         assert float(sparse[key]) == pytest.approx(float(dense[key]), rel=1e-6)
     assert float(sparse["box"]) > 0 and float(sparse["cls"]) > 0

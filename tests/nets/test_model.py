@@ -1,20 +1,33 @@
 """The model reproduces the reference implementation, weight for weight and output for output."""
+
 import json
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from nets import (UserError, WeightsMismatchError, backbone_specs, get_backbone, load_weights,
-                  yolo_body)
+from nets import (
+    UserError,
+    WeightsMismatchError,
+    backbone_specs,
+    get_backbone,
+    load_weights,
+    yolo_body,
+)
 from tests.conftest import shared_path
 
 REFERENCE_KEYS = ("p5_13x13", "p4_26x26", "p3_52x52")
 # Every registered (backbone, alpha) (all but the smallest model in the slow tier), and each
 # backbone at its smallest width.
-ALL_VARIANTS = [pytest.param(spec.name, alpha, marks=() if (spec.name, alpha) == (
-    "mobilenetv1", 0.25) else pytest.mark.slow) for spec in backbone_specs()
-    for alpha in spec.alphas]
+ALL_VARIANTS = [
+    pytest.param(
+        spec.name,
+        alpha,
+        marks=() if (spec.name, alpha) == ("mobilenetv1", 0.25) else pytest.mark.slow,
+    )
+    for spec in backbone_specs()
+    for alpha in spec.alphas
+]
 SMALLEST = [(spec.name, min(spec.alphas)) for spec in backbone_specs()]
 
 
@@ -27,8 +40,9 @@ def _assert_outputs_match(model, npz_path, atol=1e-3):
     reference = np.load(npz_path)
     outputs = model(_street_input(), training=False)
     for output, key in zip(outputs, REFERENCE_KEYS):
-        np.testing.assert_allclose(np.asarray(output)[0], reference[key], atol=atol, rtol=0,
-                                   err_msg=key)
+        np.testing.assert_allclose(
+            np.asarray(output)[0], reference[key], atol=atol, rtol=0, err_msg=key
+        )
 
 
 def test_real_voc_weights_reproduce_reference_outputs(v1_025_weights):
@@ -51,12 +65,17 @@ def _compat_cases():
 def test_reference_compat_files_load_and_reproduce_outputs(entry):
     if entry is None:
         shared_path("reference", "compat", "index.json")
-    model = yolo_body((416, 416), num_classes=entry["num_classes"], backbone=entry["backbone"],
-                      alpha=entry["alpha"])
+    model = yolo_body(
+        (416, 416),
+        num_classes=entry["num_classes"],
+        backbone=entry["backbone"],
+        alpha=entry["alpha"],
+    )
     assert model.count_params() == entry["params"]
     report = load_weights(model, shared_path("reference", "compat", entry["file"]))
     assert not report.skipped and report.num_loaded == len(
-        [layer for layer in model.layers if layer.weights])
+        [layer for layer in model.layers if layer.weights]
+    )
     _assert_outputs_match(model, shared_path("reference", "compat", entry["outputs"]))
 
 
@@ -69,8 +88,11 @@ def _keras_kind(layer):
 def test_parameter_counts_and_layer_shapes_match_reference(backbone, alpha):
     upstream = json.load(open(shared_path("reference", "upstream_weight_shapes.json")))
     model = yolo_body((None, None), num_classes=20, backbone=backbone, alpha=alpha)
-    ours = [[_keras_kind(layer), [list(w.shape) for w in layer.weights]]
-            for layer in model.layers if layer.weights]
+    ours = [
+        [_keras_kind(layer), [list(w.shape) for w in layer.weights]]
+        for layer in model.layers
+        if layer.weights
+    ]
     # The registry's layer count is what weight-file diagnostics name the backbone by.
     assert len(ours) == get_backbone(backbone).weight_layers
     expected = upstream.get(f"{backbone}_{alpha}")
@@ -86,17 +108,25 @@ def test_imagenet_backbone_file_fills_every_backbone_layer():
     report = load_weights(model, shared_path("weights", "mobilenet_2_5_224_tf_no_top.h5"))
     backbone_layers = [name for name in before if name.startswith(("conv1", "conv_dw", "conv_pw"))]
     assert sorted(report.loaded) == sorted(backbone_layers) and len(backbone_layers) == 54
-    changed = [name for name in backbone_layers
-               if any(not np.array_equal(a, b) for a, b in
-                      zip(before[name], model.get_layer(name).get_weights()))]
+    changed = [
+        name
+        for name in backbone_layers
+        if any(
+            not np.array_equal(a, b)
+            for a, b in zip(before[name], model.get_layer(name).get_weights())
+        )
+    ]
     assert changed == backbone_layers
 
 
 def test_voc_weights_load_into_one_class_model_skipping_only_heads(v1_025_weights):
     model = yolo_body((320, 320), num_classes=1, backbone="mobilenetv1", alpha=0.25)
     report = load_weights(model, v1_025_weights, skip_mismatch=True)
-    assert sorted(name for name, _ in report.skipped) == ["head_p3_out", "head_p4_out",
-                                                          "head_p5_out"]
+    assert sorted(name for name, _ in report.skipped) == [
+        "head_p3_out",
+        "head_p4_out",
+        "head_p5_out",
+    ]
     assert report.num_loaded == 154
 
 

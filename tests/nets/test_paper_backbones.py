@@ -2,6 +2,7 @@
 classifiers' sizes,
 the detector's grids at every width, SqueezeNet's ImageNet file, and a short training run of each
 that saves, reloads and predicts."""
+
 import h5py
 import keras
 import numpy as np
@@ -21,16 +22,24 @@ from utils.config import load_anchors
 BACKBONES = ("squeezenet", "shufflenetv1", "shufflenetv2", "mnasnet_b1", "mnasnet_a1")
 # torchvision's parameter counts (PyTorch parameters: BatchNorm running statistics excluded):
 # squeezenet1_1, shufflenet_v2_x*, mnasnet0_5 / 0_75 / 1_0 / 1_3.
-PUBLISHED = {("squeezenet", 1.0): 1_235_496, ("shufflenetv2", 0.5): 1_366_792,
-             ("shufflenetv2", 1.0): 2_278_604, ("shufflenetv2", 1.5): 3_503_624,
-             ("shufflenetv2", 2.0): 7_393_996, ("mnasnet_b1", 0.5): 2_218_512,
-             ("mnasnet_b1", 0.75): 3_170_208, ("mnasnet_b1", 1.0): 4_383_312,
-             ("mnasnet_b1", 1.3): 6_282_256}
-CLASSIFIERS = {"squeezenet": lambda alpha: squeezenet_classifier(),
-               "shufflenetv2": shufflenetv2_classifier,
-               "mnasnet_b1": lambda alpha: mnasnet_classifier("b1", alpha),
-               "mnasnet_a1": lambda alpha: mnasnet_classifier("a1", alpha),
-               "shufflenetv1": shufflenetv1_classifier}
+PUBLISHED = {
+    ("squeezenet", 1.0): 1_235_496,
+    ("shufflenetv2", 0.5): 1_366_792,
+    ("shufflenetv2", 1.0): 2_278_604,
+    ("shufflenetv2", 1.5): 3_503_624,
+    ("shufflenetv2", 2.0): 7_393_996,
+    ("mnasnet_b1", 0.5): 2_218_512,
+    ("mnasnet_b1", 0.75): 3_170_208,
+    ("mnasnet_b1", 1.0): 4_383_312,
+    ("mnasnet_b1", 1.3): 6_282_256,
+}
+CLASSIFIERS = {
+    "squeezenet": lambda alpha: squeezenet_classifier(),
+    "shufflenetv2": shufflenetv2_classifier,
+    "mnasnet_b1": lambda alpha: mnasnet_classifier("b1", alpha),
+    "mnasnet_a1": lambda alpha: mnasnet_classifier("a1", alpha),
+    "shufflenetv1": shufflenetv1_classifier,
+}
 ALL_WIDTHS = sorted((b, a) for b in BACKBONES for a in get_backbone(b).alphas)
 
 
@@ -53,6 +62,7 @@ def test_shufflenetv1_has_the_papers_complexity(alpha, mflops):
     """The paper gives ShuffleNet s x (g = 3) in MFLOPs (multiply-adds) at 224; no
     parameter counts. count_flops counts 2 per multiply-add."""
     from nets.profile import count_flops
+
     mult_adds = count_flops(shufflenetv1_classifier(alpha)) / 2e6
     assert mult_adds == pytest.approx(mflops, rel=0.02)
 
@@ -73,7 +83,10 @@ def test_detector_grids_are_strides_8_16_32(backbone, alpha):
     for h, w in [(128, 128), (320, 320), (416, 416), (320, 416)]:
         shapes = model.compute_output_shape((1, h, w, 3))
         assert [tuple(s[1:]) for s in shapes] == [
-            (h // 32, w // 32, 24), (h // 16, w // 16, 24), (h // 8, w // 8, 24)]
+            (h // 32, w // 32, 24),
+            (h // 16, w // 16, 24),
+            (h // 8, w // 8, 24),
+        ]
 
 
 def test_imagenet_file_loads_into_exactly_its_50_arrays():
@@ -85,8 +98,13 @@ def test_imagenet_file_loads_into_exactly_its_50_arrays():
     assert len(changed) == 50 and report.num_loaded == 25
     found = []
     with h5py.File(path, "r") as f:
-        f.visititems(lambda name, obj: found.append(obj[()]) if name.startswith(
-            "fire9/expand3x3/") and name.endswith("kernel:0") else None)
+        f.visititems(
+            lambda name, obj: (
+                found.append(obj[()])
+                if name.startswith("fire9/expand3x3/") and name.endswith("kernel:0")
+                else None
+            )
+        )
     np.testing.assert_array_equal(model.get_layer("fire9_expand3x3").kernel.numpy(), found[0])
 
 
@@ -107,8 +125,7 @@ def test_trains_two_steps_saves_reloads_and_predicts(backbone, tmp_path):
     trainer = YoloTrainer(body, YoloLoss(anchors, 2))
     # Eager steps: tracing a train step of these graphs takes 30-70 s on two cores, and the
     # traced step is the same code (train.py's runs test it).
-    trainer.compile(optimizer=build_optimizer("adam", 1e-3), jit_compile=False,
-                    run_eagerly=True)
+    trainer.compile(optimizer=build_optimizer("adam", 1e-3), jit_compile=False, run_eagerly=True)
     data = tf.data.Dataset.from_tensors((images, (*y_true, gt))).repeat()
     history = trainer.fit(data, steps_per_epoch=2, epochs=1, verbose=0, shuffle=False).history
     assert np.isfinite(history["loss"][-1])
@@ -127,8 +144,12 @@ def test_squeezenet_feeds_its_imagenet_filters_caffe_input():
     """The ImageNet SqueezeNet was trained on BGR 0-255 minus the mean; the detector's input is
     RGB in [0, 1]."""
     from nets.backbones.squeezenet import CaffeInput
+
     pixel = np.array([[[[1.0, 0.5, 0.0]]]], np.float32)  # RGB
-    np.testing.assert_allclose(CaffeInput()(pixel).numpy()[0, 0, 0],
-                               [0.0 - 103.939, 127.5 - 116.779, 255.0 - 123.68], rtol=1e-6)
+    np.testing.assert_allclose(
+        CaffeInput()(pixel).numpy()[0, 0, 0],
+        [0.0 - 103.939, 127.5 - 116.779, 255.0 - 123.68],
+        rtol=1e-6,
+    )
     model = yolo_body((128, 128), num_classes=2, backbone="squeezenet", alpha=1.0)
     assert isinstance(model.get_layer("conv1").input._keras_history.operation, CaffeInput)

@@ -1,6 +1,7 @@
 """Small VOC folders and COCO files, each with one kind of annotation problem, for the
 robustness table. Every VOC folder holds two raccoon photos (linked from ../shared): raccoon-1
 with its real annotation and raccoon-2 with the case's annotation."""
+
 import json
 import os
 import shutil
@@ -15,9 +16,12 @@ def voc_xml(file_name, size, objects):
     parts = "".join(
         f"<object><name>{name}</name><difficult>0</difficult><bndbox><xmin>{box[0]}</xmin>"
         f"<ymin>{box[1]}</ymin><xmax>{box[2]}</xmax><ymax>{box[3]}</ymax></bndbox></object>"
-        for name, box in objects)
-    return (f"<annotation><filename>{file_name}</filename><size><width>{size[0]}</width>"
-            f"<height>{size[1]}</height><depth>3</depth></size>{parts}</annotation>")
+        for name, box in objects
+    )
+    return (
+        f"<annotation><filename>{file_name}</filename><size><width>{size[0]}</width>"
+        f"<height>{size[1]}</height><depth>3</depth></size>{parts}</annotation>"
+    )
 
 
 def _box_cases(width, height):
@@ -31,11 +35,13 @@ def _box_cases(width, height):
         "zero_area_box": one("raccoon", (50, 50, 50, 90)),
         "outside_box": one("raccoon", (width + 10, 10, width + 50, 50)),
         "unknown_class": one("dragon", (10, 10, 50, 50)),
-        "spaces_and_unicode": voc_xml(f"{ODD_ID}.jpg", (width, height),
-                                      [("traffic light", (10, 10, 50, 50)),
-                                       ("çağrı ünal", (20, 20, 60, 60))]),
-        "missing_image_sets": one("raccoon", (10, 10, 50, 50)),   # voc_annotation writes them
-        "no_image_sets": one("raccoon", (10, 10, 50, 50)),        # stays without
+        "spaces_and_unicode": voc_xml(
+            f"{ODD_ID}.jpg",
+            (width, height),
+            [("traffic light", (10, 10, 50, 50)), ("çağrı ünal", (20, 20, 60, 60))],
+        ),
+        "missing_image_sets": one("raccoon", (10, 10, 50, 50)),  # voc_annotation writes them
+        "no_image_sets": one("raccoon", (10, 10, 50, 50)),  # stays without
         "split_names_missing_image": one("raccoon", (10, 10, 50, 50)),
         "duplicate_ids": one("raccoon", (10, 10, 50, 50)),
     }
@@ -52,13 +58,17 @@ def make_voc_cases(folder, images_dir):
         for sub in ("Annotations", "JPEGImages", os.path.join("ImageSets", "Main")):
             os.makedirs(os.path.join(root, sub))
         for image_id in (GOOD_ID, ODD_ID):
-            os.symlink(os.path.join(images_dir, image_id + ".jpg"),
-                       os.path.join(root, "JPEGImages", image_id + ".jpg"))
+            os.symlink(
+                os.path.join(images_dir, image_id + ".jpg"),
+                os.path.join(root, "JPEGImages", image_id + ".jpg"),
+            )
         shutil.copy(good_xml, os.path.join(root, "Annotations", GOOD_ID + ".xml"))
         with open(os.path.join(root, "Annotations", ODD_ID + ".xml"), "w", encoding="utf8") as f:
             f.write(odd_xml)
-        ids = {"split_names_missing_image": [GOOD_ID, ODD_ID, "nope"],
-               "duplicate_ids": [GOOD_ID, ODD_ID, ODD_ID]}.get(case, [GOOD_ID, ODD_ID])
+        ids = {
+            "split_names_missing_image": [GOOD_ID, ODD_ID, "nope"],
+            "duplicate_ids": [GOOD_ID, ODD_ID, ODD_ID],
+        }.get(case, [GOOD_ID, ODD_ID])
         with open(os.path.join(root, "ImageSets", "Main", "train.txt"), "w") as f:
             f.write("".join(i + "\n" for i in ids))
         if case in ("missing_image_sets", "no_image_sets"):
@@ -83,16 +93,27 @@ def make_coco_cases(folder, images_dir):
         with Image.open(os.path.join(images_dir, image_id + ".jpg")) as image:
             sizes[image_id] = image.size
     base = {
-        "images": [{"id": 1, "file_name": f"{GOOD_ID}.jpg", "width": sizes[GOOD_ID][0],
-                    "height": sizes[GOOD_ID][1]},
-                   {"id": 7, "file_name": f"{ODD_ID}.jpg", "width": sizes[ODD_ID][0],
-                    "height": sizes[ODD_ID][1]}],
+        "images": [
+            {
+                "id": 1,
+                "file_name": f"{GOOD_ID}.jpg",
+                "width": sizes[GOOD_ID][0],
+                "height": sizes[GOOD_ID][1],
+            },
+            {
+                "id": 7,
+                "file_name": f"{ODD_ID}.jpg",
+                "width": sizes[ODD_ID][0],
+                "height": sizes[ODD_ID][1],
+            },
+        ],
         # Ids neither contiguous nor in name order.
         "categories": [{"id": 18, "name": "dog"}, {"id": 1, "name": "person"}],
-        "annotations": [{"id": 1, "image_id": 1, "category_id": 18, "bbox": [10, 10, 100, 80],
-                         "iscrowd": 0},
-                        {"id": 2, "image_id": 7, "category_id": 1, "bbox": [20, 20, 50, 60],
-                         "iscrowd": 0}]}
+        "annotations": [
+            {"id": 1, "image_id": 1, "category_id": 18, "bbox": [10, 10, 100, 80], "iscrowd": 0},
+            {"id": 2, "image_id": 7, "category_id": 1, "bbox": [20, 20, 50, 60], "iscrowd": 0},
+        ],
+    }
 
     def variant(change):
         data = json.loads(json.dumps(base))
@@ -106,9 +127,13 @@ def make_coco_cases(folder, images_dir):
         "truncated": json.dumps(base)[:60],
         "annotation_of_missing_image": variant(lambda d: d["annotations"][1].update(image_id=99)),
         "image_file_missing": variant(lambda d: d["images"][1].update(file_name="gone.jpg")),
-        "malformed_entries": variant(lambda d: (d["images"].append("junk"),
-                                                d["categories"].append({"name": "cat"}),
-                                                d["annotations"][1].update(bbox=[1, "x"]))),
+        "malformed_entries": variant(
+            lambda d: (
+                d["images"].append("junk"),
+                d["categories"].append({"name": "cat"}),
+                d["annotations"][1].update(bbox=[1, "x"]),
+            )
+        ),
     }
     os.makedirs(folder, exist_ok=True)
     paths = {}

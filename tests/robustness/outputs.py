@@ -5,6 +5,7 @@ state through ``--resume``'s loader, CSV, PNG, JSON, TensorBoard's record framin
 on anything torn. Temporaries (``utils.files.is_temporary``) are listed, not checked. Also the
 file-size limit that stands in for a full disk.
 """
+
 import csv
 import json
 import os
@@ -23,8 +24,9 @@ def read_all_datasets(path):
     """Read every array of an HDF5 file (fails on a torn file); returns how many there were."""
     arrays = []
     with h5py.File(path, "r") as f:
-        f.visititems(lambda _, obj: arrays.append(obj[()]) if isinstance(obj, h5py.Dataset)
-                     else None)
+        f.visititems(
+            lambda _, obj: arrays.append(obj[()]) if isinstance(obj, h5py.Dataset) else None
+        )
     return len(arrays)
 
 
@@ -38,14 +40,15 @@ def check_event_file(path):
     a killed writer may leave the last one partial, which TensorBoard's reader skips. Every
     record before it must be whole and parse as an Event."""
     from tensorboard.compat.proto import event_pb2
+
     data = open(path, "rb").read()
     offset, records = 0, 0
     while offset + 12 <= len(data):
-        (length,) = struct.unpack("<Q", data[offset:offset + 8])
+        (length,) = struct.unpack("<Q", data[offset : offset + 8])
         end = offset + 12 + length + 4
         if end > len(data):
-            break   # the partial record a kill can leave at the end
-        event_pb2.Event().ParseFromString(data[offset + 12:offset + 12 + length])
+            break  # the partial record a kill can leave at the end
+        event_pb2.Event().ParseFromString(data[offset + 12 : offset + 12 + length])
         offset, records = end, records + 1
     assert records > 0 or len(data) < 12 + 8, path
     return records
@@ -91,6 +94,8 @@ def limit_file_size(limit_bytes):
     """A ``preexec_fn`` for subprocess: writing past ``limit_bytes`` in any file fails with EFBIG,
     as a full disk fails with ENOSPC (Python ignores SIGXFSZ, so the write returns the error
     instead of killing the process)."""
+
     def apply():
         resource.setrlimit(resource.RLIMIT_FSIZE, (limit_bytes, limit_bytes))
+
     return apply

@@ -4,6 +4,7 @@ Each case states the command, the expected exit status and a fragment of the one
 any traceback fails it. The terminal summary (``conftest.py``) prints the table's totals per
 command.
 """
+
 import os
 import shutil
 import subprocess
@@ -16,7 +17,7 @@ from tests.conftest import ROOT, shared_path
 from tests.robustness.bad_datasets import make_coco_cases, make_voc_cases
 
 RACCOON = ("datasets", "raccoon", "VOC2007")
-pytestmark = pytest.mark.slow   # 77 processes: about 80 s on two workers
+pytestmark = pytest.mark.slow  # 77 processes: about 80 s on two workers
 
 
 @pytest.fixture(scope="session")
@@ -24,14 +25,17 @@ def files(tmp_path_factory):
     """The bad (and odd but valid) inputs, made once."""
     import cv2
     from PIL import Image
+
     root = tmp_path_factory.mktemp("robustness")
     jpeg = open(shared_path(*RACCOON, "JPEGImages", "raccoon-1.jpg"), "rb").read()
     (root / "zero.jpg").write_bytes(b"")
-    (root / "truncated.jpg").write_bytes(jpeg[:len(jpeg) // 3])
+    (root / "truncated.jpg").write_bytes(jpeg[: len(jpeg) // 3])
     (root / "html.jpg").write_text("<html><body>not an image</body></html>")
     Image.new("RGB", (1, 1), (255, 0, 0)).save(root / "one_pixel.png")
-    cv2.imwrite(str(root / "sixteen_bit.png"),
-                (np.random.default_rng(0).random((64, 80, 3)) * 65535).astype(np.uint16))
+    cv2.imwrite(
+        str(root / "sixteen_bit.png"),
+        (np.random.default_rng(0).random((64, 80, 3)) * 65535).astype(np.uint16),
+    )
     Image.new("CMYK", (64, 48), (0, 128, 0, 0)).save(root / "cmyk.jpg")
     palette = Image.new("P", (64, 48))
     palette.putpalette([i % 256 for i in range(768)])
@@ -40,7 +44,7 @@ def files(tmp_path_factory):
     frames[0].save(root / "animated.gif", save_all=True, append_images=frames[1:])
     photo = Image.open(shared_path(*RACCOON, "JPEGImages", "raccoon-1.jpg"))
     exif = photo.getexif()
-    exif[0x0112] = 6   # rotate 90 degrees when displayed
+    exif[0x0112] = 6  # rotate 90 degrees when displayed
     photo.save(root / "exif_rotated.jpg", exif=exif)
     Image.new("L", (20000, 20000)).save(root / "huge.png")
     (root / "no_images").mkdir()
@@ -49,7 +53,7 @@ def files(tmp_path_factory):
     os.symlink(root / "loop", root / "loop" / "self")
     (root / "text.h5").write_text("not a weights file")
     weights = open(shared_path("weights", "yolov4_mobilenet_v1_025_voc.h5"), "rb").read()
-    (root / "truncated.h5").write_bytes(weights[:len(weights) // 2])
+    (root / "truncated.h5").write_bytes(weights[: len(weights) // 2])
     (root / "empty_classes.txt").write_text("")
     (root / "duplicate_classes.txt").write_text("cat\ndog\ncat\n")
     (root / "one_class.txt").write_text("raccoon\n")
@@ -60,8 +64,9 @@ def files(tmp_path_factory):
     (root / "junk.onnx").write_bytes(np.random.default_rng(0).bytes(3000))
     (root / "unreadable.jpg").write_bytes(jpeg)
     os.chmod(root / "unreadable.jpg", 0)
-    (root / "unicode_classes.txt").write_text("raccoon\ntraffic light\nçağrı ünal\n",
-                                              encoding="utf8")
+    (root / "unicode_classes.txt").write_text(
+        "raccoon\ntraffic light\nçağrı ünal\n", encoding="utf8"
+    )
     images = shared_path(*RACCOON, "JPEGImages")
     make_voc_cases(root / "voc", images)
     make_coco_cases(root / "coco", images)
@@ -72,6 +77,7 @@ def files(tmp_path_factory):
 def _save_keras_models(root):
     """The VOC model as a whole-model ``.keras`` file, as a Keras user would save it."""
     from nets import load_weights, yolo_body
+
     model = yolo_body((416, 416), num_classes=20, alpha=0.25)
     load_weights(model, weights())
     model.save(root / "model.keras")
@@ -82,7 +88,7 @@ def weights():
 
 
 MODEL = ["--backbone", "mobilenetv1", "--alpha", "0.25"]
-ONE = "{files}/one_pixel.png"   # a valid image, for the cases about everything else
+ONE = "{files}/one_pixel.png"  # a valid image, for the cases about everything else
 
 
 def predict(*args):
@@ -97,29 +103,44 @@ def with_weights(*args):
 IMAGES = [
     ("zero.jpg", 2, "not an image file"),
     ("truncated.jpg", 2, "truncated"),
-    ("html.jpg", 2, "not an image file"),          # HTML saved as .jpg
-    ("huge.png", 2, "decompression bomb"),         # 20000 x 20000
+    ("html.jpg", 2, "not an image file"),  # HTML saved as .jpg
+    ("huge.png", 2, "decompression bomb"),  # 20000 x 20000
     ("missing.jpg", 2, "no such file"),
-    ("no_images", 2, "no image files"),            # a folder without images
-    ("loop", 2, "no image files"),                 # a folder holding a symlink loop
+    ("no_images", 2, "no image files"),  # a folder without images
+    ("loop", 2, "no image files"),  # a folder holding a symlink loop
     ("one_pixel.png", 0, "results ->"),
     ("sixteen_bit.png", 0, "results ->"),
     ("cmyk.jpg", 0, "results ->"),
-    ("palette.png", 0, "results ->"),              # palette with transparency
+    ("palette.png", 0, "results ->"),  # palette with transparency
     ("animated.gif", 0, "results ->"),
     ("exif_rotated.jpg", 0, "results ->"),
-    ("unreadable.jpg", 2, "ermission denied"),     # no read permission (skipped as root)
+    ("unreadable.jpg", 2, "ermission denied"),  # no read permission (skipped as root)
 ]
 
 
 def annotate(case, *args):
-    return ["voc_annotation.py", "--data", "{files}/voc/" + case,
-            "--classes", "{files}/one_class.txt", *args]
+    return [
+        "voc_annotation.py",
+        "--data",
+        "{files}/voc/" + case,
+        "--classes",
+        "{files}/one_class.txt",
+        *args,
+    ]
 
 
 def coco(case):
-    return ["get_map.py", *MODEL, "--weights", "{weights}", "--coco-json",
-            "{files}/coco/" + case + ".json", "--coco-images", "{images}", "--no-progress"]
+    return [
+        "get_map.py",
+        *MODEL,
+        "--weights",
+        "{weights}",
+        "--coco-json",
+        "{files}/coco/" + case + ".json",
+        "--coco-images",
+        "{images}",
+        "--no-progress",
+    ]
 
 
 # VOC folders with one problem each, read by voc_annotation.py: (case, exit status, fragment).
@@ -150,70 +171,349 @@ COCO = [
 ]
 
 # (case id, argv with {files}/{weights}/{voc} placeholders, exit status, message fragment)
-CASES = [(f"predict image {name}", with_weights("--source", "{files}/" + name), status, fragment)
-         for name, status, fragment in IMAGES] + [
-    (f"voc_annotation {case.replace('_', ' ')}", annotate(case), status, fragment)
-    for case, status, fragment in ANNOTATIONS] + [
-    (f"get_map COCO {case.replace('_', ' ')}", coco(case), status, fragment)
-    for case, status, fragment in COCO] + [
-    # ------------------------------------------------------------------ annotations, other tools
-    ("voc_annotation class names with spaces and unicode", ["voc_annotation.py", "--data", "{files}/voc/spaces_and_unicode", "--classes", "{files}/unicode_classes.txt"], 0, "2 images, 3 objects"),
-    ("train on a split with no usable image", ["train.py", *MODEL, "--data", "{files}/voc/nothing_usable", "--classes", "{files}/one_class.txt"], 2, "no usable images"),
-    ("train without ImageSets", ["train.py", *MODEL, "--data", "{files}/voc/no_image_sets", "--classes", "{files}/one_class.txt"], 2, "write it with voc_annotation.py"),
-    ("kmeans on too few boxes", ["kmeans_for_anchors.py", "--data", "{files}/voc/no_objects"], 2, "need at least 9 boxes"),
-    # ------------------------------------------------------------------ weights and model files
-    ("predict text file named .h5", predict("--weights", "{files}/text.h5", "--source", ONE), 2, "text.h5"),
-    ("predict truncated .h5", predict("--weights", "{files}/truncated.h5", "--source", ONE), 2, "truncated.h5"),
-    ("predict missing weights", predict("--weights", "{files}/none.h5", "--source", ONE), 2, "none.h5"),
-    ("predict weights of another width", ["predict.py", "--backbone", "mobilenetv1", "--alpha", "0.5", "--weights", "{weights}", "--source", ONE], 2, "alpha"),
-    ("predict weights of another class count", with_weights("--classes", "{files}/one_class.txt", "--source", ONE), 2, "class"),
-    ("predict weights of another backbone", ["predict.py", "--backbone", "mobilenetv2", "--alpha", "0.5", "--weights", "{weights}", "--source", ONE], 2, "likely backbone mobilenetv1 with alpha 0.25"),
-    ("predict whole-model .keras file", predict("--weights", "{files}/model.keras", "--source", ONE), 0, "(keras)"),
-    (".keras file of another width", ["predict.py", "--backbone", "mobilenetv1", "--alpha", "0.5", "--weights", "{files}/model.keras", "--source", ONE], 2, "does not fit the model mobilenetv1 alpha 0.5"),
-    ("predict corrupt .tflite", predict("--weights", "{files}/junk.tflite", "--source", ONE), 2, "not a readable TFLite model"),
-    ("predict corrupt .onnx", predict("--weights", "{files}/junk.onnx", "--source", ONE), 2, "not a readable ONNX model"),
-    # ------------------------------------------------------------------ class and anchor files
-    ("predict empty class file", with_weights("--classes", "{files}/empty_classes.txt", "--source", ONE), 2, "empty_classes.txt"),
-    ("predict duplicate class names", with_weights("--classes", "{files}/duplicate_classes.txt", "--source", ONE), 2, "cat"),
-    ("predict 8 anchors", with_weights("--anchors", "{files}/anchors_8.txt", "--source", ONE), 2, "anchors_8.txt"),
-    ("predict non-numeric anchors", with_weights("--anchors", "{files}/anchors_text.txt", "--source", ONE), 2, "anchors_text.txt"),
-    # ------------------------------------------------------------------ flags
-    ("predict conf above 1", with_weights("--conf", "1.5", "--source", ONE), 2, "--conf"),
-    ("predict conf NaN", with_weights("--conf", "nan", "--source", ONE), 2, "--conf"),
-    ("predict negative NMS IoU", with_weights("--nms-iou", "-1", "--source", ONE), 2, "--nms-iou"),
-    ("predict input size not a multiple of 32", with_weights("--input-size", "100", "--source", ONE), 2, "32"),
-    ("predict video path that is a folder", with_weights("--source", "{files}/folder.mp4"), 2, "folder.mp4"),
-    ("predict absent camera", with_weights("--source", "7"), 2, "camera"),
-    ("predict image above --max-pixels", with_weights("--max-pixels", "100000", "--source", "{files}/exif_rotated.jpg"), 2, "megapixels, above the limit of 0.1"),
-    ("predict --max-pixels 0", with_weights("--max-pixels", "0", "--source", ONE), 2, "--max-pixels"),
-    # Absurd values the checks accept must still run.
-    ("predict batch 10**12, most boxes", with_weights("--batch-size", "1000000000000", "--max-boxes", "10000", "--source", "{files}/voc/no_objects/JPEGImages"), 0, "results ->"),
-    ("predict more boxes than NMS can keep", with_weights("--max-boxes", "10001", "--source", ONE), 2, "--max-boxes"),
-    ("get_map batch 10**12", ["get_map.py", *MODEL, "--weights", "{weights}", "--data", "{files}/voc/no_objects", "--split", "train", "--batch-size", "1000000000000", "--no-progress"], 0, "results ->"),
-    ("voc_annotation images above --max-pixels", annotate("no_objects", "--max-pixels", "1000"), 1, "above the limit"),
-    ("get_map conf NaN", ["get_map.py", *MODEL, "--data", "{voc}", "--conf", "nan"], 2, "--conf"),
-    ("get_map batch size 0", ["get_map.py", *MODEL, "--data", "{voc}", "--batch-size", "0"], 2, "--batch-size"),
-    ("get_map missing dataset", ["get_map.py", *MODEL, "--data", "{files}/nowhere"], 2, "not found"),
-    ("train epochs 0", ["train.py", *MODEL, "--data", "{voc}", "--epochs", "0"], 2, "--epochs"),
-    ("train batch size 0", ["train.py", *MODEL, "--data", "{voc}", "--batch-size", "0"], 2, "--batch-size"),
-    ("train negative learning rate", ["train.py", *MODEL, "--data", "{voc}", "--lr", "-1"], 2, "--lr"),
-    ("train mosaic NaN", ["train.py", *MODEL, "--data", "{voc}", "--mosaic", "nan"], 2, "--mosaic"),
-    ("train absurd input size", ["train.py", *MODEL, "--data", "{voc}", "--input-size", "100000"], 2, "above 4096"),
-    ("export unknown format", ["export.py", *MODEL, "--weights", "{weights}", "--format", "caffe"], 2, "caffe"),
-    ("export int8 without calibration images", ["export.py", *MODEL, "--weights", "{weights}", "--format", "tflite", "--int8"], 2, "--int8 needs calibration images"),
-    ("train multi-worker without TF_CONFIG", ["train.py", *MODEL, "--data", "{voc}", "--distribute", "multiworker"], 2, "TF_CONFIG"),
-    ("kmeans 0 anchors", ["kmeans_for_anchors.py", "--data", "{voc}", "-k", "0"], 2, "--num-anchors"),
-    ("summary unknown backbone", ["summary.py", "--backbone", "resnet9000"], 2, "resnet9000"),
-    ("voc_annotation missing folder", ["voc_annotation.py", "--data", "{files}/nowhere"], 2, "not found"),
-]
+CASES = (
+    [
+        (f"predict image {name}", with_weights("--source", "{files}/" + name), status, fragment)
+        for name, status, fragment in IMAGES
+    ]
+    + [
+        (f"voc_annotation {case.replace('_', ' ')}", annotate(case), status, fragment)
+        for case, status, fragment in ANNOTATIONS
+    ]
+    + [
+        (f"get_map COCO {case.replace('_', ' ')}", coco(case), status, fragment)
+        for case, status, fragment in COCO
+    ]
+    + [
+        # ------------------------------------------------------------------ annotations, other
+        # tools
+        (
+            "voc_annotation class names with spaces and unicode",
+            [
+                "voc_annotation.py",
+                "--data",
+                "{files}/voc/spaces_and_unicode",
+                "--classes",
+                "{files}/unicode_classes.txt",
+            ],
+            0,
+            "2 images, 3 objects",
+        ),
+        (
+            "train on a split with no usable image",
+            [
+                "train.py",
+                *MODEL,
+                "--data",
+                "{files}/voc/nothing_usable",
+                "--classes",
+                "{files}/one_class.txt",
+            ],
+            2,
+            "no usable images",
+        ),
+        (
+            "train without ImageSets",
+            [
+                "train.py",
+                *MODEL,
+                "--data",
+                "{files}/voc/no_image_sets",
+                "--classes",
+                "{files}/one_class.txt",
+            ],
+            2,
+            "write it with voc_annotation.py",
+        ),
+        (
+            "kmeans on too few boxes",
+            ["kmeans_for_anchors.py", "--data", "{files}/voc/no_objects"],
+            2,
+            "need at least 9 boxes",
+        ),
+        # ------------------------------------------------------------------ weights and model files
+        (
+            "predict text file named .h5",
+            predict("--weights", "{files}/text.h5", "--source", ONE),
+            2,
+            "text.h5",
+        ),
+        (
+            "predict truncated .h5",
+            predict("--weights", "{files}/truncated.h5", "--source", ONE),
+            2,
+            "truncated.h5",
+        ),
+        (
+            "predict missing weights",
+            predict("--weights", "{files}/none.h5", "--source", ONE),
+            2,
+            "none.h5",
+        ),
+        (
+            "predict weights of another width",
+            [
+                "predict.py",
+                "--backbone",
+                "mobilenetv1",
+                "--alpha",
+                "0.5",
+                "--weights",
+                "{weights}",
+                "--source",
+                ONE,
+            ],
+            2,
+            "alpha",
+        ),
+        (
+            "predict weights of another class count",
+            with_weights("--classes", "{files}/one_class.txt", "--source", ONE),
+            2,
+            "class",
+        ),
+        (
+            "predict weights of another backbone",
+            [
+                "predict.py",
+                "--backbone",
+                "mobilenetv2",
+                "--alpha",
+                "0.5",
+                "--weights",
+                "{weights}",
+                "--source",
+                ONE,
+            ],
+            2,
+            "likely backbone mobilenetv1 with alpha 0.25",
+        ),
+        (
+            "predict whole-model .keras file",
+            predict("--weights", "{files}/model.keras", "--source", ONE),
+            0,
+            "(keras)",
+        ),
+        (
+            ".keras file of another width",
+            [
+                "predict.py",
+                "--backbone",
+                "mobilenetv1",
+                "--alpha",
+                "0.5",
+                "--weights",
+                "{files}/model.keras",
+                "--source",
+                ONE,
+            ],
+            2,
+            "does not fit the model mobilenetv1 alpha 0.5",
+        ),
+        (
+            "predict corrupt .tflite",
+            predict("--weights", "{files}/junk.tflite", "--source", ONE),
+            2,
+            "not a readable TFLite model",
+        ),
+        (
+            "predict corrupt .onnx",
+            predict("--weights", "{files}/junk.onnx", "--source", ONE),
+            2,
+            "not a readable ONNX model",
+        ),
+        # ------------------------------------------------------------------ class and anchor files
+        (
+            "predict empty class file",
+            with_weights("--classes", "{files}/empty_classes.txt", "--source", ONE),
+            2,
+            "empty_classes.txt",
+        ),
+        (
+            "predict duplicate class names",
+            with_weights("--classes", "{files}/duplicate_classes.txt", "--source", ONE),
+            2,
+            "cat",
+        ),
+        (
+            "predict 8 anchors",
+            with_weights("--anchors", "{files}/anchors_8.txt", "--source", ONE),
+            2,
+            "anchors_8.txt",
+        ),
+        (
+            "predict non-numeric anchors",
+            with_weights("--anchors", "{files}/anchors_text.txt", "--source", ONE),
+            2,
+            "anchors_text.txt",
+        ),
+        # ------------------------------------------------------------------ flags
+        ("predict conf above 1", with_weights("--conf", "1.5", "--source", ONE), 2, "--conf"),
+        ("predict conf NaN", with_weights("--conf", "nan", "--source", ONE), 2, "--conf"),
+        (
+            "predict negative NMS IoU",
+            with_weights("--nms-iou", "-1", "--source", ONE),
+            2,
+            "--nms-iou",
+        ),
+        (
+            "predict input size not a multiple of 32",
+            with_weights("--input-size", "100", "--source", ONE),
+            2,
+            "32",
+        ),
+        (
+            "predict video path that is a folder",
+            with_weights("--source", "{files}/folder.mp4"),
+            2,
+            "folder.mp4",
+        ),
+        ("predict absent camera", with_weights("--source", "7"), 2, "camera"),
+        (
+            "predict image above --max-pixels",
+            with_weights("--max-pixels", "100000", "--source", "{files}/exif_rotated.jpg"),
+            2,
+            "megapixels, above the limit of 0.1",
+        ),
+        (
+            "predict --max-pixels 0",
+            with_weights("--max-pixels", "0", "--source", ONE),
+            2,
+            "--max-pixels",
+        ),
+        # Absurd values the checks accept must still run.
+        (
+            "predict batch 10**12, most boxes",
+            with_weights(
+                "--batch-size",
+                "1000000000000",
+                "--max-boxes",
+                "10000",
+                "--source",
+                "{files}/voc/no_objects/JPEGImages",
+            ),
+            0,
+            "results ->",
+        ),
+        (
+            "predict more boxes than NMS can keep",
+            with_weights("--max-boxes", "10001", "--source", ONE),
+            2,
+            "--max-boxes",
+        ),
+        (
+            "get_map batch 10**12",
+            [
+                "get_map.py",
+                *MODEL,
+                "--weights",
+                "{weights}",
+                "--data",
+                "{files}/voc/no_objects",
+                "--split",
+                "train",
+                "--batch-size",
+                "1000000000000",
+                "--no-progress",
+            ],
+            0,
+            "results ->",
+        ),
+        (
+            "voc_annotation images above --max-pixels",
+            annotate("no_objects", "--max-pixels", "1000"),
+            1,
+            "above the limit",
+        ),
+        (
+            "get_map conf NaN",
+            ["get_map.py", *MODEL, "--data", "{voc}", "--conf", "nan"],
+            2,
+            "--conf",
+        ),
+        (
+            "get_map batch size 0",
+            ["get_map.py", *MODEL, "--data", "{voc}", "--batch-size", "0"],
+            2,
+            "--batch-size",
+        ),
+        (
+            "get_map missing dataset",
+            ["get_map.py", *MODEL, "--data", "{files}/nowhere"],
+            2,
+            "not found",
+        ),
+        ("train epochs 0", ["train.py", *MODEL, "--data", "{voc}", "--epochs", "0"], 2, "--epochs"),
+        (
+            "train batch size 0",
+            ["train.py", *MODEL, "--data", "{voc}", "--batch-size", "0"],
+            2,
+            "--batch-size",
+        ),
+        (
+            "train negative learning rate",
+            ["train.py", *MODEL, "--data", "{voc}", "--lr", "-1"],
+            2,
+            "--lr",
+        ),
+        (
+            "train mosaic NaN",
+            ["train.py", *MODEL, "--data", "{voc}", "--mosaic", "nan"],
+            2,
+            "--mosaic",
+        ),
+        (
+            "train absurd input size",
+            ["train.py", *MODEL, "--data", "{voc}", "--input-size", "100000"],
+            2,
+            "above 4096",
+        ),
+        (
+            "export unknown format",
+            ["export.py", *MODEL, "--weights", "{weights}", "--format", "caffe"],
+            2,
+            "caffe",
+        ),
+        (
+            "export int8 without calibration images",
+            ["export.py", *MODEL, "--weights", "{weights}", "--format", "tflite", "--int8"],
+            2,
+            "--int8 needs calibration images",
+        ),
+        (
+            "train multi-worker without TF_CONFIG",
+            ["train.py", *MODEL, "--data", "{voc}", "--distribute", "multiworker"],
+            2,
+            "TF_CONFIG",
+        ),
+        (
+            "kmeans 0 anchors",
+            ["kmeans_for_anchors.py", "--data", "{voc}", "-k", "0"],
+            2,
+            "--num-anchors",
+        ),
+        ("summary unknown backbone", ["summary.py", "--backbone", "resnet9000"], 2, "resnet9000"),
+        (
+            "voc_annotation missing folder",
+            ["voc_annotation.py", "--data", "{files}/nowhere"],
+            2,
+            "not found",
+        ),
+    ]
+)
 
 
 @pytest.mark.parametrize("case, argv, status, fragment", CASES, ids=[c[0] for c in CASES])
 def test_case(case, argv, status, fragment, files, tmp_path, record_property):
     if "unreadable" in case and os.geteuid() == 0:
         pytest.skip("root reads files without read permission")
-    values = {"files": str(files), "weights": weights(), "voc": shared_path(*RACCOON),
-              "images": shared_path(*RACCOON, "JPEGImages"), "out": str(tmp_path)}
+    values = {
+        "files": str(files),
+        "weights": weights(),
+        "voc": shared_path(*RACCOON),
+        "images": shared_path(*RACCOON, "JPEGImages"),
+        "out": str(tmp_path),
+    }
     command = [sys.executable] + [a.format(**values) for a in argv]
     if argv[0] == "predict.py":
         command += ["--save-dir", str(tmp_path / "out"), "--json", str(tmp_path / "out.json")]
@@ -221,10 +521,18 @@ def test_case(case, argv, status, fragment, files, tmp_path, record_property):
         command += ["--out", str(tmp_path / "map_out")]
     if argv[0] in ("train.py",):
         command += ["--save-dir", str(tmp_path / "run")]
-    proc = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300,
-                          env=dict(os.environ, YOLO_LITE_OFFLINE="1"))
-    record_property("robustness", [argv[0], case, proc.returncode == status
-                                   and "Traceback" not in proc.stderr + proc.stdout])
+    proc = subprocess.run(
+        command,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=dict(os.environ, YOLO_LITE_OFFLINE="1"),
+    )
+    record_property(
+        "robustness",
+        [argv[0], case, proc.returncode == status and "Traceback" not in proc.stderr + proc.stdout],
+    )
     assert "Traceback" not in proc.stderr + proc.stdout, proc.stderr[-3000:]
     assert proc.returncode == status, proc.stdout[-1500:] + proc.stderr[-1500:]
     text = proc.stdout + proc.stderr

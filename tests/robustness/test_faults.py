@@ -4,6 +4,7 @@ disk while results and exports are written (``RLIMIT_FSIZE``: the operating syst
 write as a full disk would). Every case runs the real script and records a row of the
 robustness table.
 """
+
 import json
 import os
 import signal
@@ -34,11 +35,18 @@ def script(name, *args):
 def run(command, record_property, row, status, timeout=300, **kwargs):
     """Run a command, record its robustness row, assert its status and that no traceback was
     printed; returns the CompletedProcess."""
-    proc = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=timeout,
-                          **kwargs)
+    proc = subprocess.run(
+        command, cwd=ROOT, capture_output=True, text=True, timeout=timeout, **kwargs
+    )
     output = proc.stdout + proc.stderr
-    record_property("robustness", [os.path.basename(command[1]), row,
-                                   proc.returncode == status and "Traceback" not in output])
+    record_property(
+        "robustness",
+        [
+            os.path.basename(command[1]),
+            row,
+            proc.returncode == status and "Traceback" not in output,
+        ],
+    )
     assert "Traceback" not in output, output[-3000:]
     assert proc.returncode == status, output[-3000:]
     return proc
@@ -51,40 +59,56 @@ def one_error_line(proc):
 
 
 def no_temporaries(folder):
-    return [name for _, _, names in os.walk(folder) for name in names + _ if
-            files.is_temporary(name)] == []
+    return [
+        name for _, _, names in os.walk(folder) for name in names + _ if files.is_temporary(name)
+    ] == []
 
 
 def folder_bytes(folder):
-    return {os.path.relpath(os.path.join(root, name), folder):
-            open(os.path.join(root, name), "rb").read()
-            for root, _, names in os.walk(folder) for name in names}
+    return {
+        os.path.relpath(os.path.join(root, name), folder): open(
+            os.path.join(root, name), "rb"
+        ).read()
+        for root, _, names in os.walk(folder)
+        for name in names
+    }
 
 
 # ----------------------------------------------------------------------------- Ctrl-C
 def test_ctrl_c_during_get_map_keeps_the_previous_results(tmp_path, record_property):
     out = tmp_path / "map_out"
     helmet = shared_path("datasets", "helmet", "VOC2007")
-    run(script("get_map.py", "--data", shared_path("datasets", "raccoon", "VOC2007"),
-               "--out", str(out)), record_property, "complete run before the Ctrl-C", 0)
+    run(
+        script(
+            "get_map.py", "--data", shared_path("datasets", "raccoon", "VOC2007"), "--out", str(out)
+        ),
+        record_property,
+        "complete run before the Ctrl-C",
+        0,
+    )
     before = folder_bytes(out)
     log = tmp_path / "stderr.txt"
     with open(log, "w") as err:
-        process = subprocess.Popen(script("get_map.py", "--data", helmet, "--split", "train",
-                                          "--out", str(out)), cwd=ROOT,
-                                   stdout=subprocess.DEVNULL, stderr=err)
+        process = subprocess.Popen(
+            script("get_map.py", "--data", helmet, "--split", "train", "--out", str(out)),
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=err,
+        )
     deadline = time.time() + 120
     while "img/s" not in log.read_text() and process.poll() is None and time.time() < deadline:
-        time.sleep(0.1)   # until the progress bar shows that images are being detected
+        time.sleep(0.1)  # until the progress bar shows that images are being detected
     time.sleep(1.0)
     process.send_signal(signal.SIGINT)
     status = process.wait(timeout=60)
     text = log.read_text()
-    record_property("robustness", ["get_map.py", "Ctrl-C while detecting",
-                                   status == 130 and "Traceback" not in text])
+    record_property(
+        "robustness",
+        ["get_map.py", "Ctrl-C while detecting", status == 130 and "Traceback" not in text],
+    )
     assert status == 130 and "Traceback" not in text, text[-3000:]
     assert "interrupted" in text
-    assert folder_bytes(out) == before     # the finished results of the first run, untouched
+    assert folder_bytes(out) == before  # the finished results of the first run, untouched
     assert no_temporaries(out)
 
 
@@ -96,22 +120,37 @@ def test_two_predict_runs_writing_the_same_files(tmp_path, record_property):
     for image_id in dataset_ids("raccoon", "test", 6):
         os.symlink(os.path.join(source, image_id + ".jpg"), folder / (image_id + ".jpg"))
     out, result = tmp_path / "out", tmp_path / "results.json"
-    commands = [script("predict.py", "--source", str(folder), "--save-dir", str(out),
-                       "--json", str(result), "--conf", conf) for conf in ("0.05", "0.5")]
-    processes = [subprocess.Popen(c, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                  text=True) for c in commands]
+    commands = [
+        script(
+            "predict.py",
+            "--source",
+            str(folder),
+            "--save-dir",
+            str(out),
+            "--json",
+            str(result),
+            "--conf",
+            conf,
+        )
+        for conf in ("0.05", "0.5")
+    ]
+    processes = [
+        subprocess.Popen(c, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for c in commands
+    ]
     outputs = [p.communicate(timeout=300) for p in processes]
-    passed = all(p.returncode == 0 and "Traceback" not in e for p, (_, e) in
-                 zip(processes, outputs))
+    passed = all(
+        p.returncode == 0 and "Traceback" not in e for p, (_, e) in zip(processes, outputs)
+    )
     record_property("robustness", ["predict.py", "two runs, same --save-dir and --json", passed])
     assert passed, outputs
-    records = json.loads(result.read_text())["images"]   # whole: one run's or the other's
+    records = json.loads(result.read_text())["images"]  # whole: one run's or the other's
     assert [os.path.basename(r["file"]) for r in records] == sorted(os.listdir(folder))
     drawn = sorted(os.listdir(out))
     assert drawn == sorted(os.listdir(folder))
     for name in drawn:
         with Image.open(out / name) as image:
-            image.load()   # a torn JPEG fails here
+            image.load()  # a torn JPEG fails here
     assert no_temporaries(out)
 
 
@@ -120,6 +159,7 @@ def _video_with_a_broken_frame(path, frames=20, broken=10):
     """An MJPEG AVI (each frame its own JPEG) whose frame ``broken`` is overwritten with
     noise: the decoder rejects that frame and reads the next ones."""
     import cv2
+
     writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10, (160, 120))
     for i in range(frames):
         frame = np.full((120, 160, 3), 10 * i, np.uint8)
@@ -136,11 +176,23 @@ def _video_with_a_broken_frame(path, frames=20, broken=10):
 
 def test_a_broken_video_frame_is_reported_and_skipped(tmp_path, record_property):
     import cv2
+
     clip = tmp_path / "broken.avi"
     _video_with_a_broken_frame(clip)
-    proc = run(script("predict.py", "--source", str(clip), "--save-dir", str(tmp_path / "out"),
-                      "--json", str(tmp_path / "v.json")),
-               record_property, "video with a broken frame", 0)
+    proc = run(
+        script(
+            "predict.py",
+            "--source",
+            str(clip),
+            "--save-dir",
+            str(tmp_path / "out"),
+            "--json",
+            str(tmp_path / "v.json"),
+        ),
+        record_property,
+        "video with a broken frame",
+        0,
+    )
     assert "frame 10 could not be decoded, skipped" in proc.stderr
     assert "1 unreadable frame skipped: 10" in proc.stdout
     records = json.loads((tmp_path / "v.json").read_text())["images"]
@@ -156,18 +208,34 @@ def test_a_broken_video_frame_is_reported_and_skipped(tmp_path, record_property)
 def test_full_disk_while_predict_saves_a_drawing(tmp_path, record_property):
     image = shared_path("datasets", "raccoon", "VOC2007", "JPEGImages", "raccoon-1.jpg")
     out = tmp_path / "out"
-    proc = run(script("predict.py", "--source", image, "--save-dir", str(out),
-                      "--json", str(tmp_path / "r.json")), record_property,
-               "full disk while saving results", 2, preexec_fn=limit_file_size(4096))
+    proc = run(
+        script(
+            "predict.py",
+            "--source",
+            image,
+            "--save-dir",
+            str(out),
+            "--json",
+            str(tmp_path / "r.json"),
+        ),
+        record_property,
+        "full disk while saving results",
+        2,
+        preexec_fn=limit_file_size(4096),
+    )
     assert f"cannot write {out / 'raccoon-1.jpg'}: File too large" in one_error_line(proc)
     assert not out.exists() or (os.listdir(out) == [])
 
 
 def test_full_disk_while_exporting(tmp_path, record_property):
     out = tmp_path / "exports"
-    proc = run(script("export.py", "--format", "tflite", "--input-size", "128", "--out",
-                      str(out)), record_property, "full disk while exporting", 2,
-               preexec_fn=limit_file_size(256 * 1024))
+    proc = run(
+        script("export.py", "--format", "tflite", "--input-size", "128", "--out", str(out)),
+        record_property,
+        "full disk while exporting",
+        2,
+        preexec_fn=limit_file_size(256 * 1024),
+    )
     error = one_error_line(proc)
     assert "cannot write" in error and ".tflite" in error and "File too large" in error, error
     assert not out.exists() or (os.listdir(out) == [])

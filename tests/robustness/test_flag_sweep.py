@@ -7,6 +7,7 @@ refused with one ``error:`` line naming the flag, or accepted; nothing else may 
 NaN, infinity and -1 are never valid. Scripts whose checks live in ``run`` are run through
 ``main`` with a dataset that does not exist, so an accepted value ends at "not found".
 """
+
 import contextlib
 import importlib
 import io
@@ -14,7 +15,7 @@ import math
 
 import pytest
 
-SCRIPTS = {   # script: flags that make it stop after its checks
+SCRIPTS = {  # script: flags that make it stop after its checks
     "predict": [],
     "get_map": ["--data", "{missing}"],
     "train": ["--data", "{missing}"],
@@ -28,13 +29,17 @@ NEVER_VALID = ("-1", "nan", "inf")
 
 
 def numeric_flags(parser):
-    return [max(action.option_strings, key=len) for action in parser._actions
-            if action.option_strings and action.type in (int, float)]
+    return [
+        max(action.option_strings, key=len)
+        for action in parser._actions
+        if action.option_strings and action.type in (int, float)
+    ]
 
 
 def outcome(module, parser, argv):
     """'refused: <error line>' or 'accepted'."""
     from nets.errors import UserError
+
     err = io.StringIO()
     try:
         with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
@@ -58,6 +63,7 @@ def default_pixel_limit():
     yield
     from utils.data.images import set_max_pixels
     from utils.options import default
+
     set_max_pixels(default("max_pixels"))
 
 
@@ -65,8 +71,10 @@ def default_pixel_limit():
 def test_every_numeric_flag_at_extreme_values(script, tmp_path, record_property):
     module = importlib.import_module(script)
     parser = module.build_parser()
-    base = [a.format(missing=str(tmp_path / "missing"), tmp=str(tmp_path / "out"))
-            for a in SCRIPTS[script]]
+    base = [
+        a.format(missing=str(tmp_path / "missing"), tmp=str(tmp_path / "out"))
+        for a in SCRIPTS[script]
+    ]
     results = {}
     for flag in numeric_flags(parser):
         for value in VALUES:
@@ -77,7 +85,7 @@ def test_every_numeric_flag_at_extreme_values(script, tmp_path, record_property)
         if value in NEVER_VALID:
             assert result.startswith("refused"), (flag, value, result)
         if result.startswith("refused") and "not found" not in result:
-            assert flag.lstrip("-") in result, (flag, value, result)   # names the flag
+            assert flag.lstrip("-") in result, (flag, value, result)  # names the flag
     # Values that pass end at the missing dataset, when the script has one.
     if SCRIPTS[script] and not hasattr(module, "check_args"):
         passed = [r for r in results.values() if "not found" in r]
@@ -86,6 +94,7 @@ def test_every_numeric_flag_at_extreme_values(script, tmp_path, record_property)
 
 def test_check_range_refuses_non_finite_values():
     from utils.cli import UsageError, check_range
+
     for value in (math.nan, math.inf, -math.inf):
         with pytest.raises(UsageError, match="--lr"):
             check_range(value, "--lr", 0.0, low_open=True)

@@ -1,4 +1,5 @@
 """The one atomic writer: all or nothing, no temporary file left, ordinary permissions."""
+
 import os
 import stat
 
@@ -14,11 +15,10 @@ def _mode(path):
 def test_a_failed_write_keeps_the_old_file_and_leaves_nothing_behind(tmp_path):
     target = tmp_path / "state.json"
     files.write_json(target, {"epoch": 1})
-    with pytest.raises(RuntimeError):
-        with files.atomic_path(target) as tmp:
-            with open(tmp, "w") as f:
-                f.write('{"epoch": ')          # half written when the failure strikes
-            raise RuntimeError("killed")
+    with pytest.raises(RuntimeError), files.atomic_path(target) as tmp:
+        with open(tmp, "w") as f:
+            f.write('{"epoch": ')  # half written when the failure strikes
+        raise RuntimeError("killed")
     assert target.read_text() == '{\n "epoch": 1\n}\n'
     assert sorted(os.listdir(tmp_path)) == ["state.json"]
 

@@ -1,4 +1,5 @@
 """Pretrained weights resolve from a given path, the cache, or a one-time download."""
+
 import os
 
 import pytest

@@ -1,4 +1,5 @@
 """Every default is defined once, in the options table, and every entry point reads it there."""
+
 import ast
 import dataclasses
 import glob
@@ -12,8 +13,16 @@ from tests.conftest import ROOT
 from utils import options
 from utils.options import OPTIONS
 
-SCRIPTS = ("predict", "get_map", "train", "export", "summary", "kmeans_for_anchors",
-           "voc_annotation", "convert_weights")
+SCRIPTS = (
+    "predict",
+    "get_map",
+    "train",
+    "export",
+    "summary",
+    "kmeans_for_anchors",
+    "voc_annotation",
+    "convert_weights",
+)
 
 
 def _parser_actions(script):
@@ -44,8 +53,12 @@ def test_no_script_defines_a_flag_or_a_default_itself():
 def test_per_mode_values_are_where_tools_must_differ():
     assert options.default("conf", "predict") == 0.5
     assert options.default("conf", "eval") == 0.001
-    assert options.detection_defaults("eval") == {"conf": 0.001, "nms_iou": 0.5,
-                                                  "max_boxes": 100, "letterbox": True}
+    assert options.detection_defaults("eval") == {
+        "conf": 0.001,
+        "nms_iou": 0.5,
+        "max_boxes": 100,
+        "letterbox": True,
+    }
     with pytest.raises(KeyError, match="no value for mode"):
         options.default("conf", "train")
 
@@ -74,8 +87,7 @@ def test_python_api_defaults_are_the_tables():
     signature = inspect.signature(Detector.__init__).parameters
     for name, value in options.detection_defaults("predict").items():
         assert signature[name].default == value, name
-    for function in (evaluate.evaluate_detector, evaluate.evaluate_map_out,
-                     evaluate.evaluate_data):
+    for function in (evaluate.evaluate_detector, evaluate.evaluate_map_out, evaluate.evaluate_data):
         parameters = inspect.signature(function).parameters
         assert parameters["metric"].default == options.default("metric", "eval")
         assert parameters["score_threshold"].default == options.default("score_threshold", "eval")
@@ -94,8 +106,12 @@ def test_training_map_is_measured_like_get_map(tmp_path):
     class FakeEvaluate:
         @staticmethod
         def evaluate_detector(detector, samples, class_names, progress, batch_size):
-            seen.update(conf=detector.conf, nms_iou=detector.nms_iou,
-                        max_boxes=detector.max_boxes, letterbox=detector.letterbox)
+            seen.update(
+                conf=detector.conf,
+                nms_iou=detector.nms_iou,
+                max_boxes=detector.max_boxes,
+                letterbox=detector.letterbox,
+            )
             return {"voc": {"0.5": {"mAP": 0.25}}}
 
     body = yolo_body((128, 128), num_classes=1, alpha=0.25)
@@ -107,8 +123,11 @@ def test_training_map_is_measured_like_get_map(tmp_path):
 
 def test_anchor_mask_and_backbone_list_have_one_home():
     """Only nets/anchors.py spells out the anchor mask; no module lists the backbones by hand."""
-    sources = [p for p in glob.glob(os.path.join(ROOT, "**", "*.py"), recursive=True)
-               if "/tests/" not in p and "/.venv/" not in p and "/.ci-venv/" not in p]
+    sources = [
+        p
+        for p in glob.glob(os.path.join(ROOT, "**", "*.py"), recursive=True)
+        if "/tests/" not in p and "/.venv/" not in p and "/.ci-venv/" not in p
+    ]
     for path in sources:
         text = open(path, encoding="utf8").read()
         if not path.endswith(os.path.join("nets", "anchors.py")):
@@ -122,10 +141,14 @@ def test_reading_options_and_the_registry_does_not_import_tensorflow():
     never pay for a TensorFlow import."""
     import subprocess
     import sys
-    code = ("import sys, get_map, train, predict, nets, utils.options, utils.hub\n"
-            "for script in (get_map, train, predict): script.build_parser()\n"
-            "nets.get_backbone('ghostnet').pretrained_file(1.0)\n"
-            "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules\n")
-    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
-                            text=True, timeout=60)
+
+    code = (
+        "import sys, get_map, train, predict, nets, utils.options, utils.hub\n"
+        "for script in (get_map, train, predict): script.build_parser()\n"
+        "nets.get_backbone('ghostnet').pretrained_file(1.0)\n"
+        "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == 0, result.stderr

@@ -1,5 +1,6 @@
 """The timm MnasNet converter on synthetic checkpoints with timm's parameter names and PyTorch
 shapes: every key is used once, layouts are transposed right, the detector loads the result."""
+
 import numpy as np
 import pytest
 
@@ -9,10 +10,22 @@ from utils.timm_weights import ConversionError, convert_checkpoint, convert_timm
 
 # timm's arch definitions (kernel, stride, expansion, channels, repeats, SE) after the stem.
 TIMM_ARCH = {
-    "mnasnet_100": [(3, 2, 3, 24, 3, False), (5, 2, 3, 40, 3, False), (5, 2, 6, 80, 3, False),
-                    (3, 1, 6, 96, 2, False), (5, 2, 6, 192, 4, False), (3, 1, 6, 320, 1, False)],
-    "semnasnet_100": [(3, 2, 6, 24, 2, False), (5, 2, 3, 40, 3, True), (3, 2, 6, 80, 4, False),
-                      (3, 1, 6, 112, 2, True), (5, 2, 6, 160, 3, True), (3, 1, 6, 320, 1, False)],
+    "mnasnet_100": [
+        (3, 2, 3, 24, 3, False),
+        (5, 2, 3, 40, 3, False),
+        (5, 2, 6, 80, 3, False),
+        (3, 1, 6, 96, 2, False),
+        (5, 2, 6, 192, 4, False),
+        (3, 1, 6, 320, 1, False),
+    ],
+    "semnasnet_100": [
+        (3, 2, 6, 24, 2, False),
+        (5, 2, 3, 40, 3, True),
+        (3, 2, 6, 80, 4, False),
+        (3, 1, 6, 112, 2, True),
+        (5, 2, 6, 160, 3, True),
+        (3, 1, 6, 320, 1, False),
+    ],
 }
 
 
@@ -79,12 +92,14 @@ def test_every_key_maps_once_with_the_right_layout(arch, variant):
     bn = model.get_layer("blocks_2_1_bn2")
     np.testing.assert_array_equal(bn.moving_variance.numpy(), state["blocks.2.1.bn2.running_var"])
     assert bn.epsilon == 1e-5  # PyTorch's, not Keras' 1e-3
-    np.testing.assert_array_equal(model.get_layer("classifier").kernel.numpy(),
-                                  state["classifier.weight"].T)
+    np.testing.assert_array_equal(
+        model.get_layer("classifier").kernel.numpy(), state["classifier.weight"].T
+    )
 
 
 def test_converted_file_loads_into_the_detector_backbone(tmp_path):
     from safetensors.numpy import save_file
+
     checkpoint, out = tmp_path / "mnasnet_100.safetensors", tmp_path / "b1.h5"
     save_file(timm_state("mnasnet_100"), str(checkpoint))
     converted, unused = convert_checkpoint(str(checkpoint), "mnasnet_b1", 1.0, str(out))
@@ -101,6 +116,7 @@ def test_converted_file_loads_into_the_detector_backbone(tmp_path):
 
 def test_a_checkpoint_of_another_width_is_refused(tmp_path):
     from safetensors.numpy import save_file
+
     checkpoint = tmp_path / "mnasnet_100.safetensors"
     save_file(timm_state("mnasnet_100"), str(checkpoint))
     with pytest.raises(ConversionError, match="another width or variant"):

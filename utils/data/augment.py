@@ -10,6 +10,7 @@ horizontal flip, HSV gains through lookup tables, mosaic around a cut point r(0.
 0.5/0.5 mixup. OpenCV does the pixel work: it is fast and releases the GIL, so the pipeline's
 parallel examples really run in parallel.
 """
+
 import cv2
 import numpy as np
 from PIL import Image
@@ -29,7 +30,8 @@ def uniform(rng, low, high):
 def letterbox(image, size, boxes=None):
     """Resize keeping the aspect ratio and pad with grey, centred: the reference's preprocessing.
 
-    image: uint8 (H, W, 3); size: (height, width). Uses utils.data.images's letterbox (PIL bicubic), the
+    image: uint8 (H, W, 3); size: (height, width). Uses utils.data.images's letterbox (PIL
+    bicubic), the
     one predict and evaluation use, so validation sees exactly what inference sees. Returns the
     letterboxed image, and the boxes moved into it when `boxes` is given.
     """
@@ -64,7 +66,7 @@ def paste(canvas, image, dx, dy, region=None):
     left, top = max(x0, dx), max(y0, dy)
     right, bottom = min(x1, dx + iw), min(y1, dy + ih)
     if right > left and bottom > top:
-        canvas[top:bottom, left:right] = image[top - dy:bottom - dy, left - dx:right - dx]
+        canvas[top:bottom, left:right] = image[top - dy : bottom - dy, left - dx : right - dx]
     return canvas
 
 
@@ -104,16 +106,18 @@ def hsv_jitter(image, rng, hue=0.1, sat=0.7, val=0.4):
         return image
     gains = rng.uniform(-1.0, 1.0, 3) * np.array([hue, sat, val]) + 1.0
     x = np.arange(256, dtype=np.float64)
-    table = np.stack([(x * gains[0]) % 180,
-                      np.clip(x * gains[1], 0, 255),
-                      np.clip(x * gains[2], 0, 255)], axis=-1).astype(np.uint8)
+    table = np.stack(
+        [(x * gains[0]) % 180, np.clip(x * gains[1], 0, 255), np.clip(x * gains[2], 0, 255)],
+        axis=-1,
+    ).astype(np.uint8)
     hsv = cv2.cvtColor(image, cv2.COLOR_RGB2HSV)
     hsv = cv2.LUT(hsv, table.reshape(256, 1, 3))
     return cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB)
 
 
 def _jittered_size(iw, ih, out_w, out_h, rng, jitter, scale):
-    """Reference sizing: aspect iw/ih * r(1-j, 1+j) / r(1-j, 1+j), `scale` of the input on the long side."""
+    """Reference sizing: aspect iw/ih * r(1-j, 1+j) / r(1-j, 1+j), `scale` of the input on the long
+    side."""
     aspect = iw / ih * uniform(rng, 1 - jitter, 1 + jitter) / uniform(rng, 1 - jitter, 1 + jitter)
     if aspect < 1:
         nh = max(int(scale * out_h), 1)
@@ -124,8 +128,20 @@ def _jittered_size(iw, ih, out_w, out_h, rng, jitter, scale):
     return nw, nh
 
 
-def random_resize_place(image, boxes, class_ids, size, rng, *, jitter=0.3, scale_range=(0.25, 2.0),
-                        flip=0.5, hue=0.1, sat=0.7, val=0.4):
+def random_resize_place(
+    image,
+    boxes,
+    class_ids,
+    size,
+    rng,
+    *,
+    jitter=0.3,
+    scale_range=(0.25, 2.0),
+    flip=0.5,
+    hue=0.1,
+    sat=0.7,
+    val=0.4,
+):
     """The reference's single-image augmentation: random scale and aspect, placement, flip, HSV.
 
     size: (height, width) of the output. Returns (image uint8 (h, w, 3), boxes, class_ids) with the
@@ -146,8 +162,20 @@ def random_resize_place(image, boxes, class_ids, size, rng, *, jitter=0.3, scale
     return hsv_jitter(canvas, rng, hue, sat, val), boxes, class_ids
 
 
-def mosaic(images, boxes_list, ids_list, size, rng, *, jitter=0.3, scale_range=(0.4, 1.0),
-           flip=0.5, hue=0.1, sat=0.7, val=0.4):
+def mosaic(
+    images,
+    boxes_list,
+    ids_list,
+    size,
+    rng,
+    *,
+    jitter=0.3,
+    scale_range=(0.4, 1.0),
+    flip=0.5,
+    hue=0.1,
+    sat=0.7,
+    val=0.4,
+):
     """Four images around a random cut point (reference's mosaic), then HSV jitter on the result.
 
     Each image is flipped with probability `flip`, resized with aspect jitter at scale r(0.4, 1) and
@@ -158,8 +186,12 @@ def mosaic(images, boxes_list, ids_list, size, rng, *, jitter=0.3, scale_range=(
     cut_x = int(out_w * uniform(rng, 0.3, 0.7))
     cut_y = int(out_h * uniform(rng, 0.3, 0.7))
     canvas = np.full((out_h, out_w, 3), LETTERBOX_FILL, np.uint8)
-    quadrants = ((0, 0, cut_x, cut_y), (0, cut_y, cut_x, out_h),
-                 (cut_x, cut_y, out_w, out_h), (cut_x, 0, out_w, cut_y))
+    quadrants = (
+        (0, 0, cut_x, cut_y),
+        (0, cut_y, cut_x, out_h),
+        (cut_x, cut_y, out_w, out_h),
+        (cut_x, 0, out_w, cut_y),
+    )
     all_boxes, all_ids = [], []
     for image, boxes, ids, region in zip(images, boxes_list, ids_list, quadrants):
         ih, iw = image.shape[:2]

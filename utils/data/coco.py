@@ -1,13 +1,22 @@
 """COCO instances files: categories, images and boxes read into validated samples."""
+
 import collections
 import json
 import os
 
-from utils.data.samples import (DatasetError, DatasetReport, ImageProblem, Sample,
-                                _validated_objects, image_size)
+from utils.data.samples import (
+    DatasetError,
+    DatasetReport,
+    ImageProblem,
+    Sample,
+    _validated_objects,
+    image_size,
+)
 
 
-def load_coco_json(instances_json, image_dir, class_names=None, *, check_images=True, progress=False):
+def load_coco_json(
+    instances_json, image_dir, class_names=None, *, check_images=True, progress=False
+):
     """Read a COCO ``instances_*.json`` into samples.
 
     Categories are mapped to contiguous indices in the order of their ids (COCO's 91 ids become
@@ -24,38 +33,44 @@ def load_coco_json(instances_json, image_dir, class_names=None, *, check_images=
     except (OSError, ValueError) as exc:
         raise DatasetError(f"cannot read COCO annotation file {instances_json}: {exc}") from None
     if not isinstance(data, dict) or "images" not in data or "categories" not in data:
-        raise DatasetError(f"{instances_json} is not a COCO instances file (needs 'images' and 'categories')")
+        raise DatasetError(
+            f"{instances_json} is not a COCO instances file (needs 'images' and 'categories')"
+        )
     for key in ("images", "categories", "annotations"):
         if not isinstance(data.get(key, []), list):
-            raise DatasetError(f"{instances_json}: '{key}' must be a list, not "
-                               f"{type(data[key]).__name__}")
+            raise DatasetError(
+                f"{instances_json}: '{key}' must be a list, not {type(data[key]).__name__}"
+            )
     json_name = os.path.basename(instances_json)
     report = DatasetReport()
-    categories = _valid_entries(data["categories"], ("id", "name"), f"{json_name} category",
-                                report)
+    categories = _valid_entries(data["categories"], ("id", "name"), f"{json_name} category", report)
     categories.sort(key=lambda c: _id_order(c["id"]))
     category_names = {c["id"]: str(c["name"]) for c in categories}
     if class_names is None:
         class_names = [category_names[c["id"]] for c in categories]
     class_names = list(class_names)
-    report.class_counts = {name: 0 for name in class_names}
-    report.difficult_counts = {name: 0 for name in class_names}
+    report.class_counts = dict.fromkeys(class_names, 0)
+    report.difficult_counts = dict.fromkeys(class_names, 0)
 
     images = {}
-    for image in _valid_entries(data["images"], ("id", "file_name"), f"{json_name} image",
-                                report):
+    for image in _valid_entries(data["images"], ("id", "file_name"), f"{json_name} image", report):
         if image["id"] in images:
-            report.add_problem(f"{json_name} image {image['id']}", "id listed more than once; "
-                               "the first entry is used", "duplicate id")
+            report.add_problem(
+                f"{json_name} image {image['id']}",
+                "id listed more than once; the first entry is used",
+                "duplicate id",
+            )
         else:
             images[image["id"]] = image
     objects_by_image = collections.defaultdict(list)
-    for ann in _valid_entries(data.get("annotations", []), ("image_id", "bbox"),
-                              f"{json_name} annotation", report):
+    for ann in _valid_entries(
+        data.get("annotations", []), ("image_id", "bbox"), f"{json_name} annotation", report
+    ):
         where = f"{json_name} annotation {ann.get('id', '?')}"
         if not isinstance(ann["image_id"], (int, str)) or ann["image_id"] not in images:
-            report.add_problem(where, f"refers to unknown image id {ann['image_id']!r}; skipped",
-                               "bad annotation")
+            report.add_problem(
+                where, f"refers to unknown image id {ann['image_id']!r}; skipped", "bad annotation"
+            )
             continue
         name = category_names.get(ann.get("category_id"), f"category id {ann.get('category_id')}")
         try:
@@ -63,11 +78,14 @@ def load_coco_json(instances_json, image_dir, class_names=None, *, check_images=
         except (TypeError, ValueError):
             report.add_problem(where, "has no valid bbox; skipped", "bad annotation")
             continue
-        objects_by_image[ann["image_id"]].append((name, [x, y, x + w, y + h], bool(ann.get("iscrowd", 0))))
+        objects_by_image[ann["image_id"]].append(
+            (name, [x, y, x + w, y + h], bool(ann.get("iscrowd", 0)))
+        )
 
     image_ids = list(images)
     if progress:
         from tqdm import tqdm
+
         image_ids = tqdm(image_ids, desc="reading images", unit="image")
     samples = []
     for image_id in image_ids:
@@ -82,14 +100,21 @@ def load_coco_json(instances_json, image_dir, class_names=None, *, check_images=
             continue
         declared = (image.get("width"), image.get("height"))
         if all(declared) and tuple(declared) != (width, height):
-            report.add_problem(file_name, f"declared size {declared[0]}x{declared[1]} differs from the "
-                               f"image's {width}x{height}; using the image's", "size mismatch")
+            report.add_problem(
+                file_name,
+                f"declared size {declared[0]}x{declared[1]} differs from the "
+                f"image's {width}x{height}; using the image's",
+                "size mismatch",
+            )
         objects = objects_by_image.get(image_id, [])
         if not objects:
             report.add_problem(file_name, "no objects; kept as a background image", "no objects")
-        boxes, class_ids, difficult = _validated_objects(objects, width, height, class_names, file_name,
-                                                         report)
-        samples.append(Sample(str(image_id), path, int(width), int(height), boxes, class_ids, difficult))
+        boxes, class_ids, difficult = _validated_objects(
+            objects, width, height, class_names, file_name, report
+        )
+        samples.append(
+            Sample(str(image_id), path, int(width), int(height), boxes, class_ids, difficult)
+        )
     report.num_images = len(samples)
     return samples, report, class_names
 
@@ -100,11 +125,15 @@ def _valid_entries(entries, keys, what, report):
     for number, entry in enumerate(entries):
         missing = [k for k in keys if not isinstance(entry, dict) or k not in entry]
         if missing:
-            report.add_problem(f"{what} {number + 1}", f"has no {', '.join(missing)}; skipped",
-                               "bad entry")
+            report.add_problem(
+                f"{what} {number + 1}", f"has no {', '.join(missing)}; skipped", "bad entry"
+            )
         elif "id" in keys and not isinstance(entry["id"], (int, str)):
-            report.add_problem(f"{what} {number + 1}", f"id {entry['id']!r} is not a number or "
-                               f"a string; skipped", "bad entry")
+            report.add_problem(
+                f"{what} {number + 1}",
+                f"id {entry['id']!r} is not a number or a string; skipped",
+                "bad entry",
+            )
         else:
             valid.append(entry)
     return valid

@@ -4,6 +4,7 @@ Images are cached as uint8 with their long side capped, when the whole dataset f
 budget; otherwise they are decoded on every use. Unreadable images are reported once on stderr
 and remembered, so the pipeline can substitute another image.
 """
+
 import os
 import sys
 import threading
@@ -38,7 +39,9 @@ def decode_image_file(path):
             data = f.read()
     except OSError as exc:
         raise ImageDecodeError(f"cannot read: {exc.strerror or exc}") from None
-    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION)
+    image = cv2.imdecode(
+        np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION
+    )
     if image is None or image.size == 0:
         raise ImageDecodeError("cannot decode (corrupt, truncated or not an image)")
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
@@ -109,7 +112,8 @@ class ImageStore:
             return None
 
     def get(self, index):
-        """(image uint8 RGB, sx, sy), sx and sy mapping the annotation's pixels onto the image; None if unreadable."""
+        """(image uint8 RGB, sx, sy), sx and sy mapping the annotation's pixels onto the image;
+        None if unreadable."""
         if self.cached:
             return self._cache[index]
         image = self._decode(index)

@@ -5,6 +5,7 @@
 :class:`ImageLoadError` with a one-line message naming the file. ``letterbox_image`` reproduces the
 reference's preprocessing exactly (bicubic resize into a grey canvas).
 """
+
 import os
 import threading
 
@@ -14,8 +15,18 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from nets.errors import UserError
 from utils.options import LETTERBOX_FILL, default
 
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm",
-                    ".gif")
+IMAGE_EXTENSIONS = (
+    ".jpg",
+    ".jpeg",
+    ".png",
+    ".bmp",
+    ".tif",
+    ".tiff",
+    ".webp",
+    ".ppm",
+    ".pgm",
+    ".gif",
+)
 # Transparent pixels are shown on white, as image viewers do.
 _ALPHA_BACKGROUND = (255, 255, 255)
 
@@ -43,8 +54,10 @@ def pixel_limit_problem(width, height):
     limit = _pixel_limit["max"]
     if limit is None or width * height <= limit:
         return None
-    return (f"{width}x{height} is {width * height / 1e6:.1f} megapixels, above the limit of "
-            f"{limit / 1e6:g} (a guard against decompression bombs; raise it with --max-pixels)")
+    return (
+        f"{width}x{height} is {width * height / 1e6:.1f} megapixels, above the limit of "
+        f"{limit / 1e6:g} (a guard against decompression bombs; raise it with --max-pixels)"
+    )
 
 
 set_max_pixels(default("max_pixels"))
@@ -168,6 +181,7 @@ def thread_pool(purpose, threads):
     with _thread_pools_lock:  # detectors may be called from several threads at once
         if key not in _thread_pools:
             from concurrent.futures import ThreadPoolExecutor
+
             _thread_pools[key] = ThreadPoolExecutor(int(threads), purpose)
         return _thread_pools[key]
 
@@ -207,8 +221,9 @@ def _resize_in_bands(pool, image, size, along_rows, parts):
             return np.asarray(image.crop((0, a, iw, b)).resize((size[0], b - a), Image.BICUBIC))
         return np.asarray(image.crop((a, 0, b, ih)).resize((b - a, size[1]), Image.BICUBIC))
 
-    return Image.fromarray(np.concatenate(list(pool.map(band, range(parts))),
-                                          axis=0 if along_rows else 1))
+    return Image.fromarray(
+        np.concatenate(list(pool.map(band, range(parts))), axis=0 if along_rows else 1)
+    )
 
 
 def as_pil_rgb(image):

@@ -17,7 +17,8 @@ Design, measured on the 2-core machine (benchmarks/bench_pipeline.py):
   generator and whether mosaic/mixup are on are pure functions of (seed, epoch, position): a
   seeded pipeline makes the same examples however far it is prefetched, on every worker and
   after a resume.
-- Decoded images are cached in memory (utils.data.image_store) as uint8 (long side capped at 1.5x the input size) when the
+- Decoded images are cached in memory (utils.data.image_store) as uint8 (long side capped at 1.5x
+the input size) when the
   whole dataset fits `cache_mb`; decoding each JPEG every epoch was the original's bottleneck.
   Without the cache images are decoded on every use with OpenCV.
 - A corrupt or truncated image is reported once on stderr ("skipping image ...") and never used:
@@ -28,6 +29,7 @@ Design, measured on the 2-core machine (benchmarks/bench_pipeline.py):
   example's description rather than a flag set between epochs, because the pipeline runs ahead
   of training: a flag set at an epoch's start would miss the examples already prefetched.
 """
+
 import os
 from concurrent.futures import ThreadPoolExecutor
 
@@ -65,22 +67,39 @@ class _ExampleMaker(_MakerBase):
         self.aug = aug
 
     def _load(self, index, rng):
-        """Image and its boxes in image pixels; an unreadable image is replaced by a random other."""
+        """Image and its boxes in image pixels; an unreadable image is replaced by a random
+        other."""
         for _ in range(MAX_SUBSTITUTES):
             got = self.store.get(index)
             if got is not None:
                 image, sx, sy = got
                 boxes, ids = self.labels[index]
-                return image, augment.transform_boxes(boxes, sx, sy, 0, 0), np.asarray(ids, np.int32)
+                return (
+                    image,
+                    augment.transform_boxes(boxes, sx, sy, 0, 0),
+                    np.asarray(ids, np.int32),
+                )
             index = int(rng.integers(len(self.labels)))
-        raise ImageDecodeError(f"no readable image found after {MAX_SUBSTITUTES} tries; "
-                               f"is the dataset readable? (e.g. {self.store.paths[index]})")
+        raise ImageDecodeError(
+            f"no readable image found after {MAX_SUBSTITUTES} tries; "
+            f"is the dataset readable? (e.g. {self.store.paths[index]})"
+        )
 
     def _single(self, index, rng):
         a = self.aug
         image, boxes, ids = self._load(index, rng)
-        return augment.random_resize_place(image, boxes, ids, self.input_size, rng, jitter=a["jitter"],
-                                           flip=a["flip"], hue=a["hue"], sat=a["sat"], val=a["val"])
+        return augment.random_resize_place(
+            image,
+            boxes,
+            ids,
+            self.input_size,
+            rng,
+            jitter=a["jitter"],
+            flip=a["flip"],
+            hue=a["hue"],
+            sat=a["sat"],
+            val=a["val"],
+        )
 
     def augmented(self, index, rng, special_aug):
         """(image, boxes, class_ids) after the reference's augmentation choices."""
@@ -90,10 +109,18 @@ class _ExampleMaker(_MakerBase):
             picks = [index] + [int(i) for i in rng.integers(n, size=3)]
             rng.shuffle(picks)
             parts = [self._load(i, rng) for i in picks]
-            image, boxes, ids = augment.mosaic([p[0] for p in parts], [p[1] for p in parts],
-                                               [p[2] for p in parts], self.input_size, rng,
-                                               jitter=a["jitter"], flip=a["flip"], hue=a["hue"],
-                                               sat=a["sat"], val=a["val"])
+            image, boxes, ids = augment.mosaic(
+                [p[0] for p in parts],
+                [p[1] for p in parts],
+                [p[2] for p in parts],
+                self.input_size,
+                rng,
+                jitter=a["jitter"],
+                flip=a["flip"],
+                hue=a["hue"],
+                sat=a["sat"],
+                val=a["val"],
+            )
             if rng.random() < a["mixup"]:
                 other = self._single(int(rng.integers(n)), rng)
                 image, boxes, ids = augment.mixup(image, boxes, ids, *other)
@@ -107,7 +134,9 @@ class _ExampleMaker(_MakerBase):
 
 
 def _example_arrays(image, boxes, ids, spec):
-    y_true = assign_targets(boxes, ids, spec.input_size, spec.anchors, spec.num_classes, spec.anchors_mask)
+    y_true = assign_targets(
+        boxes, ids, spec.input_size, spec.anchors, spec.num_classes, spec.anchors_mask
+    )
     return (image, *y_true, padded_gt_boxes(boxes, spec.input_size))
 
 
@@ -115,18 +144,28 @@ def _check_inputs(samples, input_size, anchors, num_classes, batch_size, anchors
     if len(input_size) != 2 or input_size[0] % 32 or input_size[1] % 32:
         raise ConfigError(f"input_size must be (height, width), multiples of 32; got {input_size}")
     if len(samples) < batch_size:
-        raise ConfigError(f"the dataset has {len(samples)} images, fewer than one batch of {batch_size}")
+        raise ConfigError(
+            f"the dataset has {len(samples)} images, fewer than one batch of {batch_size}"
+        )
     if np.asarray(anchors).shape != (sum(len(m) for m in anchors_mask), 2):
-        raise ConfigError(f"anchors must be ({sum(len(m) for m in anchors_mask)}, 2), got {np.shape(anchors)}")
+        raise ConfigError(
+            f"anchors must be ({sum(len(m) for m in anchors_mask)}, 2), got {np.shape(anchors)}"
+        )
     for s in samples:
         ids = np.asarray(s.class_ids)
         if ids.size and (ids.min() < 0 or ids.max() >= num_classes):
-            raise ConfigError(f"{s.image_path}: class id {int(ids.max())} outside 0..{num_classes - 1}")
+            raise ConfigError(
+                f"{s.image_path}: class id {int(ids.max())} outside 0..{num_classes - 1}"
+            )
 
 
 def _output_signature(input_size, num_classes, anchors_mask):
     height, width = input_size
-    shapes = [(height, width, 3)] + target_shapes(input_size, num_classes, anchors_mask) + [(MAX_BOXES, 4)]
+    shapes = (
+        [(height, width, 3)]
+        + target_shapes(input_size, num_classes, anchors_mask)
+        + [(MAX_BOXES, 4)]
+    )
     dtypes = [tf.uint8] + [tf.float32] * 4
     return shapes, dtypes
 
@@ -138,8 +177,9 @@ def take_share(ds, global_batch, shard):
     if count <= 1:
         return ds
     if global_batch % count:
-        raise ConfigError(f"a step of {global_batch} images cannot be split over {count} "
-                          f"input pipelines")
+        raise ConfigError(
+            f"a step of {global_batch} images cannot be split over {count} input pipelines"
+        )
     return ds.batch(global_batch // count, drop_remainder=True).shard(count, index).unbatch()
 
 
@@ -153,10 +193,31 @@ def _numpy_example_fn(fn, inputs, shapes, dtypes):
     return [tf.ensure_shape(t, s) for t, s in zip(outputs, shapes)]
 
 
-def build_train_dataset(samples, input_size, anchors, num_classes, batch_size, *, anchors_mask=ANCHORS_MASK,
-                        mosaic=default("mosaic"), mixup=default("mixup"), jitter=0.3, hue=0.1, sat=0.7, val=0.4, flip=0.5, seed=None,
-                        workers=None, shuffle=True, aug_off_epoch=None, cache_mb=DEFAULT_CACHE_MB,
-                        global_batch=None, shard=(1, 0), epochs=1, first_epoch=0):
+def build_train_dataset(
+    samples,
+    input_size,
+    anchors,
+    num_classes,
+    batch_size,
+    *,
+    anchors_mask=ANCHORS_MASK,
+    mosaic=default("mosaic"),
+    mixup=default("mixup"),
+    jitter=0.3,
+    hue=0.1,
+    sat=0.7,
+    val=0.4,
+    flip=0.5,
+    seed=None,
+    workers=None,
+    shuffle=True,
+    aug_off_epoch=None,
+    cache_mb=DEFAULT_CACHE_MB,
+    global_batch=None,
+    shard=(1, 0),
+    epochs=1,
+    first_epoch=0,
+):
     """Augmented training batches (see the module docstring for the element layout).
 
     The dataset holds ``epochs`` epochs, numbered from ``first_epoch``, each reshuffled.
@@ -166,7 +227,8 @@ def build_train_dataset(samples, input_size, anchors, num_classes, batch_size, *
     normally augmented image (so mixup happens with probability mosaic * mixup, as the reference).
     jitter/hue/sat/val/flip: the reference's augmentation ranges. seed: makes the pipeline
     deterministic. workers: parallel examples (default: CPU count). aug_off_epoch: the first epoch
-    without mosaic and mixup (None: on in every epoch). cache_mb: memory budget for keeping decoded images
+    without mosaic and mixup (None: on in every epoch). cache_mb: memory budget for keeping decoded
+    images
     (0 disables the cache). The dataset also carries `image_store` (cache state, skipped images).
 
     Distributed training: `batch_size` is then one replica's batch, `global_batch` the images of
@@ -190,24 +252,32 @@ def build_train_dataset(samples, input_size, anchors, num_classes, batch_size, *
 
     # Each epoch's order and augmentation seeds are a pure function of (seed, epoch): a dataset
     # iterated again, on another worker or after --resume, makes the same examples.
-    base_seed = int(seed) if seed is not None else int(np.random.SeedSequence().generate_state(1)[0])
-    per_epoch = len(samples) // global_batch * global_batch   # whole steps only
+    base_seed = (
+        int(seed) if seed is not None else int(np.random.SeedSequence().generate_state(1)[0])
+    )
+    per_epoch = len(samples) // global_batch * global_batch  # whole steps only
     aug_off_epoch = np.iinfo(np.int64).max if aug_off_epoch is None else int(aug_off_epoch)
 
     def epoch_elements(epoch):
         key = tf.stack([tf.constant(base_seed, tf.int64), epoch])
-        order = (tf.argsort(tf.random.stateless_uniform([len(samples)], seed=key))
-                 if shuffle else tf.range(len(samples)))
-        seeds = tf.random.stateless_uniform([len(samples)], seed=key + [0, 1 << 32],
-                                            minval=None, maxval=None, dtype=tf.int64)
+        order = (
+            tf.argsort(tf.random.stateless_uniform([len(samples)], seed=key))
+            if shuffle
+            else tf.range(len(samples))
+        )
+        seeds = tf.random.stateless_uniform(
+            [len(samples)], seed=key + [0, 1 << 32], minval=None, maxval=None, dtype=tf.int64
+        )
         special_aug = tf.fill([per_epoch], epoch < aug_off_epoch)
-        return tf.data.Dataset.from_tensor_slices((tf.cast(order[:per_epoch], tf.int64),
-                                                   seeds[:per_epoch], special_aug))
+        return tf.data.Dataset.from_tensor_slices(
+            (tf.cast(order[:per_epoch], tf.int64), seeds[:per_epoch], special_aug)
+        )
 
     epochs_ds = tf.data.Dataset.range(int(first_epoch), int(first_epoch) + int(epochs))
     ds = take_share(epochs_ds.flat_map(epoch_elements), global_batch, shard)
-    ds = ds.apply(tf.data.experimental.assert_cardinality(
-        int(epochs) * per_epoch // max(int(shard[0]), 1)))
+    ds = ds.apply(
+        tf.data.experimental.assert_cardinality(int(epochs) * per_epoch // max(int(shard[0]), 1))
+    )
     ds = ds.map(make_example, num_parallel_calls=workers, deterministic=seed is not None)
     ds = ds.batch(batch_size, drop_remainder=True)
     ds = ds.map(_to_model_inputs, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
@@ -235,9 +305,12 @@ class _ValExampleMaker(_MakerBase):
             return None
         image, sx, sy = got
         boxes, ids = self.labels[index]
-        image, boxes = augment.letterbox(image, self.input_size, augment.transform_boxes(boxes, sx, sy, 0, 0))
-        boxes, ids = augment.clip_boxes(boxes, np.asarray(ids, np.int32),
-                                        (0, 0, self.input_size[1], self.input_size[0]))
+        image, boxes = augment.letterbox(
+            image, self.input_size, augment.transform_boxes(boxes, sx, sy, 0, 0)
+        )
+        boxes, ids = augment.clip_boxes(
+            boxes, np.asarray(ids, np.int32), (0, 0, self.input_size[1], self.input_size[0])
+        )
         return image, boxes, ids
 
     def prepare(self, workers, keep):
@@ -253,14 +326,29 @@ class _ValExampleMaker(_MakerBase):
         example = self.kept.get(index) or self.letterboxed(index)
         if example is None:  # readable in the first pass, not any more: keep the batch shape
             height, width = self.input_size
-            example = (np.full((height, width, 3), LETTERBOX_FILL, np.uint8), np.zeros((0, 4), np.float32),
-                       np.zeros(0, np.int32))
+            example = (
+                np.full((height, width, 3), LETTERBOX_FILL, np.uint8),
+                np.zeros((0, 4), np.float32),
+                np.zeros(0, np.int32),
+            )
         return _example_arrays(*example, self)
 
 
-def build_val_dataset(samples, input_size, anchors, num_classes, batch_size, *, anchors_mask=ANCHORS_MASK,
-                      workers=None, cache_mb=DEFAULT_CACHE_MB, global_batch=None, shard=(1, 0)):
-    """Validation batches: plain letterbox (bicubic, grey 128, as the reference), same layout as training.
+def build_val_dataset(
+    samples,
+    input_size,
+    anchors,
+    num_classes,
+    batch_size,
+    *,
+    anchors_mask=ANCHORS_MASK,
+    workers=None,
+    cache_mb=DEFAULT_CACHE_MB,
+    global_batch=None,
+    shard=(1, 0),
+):
+    """Validation batches: plain letterbox (bicubic, grey 128, as the reference), same layout as
+    training.
 
     The order follows `samples`; the last batch may be smaller. Every image is decoded once here:
     unreadable ones are skipped with a message, and the letterboxed images stay in memory when they

@@ -16,6 +16,7 @@ Conventions shared with the input pipeline and the evaluation:
   ``difficult=True``: evaluation ignores them, and :func:`training_boxes` leaves them out of the
   training targets as the reference implementation does.
 """
+
 import collections
 import dataclasses
 import os
@@ -78,7 +79,8 @@ class DatasetReport:
         self._kinds.append(kind)
 
     def _problem_lines(self, max_problems):
-        """All problems in file order when they fit, else the first few of each kind, rare kinds first."""
+        """All problems in file order when they fit, else the first few of each kind, rare kinds
+        first."""
         if max_problems is None or len(self.problems) <= max_problems:
             return [f"  {file}: {message}" for file, message in self.problems]
         per_kind = max(1, max_problems // len(self.problem_kinds))
@@ -109,16 +111,22 @@ class DatasetReport:
         classes, then the problems. At most ``max_problems`` problems are listed one per line
         (None lists all); the count of each kind of problem is always given.
         """
-        lines = [f"{self.num_images} images, {self.num_objects} objects"
-                 + (f", {self.num_skipped} skipped" if self.num_skipped else "")]
+        lines = [
+            f"{self.num_images} images, {self.num_objects} objects"
+            + (f", {self.num_skipped} skipped" if self.num_skipped else "")
+        ]
         if counts and self.class_counts:
             width = max(len("class"), *(len(name) for name in self.class_counts))
             lines.append(f"  {'class':<{width}}  {'objects':>8}  {'difficult':>9}")
             for name, count in self.class_counts.items():
-                lines.append(f"  {name:<{width}}  {count:>8}  {self.difficult_counts.get(name, 0):>9}")
+                lines.append(
+                    f"  {name:<{width}}  {count:>8}  {self.difficult_counts.get(name, 0):>9}"
+                )
         for name, count in self.unknown_classes.most_common():
-            lines.append(f"  unknown class {name!r}: {count} objects skipped "
-                         f"(first in {self.unknown_examples.get(name, '?')})")
+            lines.append(
+                f"  unknown class {name!r}: {count} objects skipped "
+                f"(first in {self.unknown_examples.get(name, '?')})"
+            )
         if self.problems:
             kinds = ", ".join(f"{kind} {n}" for kind, n in self.problem_kinds.most_common())
             lines.append(f"{len(self.problems)} problems ({kinds}):")
@@ -131,8 +139,10 @@ class DatasetReport:
 def training_boxes(sample):
     """Boxes and class ids of the objects that become training targets: difficult ones left out."""
     keep = ~np.asarray(sample.difficult, bool)
-    return (np.asarray(sample.boxes, np.float32).reshape(-1, 4)[keep],
-            np.asarray(sample.class_ids, np.int32)[keep])
+    return (
+        np.asarray(sample.boxes, np.float32).reshape(-1, 4)[keep],
+        np.asarray(sample.class_ids, np.int32)[keep],
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -211,7 +221,9 @@ def _index_images(image_dir):
     for name in sorted(names):
         stem, ext = os.path.splitext(name)
         ext = ext.lower()
-        if ext in rank and (stem not in found or rank[ext] < rank[os.path.splitext(found[stem])[1].lower()]):
+        if ext in rank and (
+            stem not in found or rank[ext] < rank[os.path.splitext(found[stem])[1].lower()]
+        ):
             found[stem] = name
     return found
 
@@ -221,7 +233,8 @@ def _index_images(image_dir):
 
 
 def _clip_boxes(boxes, width, height):
-    """Clip (N, 4) boxes to the image. Returns clipped boxes, mask of boxes kept, mask of boxes moved."""
+    """Clip (N, 4) boxes to the image. Returns clipped boxes, mask of boxes kept, mask of boxes
+    moved."""
     clipped = boxes.copy()
     clipped[:, [0, 2]] = np.clip(boxes[:, [0, 2]], 0, width)
     clipped[:, [1, 3]] = np.clip(boxes[:, [1, 3]], 0, height)
@@ -251,14 +264,24 @@ def _validated_objects(objects, width, height, class_names, file, report):
     if len(boxes):
         clipped, kept, moved = _clip_boxes(boxes, width, height)
         for i in np.flatnonzero(moved & kept):
-            report.add_problem(file, f"{class_names[class_ids[i]]} box {_fmt_box(boxes[i])} extends "
-                               f"outside the {width}x{height} image; clipped", "box clipped")
+            report.add_problem(
+                file,
+                f"{class_names[class_ids[i]]} box {_fmt_box(boxes[i])} extends "
+                f"outside the {width}x{height} image; clipped",
+                "box clipped",
+            )
         for i in np.flatnonzero(~kept):
             x1, y1, x2, y2 = boxes[i]
-            why = ("is empty or inverted (xmax <= xmin or ymax <= ymin)" if x2 <= x1 or y2 <= y1
-                   else f"has no area inside the {width}x{height} image")
-            report.add_problem(file, f"{class_names[class_ids[i]]} box {_fmt_box(boxes[i])} {why}; dropped",
-                               "box dropped")
+            why = (
+                "is empty or inverted (xmax <= xmin or ymax <= ymin)"
+                if x2 <= x1 or y2 <= y1
+                else f"has no area inside the {width}x{height} image"
+            )
+            report.add_problem(
+                file,
+                f"{class_names[class_ids[i]]} box {_fmt_box(boxes[i])} {why}; dropped",
+                "box dropped",
+            )
         boxes, class_ids, difficult = clipped[kept], class_ids[kept], difficult[kept]
     report.count_objects(class_names, class_ids, difficult)
     return boxes, class_ids, difficult

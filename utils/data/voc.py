@@ -4,6 +4,7 @@ A VOC folder holds ``Annotations/<id>.xml``, ``JPEGImages/<id>.jpg`` and
 ``ImageSets/Main/<split>.txt``. Problems of single files are reported in the
 :class:`utils.data.samples.DatasetReport` and reading goes on (see :mod:`utils.data.samples`).
 """
+
 import os
 import random
 import xml.etree.ElementTree as ET
@@ -11,8 +12,16 @@ import xml.etree.ElementTree as ET
 import numpy as np
 
 from utils import files
-from utils.data.samples import (DatasetError, DatasetReport, ImageProblem, Sample, _index_images,
-                                _validated_objects, image_size, training_boxes)
+from utils.data.samples import (
+    DatasetError,
+    DatasetReport,
+    ImageProblem,
+    Sample,
+    _index_images,
+    _validated_objects,
+    image_size,
+    training_boxes,
+)
 from utils.options import default
 
 SPLIT_NAMES = ("trainval", "train", "val", "test")
@@ -38,7 +47,10 @@ def parse_voc_xml(path):
     size = root.find("size")
     if size is not None:
         try:
-            declared = (int(float(_text(size, "width", "0"))), int(float(_text(size, "height", "0"))))
+            declared = (
+                int(float(_text(size, "width", "0"))),
+                int(float(_text(size, "height", "0"))),
+            )
         except ValueError:
             declared = None
         if declared is not None and (declared[0] <= 0 or declared[1] <= 0):
@@ -53,7 +65,9 @@ def parse_voc_xml(path):
         try:
             box = [float(_text(bndbox, tag)) for tag in ("xmin", "ymin", "xmax", "ymax")]
         except ValueError:
-            problems.append(f"object {number} ({name}) has a missing or non-numeric coordinate; left out")
+            problems.append(
+                f"object {number} ({name}) has a missing or non-numeric coordinate; left out"
+            )
             continue
         if not all(np.isfinite(box)):
             problems.append(f"object {number} ({name}) has a non-finite coordinate; left out")
@@ -75,14 +89,23 @@ def _resolve_image(voc_root, image_index, stem, filename, xml_name, report):
     name = image_index.get(stem)
     if name is None and declared and os.path.isfile(os.path.join(image_dir, declared)):
         name = declared
-        report.add_problem(xml_name, f"no image named {stem}.*; using <filename> {filename}",
-                           "image found by <filename>")
+        report.add_problem(
+            xml_name,
+            f"no image named {stem}.*; using <filename> {filename}",
+            "image found by <filename>",
+        )
     elif name is not None and declared and declared not in (name, stem):
-        report.add_problem(xml_name, f"<filename> {filename!r} is not the image's name; using {name}",
-                           "<filename> mismatch")
+        report.add_problem(
+            xml_name,
+            f"<filename> {filename!r} is not the image's name; using {name}",
+            "<filename> mismatch",
+        )
     if name is None:
-        report.add_problem(xml_name, f"image not found: no {stem}.jpg/.jpeg/.png/.bmp in {image_dir}",
-                           "missing image")
+        report.add_problem(
+            xml_name,
+            f"image not found: no {stem}.jpg/.jpeg/.png/.bmp in {image_dir}",
+            "missing image",
+        )
         return None
     return os.path.abspath(os.path.join(image_dir, name))
 
@@ -110,19 +133,27 @@ def _read_voc_annotation(voc_root, image_index, image_id, class_names, check_ima
         report.add_problem(xml_name, f"{os.path.basename(image_path)}: {exc}; skipped", "bad image")
         return None
     if declared is not None and declared != (width, height):
-        report.add_problem(xml_name, f"declared size {declared[0]}x{declared[1]} differs from the "
-                           f"image's {width}x{height}; using the image's", "size mismatch")
+        report.add_problem(
+            xml_name,
+            f"declared size {declared[0]}x{declared[1]} differs from the "
+            f"image's {width}x{height}; using the image's",
+            "size mismatch",
+        )
     if not objects and not object_problems:
         report.add_problem(xml_name, "no objects; kept as a background image", "no objects")
-    boxes, class_ids, difficult = _validated_objects(objects, width, height, class_names, xml_name, report)
+    boxes, class_ids, difficult = _validated_objects(
+        objects, width, height, class_names, xml_name, report
+    )
     return Sample(image_id, image_path, int(width), int(height), boxes, class_ids, difficult)
 
 
 def _check_voc_root(voc_root):
     annotations = os.path.join(voc_root, "Annotations")
     if not os.path.isdir(annotations):
-        raise DatasetError(f"not a VOC folder: {annotations} does not exist "
-                           "(expected Annotations/, JPEGImages/, ImageSets/Main/)")
+        raise DatasetError(
+            f"not a VOC folder: {annotations} does not exist "
+            "(expected Annotations/, JPEGImages/, ImageSets/Main/)"
+        )
     images = os.path.join(voc_root, "JPEGImages")
     if not os.path.isdir(images):
         raise DatasetError(f"not a VOC folder: {images} does not exist")
@@ -135,21 +166,27 @@ def resolve_voc_root(path):
         return path
     if not os.path.isdir(path):
         raise DatasetError(f"dataset folder not found: {path}")
-    candidates = sorted(name for name in os.listdir(path)
-                        if os.path.isdir(os.path.join(path, name, "Annotations")))
+    candidates = sorted(
+        name for name in os.listdir(path) if os.path.isdir(os.path.join(path, name, "Annotations"))
+    )
     if len(candidates) == 1:
         return os.path.join(path, candidates[0])
     if candidates:
-        raise DatasetError(f"{path} holds several VOC folders ({', '.join(candidates)}); name one of them")
+        raise DatasetError(
+            f"{path} holds several VOC folders ({', '.join(candidates)}); name one of them"
+        )
     raise DatasetError(f"not a VOC folder: {path} has no Annotations/ (nor a subfolder with one)")
 
 
 def list_voc_class_names(voc_root, ids=None):
-    """Sorted names of every object class in a VOC folder's annotations (unparsable files ignored)."""
+    """Sorted names of every object class in a VOC folder's annotations (unparsable files
+    ignored)."""
     names = set()
     for image_id in list_annotation_ids(voc_root) if ids is None else ids:
         try:
-            _, _, objects, _ = parse_voc_xml(os.path.join(voc_root, "Annotations", image_id + ".xml"))
+            _, _, objects, _ = parse_voc_xml(
+                os.path.join(voc_root, "Annotations", image_id + ".xml")
+            )
         except (ET.ParseError, OSError, UnicodeDecodeError):
             continue
         names.update(name for name, _, _ in objects)
@@ -168,7 +205,8 @@ def load_voc_folder(voc_root, class_names, ids=None, *, check_images=True, progr
 
     Returns ``(samples, report)``; see the module docstring for what is validated. With
     ``check_images`` each image is also tested for truncation (cheap; see :func:`image_size`).
-    ``voc_root`` may also be a folder with exactly one VOC folder inside (see :func:`resolve_voc_root`).
+    ``voc_root`` may also be a folder with exactly one VOC folder inside (see
+    :func:`resolve_voc_root`).
     """
     voc_root = resolve_voc_root(voc_root)
     _check_voc_root(voc_root)
@@ -176,14 +214,19 @@ def load_voc_folder(voc_root, class_names, ids=None, *, check_images=True, progr
         ids = list_annotation_ids(voc_root)
     class_names = list(class_names)
     image_index = _index_images(os.path.join(voc_root, "JPEGImages"))
-    report = DatasetReport(class_counts={name: 0 for name in class_names},
-                           difficult_counts={name: 0 for name in class_names})
+    report = DatasetReport(
+        class_counts=dict.fromkeys(class_names, 0),
+        difficult_counts=dict.fromkeys(class_names, 0),
+    )
     if progress:
         from tqdm import tqdm
+
         ids = tqdm(ids, desc="reading annotations", unit="file")
     samples = []
     for image_id in ids:
-        sample = _read_voc_annotation(voc_root, image_index, image_id, class_names, check_images, report)
+        sample = _read_voc_annotation(
+            voc_root, image_index, image_id, class_names, check_images, report
+        )
         if sample is None:
             report.num_skipped += 1
         else:
@@ -215,8 +258,9 @@ def load_voc_split(voc_root, split, class_names, *, check_images=True, progress=
     voc_root = resolve_voc_root(voc_root)
     _check_voc_root(voc_root)
     ids, duplicates = unique_ids(read_split_ids(voc_root, split))
-    samples, report = load_voc_folder(voc_root, class_names, ids, check_images=check_images,
-                                      progress=progress)
+    samples, report = load_voc_folder(
+        voc_root, class_names, ids, check_images=check_images, progress=progress
+    )
     report_duplicates(report, split, duplicates)
     return samples, report
 
@@ -232,17 +276,26 @@ def unique_ids(ids):
 
 def report_duplicates(report, split, duplicates):
     for image_id in duplicates:
-        report.add_problem(f"{split}.txt", f"id {image_id} listed more than once; read once",
-                           "duplicate id")
+        report.add_problem(
+            f"{split}.txt", f"id {image_id} listed more than once; read once", "duplicate id"
+        )
 
 
 def existing_splits(voc_root):
     """{split: ids} for the split files of SPLIT_NAMES that exist."""
-    return {s: read_split_ids(voc_root, s) for s in SPLIT_NAMES if os.path.isfile(split_path(voc_root, s))}
+    return {
+        s: read_split_ids(voc_root, s)
+        for s in SPLIT_NAMES
+        if os.path.isfile(split_path(voc_root, s))
+    }
 
 
-def make_voc_splits(ids, trainval_percent=default("trainval_percent"),
-                    train_percent=default("train_percent"), seed=default("seed", "annotate")):
+def make_voc_splits(
+    ids,
+    trainval_percent=default("trainval_percent"),
+    train_percent=default("train_percent"),
+    seed=default("seed", "annotate"),
+):
     """Split ids as the reference does: trainval/test, then trainval into train/val. Seeded."""
     ids = sorted(ids)
     rng = random.Random(seed)
@@ -258,9 +311,13 @@ def make_voc_splits(ids, trainval_percent=default("trainval_percent"),
     }
 
 
-def write_voc_splits(voc_root, trainval_percent=default("trainval_percent"),
-                     train_percent=default("train_percent"), seed=default("seed", "annotate"),
-                     overwrite=False):
+def write_voc_splits(
+    voc_root,
+    trainval_percent=default("trainval_percent"),
+    train_percent=default("train_percent"),
+    seed=default("seed", "annotate"),
+    overwrite=False,
+):
     """Write ``ImageSets/Main/{trainval,train,val,test}.txt`` when none of them exists.
 
     The split is drawn from the annotation stems with a seeded generator, so the same folder and

@@ -1,12 +1,25 @@
 """COCO mAP@[.5:.95] of an :class:`utils.evaluation.metrics.EvalData` through pycocotools."""
+
 import contextlib
 import io
 
 import numpy as np
 
 # Names of COCOeval's 12 summary statistics, in its order.
-COCO_STAT_NAMES = ("AP@[.5:.95]", "AP@.5", "AP@.75", "AP_small", "AP_medium", "AP_large",
-                   "AR@1", "AR@10", "AR@100", "AR_small", "AR_medium", "AR_large")
+COCO_STAT_NAMES = (
+    "AP@[.5:.95]",
+    "AP@.5",
+    "AP@.75",
+    "AP_small",
+    "AP_medium",
+    "AP_large",
+    "AR@1",
+    "AR@10",
+    "AR@100",
+    "AR_small",
+    "AR_medium",
+    "AR_large",
+)
 
 
 def coco_ground_truth(data, annotation_order=None, first_annotation_id=1, area_offset=0.0):
@@ -22,10 +35,18 @@ def coco_ground_truth(data, annotation_order=None, first_annotation_id=1, area_o
     images = []
     for i, image_id in enumerate(data.image_ids):
         width, height = (int(sizes[i, 0]), int(sizes[i, 1])) if sizes is not None else (0, 0)
-        images.append({"id": image_id, "file_name": image_id + ".jpg",
-                       "width": width or 1, "height": height or 1})
-    categories = [{"id": c + 1, "name": name, "supercategory": name}
-                  for c, name in enumerate(data.class_names)]
+        images.append(
+            {
+                "id": image_id,
+                "file_name": image_id + ".jpg",
+                "width": width or 1,
+                "height": height or 1,
+            }
+        )
+    categories = [
+        {"id": c + 1, "name": name, "supercategory": name}
+        for c, name in enumerate(data.class_names)
+    ]
     rows = np.arange(len(data.gt_image))
     if annotation_order is not None:
         position = {image_id: p for p, image_id in enumerate(annotation_order)}
@@ -36,21 +57,36 @@ def coco_ground_truth(data, annotation_order=None, first_annotation_id=1, area_o
     for n, row in enumerate(rows.tolist()):
         x1, y1, x2, y2 = boxes[row].tolist()
         w, h = x2 - x1, y2 - y1
-        annotations.append({"id": first_annotation_id + n,
-                            "image_id": data.image_ids[data.gt_image[row]],
-                            "category_id": int(data.gt_class[row]) + 1,
-                            "bbox": [x1, y1, w, h], "area": w * h - area_offset,
-                            "iscrowd": int(data.gt_difficult[row])})
+        annotations.append(
+            {
+                "id": first_annotation_id + n,
+                "image_id": data.image_ids[data.gt_image[row]],
+                "category_id": int(data.gt_class[row]) + 1,
+                "bbox": [x1, y1, w, h],
+                "area": w * h - area_offset,
+                "iscrowd": int(data.gt_difficult[row]),
+            }
+        )
     return {"images": images, "categories": categories, "annotations": annotations}
 
 
 def coco_detections(data):
     """COCO result list (image_id, category_id, bbox [x, y, w, h], score) for pycocotools."""
     boxes = data.det_boxes
-    return [{"image_id": data.image_ids[i], "category_id": int(c) + 1,
-             "bbox": [x1, y1, x2 - x1, y2 - y1], "score": s}
-            for i, c, (x1, y1, x2, y2), s in zip(data.det_image.tolist(), data.det_class.tolist(),
-                                                 boxes.tolist(), data.det_scores.tolist())]
+    return [
+        {
+            "image_id": data.image_ids[i],
+            "category_id": int(c) + 1,
+            "bbox": [x1, y1, x2 - x1, y2 - y1],
+            "score": s,
+        }
+        for i, c, (x1, y1, x2, y2), s in zip(
+            data.det_image.tolist(),
+            data.det_class.tolist(),
+            boxes.tolist(),
+            data.det_scores.tolist(),
+        )
+    ]
 
 
 def coco_evaluate(data, reference_compat=False, listing_order=None, verbose=False):
@@ -76,15 +112,22 @@ def coco_evaluate(data, reference_compat=False, listing_order=None, verbose=Fals
     from pycocotools.cocoeval import COCOeval
 
     if reference_compat:
-        gt = coco_ground_truth(data, annotation_order=listing_order, first_annotation_id=0,
-                               area_offset=10.0)
+        gt = coco_ground_truth(
+            data, annotation_order=listing_order, first_annotation_id=0, area_offset=10.0
+        )
     else:
         gt = coco_ground_truth(data)
     dets = coco_detections(data)
-    per_class_none = {name: None for name in data.class_names}
+    per_class_none = dict.fromkeys(data.class_names)
     if not dets or not gt["annotations"]:
-        return {"stats": [0.0] * 12, "stat_names": list(COCO_STAT_NAMES), "ap": dict(per_class_none),
-                "ap50": dict(per_class_none), "gt": gt, "detections": dets}
+        return {
+            "stats": [0.0] * 12,
+            "stat_names": list(COCO_STAT_NAMES),
+            "ap": dict(per_class_none),
+            "ap50": dict(per_class_none),
+            "gt": gt,
+            "detections": dets,
+        }
     quiet = contextlib.nullcontext() if verbose else contextlib.redirect_stdout(io.StringIO())
     with quiet:
         coco_gt = COCO()
@@ -103,5 +146,11 @@ def coco_evaluate(data, reference_compat=False, listing_order=None, verbose=Fals
         ap[name] = float(values[values > -1].mean()) if np.any(values > -1) else None
         first = values[0]
         ap50[name] = float(first[first > -1].mean()) if np.any(first > -1) else None
-    return {"stats": [float(s) for s in evaluator.stats], "stat_names": list(COCO_STAT_NAMES),
-            "ap": ap, "ap50": ap50, "gt": gt, "detections": dets}
+    return {
+        "stats": [float(s) for s in evaluator.stats],
+        "stat_names": list(COCO_STAT_NAMES),
+        "ap": ap,
+        "ap50": ap50,
+        "gt": gt,
+        "detections": dets,
+    }

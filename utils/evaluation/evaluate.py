@@ -1,11 +1,13 @@
 """Evaluating a detector, or existing result files, with the VOC and COCO metrics.
 
-:func:`evaluate_detector` runs a :class:`utils.inference.detector.Detector` over dataset samples (training
+:func:`evaluate_detector` runs a :class:`utils.inference.detector.Detector` over dataset samples
+(training
 calls it on its validation split, ``get_map.py --data`` on a test split);
 :func:`evaluate_map_out` re-evaluates a ``map_out`` folder of text files. Both end in
 :func:`evaluate_data`, which computes the metrics and, given an output folder, writes
 ``results.json``, ``results.txt``, the plots and the text files it evaluated.
 """
+
 import os
 
 import numpy as np
@@ -51,8 +53,9 @@ def detect_samples(detector, samples, progress=True, report=None, batch_size=BAT
                 bar.update(1)
 
     kept, results = [], []
-    with tqdm(total=len(samples), desc="detecting", unit="img", disable=not progress,
-              dynamic_ncols=True) as bar:
+    with tqdm(
+        total=len(samples), desc="detecting", unit="img", disable=not progress, dynamic_ncols=True
+    ) as bar:
         for sample, _, detections in detect_in_batches(detector, readable(), batch_size):
             kept.append(sample)
             results.append(detections)
@@ -86,20 +89,40 @@ def samples_to_data(samples, detections, class_names):
         return np.concatenate(parts) if parts else np.zeros(shape, dtype)
 
     return EvalData(
-        image_ids=[str(samples[i].image_id) for i in order], class_names=class_names,
-        gt_image=cat(gt_image), gt_class=cat(gt_class), gt_boxes=cat(gt_boxes, (0, 4)),
-        gt_difficult=cat(gt_difficult, dtype=bool), det_image=cat(det_image),
-        det_class=cat(det_class), det_scores=cat(det_scores), det_boxes=cat(det_boxes, (0, 4)),
-        image_sizes=[(int(samples[i].width), int(samples[i].height)) for i in order])
+        image_ids=[str(samples[i].image_id) for i in order],
+        class_names=class_names,
+        gt_image=cat(gt_image),
+        gt_class=cat(gt_class),
+        gt_boxes=cat(gt_boxes, (0, 4)),
+        gt_difficult=cat(gt_difficult, dtype=bool),
+        det_image=cat(det_image),
+        det_class=cat(det_class),
+        det_scores=cat(det_scores),
+        det_boxes=cat(det_boxes, (0, 4)),
+        image_sizes=[(int(samples[i].width), int(samples[i].height)) for i in order],
+    )
 
 
-def evaluate_detector(detector, samples, class_names, out_dir=None, iou_thresholds=IOUS,
-                      metric=METRIC, score_threshold=SCORE_THRESHOLD, voc07=VOC07, progress=True,
-                      coco_compat=COCO_COMPAT, log=None, batch_size=BATCH_SIZE, plots=PLOTS):
+def evaluate_detector(
+    detector,
+    samples,
+    class_names,
+    out_dir=None,
+    iou_thresholds=IOUS,
+    metric=METRIC,
+    score_threshold=SCORE_THRESHOLD,
+    voc07=VOC07,
+    progress=True,
+    coco_compat=COCO_COMPAT,
+    log=None,
+    batch_size=BATCH_SIZE,
+    plots=PLOTS,
+):
     """Detect on ``samples`` and evaluate.
 
     Args:
-        detector: a :class:`utils.inference.detector.Detector` (its conf / nms_iou / max_boxes are used
+        detector: a :class:`utils.inference.detector.Detector` (its conf / nms_iou / max_boxes are
+        used
             as set; get_map uses 0.001 / 0.5 like the original).
         samples: dataset samples (``utils.data.Sample``), difficult objects flagged.
         class_names: the detector's classes.
@@ -113,44 +136,92 @@ def evaluate_detector(detector, samples, class_names, out_dir=None, iou_threshol
         The results dict (as written to ``results.json``).
     """
     report = map_io.MapOutReport()
-    kept, detections = detect_samples(detector, samples, progress=progress, report=report,
-                                      batch_size=batch_size)
+    kept, detections = detect_samples(
+        detector, samples, progress=progress, report=report, batch_size=batch_size
+    )
     data = samples_to_data(kept, detections, class_names)
-    report.no_ground_truth = [data.image_ids[i] for i in
-                              sorted(set(range(data.num_images)) - set(data.gt_image.tolist()))]
-    settings = {"source": "detector", "images": len(samples),
-                "detector": detector.describe() if hasattr(detector, "describe") else None}
-    return evaluate_data(data, out_dir=out_dir, iou_thresholds=iou_thresholds, metric=metric,
-                         score_threshold=score_threshold, voc07=voc07, coco_compat=coco_compat,
-                         report=report, write_txt=True, settings=settings, log=log, plots=plots)
+    report.no_ground_truth = [
+        data.image_ids[i] for i in sorted(set(range(data.num_images)) - set(data.gt_image.tolist()))
+    ]
+    settings = {
+        "source": "detector",
+        "images": len(samples),
+        "detector": detector.describe() if hasattr(detector, "describe") else None,
+    }
+    return evaluate_data(
+        data,
+        out_dir=out_dir,
+        iou_thresholds=iou_thresholds,
+        metric=metric,
+        score_threshold=score_threshold,
+        voc07=voc07,
+        coco_compat=coco_compat,
+        report=report,
+        write_txt=True,
+        settings=settings,
+        log=log,
+        plots=plots,
+    )
 
 
-def evaluate_map_out(map_out_dir, class_names=None, out_dir=None, iou_thresholds=IOUS,
-                     metric=METRIC, score_threshold=SCORE_THRESHOLD, voc07=VOC07,
-                     coco_compat=COCO_COMPAT, log=None, plots=PLOTS):
+def evaluate_map_out(
+    map_out_dir,
+    class_names=None,
+    out_dir=None,
+    iou_thresholds=IOUS,
+    metric=METRIC,
+    score_threshold=SCORE_THRESHOLD,
+    voc07=VOC07,
+    coco_compat=COCO_COMPAT,
+    log=None,
+    plots=PLOTS,
+):
     """Evaluate an existing ``map_out`` folder (``ground-truth/``, ``detection-results/``).
 
     ``class_names`` None evaluates the classes found in the ground truth. Raises
-    :class:`utils.evaluation.map_io.MapOutError` when the folder cannot be evaluated at all; everything
+    :class:`utils.evaluation.map_io.MapOutError` when the folder cannot be evaluated at all;
+    everything
     else wrong is reported in ``results["input_report"]`` (and through ``log``). The text
     files are not copied to ``out_dir``: ``results.json`` names the folder they were read from.
     """
     data, report, listing_order = map_io.read_map_out(map_out_dir, class_names)
     settings = {"source": os.path.abspath(map_out_dir)}
-    return evaluate_data(data, out_dir=out_dir, iou_thresholds=iou_thresholds, metric=metric,
-                         score_threshold=score_threshold, voc07=voc07, coco_compat=coco_compat,
-                         report=report, write_txt=False, listing_order=listing_order,
-                         settings=settings, log=log, plots=plots)
+    return evaluate_data(
+        data,
+        out_dir=out_dir,
+        iou_thresholds=iou_thresholds,
+        metric=metric,
+        score_threshold=score_threshold,
+        voc07=voc07,
+        coco_compat=coco_compat,
+        report=report,
+        write_txt=False,
+        listing_order=listing_order,
+        settings=settings,
+        log=log,
+        plots=plots,
+    )
 
 
 # ---------------------------------------------------------------------------------------------
 # Computing and writing
 
 
-def evaluate_data(data, out_dir=None, iou_thresholds=IOUS, metric=METRIC,
-                  score_threshold=SCORE_THRESHOLD, voc07=VOC07, coco_compat=COCO_COMPAT,
-                  report=None, write_txt=True, listing_order=None,
-                  settings=None, log=None, plots=PLOTS):
+def evaluate_data(
+    data,
+    out_dir=None,
+    iou_thresholds=IOUS,
+    metric=METRIC,
+    score_threshold=SCORE_THRESHOLD,
+    voc07=VOC07,
+    coco_compat=COCO_COMPAT,
+    report=None,
+    write_txt=True,
+    listing_order=None,
+    settings=None,
+    log=None,
+    plots=PLOTS,
+):
     """Compute the metrics on an :class:`EvalData` and optionally write every output.
 
     Args:
@@ -164,7 +235,8 @@ def evaluate_data(data, out_dir=None, iou_thresholds=IOUS, metric=METRIC,
             plots (with ``plots``) and (with ``write_txt``) ``ground-truth/`` and
             ``detection-results/``.
         plots: draw ``pr_curves/<class>.png`` and ``ap_per_class_iou<k>.png`` in ``out_dir``.
-        report: a :class:`utils.evaluation.map_io.MapOutReport` of input problems, included in the results.
+        report: a :class:`utils.evaluation.map_io.MapOutReport` of input problems, included in the
+        results.
 
     Returns:
         ``{"classes", "num_images", "settings", "voc": {key: {...}}, "coco": {...},
@@ -178,14 +250,27 @@ def evaluate_data(data, out_dir=None, iou_thresholds=IOUS, metric=METRIC,
         "classes": list(data.class_names),
         "num_images": data.num_images,
         "num_ground_truth": {n: int(c) for n, c in zip(data.class_names, npos)},
-        "num_difficult": {n: int(c) for n, c in zip(data.class_names, np.bincount(
-            data.gt_class[data.gt_difficult], minlength=data.num_classes))},
-        "num_detections": {n: int(c) for n, c in zip(data.class_names, np.bincount(
-            data.det_class, minlength=data.num_classes))},
-        "settings": dict(settings or {}, iou_thresholds=[float(t) for t in iou_thresholds],
-                         metric=metric, score_threshold=float(score_threshold),
-                         ap_interpolation="11-point (VOC2007)" if voc07 else "all-point",
-                         coco_compat=bool(coco_compat)),
+        "num_difficult": {
+            n: int(c)
+            for n, c in zip(
+                data.class_names,
+                np.bincount(data.gt_class[data.gt_difficult], minlength=data.num_classes),
+            )
+        },
+        "num_detections": {
+            n: int(c)
+            for n, c in zip(
+                data.class_names, np.bincount(data.det_class, minlength=data.num_classes)
+            )
+        },
+        "settings": dict(
+            settings or {},
+            iou_thresholds=[float(t) for t in iou_thresholds],
+            metric=metric,
+            score_threshold=float(score_threshold),
+            ap_interpolation="11-point (VOC2007)" if voc07 else "all-point",
+            coco_compat=bool(coco_compat),
+        ),
     }
     voc_raw = {}
     if metric in ("voc", "both"):
@@ -244,6 +329,7 @@ def _write_coco_json(out_dir, coco):
 def write_plots(voc_raw, out_dir, score_threshold):
     """PR curve per class (a line per IoU) and an AP bar chart per IoU threshold."""
     from utils.evaluation.plots import plot_ap_bars, plot_pr_curve, safe_file_name
+
     keys = list(voc_raw)
     first = voc_raw[keys[0]]
     for index, cls in enumerate(first["classes"]):
@@ -254,43 +340,62 @@ def write_plots(voc_raw, out_dir, score_threshold):
             c = voc_raw[key]["classes"][index]
             point = (c.recall_at, c.precision_at) if np.any(c.scores >= score_threshold) else None
             curves.append((key, c.recall, c.precision, c.ap, point))
-        plot_pr_curve(curves, cls.name, os.path.join(out_dir, "pr_curves",
-                                                     safe_file_name(cls.name) + ".png"),
-                      score_threshold=score_threshold)
+        plot_pr_curve(
+            curves,
+            cls.name,
+            os.path.join(out_dir, "pr_curves", safe_file_name(cls.name) + ".png"),
+            score_threshold=score_threshold,
+        )
     for key in keys:
         ap = {c.name: c.ap for c in voc_raw[key]["classes"] if c.num_gt > 0}
         if ap:
-            plot_ap_bars(ap, voc_raw[key]["mAP"], os.path.join(out_dir, f"ap_per_class_iou{key}.png"),
-                         title=f"AP@{key} per class")
+            plot_ap_bars(
+                ap,
+                voc_raw[key]["mAP"],
+                os.path.join(out_dir, f"ap_per_class_iou{key}.png"),
+                title=f"AP@{key} per class",
+            )
 
 
 def format_results(results):
     """results.json as readable text: VOC table per IoU, COCO statistics, input problems."""
-    lines = [f"{results['num_images']} images, "
-             f"{sum(results['num_ground_truth'].values())} ground-truth objects "
-             f"(+{sum(results['num_difficult'].values())} difficult, ignored), "
-             f"{sum(results['num_detections'].values())} detections"]
+    lines = [
+        (
+            f"{results['num_images']} images, "
+            f"{sum(results['num_ground_truth'].values())} ground-truth objects "
+            f"(+{sum(results['num_difficult'].values())} difficult, ignored), "
+            f"{sum(results['num_detections'].values())} detections"
+        )
+    ]
     settings = results["settings"]
     names = results["classes"]
     width = max([len("class")] + [len(n) for n in names])
     for key, voc in results.get("voc", {}).items():
         lines.append("")
-        lines.append(f"VOC mAP@{key} = {voc['mAP'] * 100:.2f}%  ({settings['ap_interpolation']} AP, "
-                     f"{len(voc['ap'])} classes with ground truth; P/R/F1 at score >= "
-                     f"{settings['score_threshold']:g})")
-        lines.append(f"  {'class':<{width}}  {'AP':>7}  {'P':>7}  {'R':>7}  {'F1':>5}  "
-                     f"{'GT':>6}  {'dets':>7}  {'TP':>6}  {'FP':>7}")
+        lines.append(
+            f"VOC mAP@{key} = {voc['mAP'] * 100:.2f}%  ({settings['ap_interpolation']} AP, "
+            f"{len(voc['ap'])} classes with ground truth; P/R/F1 at score >= "
+            f"{settings['score_threshold']:g})"
+        )
+        lines.append(
+            f"  {'class':<{width}}  {'AP':>7}  {'P':>7}  {'R':>7}  {'F1':>5}  "
+            f"{'GT':>6}  {'dets':>7}  {'TP':>6}  {'FP':>7}"
+        )
         for name in names:
             gt = results["num_ground_truth"][name]
             dets = results["num_detections"][name]
             if name in voc["ap"]:
-                lines.append(f"  {name:<{width}}  {voc['ap'][name] * 100:6.2f}%  "
-                             f"{voc['precision'][name] * 100:6.2f}%  {voc['recall'][name] * 100:6.2f}%  "
-                             f"{voc['f1'][name]:5.2f}  {gt:>6}  {dets:>7}  {voc['tp'][name]:>6}  "
-                             f"{voc['fp'][name]:>7}")
+                lines.append(
+                    f"  {name:<{width}}  {voc['ap'][name] * 100:6.2f}%  "
+                    f"{voc['precision'][name] * 100:6.2f}%  {voc['recall'][name] * 100:6.2f}%  "
+                    f"{voc['f1'][name]:5.2f}  {gt:>6}  {dets:>7}  {voc['tp'][name]:>6}  "
+                    f"{voc['fp'][name]:>7}"
+                )
             elif dets:
-                lines.append(f"  {name:<{width}}  {'-':>7}  {'':>7}  {'':>7}  {'':>5}  {gt:>6}  "
-                             f"{dets:>7}  {'':>6}  {voc['fp'][name]:>7}   (no ground truth)")
+                lines.append(
+                    f"  {name:<{width}}  {'-':>7}  {'':>7}  {'':>7}  {'':>5}  {gt:>6}  "
+                    f"{dets:>7}  {'':>6}  {voc['fp'][name]:>7}   (no ground truth)"
+                )
     if "voc_mean_mAP" in results:
         lines.append("")
         keys = ", ".join(results["voc"])
@@ -298,15 +403,19 @@ def format_results(results):
     if "coco" in results:
         coco = results["coco"]
         lines.append("")
-        lines.append("COCO (pycocotools, bbox)" + (" with the original's converter quirks"
-                                                     if settings.get("coco_compat") else ""))
+        lines.append(
+            "COCO (pycocotools, bbox)"
+            + (" with the original's converter quirks" if settings.get("coco_compat") else "")
+        )
         for name, value in zip(coco["stat_names"], coco["stats"]):
             lines.append(f"  {name:<12} {value:.4f}")
         lines.append(f"  {'class':<{width}}  {'AP':>7}  {'AP50':>7}")
         for name in names:
             if coco["ap"].get(name) is not None:
-                lines.append(f"  {name:<{width}}  {coco['ap'][name] * 100:6.2f}%  "
-                             f"{coco['ap50'][name] * 100:6.2f}%")
+                lines.append(
+                    f"  {name:<{width}}  {coco['ap'][name] * 100:6.2f}%  "
+                    f"{coco['ap50'][name] * 100:6.2f}%"
+                )
     problems = results.get("input_report", {}).get("messages", [])
     if problems:
         lines.append("")

@@ -10,6 +10,7 @@ Reading never stops at a bad line or file: :class:`MapOutReport` collects what w
 without ground truth) and :func:`read_map_out` returns whatever could be used. Only a folder
 that cannot be evaluated at all raises :class:`MapOutError`.
 """
+
 import collections
 import dataclasses
 import math
@@ -49,7 +50,7 @@ class MapOutReport:
             out.append(f"{where}: {message}; file skipped")
         if len(self.unreadable) > max_listed:
             out.append(f"... and {len(self.unreadable) - max_listed} more unreadable files")
-        for path, message in self.unreadable_images[:max_listed]:
+        for _path, message in self.unreadable_images[:max_listed]:
             out.append(f"{message}; image left out of the evaluation")
         if len(self.unreadable_images) > max_listed:
             out.append(f"... and {len(self.unreadable_images) - max_listed} more unreadable images")
@@ -58,35 +59,47 @@ class MapOutReport:
         if len(self.malformed) > max_listed:
             out.append(f"... and {len(self.malformed) - max_listed} more malformed lines skipped")
         if self.missing_detections:
-            out.append(f"{_count(self.missing_detections, 'image has', 'images have')} no "
-                       f"detection file (counted as no detections), e.g. "
-                       f"{_examples(self.missing_detections)}")
+            out.append(
+                f"{_count(self.missing_detections, 'image has', 'images have')} no "
+                f"detection file (counted as no detections), e.g. "
+                f"{_examples(self.missing_detections)}"
+            )
         if self.orphan_detections:
-            out.append(f"{_count(self.orphan_detections, 'detection file has', 'detection files have')}"
-                       f" no ground-truth file and {'was' if len(self.orphan_detections) == 1 else 'were'}"
-                       f" ignored, e.g. {_examples(self.orphan_detections)}")
-        for label, counter in (("ground-truth objects", self.unknown_gt),
-                               ("detections", self.unknown_det)):
+            out.append(
+                f"{_count(self.orphan_detections, 'detection file has', 'detection files have')}"
+                f" no ground-truth file and {'was' if len(self.orphan_detections) == 1 else 'were'}"
+                f" ignored, e.g. {_examples(self.orphan_detections)}"
+            )
+        for label, counter in (
+            ("ground-truth objects", self.unknown_gt),
+            ("detections", self.unknown_det),
+        ):
             if counter:
                 classes = ", ".join(f"{name!r} x{n}" for name, n in counter.most_common())
                 total = sum(counter.values())
-                out.append(f"{total} {label if total > 1 else label[:-1]} of classes not in the "
-                           f"class list {'were' if total > 1 else 'was'} ignored: {classes}")
+                out.append(
+                    f"{total} {label if total > 1 else label[:-1]} of classes not in the "
+                    f"class list {'were' if total > 1 else 'was'} ignored: {classes}"
+                )
         if self.no_ground_truth:
-            out.append(f"{_count(self.no_ground_truth, 'image has', 'images have')} no ground-truth "
-                       f"object (detections there are false positives), e.g. "
-                       f"{_examples(self.no_ground_truth)}")
+            out.append(
+                f"{_count(self.no_ground_truth, 'image has', 'images have')} no ground-truth "
+                f"object (detections there are false positives), e.g. "
+                f"{_examples(self.no_ground_truth)}"
+            )
         return out
 
     def to_dict(self):
-        return {"malformed_lines": [f"{w}: {m}" for w, m in self.malformed],
-                "unreadable_files": [f"{w}: {m}" for w, m in self.unreadable],
-                "unreadable_images": [m for _, m in self.unreadable_images],
-                "images_without_detection_file": list(self.missing_detections),
-                "detection_files_without_ground_truth": list(self.orphan_detections),
-                "images_without_ground_truth": list(self.no_ground_truth),
-                "unknown_classes_ground_truth": dict(self.unknown_gt),
-                "unknown_classes_detections": dict(self.unknown_det)}
+        return {
+            "malformed_lines": [f"{w}: {m}" for w, m in self.malformed],
+            "unreadable_files": [f"{w}: {m}" for w, m in self.unreadable],
+            "unreadable_images": [m for _, m in self.unreadable_images],
+            "images_without_detection_file": list(self.missing_detections),
+            "detection_files_without_ground_truth": list(self.orphan_detections),
+            "images_without_ground_truth": list(self.no_ground_truth),
+            "unknown_classes_ground_truth": dict(self.unknown_gt),
+            "unknown_classes_detections": dict(self.unknown_det),
+        }
 
 
 def _count(items, singular, plural):
@@ -121,7 +134,9 @@ def parse_gt_line(line):
     if difficult:
         tokens = tokens[:-1]
     if len(tokens) < 5:
-        raise ValueError(f"expected 'class left top right bottom [difficult]', got {line.strip()!r}")
+        raise ValueError(
+            f"expected 'class left top right bottom [difficult]', got {line.strip()!r}"
+        )
     box = _numbers(tokens[-4:])
     if box is None:
         raise ValueError(f"coordinates are not numbers: {line.strip()!r}")
@@ -162,8 +177,11 @@ def _read_lines(path, report, label):
 
 def _txt_ids(folder):
     """Image ids (file stems) of the .txt files in a folder, in os.listdir order."""
-    return [name[:-4] for name in os.listdir(folder)
-            if name.endswith(".txt") and os.path.isfile(os.path.join(folder, name))]
+    return [
+        name[:-4]
+        for name in os.listdir(folder)
+        if name.endswith(".txt") and os.path.isfile(os.path.join(folder, name))
+    ]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -242,8 +260,9 @@ def read_map_out(map_out_dir, class_names=None):
         if image_id not in det_ids:
             report.missing_detections.append(image_id)
             continue
-        lines = _read_lines(os.path.join(det_dir, image_id + ".txt"), report,
-                            f"{DET_DIR}/{image_id}.txt")
+        lines = _read_lines(
+            os.path.join(det_dir, image_id + ".txt"), report, f"{DET_DIR}/{image_id}.txt"
+        )
         det_rows.extend((index, number, line) for number, line in lines or ())
     names, values = _parse_detection_rows(det_rows, image_ids, report)
     det_class = np.full(len(names), -1, np.int64)
@@ -268,10 +287,17 @@ def read_map_out(map_out_dir, class_names=None):
     keep[readable] = True
     new_index = np.cumsum(keep) - 1
     data = EvalData(
-        image_ids=[i for i, k in zip(image_ids, keep) if k], class_names=class_names,
-        gt_image=new_index[np.asarray(gt_image, np.int64)], gt_class=gt_class, gt_boxes=gt_boxes,
-        gt_difficult=gt_difficult, det_image=new_index[det_image],
-        det_class=det_class, det_scores=det_scores, det_boxes=det_boxes)
+        image_ids=[i for i, k in zip(image_ids, keep) if k],
+        class_names=class_names,
+        gt_image=new_index[np.asarray(gt_image, np.int64)],
+        gt_class=gt_class,
+        gt_boxes=gt_boxes,
+        gt_difficult=gt_difficult,
+        det_image=new_index[det_image],
+        det_class=det_class,
+        det_scores=det_scores,
+        det_boxes=det_boxes,
+    )
     kept_ids = set(data.image_ids)
     listing_order = [i for i in listing_order if i in kept_ids]
     return data, report, listing_order
@@ -348,13 +374,21 @@ def write_map_out(map_out_dir, data):
     """
     names = data.class_names
     gt_lines = [[] for _ in data.image_ids]
-    for i, c, box, hard in zip(data.gt_image.tolist(), data.gt_class.tolist(),
-                               data.gt_boxes.tolist(), data.gt_difficult.tolist()):
+    for i, c, box, hard in zip(
+        data.gt_image.tolist(),
+        data.gt_class.tolist(),
+        data.gt_boxes.tolist(),
+        data.gt_difficult.tolist(),
+    ):
         text = " ".join([names[c]] + [format_number(v) for v in box])
         gt_lines[i].append(text + (" difficult" if hard else ""))
     det_lines = [[] for _ in data.image_ids]
-    for i, c, s, box in zip(data.det_image.tolist(), data.det_class.tolist(),
-                            data.det_scores.tolist(), data.det_boxes.tolist()):
+    for i, c, s, box in zip(
+        data.det_image.tolist(),
+        data.det_class.tolist(),
+        data.det_scores.tolist(),
+        data.det_boxes.tolist(),
+    ):
         det_lines[i].append(" ".join([names[c], f"{s:.6f}"] + [format_number(v) for v in box]))
     for folder, lines in ((GT_DIR, gt_lines), (DET_DIR, det_lines)):
         with files.atomic_folder(os.path.join(map_out_dir, folder)) as tmp:

@@ -1,8 +1,10 @@
 """Detection metrics: the evaluation data and VOC average precision (NumPy); COCO mAP is in
 ``utils.evaluation.coco``.
 
-Both metrics work on an :class:`EvalData`: flat arrays of ground-truth objects and detections, each row
-tagged with the index of its image and of its class. Readers (``utils.evaluation.map_io``) and the model
+Both metrics work on an :class:`EvalData`: flat arrays of ground-truth objects and detections, each
+row
+tagged with the index of its image and of its class. Readers (``utils.evaluation.map_io``) and the
+model
 evaluation (``utils.evaluation.evaluate``) build one; nothing here reads or writes files.
 
 VOC conventions follow the original implementation's calculator:
@@ -20,6 +22,7 @@ The matching is vectorised: a detection's ground truth depends only on IoU (not 
 truths are already used), so a matched detection is a TP exactly when it is the best-ranked
 detection matched to that ground truth.
 """
+
 import dataclasses
 
 import numpy as np
@@ -179,8 +182,11 @@ def _voc_pair_iou(a, b):
     iw = np.minimum(a[:, 2], b[:, 2]) - np.maximum(a[:, 0], b[:, 0]) + 1
     ih = np.minimum(a[:, 3], b[:, 3]) - np.maximum(a[:, 1], b[:, 1]) + 1
     inter = iw * ih
-    union = ((a[:, 2] - a[:, 0] + 1) * (a[:, 3] - a[:, 1] + 1)
-             + (b[:, 2] - b[:, 0] + 1) * (b[:, 3] - b[:, 1] + 1) - inter)
+    union = (
+        (a[:, 2] - a[:, 0] + 1) * (a[:, 3] - a[:, 1] + 1)
+        + (b[:, 2] - b[:, 0] + 1) * (b[:, 3] - b[:, 1] + 1)
+        - inter
+    )
     overlap = (iw > 0) & (ih > 0)
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.where(overlap, inter / np.where(overlap, union, 1.0), -1.0)
@@ -223,8 +229,7 @@ def log_average_miss_rate(precision, fp_cumsum, num_images):
     return float(np.exp(np.mean(np.log(np.maximum(1e-10, miss[idx])))))
 
 
-def voc_evaluate(data, iou_threshold=0.5, voc07=False,
-                 score_threshold=default("score_threshold")):
+def voc_evaluate(data, iou_threshold=0.5, voc07=False, score_threshold=default("score_threshold")):
     """VOC AP per class at one IoU threshold.
 
     Returns ``{"mAP": float, "classes": [ClassResult for every class in data.class_names]}``;
@@ -233,12 +238,21 @@ def voc_evaluate(data, iou_threshold=0.5, voc07=False,
     return voc_evaluate_many(data, [iou_threshold], voc07, score_threshold)[0]
 
 
-def voc_evaluate_many(data, iou_thresholds, voc07=False,
-                      score_threshold=default("score_threshold")):
+def voc_evaluate_many(
+    data, iou_thresholds, voc07=False, score_threshold=default("score_threshold")
+):
     """:func:`voc_evaluate` at several IoU thresholds, sharing the matching work."""
     order, best_iou, match = voc_best_matches(data)
-    return [_voc_classes(data, order, voc_match_status(best_iou, match, data.gt_difficult, t),
-                         voc07, score_threshold) for t in iou_thresholds]
+    return [
+        _voc_classes(
+            data,
+            order,
+            voc_match_status(best_iou, match, data.gt_difficult, t),
+            voc07,
+            score_threshold,
+        )
+        for t in iou_thresholds
+    ]
 
 
 def _voc_classes(data, order, status, voc07, score_threshold):
@@ -249,8 +263,8 @@ def _voc_classes(data, order, status, voc07, score_threshold):
 
     results = []
     for c, name in enumerate(data.class_names):
-        cls_status = status[bounds[c]:bounds[c + 1]]
-        cls_scores = sorted_scores[bounds[c]:bounds[c + 1]]
+        cls_status = status[bounds[c] : bounds[c + 1]]
+        cls_scores = sorted_scores[bounds[c] : bounds[c + 1]]
         kept = cls_status >= 0
         tp = np.cumsum(cls_status[kept] == 1)
         fp = np.cumsum(cls_status[kept] == 0)
@@ -265,12 +279,24 @@ def _voc_classes(data, order, status, voc07, score_threshold):
             f1_at = 2 * p_at * r_at / (p_at + r_at) if p_at + r_at > 0 else 0.0
         else:
             p_at = r_at = f1_at = 0.0
-        results.append(ClassResult(
-            name=name, ap=ap, num_gt=num_gt, num_detections=len(cls_status),
-            tp=int(tp[-1]) if len(tp) else 0, fp=int(fp[-1]) if len(fp) else 0,
-            ignored=int(np.count_nonzero(~kept)), precision=precision, recall=recall,
-            scores=scores, precision_at=p_at, recall_at=r_at, f1_at=f1_at,
-            lamr=log_average_miss_rate(precision, fp, data.num_images)))
+        results.append(
+            ClassResult(
+                name=name,
+                ap=ap,
+                num_gt=num_gt,
+                num_detections=len(cls_status),
+                tp=int(tp[-1]) if len(tp) else 0,
+                fp=int(fp[-1]) if len(fp) else 0,
+                ignored=int(np.count_nonzero(~kept)),
+                precision=precision,
+                recall=recall,
+                scores=scores,
+                precision_at=p_at,
+                recall_at=r_at,
+                f1_at=f1_at,
+                lamr=log_average_miss_rate(precision, fp, data.num_images),
+            )
+        )
     with_gt = [r.ap for r in results if r.num_gt > 0]
     return {"mAP": float(np.mean(with_gt)) if with_gt else 0.0, "classes": results}
 
@@ -289,7 +315,9 @@ def parse_iou_thresholds(values):
             if ":" in text:
                 parts = text.split(":")
                 if len(parts) not in (2, 3):
-                    raise ValueError(f"IoU range must be start:stop or start:stop:step, got {text!r}")
+                    raise ValueError(
+                        f"IoU range must be start:stop or start:stop:step, got {text!r}"
+                    )
                 try:
                     start, stop = float(parts[0]), float(parts[1])
                     step = float(parts[2]) if len(parts) == 3 else 0.05

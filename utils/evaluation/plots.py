@@ -3,6 +3,7 @@
 Figures are drawn with matplotlib's object API on an Agg canvas, so nothing here touches pyplot's
 global state or needs a display.
 """
+
 import re
 
 import numpy as np
@@ -42,7 +43,7 @@ def plot_pr_curve(curves, class_name, path, score_threshold=None):
         envelope = np.maximum.accumulate(precision[::-1])[::-1] if len(precision) else precision
         xs = np.concatenate(([0.0], recall))
         ys = np.concatenate(([envelope[0] if len(envelope) else 0.0], envelope))
-        line, = ax.step(xs, ys, where="pre", label=f"IoU {iou_label}: AP {ap * 100:.2f}%")
+        (line,) = ax.step(xs, ys, where="pre", label=f"IoU {iou_label}: AP {ap * 100:.2f}%")
         ax.plot(recall, precision, color=line.get_color(), alpha=0.3, linewidth=0.8)
         if point is not None:
             ax.plot([point[0]], [point[1]], "o", color=line.get_color())
@@ -76,10 +77,20 @@ def plot_ap_bars(ap_by_class, map_value, path, title="AP per class"):
     positions = np.arange(len(items))
     bars = ax.barh(positions, values, color="royalblue")
     for bar, value in zip(bars, values):
-        ax.text(bar.get_width() + 0.5, bar.get_y() + bar.get_height() / 2, f"{value:.2f}",
-                va="center", fontsize="small")
-    ax.axvline(map_value * 100, color="crimson", linestyle="--", linewidth=1,
-               label=f"mAP {map_value * 100:.2f}%")
+        ax.text(
+            bar.get_width() + 0.5,
+            bar.get_y() + bar.get_height() / 2,
+            f"{value:.2f}",
+            va="center",
+            fontsize="small",
+        )
+    ax.axvline(
+        map_value * 100,
+        color="crimson",
+        linestyle="--",
+        linewidth=1,
+        label=f"mAP {map_value * 100:.2f}%",
+    )
     ax.set_yticks(positions)
     ax.set_yticklabels(names)
     ax.set_xlim(0, 105)

@@ -12,6 +12,7 @@ are inside the graph, its quantisation and the exporter's version. ``predict.py`
 
 Reading needs neither TensorFlow nor the runtime's session.
 """
+
 import json
 import os
 
@@ -20,8 +21,7 @@ from nets.errors import UserError
 KEY = "yolov4_lite"
 FORMAT_VERSION = 1
 SAVED_MODEL_FILE = os.path.join("assets.extra", KEY + ".json")
-REQUIRED = ("class_names", "input_size", "anchors", "anchors_mask", "letterbox", "nms",
-            "outputs")
+REQUIRED = ("class_names", "input_size", "anchors", "anchors_mask", "letterbox", "nms", "outputs")
 
 
 class MetadataError(UserError, ValueError):
@@ -31,13 +31,25 @@ class MetadataError(UserError, ValueError):
 def exporter_version():
     try:
         from importlib.metadata import version
+
         return version("yolov4-lite")
     except Exception:  # not installed as a package (a plain checkout)
         return "unknown"
 
 
-def build_metadata(class_names, input_size, anchors, anchors_mask, letterbox, backbone, alpha,
-                   nms, quantization, outputs, nms_settings=None):
+def build_metadata(
+    class_names,
+    input_size,
+    anchors,
+    anchors_mask,
+    letterbox,
+    backbone,
+    alpha,
+    nms,
+    quantization,
+    outputs,
+    nms_settings=None,
+):
     """The metadata dict (JSON-able).
 
     Args:
@@ -78,8 +90,9 @@ def _parse(text, source):
     try:
         return check_metadata(json.loads(text), source)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise MetadataError(f"{source}: its yolov4-lite metadata is not valid JSON ({exc})") \
-            from None
+        raise MetadataError(
+            f"{source}: its yolov4-lite metadata is not valid JSON ({exc})"
+        ) from None
 
 
 def _no_metadata(source):
@@ -88,8 +101,10 @@ def _no_metadata(source):
 
 # ------------------------------------------------------------------------------- SavedModel
 
+
 def write_saved_model_metadata(folder, meta):
     from utils.files import write_json
+
     os.makedirs(os.path.join(folder, "assets.extra"), exist_ok=True)
     write_json(os.path.join(folder, SAVED_MODEL_FILE), meta)
 
@@ -104,14 +119,17 @@ def read_saved_model_metadata(folder):
 
 # ----------------------------------------------------------------------------------- TFLite
 
+
 def _tflite_schema():
     from ai_edge_litert import schema_py_generated
+
     return schema_py_generated
 
 
 def add_tflite_metadata(model_bytes, meta):
     """The flatbuffer ``model_bytes`` with ``meta`` added as a named metadata buffer."""
     import flatbuffers
+
     schema = _tflite_schema()
     model = schema.ModelT.InitFromObj(schema.Model.GetRootAs(bytearray(model_bytes), 0))
     buffer = schema.BufferT()
@@ -140,12 +158,14 @@ def read_tflite_metadata(path):
     except MetadataError:
         raise
     except Exception as exc:  # a damaged flatbuffer raises anything from struct to IndexError
-        raise MetadataError(f"{path} is not a readable TFLite model ({exc.__class__.__name__})") \
-            from None
+        raise MetadataError(
+            f"{path} is not a readable TFLite model ({exc.__class__.__name__})"
+        ) from None
     raise _no_metadata(path)
 
 
 # ------------------------------------------------------------------------------------- ONNX
+
 
 def add_onnx_metadata(model_proto, meta):
     """Set ``meta`` as the ``yolov4_lite`` metadata property of an ONNX ModelProto."""

@@ -5,19 +5,26 @@ TensorFlow-free: :class:`utils.inference.detector.Detector` (Keras) and
 :class:`utils.inference.runtime_detector.RuntimeDetector` (TFLite, ONNX Runtime, SavedModel)
 subclass :class:`DetectorBase` and implement ``run_canvases``.
 """
+
 import os
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from utils.data.images import (as_pil_rgb, letterbox_geometry, letterbox_image, resize_image,
-                               thread_pool)
+from utils.data.images import (
+    as_pil_rgb,
+    letterbox_geometry,
+    letterbox_image,
+    resize_image,
+    thread_pool,
+)
 from utils.inference.host import image_transform
 
 
 @dataclass
 class Detections:
     """Detections of one image, sorted by descending score."""
+
     boxes: np.ndarray = field(default_factory=lambda: np.zeros((0, 4), np.float32))
     scores: np.ndarray = field(default_factory=lambda: np.zeros((0,), np.float32))
     class_ids: np.ndarray = field(default_factory=lambda: np.zeros((0,), np.int32))
@@ -61,10 +68,11 @@ class DetectorBase:
         """A heat map over the network input (H, W) -> over the original image, the letterbox
         padding cropped off first so the map lines up with the image."""
         import cv2  # local: only heat-map mode needs it
+
         iw, ih = image_size
         if self.letterbox:
             nw, nh, left, top = letterbox_geometry(image_size, self.input_size)
-            heat = heat[top:top + nh, left:left + nw]
+            heat = heat[top : top + nh, left : left + nw]
         return np.clip(cv2.resize(heat, (iw, ih), interpolation=cv2.INTER_LINEAR), 0.0, 1.0)
 
     def run_canvases(self, canvases, transforms):
@@ -97,8 +105,11 @@ class DetectorBase:
         if len(images) == 1:
             prepared = [self.preprocess(images[0])]
         else:  # one image per thread (Pillow releases the GIL while it resizes)
-            prepared = list(thread_pool("preprocess", os.cpu_count() or 1).map(
-                lambda image: self.preprocess(image, threads=1), images))
+            prepared = list(
+                thread_pool("preprocess", os.cpu_count() or 1).map(
+                    lambda image: self.preprocess(image, threads=1), images
+                )
+            )
         canvases = np.stack([canvas for canvas, _, _ in prepared])
         transforms = np.stack([transform for _, transform, _ in prepared])
         return self.run_canvases(canvases, transforms)
@@ -106,10 +117,11 @@ class DetectorBase:
     def describe(self):
         """One line describing the detector's settings."""
         size = "x".join(str(s) for s in self.input_size)
-        return (f"{self.model_description()}, {self.num_classes} classes, input {size}, "
-                f"{'letterbox' if self.letterbox else 'plain resize'}, conf {self.conf}, "
-                f"nms_iou {self.nms_iou}, max_boxes {self.max_boxes}")
-
+        return (
+            f"{self.model_description()}, {self.num_classes} classes, input {size}, "
+            f"{'letterbox' if self.letterbox else 'plain resize'}, conf {self.conf}, "
+            f"nms_iou {self.nms_iou}, max_boxes {self.max_boxes}"
+        )
 
     def model_description(self):
         """What runs the network, e.g. 'mobilenetv1 alpha 0.25'."""
@@ -141,9 +153,13 @@ def detections_to_dicts(detections, class_names, width=None, height=None, decima
 
     With ``width``/``height`` given, boxes are clipped to the image.
     """
-    boxes = (detections.clipped_boxes(width, height) if width is not None
-             else detections.boxes)
-    return [{"class": class_names[int(c)], "class_id": int(c), "score": round(float(s), 6),
-             "box": [round(float(v), decimals) for v in box]}
-            for box, s, c in zip(boxes, detections.scores, detections.class_ids)]
-
+    boxes = detections.clipped_boxes(width, height) if width is not None else detections.boxes
+    return [
+        {
+            "class": class_names[int(c)],
+            "class_id": int(c),
+            "score": round(float(s), 6),
+            "box": [round(float(v), decimals) for v in box],
+        }
+        for box, s, c in zip(boxes, detections.scores, detections.class_ids)
+    ]

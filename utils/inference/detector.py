@@ -8,6 +8,7 @@ size: it is traced once and reused for every batch size and image, whatever the 
 ``max_boxes`` are set to (they are tensors too). For fixed weights (predict),
 the graph runs a copy of the model with batch norms folded into the convolutions (nets.fuse).
 """
+
 import numpy as np
 import tensorflow as tf
 
@@ -17,12 +18,17 @@ from utils import options
 from utils.config import ConfigError, load_anchors, load_class_names, parse_input_size
 from utils.data.images import as_pil_rgb
 from utils.inference.base import Detections, DetectorBase, detect_in_batches, detections_to_dicts
-from utils.inference.postprocess import (batched_class_aware_nms, decode_batch, objectness_maps,
-                                         to_image_coordinates, yxyx_to_xyxy)
+from utils.inference.postprocess import (
+    batched_class_aware_nms,
+    decode_batch,
+    objectness_maps,
+    to_image_coordinates,
+    yxyx_to_xyxy,
+)
 
 # Detections and the batching helpers live in utils.inference.base (TensorFlow-free); they are
 # importable from here too.
-__all__ = ["Detector", "Detections", "detect_in_batches", "detections_to_dicts", "load_model"]
+__all__ = ["Detections", "Detector", "detect_in_batches", "detections_to_dicts", "load_model"]
 
 
 class Detector(DetectorBase):
@@ -47,22 +53,33 @@ class Detector(DetectorBase):
     ``options.detection_defaults("eval")`` instead.
     """
 
-    def __init__(self, model, class_names, anchors=None, anchors_mask=ANCHORS_MASK,
-                 input_size=options.default("input_size"),
-                 letterbox=options.default("letterbox", "predict"),
-                 conf=options.default("conf", "predict"),
-                 nms_iou=options.default("nms_iou", "predict"),
-                 max_boxes=options.default("max_boxes", "predict"), fuse=False, traced=True):
+    def __init__(
+        self,
+        model,
+        class_names,
+        anchors=None,
+        anchors_mask=ANCHORS_MASK,
+        input_size=options.default("input_size"),
+        letterbox=options.default("letterbox", "predict"),
+        conf=options.default("conf", "predict"),
+        nms_iou=options.default("nms_iou", "predict"),
+        max_boxes=options.default("max_boxes", "predict"),
+        fuse=False,
+        traced=True,
+    ):
         self.model = model
         self.class_names = list(class_names)
-        self.anchors = np.asarray(load_anchors() if anchors is None
-                                  else anchors, np.float32).reshape(-1, 2)
+        self.anchors = np.asarray(
+            load_anchors() if anchors is None else anchors, np.float32
+        ).reshape(-1, 2)
         self.anchors_mask = tuple(tuple(int(i) for i in m) for m in anchors_mask)
         self.input_size = parse_input_size(input_size)
         fixed = tuple(model.inputs[0].shape[1:3]) if getattr(model, "inputs", None) else ()
         if len(fixed) == 2 and None not in fixed and tuple(fixed) != self.input_size:
-            raise ConfigError(f"the model takes {fixed[0]}x{fixed[1]} inputs but input_size is "
-                              f"{self.input_size[0]}x{self.input_size[1]}")
+            raise ConfigError(
+                f"the model takes {fixed[0]}x{fixed[1]} inputs but input_size is "
+                f"{self.input_size[0]}x{self.input_size[1]}"
+            )
         self.letterbox = bool(letterbox)
         self.conf = conf
         self.nms_iou = nms_iou
@@ -73,16 +90,26 @@ class Detector(DetectorBase):
             num_classes = channels // len(self.anchors_mask[0]) - 5
         self.num_classes = int(num_classes)
         if len(self.class_names) != self.num_classes:
-            raise ConfigError(f"{len(self.class_names)} class names given for a model with "
-                              f"{self.num_classes} classes")
+            raise ConfigError(
+                f"{len(self.class_names)} class names given for a model with "
+                f"{self.num_classes} classes"
+            )
         self._detect_fns = {}
         self._objectness_fns = {}
         self.inference_model = fold_batchnorm(model) if fuse else model
         self.traced = bool(traced)
 
     @classmethod
-    def from_options(cls, backbone, alpha, weights, classes_path=None, anchors_path=None,
-                     input_size=options.default("input_size"), **kwargs):
+    def from_options(
+        cls,
+        backbone,
+        alpha,
+        weights,
+        classes_path=None,
+        anchors_path=None,
+        input_size=options.default("input_size"),
+        **kwargs,
+    ):
         """Build ``yolo_body`` for the options and load ``weights``.
 
         ``weights=None`` fetches the pretrained VOC file for (backbone, alpha) through
@@ -96,8 +123,14 @@ class Detector(DetectorBase):
         anchors_mask = kwargs.pop("anchors_mask", ANCHORS_MASK)
         kwargs.setdefault("fuse", True)
         model = load_model(backbone, alpha, weights, len(class_names), input_size, anchors_mask)
-        return cls(model, class_names, anchors=anchors, anchors_mask=anchors_mask,
-                   input_size=input_size, **kwargs)
+        return cls(
+            model,
+            class_names,
+            anchors=anchors,
+            anchors_mask=anchors_mask,
+            input_size=input_size,
+            **kwargs,
+        )
 
     # -- compiled graphs -------------------------------------------------------------------
     def _forward(self, canvases):
@@ -119,31 +152,46 @@ class Detector(DetectorBase):
             def detect_graph(canvases, transforms, conf, nms_iou, max_boxes):
                 outputs = self._forward(canvases)
                 boxes, objectness, class_probs = decode_batch(
-                    outputs, self.anchors, self.anchors_mask, self.num_classes, (h, w))
+                    outputs, self.anchors, self.anchors_mask, self.num_classes, (h, w)
+                )
                 scores = objectness[..., None] * class_probs
                 boxes = to_image_coordinates(boxes, transforms[:, None, :])
                 boxes, scores, classes, valid = batched_class_aware_nms(
-                    boxes, scores, conf, nms_iou, max_boxes)
+                    boxes, scores, conf, nms_iou, max_boxes
+                )
                 return yxyx_to_xyxy(boxes), scores, classes, valid
 
-            self._detect_fns[key] = self._compiled(detect_graph, [
-                tf.TensorSpec((None, h, w, 3), tf.uint8), tf.TensorSpec((None, 4), tf.float32),
-                tf.TensorSpec((), tf.float32), tf.TensorSpec((), tf.float32),
-                tf.TensorSpec((), tf.int32)])
+            self._detect_fns[key] = self._compiled(
+                detect_graph,
+                [
+                    tf.TensorSpec((None, h, w, 3), tf.uint8),
+                    tf.TensorSpec((None, 4), tf.float32),
+                    tf.TensorSpec((), tf.float32),
+                    tf.TensorSpec((), tf.float32),
+                    tf.TensorSpec((), tf.int32),
+                ],
+            )
         return self._detect_fns[key]
 
     def run_canvases(self, canvases, transforms):
         """Run the compiled graph on preprocessed canvases (N, H, W, 3) with their transforms
         (N, 4); returns one :class:`Detections` per canvas."""
         boxes, scores, classes, valid = self._detect_fn()(
-            tf.convert_to_tensor(canvases, tf.uint8), tf.convert_to_tensor(transforms, tf.float32),
-            tf.constant(float(self.conf), tf.float32), tf.constant(float(self.nms_iou), tf.float32),
-            tf.constant(int(self.max_boxes), tf.int32))
-        boxes, scores, classes = (boxes.numpy().astype(np.float32),
-                                  scores.numpy().astype(np.float32),
-                                  classes.numpy().astype(np.int32))
-        return [Detections(boxes[i, :n], scores[i, :n], classes[i, :n])
-                for i, n in enumerate(valid.numpy().tolist())]
+            tf.convert_to_tensor(canvases, tf.uint8),
+            tf.convert_to_tensor(transforms, tf.float32),
+            tf.constant(float(self.conf), tf.float32),
+            tf.constant(float(self.nms_iou), tf.float32),
+            tf.constant(int(self.max_boxes), tf.int32),
+        )
+        boxes, scores, classes = (
+            boxes.numpy().astype(np.float32),
+            scores.numpy().astype(np.float32),
+            classes.numpy().astype(np.int32),
+        )
+        return [
+            Detections(boxes[i, :n], scores[i, :n], classes[i, :n])
+            for i, n in enumerate(valid.numpy().tolist())
+        ]
 
     def objectness_map(self, image):
         """Heat map (H, W) float32 in [0, 1] over the original image: per pixel, the highest
@@ -159,15 +207,18 @@ class Detector(DetectorBase):
             h, w = self.input_size
 
             def objectness_graph(canvas):
-                maps = objectness_maps(self._forward(canvas[None]), self.anchors_mask,
-                                       self.num_classes)
+                maps = objectness_maps(
+                    self._forward(canvas[None]), self.anchors_mask, self.num_classes
+                )
                 # Bring every level to the input size, then take the max over levels.
-                resized = [tf.image.resize(m[..., None], (h, w), method="bilinear")[..., 0]
-                           for m in maps]
+                resized = [
+                    tf.image.resize(m[..., None], (h, w), method="bilinear")[..., 0] for m in maps
+                ]
                 return tf.reduce_max(tf.stack(resized), axis=0)
 
-            self._objectness_fns[key] = self._compiled(objectness_graph,
-                                                       [tf.TensorSpec((h, w, 3), tf.uint8)])
+            self._objectness_fns[key] = self._compiled(
+                objectness_graph, [tf.TensorSpec((h, w, 3), tf.uint8)]
+            )
         heat = self._objectness_fns[key](tf.convert_to_tensor(canvas)).numpy()
         return self.heat_to_image(heat, image.size)
 
@@ -177,8 +228,7 @@ class Detector(DetectorBase):
         return name + (f" alpha {alpha:g}" if alpha is not None else "")
 
 
-def load_model(backbone, alpha, weights, num_classes, input_size,
-               anchors_mask=ANCHORS_MASK):
+def load_model(backbone, alpha, weights, num_classes, input_size, anchors_mask=ANCHORS_MASK):
     """``yolo_body`` for (backbone, alpha, classes, input size) with ``weights`` loaded (None: the
     published VOC weights, fetched by :func:`utils.hub.resolve_weights`); the model carries the
     loader's report as ``model.load_report``. Raises the loader's errors (``FileNotFoundError``,
@@ -188,7 +238,12 @@ def load_model(backbone, alpha, weights, num_classes, input_size,
 
     get_backbone(backbone, alpha)  # a clear message before any file is touched
     path = resolve_weights(backbone, alpha, weights)
-    model = yolo_body(parse_input_size(input_size), anchors_mask, num_classes=num_classes,
-                      backbone=backbone, alpha=alpha)
+    model = yolo_body(
+        parse_input_size(input_size),
+        anchors_mask,
+        num_classes=num_classes,
+        backbone=backbone,
+        alpha=alpha,
+    )
     model.load_report = load_weights(model, path)
     return model

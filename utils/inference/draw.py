@@ -4,6 +4,7 @@ The label font is DejaVu Sans, which matplotlib (a dependency) ships, so it exis
 machine; PIL's built-in font is the fallback. Sizes scale with the image so labels stay readable
 on both thumbnails and large photos.
 """
+
 import colorsys
 import functools
 
@@ -22,10 +23,11 @@ def class_colors(num_classes):
     return colors
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _font_path():
     try:
         from matplotlib import font_manager
+
         return font_manager.findfont("DejaVu Sans", fallback_to_default=True)
     except Exception:  # matplotlib missing or broken: PIL's default font still works
         return None
@@ -95,8 +97,12 @@ def crop_detections(image, detections, margin=0):
     width, height = image.size
     crops = []
     for x1, y1, x2, y2 in detections.clipped_boxes(width, height):
-        box = (int(max(np.floor(x1) - margin, 0)), int(max(np.floor(y1) - margin, 0)),
-               int(min(np.ceil(x2) + margin, width)), int(min(np.ceil(y2) + margin, height)))
+        box = (
+            int(max(np.floor(x1) - margin, 0)),
+            int(max(np.floor(y1) - margin, 0)),
+            int(min(np.ceil(x2) + margin, width)),
+            int(min(np.ceil(y2) + margin, height)),
+        )
         if box[2] > box[0] and box[3] > box[1]:
             crops.append(image.crop(box))
         else:
@@ -118,6 +124,7 @@ def heatmap_overlay(image, heat, alpha=0.5, colormap="jet"):
 def save_heatmap(image, heat, path, alpha=0.5):
     """Save the objectness heat map over ``image`` as a PNG with a colour bar (matplotlib)."""
     import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 

@@ -6,6 +6,7 @@ detector's), for models run by other runtimes (TFLite, ONNX Runtime, a SavedMode
 signature). Nothing here imports TensorFlow, so a process that runs an exported model starts
 in a fraction of a second.
 """
+
 import numpy as np
 
 BOX_AND_OBJECTNESS = 5
@@ -68,8 +69,9 @@ def decode_raw(outputs, anchors, anchors_mask, num_classes, input_size):
     for output, mask in zip(outputs, anchors_mask):
         feats = _level_features(output, len(mask), num_classes)
         gh, gw = feats.shape[:2]
-        grid_x, grid_y = np.meshgrid(np.arange(gw, dtype=np.float32),
-                                     np.arange(gh, dtype=np.float32))
+        grid_x, grid_y = np.meshgrid(
+            np.arange(gw, dtype=np.float32), np.arange(gh, dtype=np.float32)
+        )
         cx = (_sigmoid(feats[..., 0]) + grid_x[..., None]) / gw * in_w
         cy = (_sigmoid(feats[..., 1]) + grid_y[..., None]) / gh * in_h
         level_anchors = anchors[list(mask)]
@@ -79,8 +81,10 @@ def decode_raw(outputs, anchors, anchors_mask, num_classes, input_size):
         scores = _sigmoid(feats[..., 4:5]) * _sigmoid(feats[..., 5:])
         all_boxes.append(boxes.reshape(-1, 4))
         all_scores.append(scores.reshape(-1, num_classes))
-    return (np.concatenate(all_boxes).astype(np.float32),
-            np.concatenate(all_scores).astype(np.float32))
+    return (
+        np.concatenate(all_boxes).astype(np.float32),
+        np.concatenate(all_scores).astype(np.float32),
+    )
 
 
 def to_image_coordinates(boxes, transform):
@@ -105,14 +109,14 @@ def class_aware_nms(boxes, scores, score_threshold, iou_threshold, max_boxes):
 
     candidate, class_ids = np.nonzero(scores >= score_threshold)
     if not len(candidate):
-        return (np.zeros((0, 4), np.float32), np.zeros((0,), np.float32),
-                np.zeros((0,), np.int32))
+        return (np.zeros((0, 4), np.float32), np.zeros((0,), np.float32), np.zeros((0,), np.int32))
     cand_boxes = boxes[candidate].astype(np.float64)
     cand_scores = scores[candidate, class_ids].astype(np.float32)
     # OpenCV takes (x, y, w, h) and keeps scores > threshold: the candidates already passed.
     xywh = np.concatenate([cand_boxes[:, :2], cand_boxes[:, 2:] - cand_boxes[:, :2]], axis=1)
-    keep = cv2.dnn.NMSBoxesBatched(xywh.tolist(), cand_scores.tolist(), class_ids.tolist(),
-                                   -1.0, float(iou_threshold))
+    keep = cv2.dnn.NMSBoxesBatched(
+        xywh.tolist(), cand_scores.tolist(), class_ids.tolist(), -1.0, float(iou_threshold)
+    )
     keep = np.asarray(keep, np.int64).reshape(-1)
     # Descending score, ties in candidate order; then the per-class and total caps.
     keep = keep[np.lexsort((keep, -cand_scores[keep]))]
@@ -126,11 +130,16 @@ def class_aware_nms(boxes, scores, score_threshold, iou_threshold, max_boxes):
             if len(capped) == max_boxes:
                 break
     capped = np.asarray(capped, np.int64)
-    return (cand_boxes[capped].astype(np.float32), cand_scores[capped],
-            class_ids[capped].astype(np.int32))
+    return (
+        cand_boxes[capped].astype(np.float32),
+        cand_scores[capped],
+        class_ids[capped].astype(np.int32),
+    )
 
 
 def objectness_levels(outputs, anchors_mask, num_classes):
     """Per-level (gh, gw) maps of the highest sigmoid(objectness) over the level's anchors."""
-    return [_sigmoid(_level_features(output, len(mask), num_classes)[..., 4]).max(axis=-1)
-            for output, mask in zip(outputs, anchors_mask)]
+    return [
+        _sigmoid(_level_features(output, len(mask), num_classes)[..., 4]).max(axis=-1)
+        for output, mask in zip(outputs, anchors_mask)
+    ]

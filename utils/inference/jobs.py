@@ -1,9 +1,11 @@
 """What predict.py does with a detector: images and folders, videos and cameras, timing, heat maps.
 
-Each job takes a :class:`utils.inference.detector.Detector` and plain arguments, writes its files, reports
+Each job takes a :class:`utils.inference.detector.Detector` and plain arguments, writes its files,
+reports
 through ``log`` (``print`` by default) and returns JSON-ready records, so it can be used from
 Python as well as from the command line.
 """
+
 import os
 import signal
 import sys
@@ -20,12 +22,16 @@ SAVE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 def image_record(path, image, detections, class_names, frame=None):
     """The JSON entry of one image (or video frame): boxes clipped to the image."""
     from utils.inference.base import detections_to_dicts
+
     width, height = image.size
     record = {"file": path}
     if frame is not None:
         record["frame"] = frame
-    record.update(width=width, height=height,
-                  detections=detections_to_dicts(detections, class_names, width, height))
+    record.update(
+        width=width,
+        height=height,
+        detections=detections_to_dicts(detections, class_names, width, height),
+    )
     return record
 
 
@@ -50,6 +56,7 @@ def save_image(image, path):
 
 def _save_crops(image, detections, class_names, source_path, crop_dir):
     from utils.inference.draw import crop_detections
+
     stem = os.path.splitext(os.path.basename(source_path))[0]
     for i, crop in enumerate(crop_detections(image, detections)):
         if crop is not None:
@@ -60,6 +67,7 @@ def _save_crops(image, detections, class_names, source_path, crop_dir):
 def _readable_images(paths, failures, records=None):
     """Yield (path, image) for each readable image; report and record the others, go on."""
     from utils.data.images import ImageLoadError, load_image
+
     for path in paths:
         try:
             image = load_image(path)
@@ -72,8 +80,17 @@ def _readable_images(paths, failures, records=None):
         yield path, image
 
 
-def predict_images(detector, paths, save_dir, crop=False, count=False, show=False, log=print,
-                   verbose=True, batch_size=1):
+def predict_images(
+    detector,
+    paths,
+    save_dir,
+    crop=False,
+    count=False,
+    show=False,
+    log=print,
+    verbose=True,
+    batch_size=1,
+):
     """Detect on image files, ``batch_size`` images per run of the detector; save each drawing to
     ``save_dir`` under the file's name.
 
@@ -96,14 +113,17 @@ def predict_images(detector, paths, save_dir, crop=False, count=False, show=Fals
             log(f"{path}: {len(detections)} object{plural} -> {saved}")
         if count:
             counts = count_by_class(detections, names)
-            log(f"{os.path.basename(path)}: " +
-                (", ".join(f"{k}: {v}" for k, v in counts.items()) or "no objects"))
+            log(
+                f"{os.path.basename(path)}: "
+                + (", ".join(f"{k}: {v}" for k, v in counts.items()) or "no objects")
+            )
         if crop:
             _save_crops(image, detections, names, path, os.path.join(save_dir, "crops"))
         if show:
             show_image(drawn)
     if show and len(failures) < len(paths):
         import cv2
+
         cv2.waitKey(0)  # keep the last window open until a key is pressed
     # A skipped image's record was added when it was met, before its batch's: restore the order.
     position = {path: i for i, path in enumerate(paths)}
@@ -115,8 +135,17 @@ def predict_images(detector, paths, save_dir, crop=False, count=False, show=Fals
 MAX_BAD_FRAMES_IN_A_ROW = 25
 
 
-def predict_video(detector, kind, value, save_dir, collect_records=False, show=False,
-                  progress=True, log=print, capture=None):
+def predict_video(
+    detector,
+    kind,
+    value,
+    save_dir,
+    collect_records=False,
+    show=False,
+    progress=True,
+    log=print,
+    capture=None,
+):
     """Detect on every frame of a video file (``kind="video"``) or camera (``"camera"``) and
     write an annotated mp4 to ``save_dir``, with a progress bar and a live FPS figure.
 
@@ -132,12 +161,14 @@ def predict_video(detector, kind, value, save_dir, collect_records=False, show=F
     fps = capture.get(cv2.CAP_PROP_FPS)
     fps = fps if fps and 1.0 <= fps <= 240.0 else 25.0
     total = int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) if kind == "video" else 0
-    name = f"camera{value}.mp4" if kind == "camera" else \
-        os.path.splitext(os.path.basename(value))[0] + ".mp4"
+    name = (
+        f"camera{value}.mp4"
+        if kind == "camera"
+        else os.path.splitext(os.path.basename(value))[0] + ".mp4"
+    )
     out_path = os.path.join(save_dir, name)
     source_name = str(value) if kind == "video" else f"camera:{value}"
-    bar = tqdm(total=total or None, unit="frame", desc=name, disable=not progress,
-               file=sys.stderr)
+    bar = tqdm(total=total or None, unit="frame", desc=name, disable=not progress, file=sys.stderr)
     # Ctrl-C asks to stop; the frame in progress is finished (video and JSON stay in step).
     stop = []
     in_main_thread = threading.current_thread() is threading.main_thread()
@@ -159,9 +190,13 @@ def predict_video(detector, kind, value, save_dir, collect_records=False, show=F
         if in_main_thread:
             signal.signal(signal.SIGINT, previous_handler)
         bar.close()
-    skipped = (f" ({len(loop.bad_frames)} unreadable frame"
-               f"{'s' if len(loop.bad_frames) != 1 else ''} skipped: "
-               f"{_number_list(loop.bad_frames)})" if loop.bad_frames else "")
+    skipped = (
+        f" ({len(loop.bad_frames)} unreadable frame"
+        f"{'s' if len(loop.bad_frames) != 1 else ''} skipped: "
+        f"{_number_list(loop.bad_frames)})"
+        if loop.bad_frames
+        else ""
+    )
     log(f"{source_name}: {loop.written} frames -> {out_path}{skipped}")
     return loop.records
 
@@ -193,8 +228,10 @@ class _VideoLoop:
                     break
                 continue
             for number in failed_in_a_row:
-                self.bar.write(f"{self.source_name}: frame {number} could not be decoded, "
-                               f"skipped", file=sys.stderr)
+                self.bar.write(
+                    f"{self.source_name}: frame {number} could not be decoded, skipped",
+                    file=sys.stderr,
+                )
             self.bad_frames += failed_in_a_row
             failed_in_a_row = []
             drawn = self._process(frame, position, out_path)
@@ -208,6 +245,7 @@ class _VideoLoop:
         from PIL import Image
 
         from utils.inference.draw import draw_detections
+
         start = time.perf_counter()
         image = Image.fromarray(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB))
         detections = self.detector.detect(image)
@@ -217,18 +255,29 @@ class _VideoLoop:
         self.smoothed_fps = rate if self.written <= 1 else 0.9 * self.smoothed_fps + 0.1 * rate
         bgr = cv2.cvtColor(np.asarray(drawn), cv2.COLOR_RGB2BGR)
         if self.kind == "camera":
-            cv2.putText(bgr, f"{self.smoothed_fps:.1f} FPS", (10, 30), cv2.FONT_HERSHEY_SIMPLEX,
-                        0.8, (0, 255, 0), 2)
+            cv2.putText(
+                bgr,
+                f"{self.smoothed_fps:.1f} FPS",
+                (10, 30),
+                cv2.FONT_HERSHEY_SIMPLEX,
+                0.8,
+                (0, 255, 0),
+                2,
+            )
         if self.writer is None:
             height, width = bgr.shape[:2]
-            self.writer = cv2.VideoWriter(out_path, cv2.VideoWriter_fourcc(*"mp4v"), self.fps,
-                                          (width, height))
+            self.writer = cv2.VideoWriter(
+                out_path, cv2.VideoWriter_fourcc(*"mp4v"), self.fps, (width, height)
+            )
             if not self.writer.isOpened():
                 raise SourceError(f"{out_path}: cannot open a video writer (mp4v)")
         self.writer.write(bgr)
         if self.collect_records:
-            self.records.append(image_record(self.source_name, image, detections,
-                                             self.detector.class_names, frame=position))
+            self.records.append(
+                image_record(
+                    self.source_name, image, detections, self.detector.class_names, frame=position
+                )
+            )
         self.written += 1
         self.bar.update(1)
         self.bar.set_postfix(fps=f"{self.smoothed_fps:.1f}", objects=len(detections))
@@ -259,9 +308,13 @@ def time_detector(detector, image, runs=default("runs"), warmup=3):
         detector.run_canvas(canvas, transform)
         graph.append(time.perf_counter() - start)
     e2e, graph = np.asarray(end_to_end) * 1000.0, np.asarray(graph) * 1000.0
-    return {"runs": runs, "end_to_end_ms_mean": float(e2e.mean()),
-            "end_to_end_ms_median": float(np.median(e2e)), "graph_ms_mean": float(graph.mean()),
-            "graph_ms_median": float(np.median(graph))}
+    return {
+        "runs": runs,
+        "end_to_end_ms_mean": float(e2e.mean()),
+        "end_to_end_ms_median": float(np.median(e2e)),
+        "graph_ms_mean": float(graph.mean()),
+        "graph_ms_median": float(np.median(graph)),
+    }
 
 
 def save_heatmaps(detector, paths, save_dir, log=print):

@@ -2,8 +2,10 @@
 
 All functions work on whole tensors (no Python loops over boxes), so they trace into the
 detector's single compiled graph. Boxes inside this module are [y1, x1, y2, x2] (the order
-``tf.image`` NMS expects); :class:`utils.inference.detector.Detector` hands them out as [x1, y1, x2, y2].
+``tf.image`` NMS expects); :class:`utils.inference.detector.Detector` hands them out as [x1, y1,
+x2, y2].
 """
+
 import numpy as np
 import tensorflow as tf
 
@@ -32,8 +34,9 @@ def decode_batch(outputs, anchors, anchors_mask, num_classes, input_size):
     input_wh = input_hw[::-1]
     all_boxes, all_obj, all_cls = [], [], []
     for output, mask in zip(outputs, anchors_mask):
-        xy, wh, obj_logits, cls_logits, _ = decode_head(output, anchors[list(mask)],
-                                                        num_classes, input_hw)
+        xy, wh, obj_logits, cls_logits, _ = decode_head(
+            output, anchors[list(mask)], num_classes, input_hw
+        )
         mins = (xy - wh / 2.0) * input_wh
         maxs = (xy + wh / 2.0) * input_wh
         boxes = tf.stack([mins[..., 1], mins[..., 0], maxs[..., 1], maxs[..., 0]], axis=-1)
@@ -47,8 +50,9 @@ def decode_batch(outputs, anchors, anchors_mask, num_classes, input_size):
 def decode_outputs(outputs, anchors, anchors_mask, num_classes, input_size):
     """:func:`decode_batch` for the first image only: boxes (N, 4), objectness (N,),
     class_probs (N, C)."""
-    boxes, objectness, class_probs = decode_batch([output[:1] for output in outputs], anchors,
-                                                  anchors_mask, num_classes, input_size)
+    boxes, objectness, class_probs = decode_batch(
+        [output[:1] for output in outputs], anchors, anchors_mask, num_classes, input_size
+    )
     return boxes[0], objectness[0], class_probs[0]
 
 
@@ -81,9 +85,15 @@ def batched_class_aware_nms(boxes, scores, score_threshold, iou_threshold, max_b
     threshold = tf.cast(score_threshold, tf.float32)
     threshold = threshold - tf.maximum(tf.abs(threshold) * 1e-6, 1e-12)
     nms_boxes, nms_scores, nms_classes, valid = tf.image.combined_non_max_suppression(
-        boxes[:, :, None, :], scores, max_output_size_per_class=max_boxes,
-        max_total_size=max_boxes, iou_threshold=iou_threshold, score_threshold=threshold,
-        pad_per_class=False, clip_boxes=False)
+        boxes[:, :, None, :],
+        scores,
+        max_output_size_per_class=max_boxes,
+        max_total_size=max_boxes,
+        iou_threshold=iou_threshold,
+        score_threshold=threshold,
+        pad_per_class=False,
+        clip_boxes=False,
+    )
     return nms_boxes, nms_scores, tf.cast(nms_classes, tf.int32), valid
 
 
@@ -91,7 +101,8 @@ def class_aware_nms(boxes, scores, score_threshold, iou_threshold, max_boxes):
     """:func:`batched_class_aware_nms` for one image: boxes (N, 4) and scores (N, C) in; the
     kept boxes (K, 4), scores (K,) and class ids (K,) out."""
     nms_boxes, nms_scores, nms_classes, valid = batched_class_aware_nms(
-        boxes[None], scores[None], score_threshold, iou_threshold, max_boxes)
+        boxes[None], scores[None], score_threshold, iou_threshold, max_boxes
+    )
     count = valid[0]
     return nms_boxes[0, :count], nms_scores[0, :count], nms_classes[0, :count]
 
@@ -117,7 +128,8 @@ def objectness_maps(outputs, anchors_mask, num_classes):
     """Per-level (gh, gw) maps of the highest sigmoid(objectness) over the level's anchors."""
     maps = []
     for output, mask in zip(outputs, anchors_mask):
-        _, _, obj_logits, _, _ = decode_head(output[:1], np.ones((len(mask), 2), np.float32),
-                                             num_classes, (1, 1))
+        _, _, obj_logits, _, _ = decode_head(
+            output[:1], np.ones((len(mask), 2), np.float32), num_classes, (1, 1)
+        )
         maps.append(tf.reduce_max(tf.sigmoid(obj_logits[0]), axis=-1))
     return maps

@@ -6,14 +6,19 @@ suppresses on the host (:mod:`utils.inference.host`), so detections and mAP of a
 directly comparable with the Keras model's. For a TFLite or ONNX file, nothing imports
 TensorFlow.
 """
+
 import cv2
 import numpy as np
 
 from utils import options
 from utils.config import ConfigError, load_class_names
 from utils.inference.base import Detections, DetectorBase
-from utils.inference.host import (class_aware_nms, decode_raw, objectness_levels,
-                                  to_image_coordinates)
+from utils.inference.host import (
+    class_aware_nms,
+    decode_raw,
+    objectness_levels,
+    to_image_coordinates,
+)
 from utils.inference.runtimes import model_format, open_runtime
 
 
@@ -28,18 +33,24 @@ class RuntimeDetector(DetectorBase):
             export applied its own NMS settings inside the graph; these then filter its output.
     """
 
-    def __init__(self, runtime, class_names=None,
-                 conf=options.default("conf", "predict"),
-                 nms_iou=options.default("nms_iou", "predict"),
-                 max_boxes=options.default("max_boxes", "predict")):
+    def __init__(
+        self,
+        runtime,
+        class_names=None,
+        conf=options.default("conf", "predict"),
+        nms_iou=options.default("nms_iou", "predict"),
+        max_boxes=options.default("max_boxes", "predict"),
+    ):
         meta = runtime.metadata
         self.runtime = runtime
         self.num_classes = len(meta["class_names"])
         self.class_names = list(meta["class_names"] if class_names is None else class_names)
         if len(self.class_names) != self.num_classes:
-            raise ConfigError(f"{len(self.class_names)} class names given for an exported model "
-                              f"with {self.num_classes} classes ({', '.join(meta['class_names'][:5])}"
-                              f"{', ...' if self.num_classes > 5 else ''})")
+            raise ConfigError(
+                f"{len(self.class_names)} class names given for an exported model "
+                f"with {self.num_classes} classes ({', '.join(meta['class_names'][:5])}"
+                f"{', ...' if self.num_classes > 5 else ''})"
+            )
         self.anchors = np.asarray(meta["anchors"], np.float32).reshape(-1, 2)
         self.anchors_mask = tuple(tuple(m) for m in meta["anchors_mask"])
         self.input_size = tuple(int(v) for v in meta["input_size"])
@@ -53,10 +64,16 @@ class RuntimeDetector(DetectorBase):
             return self._from_end_to_end(outputs, transforms)
         results = []
         for i, transform in enumerate(transforms):
-            boxes, scores = decode_raw([output[i] for output in outputs], self.anchors,
-                                       self.anchors_mask, self.num_classes, self.input_size)
-            boxes, scores, classes = class_aware_nms(boxes, scores, self.conf, self.nms_iou,
-                                                     self.max_boxes)
+            boxes, scores = decode_raw(
+                [output[i] for output in outputs],
+                self.anchors,
+                self.anchors_mask,
+                self.num_classes,
+                self.input_size,
+            )
+            boxes, scores, classes = class_aware_nms(
+                boxes, scores, self.conf, self.nms_iou, self.max_boxes
+            )
             results.append(Detections(to_image_coordinates(boxes, transform), scores, classes))
         return results
 
@@ -65,31 +82,46 @@ class RuntimeDetector(DetectorBase):
         results = []
         for i, transform in enumerate(transforms):
             n = int(np.asarray(valid).reshape(-1)[i])
-            keep = np.nonzero(scores[i, :n] >= self.conf)[0][:self.max_boxes]
-            results.append(Detections(
-                to_image_coordinates(boxes[i, keep].astype(np.float32), transform),
-                scores[i, keep].astype(np.float32), classes[i, keep].astype(np.int32)))
+            keep = np.nonzero(scores[i, :n] >= self.conf)[0][: self.max_boxes]
+            results.append(
+                Detections(
+                    to_image_coordinates(boxes[i, keep].astype(np.float32), transform),
+                    scores[i, keep].astype(np.float32),
+                    classes[i, keep].astype(np.int32),
+                )
+            )
         return results
 
     def objectness_map(self, image):
         """As :meth:`utils.inference.detector.Detector.objectness_map` (raw exports only)."""
         if self.runtime.metadata["nms"]:
-            raise ConfigError("the objectness heat map needs an export with raw outputs "
-                              "(export.py --no-nms)")
+            raise ConfigError(
+                "the objectness heat map needs an export with raw outputs (export.py --no-nms)"
+            )
         canvas, _, size = self.preprocess(image)
-        levels = objectness_levels([o[0] for o in self.runtime.outputs(canvas[None])],
-                                   self.anchors_mask, self.num_classes)
+        levels = objectness_levels(
+            [o[0] for o in self.runtime.outputs(canvas[None])], self.anchors_mask, self.num_classes
+        )
         h, w = self.input_size
-        heat = np.max([cv2.resize(m, (w, h), interpolation=cv2.INTER_LINEAR) for m in levels],
-                      axis=0)
+        heat = np.max(
+            [cv2.resize(m, (w, h), interpolation=cv2.INTER_LINEAR) for m in levels], axis=0
+        )
         return self.heat_to_image(heat, size)
 
     def model_description(self):
         return self.runtime.describe()
 
 
-def load_detector(backbone, alpha, weights, classes_path=None, anchors_path=None,
-                  input_size=options.default("input_size"), single_image=False, **kwargs):
+def load_detector(
+    backbone,
+    alpha,
+    weights,
+    classes_path=None,
+    anchors_path=None,
+    input_size=options.default("input_size"),
+    single_image=False,
+    **kwargs,
+):
     """The detector for ``weights``: an exported model (``.tflite``, ``.onnx``, a SavedModel
     folder) runs on its runtime with the settings stored in it; anything else is Keras weights
     for (backbone, alpha), as :meth:`utils.inference.detector.Detector.from_options`.
@@ -102,8 +134,18 @@ def load_detector(backbone, alpha, weights, classes_path=None, anchors_path=None
         names = load_class_names(classes_path) if classes_path else None
         return RuntimeDetector(open_runtime(weights), class_names=names, **kwargs)
     from utils.quiet import import_tensorflow_quietly
+
     import_tensorflow_quietly()
     from utils.inference.detector import Detector
-    return Detector.from_options(backbone, alpha, weights, classes_path=classes_path,
-                                 anchors_path=anchors_path, input_size=input_size,
-                                 fuse=not single_image, traced=not single_image, **kwargs)
+
+    return Detector.from_options(
+        backbone,
+        alpha,
+        weights,
+        classes_path=classes_path,
+        anchors_path=anchors_path,
+        input_size=input_size,
+        fuse=not single_image,
+        traced=not single_image,
+        **kwargs,
+    )

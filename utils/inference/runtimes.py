@@ -6,6 +6,7 @@ computes: the raw head outputs in ``anchors_mask`` order, or, for an end-to-end 
 (``metadata["nms"]``), boxes [x1, y1, x2, y2] in input pixels, scores, class ids and valid counts.
 The format follows from the path (:func:`model_format`); only the chosen runtime is imported.
 """
+
 import os
 
 import numpy as np
@@ -38,8 +39,9 @@ def open_runtime(path, num_threads=None):
         raise ValueError(f"{path} is a Keras weights file, not an exported model")
     if kind != "saved_model" and not os.path.isfile(path):
         raise FileNotFoundError(f"model file not found: {path}")
-    return {"tflite": TFLiteRuntime, "onnx": ONNXRuntime,
-            "saved_model": SavedModelRuntime}[kind](path, num_threads=num_threads)
+    return {"tflite": TFLiteRuntime, "onnx": ONNXRuntime, "saved_model": SavedModelRuntime}[kind](
+        path, num_threads=num_threads
+    )
 
 
 def _threads(num_threads):
@@ -57,6 +59,7 @@ def _quantize(values, scale, zero_point, dtype):
 
 class _Runtime:
     """Common shape: ``metadata``, ``name``, ``outputs(canvases)``."""
+
     format = None
 
     def __init__(self, path):
@@ -77,6 +80,7 @@ class _Runtime:
 
 class TFLiteRuntime(_Runtime):
     """A ``.tflite`` file on the LiteRT interpreter (XNNPACK on CPUs), through its signature."""
+
     format = "tflite"
 
     def __init__(self, path, num_threads=None):
@@ -86,8 +90,9 @@ class TFLiteRuntime(_Runtime):
 
         try:
             self.interpreter = Interpreter(model_path=self.path, num_threads=_threads(num_threads))
-            self.runner = self.interpreter.get_signature_runner(self.metadata.get("signature",
-                                                                                  "raw"))
+            self.runner = self.interpreter.get_signature_runner(
+                self.metadata.get("signature", "raw")
+            )
         except (ValueError, RuntimeError) as exc:
             raise RuntimeLoadError(f"{self.path}: LiteRT cannot load it ({exc})") from None
         inputs = self.runner.get_input_details()
@@ -107,6 +112,7 @@ class TFLiteRuntime(_Runtime):
             feed = np.asarray(canvases, dtype)
         if self._first_call:  # LiteRT announces its XNNPACK delegate on the first run
             from utils.quiet import native_stderr_muted
+
             with native_stderr_muted():
                 results = self.runner(**{self.input_name: feed})
             self._first_call = False
@@ -124,21 +130,27 @@ class TFLiteRuntime(_Runtime):
 
 class ONNXRuntime(_Runtime):
     """An ``.onnx`` file on ONNX Runtime (its CPU provider, or CUDA when installed)."""
+
     format = "onnx"
 
     def __init__(self, path, num_threads=None):
         super().__init__(path)
         import onnxruntime as ort
+
         options = ort.SessionOptions()
         options.intra_op_num_threads = _threads(num_threads)
         options.log_severity_level = 3
-        providers = [p for p in ("CUDAExecutionProvider", "CPUExecutionProvider")
-                     if p in ort.get_available_providers()]
+        providers = [
+            p
+            for p in ("CUDAExecutionProvider", "CPUExecutionProvider")
+            if p in ort.get_available_providers()
+        ]
         try:
             self.session = ort.InferenceSession(self.path, options, providers=providers)
         except Exception as exc:  # onnxruntime raises its own exception types
-            raise RuntimeLoadError(f"{self.path} is not a readable ONNX model "
-                                   f"({str(exc).splitlines()[0][:200]})") from None
+            raise RuntimeLoadError(
+                f"{self.path} is not a readable ONNX model ({str(exc).splitlines()[0][:200]})"
+            ) from None
         self.metadata = md.read_onnx_metadata(self.session, self.path)
         first = self.session.get_inputs()[0]
         self.input_name, self.input_type = first.name, first.type
@@ -153,19 +165,23 @@ class ONNXRuntime(_Runtime):
 
 class SavedModelRuntime(_Runtime):
     """A SavedModel folder on TensorFlow, through its ``raw`` (or ``serve``) signature."""
+
     format = "saved_model"
 
     def __init__(self, path, num_threads=None):
         super().__init__(path)
         self.metadata = md.read_saved_model_metadata(self.path)
         from utils.quiet import import_tensorflow_quietly
+
         import_tensorflow_quietly()
         import tensorflow as tf
+
         try:
             loaded = tf.saved_model.load(self.path)
         except (OSError, ValueError, tf.errors.OpError) as exc:
-            raise RuntimeLoadError(f"{self.path}: TensorFlow cannot load it "
-                                   f"({str(exc).splitlines()[0][:200]})") from None
+            raise RuntimeLoadError(
+                f"{self.path}: TensorFlow cannot load it ({str(exc).splitlines()[0][:200]})"
+            ) from None
         signature = self.metadata.get("signature", "raw")
         if signature not in loaded.signatures:
             raise RuntimeLoadError(f"{self.path} has no '{signature}' signature")

@@ -3,12 +3,25 @@
 ``classify_source`` turns a --source string into ('image' | 'folder' | 'video' | 'camera', value)
 and fails with a :class:`SourceError` (one line, naming the path) when it cannot be used.
 """
+
 import os
 
 from nets.errors import UserError
 
-VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv",
-                    ".flv", ".3gp", ".ts")
+VIDEO_EXTENSIONS = (
+    ".mp4",
+    ".avi",
+    ".mov",
+    ".mkv",
+    ".webm",
+    ".m4v",
+    ".mpg",
+    ".mpeg",
+    ".wmv",
+    ".flv",
+    ".3gp",
+    ".ts",
+)
 WINDOW_TITLE = "YOLOv4-lite"
 
 
@@ -19,16 +32,19 @@ class SourceError(UserError, ValueError):
 def sample_image_path():
     """A photo shipped with matplotlib (an installed dependency): the default source."""
     from matplotlib import cbook
+
     try:
         path = cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)
     except (OSError, ValueError):
         path = None
     if not path or not os.path.isfile(str(path)):
         import matplotlib
+
         path = os.path.join(matplotlib.get_data_path(), "sample_data", "grace_hopper.jpg")
     if not os.path.isfile(str(path)):
-        raise SourceError("no source given and matplotlib's sample photo is missing; "
-                          "pass --source IMAGE")
+        raise SourceError(
+            "no source given and matplotlib's sample photo is missing; pass --source IMAGE"
+        )
     return str(path)
 
 
@@ -51,14 +67,19 @@ def classify_source(source):
 def list_images(folder):
     """Image files directly in ``folder``, sorted by name."""
     from utils.data.images import is_image_file
-    names = sorted(n for n in os.listdir(folder)
-                   if is_image_file(n) and os.path.isfile(os.path.join(folder, n)))
+
+    names = sorted(
+        n
+        for n in os.listdir(folder)
+        if is_image_file(n) and os.path.isfile(os.path.join(folder, n))
+    )
     return [os.path.join(folder, n) for n in names]
 
 
 def open_capture(kind, value):
     """An opened ``cv2.VideoCapture`` for a video file or camera index, or a SourceError."""
     import cv2
+
     capture = cv2.VideoCapture(value)
     if not capture.isOpened():
         capture.release()
@@ -69,13 +90,15 @@ def open_capture(kind, value):
 
 
 def _no_gui():
-    return SourceError("--show needs OpenCV with GUI support (pip install opencv-python); "
-                       "this OpenCV is headless")
+    return SourceError(
+        "--show needs OpenCV with GUI support (pip install opencv-python); this OpenCV is headless"
+    )
 
 
 def check_gui():
     """Fail early, before a model is built, when no window can be opened."""
     import cv2
+
     try:
         cv2.namedWindow(WINDOW_TITLE, cv2.WINDOW_NORMAL)
     except cv2.error:
@@ -86,6 +109,7 @@ def show_image(image, wait_ms=1):
     """Show an RGB PIL image in the OpenCV window; returns the key pressed (or -1 & 0xFF)."""
     import cv2
     import numpy as np
+
     try:
         cv2.imshow(WINDOW_TITLE, cv2.cvtColor(np.asarray(image), cv2.COLOR_RGB2BGR))
         return cv2.waitKey(wait_ms) & 0xFF

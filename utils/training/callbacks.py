@@ -4,6 +4,7 @@ checkpoints with a resumable state (the CSV history and its plots: ``utils.train
 Every file is written atomically (``utils.files``), so killing the process at any moment leaves
 the previous or the new version, never a torn one.
 """
+
 import contextlib
 import math
 import os
@@ -16,16 +17,25 @@ from utils.training.state import save_checkpoint, save_training_state
 class TrainingContext:
     """What the callbacks share: the body model, the run's settings and its progress."""
 
-    def __init__(self, body, save_dir, total_epochs, settings=None, best_metric=None,
-                 best_mode=None, history=None, ema=None):
+    def __init__(
+        self,
+        body,
+        save_dir,
+        total_epochs,
+        settings=None,
+        best_metric=None,
+        best_mode=None,
+        history=None,
+        ema=None,
+    ):
         self.body = body
-        self.ema = ema                       # a WeightAverage, or None
+        self.ema = ema  # a WeightAverage, or None
         self.save_dir = save_dir
         self.total_epochs = int(total_epochs)
         self.settings = dict(settings or {})
-        self.best_metric = best_metric       # best value so far (mAP or val loss)
-        self.best_mode = best_mode           # "map50" (higher is better) or "val_loss"
-        self.history = list(history or [])   # one dict per finished epoch
+        self.best_metric = best_metric  # best value so far (mAP or val loss)
+        self.best_mode = best_mode  # "map50" (higher is better) or "val_loss"
+        self.history = list(history or [])  # one dict per finished epoch
         self.nan_detected = False
         self.last_completed_epoch = 0
 
@@ -138,8 +148,11 @@ class Checkpointer(keras.callbacks.Callback):
             save_checkpoint(ctx.body, ctx.path("last.h5"))
             metric, mode = _best_candidate(logs, ctx.best_mode)
             # The first mAP replaces a val-loss based best: the two are not comparable.
-            if metric is not None and (ctx.best_metric is None or mode != ctx.best_mode
-                                       or _better(metric, ctx.best_metric, mode)):
+            if metric is not None and (
+                ctx.best_metric is None
+                or mode != ctx.best_mode
+                or _better(metric, ctx.best_metric, mode)
+            ):
                 ctx.best_metric, ctx.best_mode = metric, mode
                 save_checkpoint(ctx.body, ctx.path("best.h5"))
                 logs["best"] = 1
@@ -152,7 +165,7 @@ class Checkpointer(keras.callbacks.Callback):
 def _best_candidate(logs, current_mode):
     if logs.get("map50") is not None:
         return logs["map50"], "map50"
-    if current_mode == "map50":       # once mAP decides, val loss never overrides it
+    if current_mode == "map50":  # once mAP decides, val loss never overrides it
         return None, current_mode
     if logs.get("val_loss") is not None and math.isfinite(logs["val_loss"]):
         return logs["val_loss"], "val_loss"

@@ -7,6 +7,7 @@ the length of an epoch: the average spans about ``WINDOW_EPOCHS`` epochs once ra
 one epoch. On COCO at batch 64 that gives YOLOX's 0.9999-like decay; on a dataset of a few
 hundred images it still averages over a couple of epochs instead of a few steps.
 """
+
 import contextlib
 
 import numpy as np
@@ -33,9 +34,12 @@ class WeightAverage:
         self.model = model
         self.weights = [w for w in model.weights if "float" in str(w.dtype)]
         first = tf.VariableAggregation.ONLY_FIRST_REPLICA
-        self.averages = [tf.Variable(w.value, trainable=False, aggregation=first,
-                                     name="ema/" + w.path.replace("/", "_"))
-                         for w in self.weights]
+        self.averages = [
+            tf.Variable(
+                w.value, trainable=False, aggregation=first, name="ema/" + w.path.replace("/", "_")
+            )
+            for w in self.weights
+        ]
         self.updates = tf.Variable(0.0, trainable=False, aggregation=first, name="ema/updates")
         d_max, ramp = decay_for(steps_per_epoch)
         self.d_max = tf.Variable(d_max, trainable=False, aggregation=first, name="ema/d_max")
@@ -69,12 +73,14 @@ class WeightAverage:
     def state(self):
         """Arrays to store in the training state (averages, then the update count)."""
         return [np.asarray(a.numpy()) for a in self.averages] + [
-            np.asarray([self.updates.numpy()], np.float32)]
+            np.asarray([self.updates.numpy()], np.float32)
+        ]
 
     def restore(self, arrays):
         """Load ``state()``'s arrays; False (nothing changed) when they do not fit."""
         if len(arrays) != len(self.averages) + 1 or any(
-                tuple(a.shape) != np.shape(v) for a, v in zip(self.averages, arrays)):
+            tuple(a.shape) != np.shape(v) for a, v in zip(self.averages, arrays)
+        ):
             return False
         for average, value in zip(self.averages, arrays):
             average.assign(value)

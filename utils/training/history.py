@@ -1,4 +1,5 @@
 """The epoch history of a training run: ``history.csv`` and the ``loss.png`` / ``map.png`` plots."""
+
 import csv
 import io
 import os
@@ -8,9 +9,22 @@ import keras
 
 from utils import files
 
-HISTORY_FIELDS = ("epoch", "lr", "loss", "box", "obj", "cls",
-                  "val_loss", "val_box", "val_obj", "val_cls", "map50", "time_s", "train_s",
-                  "images_per_s")
+HISTORY_FIELDS = (
+    "epoch",
+    "lr",
+    "loss",
+    "box",
+    "obj",
+    "cls",
+    "val_loss",
+    "val_box",
+    "val_obj",
+    "val_cls",
+    "map50",
+    "time_s",
+    "train_s",
+    "images_per_s",
+)
 
 
 class HistoryWriter(keras.callbacks.Callback):
@@ -39,9 +53,12 @@ class HistoryWriter(keras.callbacks.Callback):
         now = time.perf_counter()
         train_s = (self.train_end or now) - self.epoch_start
         logs = logs or {}
-        row = {"epoch": epoch + 1, "time_s": round(now - self.epoch_start, 2),
-               "train_s": round(train_s, 2),
-               "images_per_s": round(self.images_per_epoch / max(train_s, 1e-9), 1)}
+        row = {
+            "epoch": epoch + 1,
+            "time_s": round(now - self.epoch_start, 2),
+            "train_s": round(train_s, 2),
+            "images_per_s": round(self.images_per_epoch / max(train_s, 1e-9), 1),
+        }
         for key in HISTORY_FIELDS:
             if key not in row:
                 value = logs.get(key)
@@ -64,6 +81,7 @@ def write_history_csv(path, history):
 def plot_history(history, save_dir):
     """``loss.png`` (train/val total and parts) and, once mAP exists, ``map.png``."""
     import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
@@ -104,6 +122,5 @@ def plot_history(history, save_dir):
         ax.set_ylabel("mAP@0.5 (%)")
         ax.set_title("validation mAP@0.5")
         ax.grid(alpha=0.3)
-        files.write_figure(os.path.join(save_dir, "map.png"), fig, dpi=100,
-                           bbox_inches="tight")
+        files.write_figure(os.path.join(save_dir, "map.png"), fig, dpi=100, bbox_inches="tight")
         plt.close(fig)

@@ -1,4 +1,5 @@
 """Preparing the model for a run: initial weights (with head transfer) and backbone freezing."""
+
 from nets.errors import WeightsMismatchError
 from nets.head import head_layers, init_head_priors, transfer_box_channels
 from nets.weights import load_weights, read_head_arrays
@@ -28,14 +29,17 @@ def initialise_weights(body, weights, backbone, alpha):
     head_names = {layer.name for layer in head_layers(body).values()}
     wrong = [name for name, _ in report.skipped if name not in head_names]
     if wrong:
-        raise WeightsMismatchError(f"{path} does not fit the {backbone} alpha {alpha:g} model: "
-                                   f"{report.summary()}")
+        raise WeightsMismatchError(
+            f"{path} does not fit the {backbone} alpha {alpha:g} model: {report.summary()}"
+        )
     note = ""
     if report.skipped:
         skipped = {name for name, _ in report.skipped}
         moved = transfer_box_channels(body, read_head_arrays(path, body, skipped))
-        note = (" (the file has another class count: box and objectness channels of "
-                f"{moved} heads carried over, class channels start fresh)")
+        note = (
+            " (the file has another class count: box and objectness channels of "
+            f"{moved} heads carried over, class channels start fresh)"
+        )
     return f"weights: {report.summary()}{note}"
 
 
@@ -57,6 +61,7 @@ def set_batchnorm_synchronized(model, synchronized):
     """Make every BatchNormalization layer of ``model`` compute its batch statistics over all
     replicas (``synchronized``) or per replica; takes effect at the next trace."""
     import keras
+
     count = 0
     for layer in _all_layers(model):
         if isinstance(layer, keras.layers.BatchNormalization):
@@ -68,9 +73,13 @@ def set_batchnorm_synchronized(model, synchronized):
 def batchnorm_statistics(model):
     """The moving mean and variance variables of every BatchNormalization layer of ``model``."""
     import keras
-    return [v for layer in _all_layers(model)
-            if isinstance(layer, keras.layers.BatchNormalization)
-            for v in (layer.moving_mean, layer.moving_variance)]
+
+    return [
+        v
+        for layer in _all_layers(model)
+        if isinstance(layer, keras.layers.BatchNormalization)
+        for v in (layer.moving_mean, layer.moving_variance)
+    ]
 
 
 def _all_layers(model):

@@ -6,6 +6,7 @@ update as ~40 small graph ops per variable: for the detector's ~240 variables th
 train step's graph, seconds of tracing and graph optimisation before the first step, and
 executor overhead on every step. Variables, state and hyper-parameters are Keras' own.
 """
+
 import weakref
 
 import keras
@@ -31,9 +32,12 @@ class FusedAdamW(keras.optimizers.AdamW):
             return super().update_step(gradient, variable, learning_rate)
         index = self._get_variable_index(variable)
         tf.raw_ops.ResourceApplyAdam(
-            var=_handle(variable), m=_handle(self._momentums[index]),
-            v=_handle(self._velocities[index]), grad=tf.cast(gradient, variable.dtype),
-            **self._step_scalars(learning_rate, variable.dtype))
+            var=_handle(variable),
+            m=_handle(self._momentums[index]),
+            v=_handle(self._velocities[index]),
+            grad=tf.cast(gradient, variable.dtype),
+            **self._step_scalars(learning_rate, variable.dtype),
+        )
 
     def _step_scalars(self, learning_rate, dtype):
         """The step's scalar inputs, made once per traced graph rather than per variable."""
@@ -43,9 +47,14 @@ class FusedAdamW(keras.optimizers.AdamW):
             return cached[2]
         step = tf.cast(self.iterations + 1, dtype)
         beta_1, beta_2 = tf.cast(self.beta_1, dtype), tf.cast(self.beta_2, dtype)
-        scalars = dict(beta1_power=tf.pow(beta_1, step), beta2_power=tf.pow(beta_2, step),
-                       lr=tf.cast(learning_rate, dtype), beta1=beta_1, beta2=beta_2,
-                       epsilon=tf.cast(self.epsilon, dtype))
+        scalars = dict(
+            beta1_power=tf.pow(beta_1, step),
+            beta2_power=tf.pow(beta_2, step),
+            lr=tf.cast(learning_rate, dtype),
+            beta1=beta_1,
+            beta2=beta_2,
+            epsilon=tf.cast(self.epsilon, dtype),
+        )
         if graph is not None:
             self._scalar_cache = (weakref.ref(graph), dtype, scalars)
         return scalars
@@ -61,23 +70,36 @@ class FusedSGD(keras.optimizers.SGD):
         tf.raw_ops.ResourceApplyKerasMomentum(
             var=_handle(variable),
             accum=_handle(self.momentums[self._get_variable_index(variable)]),
-            lr=tf.cast(learning_rate, dtype), grad=tf.cast(gradient, dtype),
-            momentum=tf.cast(self.momentum, dtype), use_nesterov=self.nesterov)
+            lr=tf.cast(learning_rate, dtype),
+            grad=tf.cast(gradient, dtype),
+            momentum=tf.cast(self.momentum, dtype),
+            use_nesterov=self.nesterov,
+        )
 
 
-def build_optimizer(name, learning_rate, momentum=default("momentum"),
-                    weight_decay=default("weight_decay"), mixed_precision=False):
+def build_optimizer(
+    name,
+    learning_rate,
+    momentum=default("momentum"),
+    weight_decay=default("weight_decay"),
+    mixed_precision=False,
+):
     """Adam (AdamW-style decoupled decay, beta_1 = momentum) or SGD with Nesterov momentum.
 
     Weight decay is decoupled from the gradient (so Adam's adaptive scaling does not weaken it)
     and not applied to BatchNorm parameters or biases.
     """
     if name == "adam":
-        optimizer = FusedAdamW(learning_rate=learning_rate, beta_1=momentum,
-                               weight_decay=weight_decay)
+        optimizer = FusedAdamW(
+            learning_rate=learning_rate, beta_1=momentum, weight_decay=weight_decay
+        )
     elif name == "sgd":
-        optimizer = FusedSGD(learning_rate=learning_rate, momentum=momentum,
-                             nesterov=True, weight_decay=weight_decay or None)
+        optimizer = FusedSGD(
+            learning_rate=learning_rate,
+            momentum=momentum,
+            nesterov=True,
+            weight_decay=weight_decay or None,
+        )
     else:
         raise ConfigError(f"unknown optimizer {name!r}; choose adam or sgd")
     if weight_decay:

@@ -3,6 +3,7 @@
 A schedule is a pure function of the position in epochs (fractional), so a resumed run
 continues the same curve.
 """
+
 import functools
 import math
 
@@ -41,7 +42,9 @@ def cosine_lr(progress, total_epochs, lr, min_lr, warmup_epochs=None):
     if progress >= total_epochs - flat_epochs:
         return min_lr
     span = max(total_epochs - warmup_epochs - flat_epochs, 1e-9)
-    return min_lr + 0.5 * (lr - min_lr) * (1 + math.cos(math.pi * (progress - warmup_epochs) / span))
+    return min_lr + 0.5 * (lr - min_lr) * (
+        1 + math.cos(math.pi * (progress - warmup_epochs) / span)
+    )
 
 
 def step_lr(progress, total_epochs, lr, min_lr, steps=10):
@@ -63,5 +66,11 @@ def learning_rate_at(progress, schedule, total_epochs, lr, min_lr, warmup_epochs
 def lr_function(lr, batch_size, optimizer, schedule, total_epochs, warmup_epochs=None):
     """progress (epochs) -> LR for a phase trained at ``batch_size`` (``lr`` is per 64 images)."""
     init, minimum = scaled_learning_rates(lr, batch_size, optimizer)
-    return functools.partial(learning_rate_at, schedule=schedule, total_epochs=total_epochs,
-                             lr=init, min_lr=minimum, warmup_epochs=warmup_epochs)
+    return functools.partial(
+        learning_rate_at,
+        schedule=schedule,
+        total_epochs=total_epochs,
+        lr=init,
+        min_lr=minimum,
+        warmup_epochs=warmup_epochs,
+    )

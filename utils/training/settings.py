@@ -4,6 +4,7 @@ Every field's default is the options table's (``utils.options``, mode ``train``)
 ``TrainSettings()`` trains exactly like ``train.py`` with no flags, and
 :meth:`TrainSettings.from_args` turns train.py's parsed flags into settings by field name.
 """
+
 import dataclasses
 from dataclasses import dataclass, field
 
@@ -23,9 +24,10 @@ def _opt(name):
 @dataclass
 class TrainSettings:
     """Training settings; ``lr`` None means the optimiser's default (``options.LR_PER_64``)."""
+
     backbone: str = _opt("backbone")
     alpha: float = _opt("alpha")
-    input_size: tuple = _opt("input_size")   # N, "HxW" or (height, width)
+    input_size: tuple = _opt("input_size")  # N, "HxW" or (height, width)
     freeze_epochs: int = _opt("freeze_epochs")
     epochs: int = _opt("epochs")
     batch_size: int = _opt("batch_size")
@@ -78,5 +80,6 @@ class TrainSettings:
 
     def lr_function(self, batch_size):
         """progress (epochs) -> LR for a phase trained at ``batch_size``."""
-        return lr_function(self.lr, batch_size, self.optimizer, self.lr_schedule, self.epochs,
-                           self.warmup_epochs)
+        return lr_function(
+            self.lr, batch_size, self.optimizer, self.lr_schedule, self.epochs, self.warmup_epochs
+        )

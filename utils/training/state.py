@@ -5,6 +5,7 @@ phase, best metric, history, settings); ``train_state.json`` is a readable copy 
 Each is replaced only when complete, and the npz alone is what ``--resume`` loads: a run killed
 between the two writes resumes from the npz's epoch, whose arrays and progress always agree.
 """
+
 import io
 import json
 import os
@@ -18,7 +19,7 @@ from utils.config import ConfigError
 
 STATE_JSON = "train_state.json"
 STATE_NPZ = "train_state.npz"
-PROGRESS_KEY = "progress"   # the progress JSON, stored in the npz as a string array
+PROGRESS_KEY = "progress"  # the progress JSON, stored in the npz as a string array
 
 
 def save_checkpoint(model, path):
@@ -36,10 +37,16 @@ def save_training_state(context, optimizer, epoch, phase):
         arrays.update(_numbered("o", optimizer.variables))
     if context.ema is not None:
         arrays.update(_numbered("e", context.ema.state()))
-    state = {"epoch": int(epoch), "phase": phase, "best_metric": context.best_metric,
-             "best_mode": context.best_mode, "settings": context.settings,
-             "history": context.history, "num_weights": len(context.body.get_weights()),
-             "optimizer_built": bool(optimizer is not None and optimizer.built)}
+    state = {
+        "epoch": int(epoch),
+        "phase": phase,
+        "best_metric": context.best_metric,
+        "best_mode": context.best_mode,
+        "settings": context.settings,
+        "history": context.history,
+        "num_weights": len(context.body.get_weights()),
+        "optimizer_built": bool(optimizer is not None and optimizer.built),
+    }
     arrays[PROGRESS_KEY] = np.array(json.dumps(state))
     buffer = io.BytesIO()
     np.savez(buffer, **arrays)
@@ -52,14 +59,17 @@ def saved_flags(save_dir):
     try:
         state, _ = load_training_state(save_dir)
     except FileNotFoundError:
-        raise ConfigError(f"--resume: no training state in {save_dir} ({STATE_NPZ} missing)") \
-            from None
+        raise ConfigError(
+            f"--resume: no training state in {save_dir} ({STATE_NPZ} missing)"
+        ) from None
     try:
         saved = state["settings"]["args"]
         return {k: v for k, v in saved.items() if k not in ("resume", "save_dir")}
     except (KeyError, TypeError, AttributeError):
-        raise ConfigError(f"--resume: {os.path.join(save_dir, STATE_NPZ)} is not a training "
-                          f"state written by train.py") from None
+        raise ConfigError(
+            f"--resume: {os.path.join(save_dir, STATE_NPZ)} is not a training "
+            f"state written by train.py"
+        ) from None
 
 
 def load_training_state(save_dir):
@@ -69,20 +79,21 @@ def load_training_state(save_dir):
     """
     npz_path = os.path.join(save_dir, STATE_NPZ)
     if not os.path.isfile(npz_path):
-        raise FileNotFoundError(f"no training state to resume in {save_dir} "
-                                f"(expected {STATE_NPZ})")
+        raise FileNotFoundError(f"no training state to resume in {save_dir} (expected {STATE_NPZ})")
     try:
         with np.load(npz_path) as data:
             arrays = {key: data[key] for key in data.files}
         if PROGRESS_KEY in arrays:
             state = json.loads(str(arrays.pop(PROGRESS_KEY)))
-        else:   # written before the progress moved into the npz
+        else:  # written before the progress moved into the npz
             with open(os.path.join(save_dir, STATE_JSON), encoding="utf8") as f:
                 state = json.load(f)
         int(state["epoch"])
     except (OSError, ValueError, KeyError, TypeError, zipfile.BadZipFile) as exc:
-        raise ConfigError(f"--resume: {npz_path} is not a readable training state "
-                          f"({' '.join(str(exc).split())[:120]})") from None
+        raise ConfigError(
+            f"--resume: {npz_path} is not a readable training state "
+            f"({' '.join(str(exc).split())[:120]})"
+        ) from None
     return state, arrays
 
 
@@ -90,8 +101,10 @@ def restore_weights(body, arrays):
     """Put the state's model weights back into ``body``."""
     saved = _unnumbered("w", arrays)
     if len(saved) != len(body.weights):
-        raise ConfigError(f"training state holds {len(saved)} weight arrays, model has "
-                         f"{len(body.weights)}: resume with the same backbone, alpha and classes")
+        raise ConfigError(
+            f"training state holds {len(saved)} weight arrays, model has "
+            f"{len(body.weights)}: resume with the same backbone, alpha and classes"
+        )
     body.set_weights(saved)
 
 

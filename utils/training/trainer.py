@@ -5,6 +5,7 @@
 and weights (so checkpoints stay reference-compatible) while the wrapper's ``train_step``
 computes the loss parts and tracks them as metrics ``box``, ``obj``, ``cls`` and ``loss``.
 """
+
 import os
 import warnings
 from dataclasses import asdict, dataclass
@@ -20,8 +21,11 @@ from utils.training import callbacks as cb
 from utils.training.distribute import Distribution
 from utils.training.ema import WeightAverage
 from utils.training.history import HistoryWriter
-from utils.training.model_setup import (batchnorm_statistics, set_backbone_frozen,
-                                        set_batchnorm_synchronized)
+from utils.training.model_setup import (
+    batchnorm_statistics,
+    set_backbone_frozen,
+    set_batchnorm_synchronized,
+)
 from utils.training.optimizer import build_optimizer
 from utils.training.state import restore_average, restore_optimizer, restore_weights
 
@@ -39,11 +43,11 @@ class YoloTrainer(keras.Model):
         super().__init__(**kwargs)
         self.body = body
         self.loss_fn = loss_fn
-        self.ema = ema   # a utils.training.ema.WeightAverage, updated after every step
+        self.ema = ema  # a utils.training.ema.WeightAverage, updated after every step
         self.trackers = {name: keras.metrics.Mean(name=name) for name in ("loss",) + LOSS_PARTS}
         self.built = True  # the body is built and the wrapper adds no weights
         self.results_as_vectors = False
-        self.replica_statistics = []   # BatchNorm moving statistics to average over replicas
+        self.replica_statistics = []  # BatchNorm moving statistics to average over replicas
 
     def _maybe_symbolic_build(self, iterator=None, data_batch=None):
         # Keras builds the model, its compiled loss and metrics from a sample batch first; the
@@ -83,8 +87,9 @@ class YoloTrainer(keras.Model):
         with tf.GradientTape() as tape:
             parts = self._compute(data, training=True)
             loss = parts["total"]
-            scaled = self.optimizer.scale_loss(loss) if hasattr(self.optimizer, "scale_loss") \
-                else loss
+            scaled = (
+                self.optimizer.scale_loss(loss) if hasattr(self.optimizer, "scale_loss") else loss
+            )
         grads = tape.gradient(scaled, variables)
         self.optimizer.apply_gradients(zip(grads, variables))
         if self.replica_statistics:
@@ -98,8 +103,9 @@ class YoloTrainer(keras.Model):
         # the batch; averaging them after every step (one all-reduce for all layers) keeps the
         # replicas, and so the workers, holding the same model.
         context = tf.distribute.get_replica_context()
-        averaged = context.all_reduce(tf.distribute.ReduceOp.MEAN,
-                                      [tf.identity(v) for v in self.replica_statistics])
+        averaged = context.all_reduce(
+            tf.distribute.ReduceOp.MEAN, [tf.identity(v) for v in self.replica_statistics]
+        )
         for variable, value in zip(self.replica_statistics, averaged):
             variable.assign(value)
 
@@ -110,6 +116,7 @@ class YoloTrainer(keras.Model):
 @dataclass
 class TrainResult:
     """How a run ended."""
+
     epochs_done: int
     stopped_by_nan: bool
     best_metric: float
@@ -118,9 +125,20 @@ class TrainResult:
     save_dir: str
 
 
-def train_detector(settings, body, train_samples, val_samples, class_names, anchors,
-                   resume_state=None, extra_callbacks=(), pipeline=None, evaluate=None,
-                   record=None, distribution=None):
+def train_detector(
+    settings,
+    body,
+    train_samples,
+    val_samples,
+    class_names,
+    anchors,
+    resume_state=None,
+    extra_callbacks=(),
+    pipeline=None,
+    evaluate=None,
+    record=None,
+    distribution=None,
+):
     """Train ``body`` (already initialised) through the frozen and unfrozen phases.
 
     Args:
@@ -131,7 +149,8 @@ def train_detector(settings, body, train_samples, val_samples, class_names, anch
         class_names, anchors: class list and (9, 2) anchors in input pixels.
         resume_state: ``(state, arrays)`` from ``utils.training.state.load_training_state``.
         extra_callbacks: more Keras callbacks (tests use them to interrupt a run).
-        pipeline, evaluate: the ``utils.data.pipeline`` and ``utils.evaluation.evaluate`` modules (injectable
+        pipeline, evaluate: the ``utils.data.pipeline`` and ``utils.evaluation.evaluate`` modules
+        (injectable
             for tests; imported by default).
         record: extra JSON-able settings stored in the training state (train.py's flags).
         distribution: a ``utils.training.distribute.Distribution`` (default: one device).
@@ -157,18 +176,27 @@ def train_detector(settings, body, train_samples, val_samples, class_names, anch
         # A killed run may have left a half-written temporary beside its checkpoints.
         files.remove_temporaries(settings.save_dir)
     set_batchnorm_synchronized(body, settings.sync_bn and distribution.num_replicas > 1)
-    loss_fn = YoloLoss(anchors, num_classes, ANCHORS_MASK,
-                       label_smoothing=settings.label_smoothing, focal_loss=settings.focal_loss,
-                       static_shapes=settings.jit_compile)
+    loss_fn = YoloLoss(
+        anchors,
+        num_classes,
+        ANCHORS_MASK,
+        label_smoothing=settings.label_smoothing,
+        focal_loss=settings.focal_loss,
+        static_shapes=settings.jit_compile,
+    )
     with strategy.scope():
         ema = WeightAverage(body) if settings.ema else None
         trainer = YoloTrainer(body, loss_fn, ema=ema, name="yolo_trainer")
         trainer.results_as_vectors = distribution.kind == "multiworker"
         if distribution.num_replicas > 1 and not settings.sync_bn:
             trainer.replica_statistics = batchnorm_statistics(body)
-    context = cb.TrainingContext(body, settings.save_dir, settings.epochs,
-                                 settings=_jsonable({**asdict(settings), **(record or {})}),
-                                 ema=ema)
+    context = cb.TrainingContext(
+        body,
+        settings.save_dir,
+        settings.epochs,
+        settings=_jsonable({**asdict(settings), **(record or {})}),
+        ema=ema,
+    )
     start_epoch = 0
     if resume_state is not None:
         state, arrays = resume_state
@@ -194,18 +222,29 @@ def train_detector(settings, body, train_samples, val_samples, class_names, anch
         phase_name["current"] = name
         begin = max(first, start_epoch)
         if len(train_samples) < batch_size:
-            raise UserError(f"the training split has {len(train_samples)} images, fewer than "
-                             f"one batch of {batch_size}: lower the batch size")
+            raise UserError(
+                f"the training split has {len(train_samples)} images, fewer than "
+                f"one batch of {batch_size}: lower the batch size"
+            )
         steps = len(train_samples) // batch_size
         set_backbone_frozen(body, frozen=(name == "frozen"))
         if ema is not None:
             ema.set_epoch_length(steps)
         with strategy.scope():
-            optimizer = build_optimizer(settings.optimizer, 1e-4, settings.momentum,
-                                        settings.weight_decay, settings.mixed_precision)
+            optimizer = build_optimizer(
+                settings.optimizer,
+                1e-4,
+                settings.momentum,
+                settings.weight_decay,
+                settings.mixed_precision,
+            )
             trainer.compile(optimizer=optimizer, jit_compile=settings.jit_compile)
-            if resume_state is not None and begin == start_epoch and start_epoch > 0 \
-                    and resume_state[0].get("phase") == name:
+            if (
+                resume_state is not None
+                and begin == start_epoch
+                and start_epoch > 0
+                and resume_state[0].get("phase") == name
+            ):
                 restore_optimizer(optimizer, trainer.body.trainable_variables, resume_state[1])
             else:
                 # Built eagerly, the optimiser's variables are not created inside the traced
@@ -213,17 +252,32 @@ def train_detector(settings, body, train_samples, val_samples, class_names, anch
                 # CPU cores).
                 optimizer.build(trainer.body.trainable_variables)
 
-        def train_fn(shard=(1, 0), replica_batch=batch_size):
+        def train_fn(
+            shard=(1, 0), replica_batch=batch_size, begin=begin, end=end, batch_size=batch_size
+        ):
             return pipeline.build_train_dataset(
-                train_samples, settings.input_size, anchors, num_classes, replica_batch,
-                anchors_mask=ANCHORS_MASK, mosaic=settings.mosaic, mixup=settings.mixup,
-                seed=data_seed, workers=settings.workers, aug_off_epoch=aug_off_epoch,
-                global_batch=batch_size, shard=shard, epochs=end - begin,
-                first_epoch=begin).repeat()
+                train_samples,
+                settings.input_size,
+                anchors,
+                num_classes,
+                replica_batch,
+                anchors_mask=ANCHORS_MASK,
+                mosaic=settings.mosaic,
+                mixup=settings.mixup,
+                seed=data_seed,
+                workers=settings.workers,
+                aug_off_epoch=aug_off_epoch,
+                global_batch=batch_size,
+                shard=shard,
+                epochs=end - begin,
+                first_epoch=begin,
+            ).repeat()
+
         train_ds = _distributed(strategy, distribution, train_fn, batch_size)
         if val_samples and val_data is None:
-            val_data = _validation_data(pipeline, strategy, distribution, val_samples, settings,
-                                        anchors, num_classes)
+            val_data = _validation_data(
+                pipeline, strategy, distribution, val_samples, settings, anchors, num_classes
+            )
         callbacks = [
             cb.StepLearningRate(settings.lr_function(batch_size), steps),
             cb.NanGuard(context),
@@ -233,25 +287,46 @@ def train_detector(settings, body, train_samples, val_samples, class_names, anch
         if distribution.is_chief:
             callbacks += [
                 HistoryWriter(context, batch_size, steps),
-                cb.Checkpointer(context, lambda: trainer.optimizer,
-                                lambda: phase_name["current"], settings.save_period),
+                cb.Checkpointer(
+                    context,
+                    lambda: trainer.optimizer,
+                    lambda: phase_name["current"],
+                    settings.save_period,
+                ),
             ]
             if tensorboard_available():
-                callbacks.append(keras.callbacks.TensorBoard(
-                    os.path.join(settings.save_dir, "tensorboard"), write_graph=False,
-                    profile_batch=0))
+                callbacks.append(
+                    keras.callbacks.TensorBoard(
+                        os.path.join(settings.save_dir, "tensorboard"),
+                        write_graph=False,
+                        profile_batch=0,
+                    )
+                )
         else:
             callbacks.append(cb.EpochCounter(context))
         callbacks += list(extra_callbacks)
         validation, validation_steps = val_data or (None, None)
-        trainer.fit(train_ds, steps_per_epoch=steps, initial_epoch=begin, epochs=end,
-                    validation_data=validation, validation_steps=validation_steps,
-                    callbacks=callbacks, verbose=settings.verbose,
-                    shuffle=False)  # the tf.data pipeline shuffles itself
+        trainer.fit(
+            train_ds,
+            steps_per_epoch=steps,
+            initial_epoch=begin,
+            epochs=end,
+            validation_data=validation,
+            validation_steps=validation_steps,
+            callbacks=callbacks,
+            verbose=settings.verbose,
+            shuffle=False,
+        )  # the tf.data pipeline shuffles itself
         if context.nan_detected:
             break
-    return TrainResult(context.last_completed_epoch, context.nan_detected, context.best_metric,
-                       context.best_mode, context.history, settings.save_dir)
+    return TrainResult(
+        context.last_completed_epoch,
+        context.nan_detected,
+        context.best_metric,
+        context.best_mode,
+        context.history,
+        settings.save_dir,
+    )
 
 
 def _data_seed(seed, distribution):
@@ -261,6 +336,7 @@ def _data_seed(seed, distribution):
         return seed
     import json
     import zlib
+
     cluster = json.loads(os.environ.get("TF_CONFIG", "{}")).get("cluster", {})
     return zlib.crc32(json.dumps(cluster, sort_keys=True).encode())
 
@@ -271,22 +347,32 @@ def _distributed(strategy, distribution, dataset_fn, global_batch):
         return dataset_fn()
 
     def per_pipeline(context):
-        return dataset_fn((context.num_input_pipelines, context.input_pipeline_id),
-                          context.get_per_replica_batch_size(global_batch))
+        return dataset_fn(
+            (context.num_input_pipelines, context.input_pipeline_id),
+            context.get_per_replica_batch_size(global_batch),
+        )
+
     return strategy.distribute_datasets_from_function(per_pipeline)
 
 
-def _validation_data(pipeline, strategy, distribution, val_samples, settings, anchors,
-                     num_classes):
+def _validation_data(pipeline, strategy, distribution, val_samples, settings, anchors, num_classes):
     """(validation dataset, steps) for ``fit``: one pass over the split (cycled up to whole
     global batches when replicated, so every worker runs the same steps)."""
+
     def make(shard=(1, 0), replica_batch=settings.batch_size):
         ds = pipeline.build_val_dataset(
-            val_samples, settings.input_size, anchors, num_classes, replica_batch,
-            anchors_mask=ANCHORS_MASK, global_batch=settings.batch_size
-            if distribution.distributed else None, shard=shard)
+            val_samples,
+            settings.input_size,
+            anchors,
+            num_classes,
+            replica_batch,
+            anchors_mask=ANCHORS_MASK,
+            global_batch=settings.batch_size if distribution.distributed else None,
+            shard=shard,
+        )
         holder["steps"] = ds.steps
         return ds.repeat() if distribution.distributed else ds
+
     holder = {}
     if not distribution.distributed:
         return make(), None
@@ -297,6 +383,7 @@ def _validation_data(pipeline, strategy, distribution, val_samples, settings, an
 def tensorboard_available():
     """TensorBoard logging needs the ``tensorboard`` package (tf.summary's implementation)."""
     import importlib.util
+
     return importlib.util.find_spec("tensorboard") is not None
 
 
@@ -304,19 +391,29 @@ def _map_evaluator(body, samples, class_names, anchors, settings, evaluate):
     """A function epoch -> VOC mAP@0.5 (0-1) on ``samples`` with the current weights, measured
     with get_map.py's default settings (``options.detection_defaults('eval')``)."""
     from utils.inference.detector import Detector
+
     if evaluate is None:
         from utils.evaluation import evaluate
     holder = {}
 
     def run(epoch):
         if "detector" not in holder:
-            holder["detector"] = Detector(body, class_names, anchors=anchors,
-                                          input_size=settings.input_size,
-                                          **options.detection_defaults("eval"))
-        result = evaluate.evaluate_detector(holder["detector"], samples, class_names,
-                                            progress=False,
-                                            batch_size=options.default("batch_size", "eval"))
+            holder["detector"] = Detector(
+                body,
+                class_names,
+                anchors=anchors,
+                input_size=settings.input_size,
+                **options.detection_defaults("eval"),
+            )
+        result = evaluate.evaluate_detector(
+            holder["detector"],
+            samples,
+            class_names,
+            progress=False,
+            batch_size=options.default("batch_size", "eval"),
+        )
         return float(result["voc"]["0.5"]["mAP"])
+
     return run
 
 

@@ -1,4 +1,5 @@
 """Dataset readers: real VOC folders read with every problem reported per file, never a crash."""
+
 import json
 import os
 import re
@@ -10,9 +11,19 @@ from PIL import Image
 
 from tests.conftest import shared_path
 from utils.config import load_class_names
-from utils.data import (DatasetError, ImageProblem, image_size, list_voc_class_names,
-                        load_coco_json, load_voc_folder, load_voc_split, make_voc_splits,
-                        resolve_voc_root, training_boxes, write_voc_splits)
+from utils.data import (
+    DatasetError,
+    ImageProblem,
+    image_size,
+    list_voc_class_names,
+    load_coco_json,
+    load_voc_folder,
+    load_voc_split,
+    make_voc_splits,
+    resolve_voc_root,
+    training_boxes,
+    write_voc_splits,
+)
 
 HELMET_CLASSES = ["helmet", "head"]
 
@@ -43,7 +54,9 @@ def test_raccoon_splits_read_cleanly_with_real_sizes():
         assert sample.class_ids.dtype == np.int32 and sample.difficult.dtype == bool
         assert 1 <= len(sample.boxes) <= 3
         assert np.all(sample.boxes[:, 2:] > sample.boxes[:, :2])
-        assert np.all(sample.boxes[:, 2] <= sample.width) and np.all(sample.boxes[:, 3] <= sample.height)
+        assert np.all(sample.boxes[:, 2] <= sample.width) and np.all(
+            sample.boxes[:, 3] <= sample.height
+        )
     assert train_report.class_counts == {"raccoon": sum(len(s.boxes) for s in train)}
 
 
@@ -83,7 +96,12 @@ def test_helmet_real_problems_are_each_reported_and_none_stops_the_run():
     assert sum(len(training_boxes(s)[0]) for s in samples) == 4509 - 2
 
     summary = report.format(max_problems=8)
-    assert "helmet" in summary and "2438" in summary and "000102.xml" in summary and "000574.xml" in summary
+    assert (
+        "helmet" in summary
+        and "2438" in summary
+        and "000102.xml" in summary
+        and "000574.xml" in summary
+    )
 
 
 def test_helmet_split_files_partition_the_dataset():
@@ -101,7 +119,9 @@ def test_voc_mini_difficult_objects_are_kept_but_not_training_targets():
     assert report.problems == []
     sample = {s.image_id: s for s in samples}["000005"]
     chair = classes.index("chair")
-    assert int(sample.difficult.sum()) == 2 and set(sample.class_ids[sample.difficult].tolist()) == {chair}
+    assert int(sample.difficult.sum()) == 2 and set(
+        sample.class_ids[sample.difficult].tolist()
+    ) == {chair}
     boxes, class_ids = training_boxes(sample)
     assert len(boxes) == len(sample.boxes) - 2
     assert class_ids.tolist() == sample.class_ids[~sample.difficult].tolist()
@@ -141,12 +161,16 @@ def test_resolve_voc_root_finds_the_single_voc_folder():
 def _xml(filename, size, objects):
     parts = [f"<annotation><filename>{filename}</filename>"]
     if size:
-        parts.append(f"<size><width>{size[0]}</width><height>{size[1]}</height><depth>3</depth></size>")
+        parts.append(
+            f"<size><width>{size[0]}</width><height>{size[1]}</height><depth>3</depth></size>"
+        )
     for name, box, *rest in objects:
         coords = "".join(f"<{t}>{v}</{t}>" for t, v in zip(("xmin", "ymin", "xmax", "ymax"), box))
         difficult = rest[0] if rest else 0
-        parts.append(f"<object><name>{name}</name><difficult>{difficult}</difficult>"
-                     f"<bndbox>{coords}</bndbox></object>")
+        parts.append(
+            f"<object><name>{name}</name><difficult>{difficult}</difficult>"
+            f"<bndbox>{coords}</bndbox></object>"
+        )
     return "".join(parts) + "</annotation>"
 
 
@@ -159,36 +183,84 @@ def _make_voc(root, entries):
             with open(os.path.join(root, "Annotations", stem + ".xml"), "w") as f:
                 f.write(xml)
         if image is not None:
-            Image.new("RGB", image, (90, 120, 150)).save(os.path.join(root, "JPEGImages", stem + ext))
+            Image.new("RGB", image, (90, 120, 150)).save(
+                os.path.join(root, "JPEGImages", stem + ext)
+            )
     return str(root)
 
 
 @pytest.fixture
 def broken_voc(tmp_path):
-    return _make_voc(tmp_path / "VOC2007", {
-        "good": (_xml("good.jpg", (64, 48), [("cat", ("10.5", "4", "30", "40.25")),
-                                             ("dog", (1, 1, 20, 20), 1)]),
-                 (64, 48), ".jpg"),
-        "badxml": ("<annotation><object><name>cat</name>", (64, 48), ".jpg"),
-        "noimage": (_xml("noimage.jpg", (64, 48), [("cat", (1, 1, 5, 5))]), None, ".jpg"),
-        "outside": (_xml("outside.jpg", (64, 48), [("cat", (-5, 10, 70, 40)), ("dog", (70, 10, 90, 40))]),
-                    (64, 48), ".jpg"),
-        "zeroarea": (_xml("zeroarea.jpg", (64, 48), [("cat", (10, 10, 10, 30)), ("dog", (5, 5, 15, 15))]),
-                     (64, 48), ".jpg"),
-        "unknown": (_xml("unknown.jpg", (64, 48), [("zebra", (1, 1, 9, 9)), ("zebra", (2, 2, 9, 9)),
-                                                     ("cat", (1, 1, 9, 9))]), (64, 48), ".jpg"),
-        "empty": (_xml("empty", (64, 48), []), (64, 48), ".jpg"),  # <filename> without extension is fine
-        "winpath": (_xml(r"C:\labels\winpath.jpg", (64, 48), [("cat", (1, 2, 3, 4))]), (64, 48), ".jpg"),
-        "pngfile": (_xml("pngfile.jpg", (64, 48), [("dog", (3, 3, 30, 30))]), (32, 40), ".png"),
-        "badcoord": (_xml("badcoord.jpg", None, [("cat", ("x", 1, 5, 5)), ("dog", (1, 1, 5, 5))]),
-                     (64, 48), ".jpg"),
-    })
+    return _make_voc(
+        tmp_path / "VOC2007",
+        {
+            "good": (
+                _xml(
+                    "good.jpg",
+                    (64, 48),
+                    [("cat", ("10.5", "4", "30", "40.25")), ("dog", (1, 1, 20, 20), 1)],
+                ),
+                (64, 48),
+                ".jpg",
+            ),
+            "badxml": ("<annotation><object><name>cat</name>", (64, 48), ".jpg"),
+            "noimage": (_xml("noimage.jpg", (64, 48), [("cat", (1, 1, 5, 5))]), None, ".jpg"),
+            "outside": (
+                _xml(
+                    "outside.jpg", (64, 48), [("cat", (-5, 10, 70, 40)), ("dog", (70, 10, 90, 40))]
+                ),
+                (64, 48),
+                ".jpg",
+            ),
+            "zeroarea": (
+                _xml(
+                    "zeroarea.jpg", (64, 48), [("cat", (10, 10, 10, 30)), ("dog", (5, 5, 15, 15))]
+                ),
+                (64, 48),
+                ".jpg",
+            ),
+            "unknown": (
+                _xml(
+                    "unknown.jpg",
+                    (64, 48),
+                    [("zebra", (1, 1, 9, 9)), ("zebra", (2, 2, 9, 9)), ("cat", (1, 1, 9, 9))],
+                ),
+                (64, 48),
+                ".jpg",
+            ),
+            "empty": (
+                _xml("empty", (64, 48), []),
+                (64, 48),
+                ".jpg",
+            ),  # <filename> without extension is fine
+            "winpath": (
+                _xml(r"C:\labels\winpath.jpg", (64, 48), [("cat", (1, 2, 3, 4))]),
+                (64, 48),
+                ".jpg",
+            ),
+            "pngfile": (_xml("pngfile.jpg", (64, 48), [("dog", (3, 3, 30, 30))]), (32, 40), ".png"),
+            "badcoord": (
+                _xml("badcoord.jpg", None, [("cat", ("x", 1, 5, 5)), ("dog", (1, 1, 5, 5))]),
+                (64, 48),
+                ".jpg",
+            ),
+        },
+    )
 
 
 def test_every_broken_file_is_reported_and_the_rest_is_read(broken_voc):
     samples, report = load_voc_folder(broken_voc, ["cat", "dog"])
     by_id = {s.image_id: s for s in samples}
-    assert set(by_id) == {"good", "outside", "zeroarea", "unknown", "empty", "winpath", "pngfile", "badcoord"}
+    assert set(by_id) == {
+        "good",
+        "outside",
+        "zeroarea",
+        "unknown",
+        "empty",
+        "winpath",
+        "pngfile",
+        "badcoord",
+    }
     assert report.num_skipped == 2 and report.num_images == 8
     assert _problems_of(report, "winpath.xml") == []
 
@@ -201,7 +273,9 @@ def test_every_broken_file_is_reported_and_the_rest_is_read(broken_voc):
     assert "image not found" in _problems_of(report, "noimage.xml")[0]
 
     outside = by_id["outside"]
-    np.testing.assert_allclose(outside.boxes, [[0, 10, 64, 40]])  # clipped; the other is off the image
+    np.testing.assert_allclose(
+        outside.boxes, [[0, 10, 64, 40]]
+    )  # clipped; the other is off the image
     messages = _problems_of(report, "outside.xml")
     assert any("clipped" in m for m in messages) and any("dropped" in m for m in messages)
 
@@ -210,7 +284,9 @@ def test_every_broken_file_is_reported_and_the_rest_is_read(broken_voc):
     assert any("no area inside the 64x48 image" in m for m in _problems_of(report, "outside.xml"))
 
     assert by_id["unknown"].class_ids.tolist() == [0]
-    assert report.unknown_classes == {"zebra": 2} and report.unknown_examples["zebra"] == "unknown.xml"
+    assert (
+        report.unknown_classes == {"zebra": 2} and report.unknown_examples["zebra"] == "unknown.xml"
+    )
 
     empty = by_id["empty"]
     assert empty.boxes.shape == (0, 4) and empty.class_ids.shape == (0,)
@@ -224,9 +300,14 @@ def test_every_broken_file_is_reported_and_the_rest_is_read(broken_voc):
     assert by_id["badcoord"].class_ids.tolist() == [1]
     assert any("non-numeric" in m for m in _problems_of(report, "badcoord.xml"))
 
-    assert report.class_counts == {"cat": 4, "dog": 4} and report.difficult_counts == {"cat": 0, "dog": 1}
+    assert report.class_counts == {"cat": 4, "dog": 4} and report.difficult_counts == {
+        "cat": 0,
+        "dog": 1,
+    }
     files = [f for f, _ in report.problems]
-    assert files == sorted(files, key=lambda f: sorted(by_id.keys() | {"badxml", "noimage"}).index(f[:-4]))
+    assert files == sorted(
+        files, key=lambda f: sorted(by_id.keys() | {"badxml", "noimage"}).index(f[:-4])
+    )
     text = report.format()
     assert "zebra" in text and "badxml.xml" in text and "noimage.xml" in text
 
@@ -285,9 +366,16 @@ def test_split_ids_listed_without_annotation_or_twice_are_reported(broken_voc):
 
 
 def test_split_writing_is_seeded_complete_and_never_overwrites(tmp_path):
-    root = _make_voc(tmp_path / "voc", {f"{i:03d}": (_xml("", None, []), None, "") for i in range(50)})
+    root = _make_voc(
+        tmp_path / "voc", {f"{i:03d}": (_xml("", None, []), None, "") for i in range(50)}
+    )
     splits = write_voc_splits(root, 0.8, 0.75, seed=1)
-    assert {k: len(v) for k, v in splits.items()} == {"trainval": 40, "train": 30, "val": 10, "test": 10}
+    assert {k: len(v) for k, v in splits.items()} == {
+        "trainval": 40,
+        "train": 30,
+        "val": 10,
+        "test": 10,
+    }
     assert sorted(splits["train"] + splits["val"]) == splits["trainval"]
     assert sorted(splits["trainval"] + splits["test"]) == [f"{i:03d}" for i in range(50)]
     with open(os.path.join(root, "ImageSets", "Main", "val.txt")) as f:
@@ -297,8 +385,12 @@ def test_split_writing_is_seeded_complete_and_never_overwrites(tmp_path):
     assert make_voc_splits(ids, 0.8, 0.75, seed=2) != make_voc_splits(ids, 0.8, 0.75, seed=1)
     # Existing split files are kept; overwrite draws a new split.
     assert write_voc_splits(root, 0.5, 0.5, seed=9) == splits
-    assert write_voc_splits(root, 0.5, 0.5, seed=9, overwrite=True)["trainval"] != splits["trainval"]
-    assert not [n for n in os.listdir(os.path.join(root, "ImageSets", "Main")) if n.startswith(".tmp")]
+    assert (
+        write_voc_splits(root, 0.5, 0.5, seed=9, overwrite=True)["trainval"] != splits["trainval"]
+    )
+    assert not [
+        n for n in os.listdir(os.path.join(root, "ImageSets", "Main")) if n.startswith(".tmp")
+    ]
 
 
 # --------------------------------------------------------------------------- COCO
@@ -311,11 +403,17 @@ def coco_files(tmp_path):
     for name, size in (("a.jpg", (100, 80)), ("b.jpg", (50, 50)), ("c.jpg", (40, 30))):
         Image.new("RGB", size).save(images / name)
     data = {
-        "images": [{"id": 11, "file_name": "a.jpg", "width": 100, "height": 80},
-                   {"id": 12, "file_name": "b.jpg", "width": 60, "height": 50},
-                   {"id": 13, "file_name": "c.jpg", "width": 40, "height": 30},
-                   {"id": 14, "file_name": "missing.jpg", "width": 10, "height": 10}],
-        "categories": [{"id": 7, "name": "zebra"}, {"id": 1, "name": "person"}, {"id": 3, "name": "car"}],
+        "images": [
+            {"id": 11, "file_name": "a.jpg", "width": 100, "height": 80},
+            {"id": 12, "file_name": "b.jpg", "width": 60, "height": 50},
+            {"id": 13, "file_name": "c.jpg", "width": 40, "height": 30},
+            {"id": 14, "file_name": "missing.jpg", "width": 10, "height": 10},
+        ],
+        "categories": [
+            {"id": 7, "name": "zebra"},
+            {"id": 1, "name": "person"},
+            {"id": 3, "name": "car"},
+        ],
         "annotations": [
             {"id": 1, "image_id": 11, "category_id": 1, "bbox": [10, 20, 30, 40], "iscrowd": 0},
             {"id": 2, "image_id": 11, "category_id": 7, "bbox": [0, 0, 200, 10], "iscrowd": 1},
@@ -335,13 +433,20 @@ def test_coco_json_maps_categories_boxes_and_crowds(coco_files):
     by_id = {s.image_id: s for s in samples}
     assert set(by_id) == {"11", "12", "13"}
     a = by_id["11"]
-    np.testing.assert_allclose(a.boxes, [[10, 20, 40, 60], [0, 0, 100, 10]])  # crowd box clipped to the image
+    np.testing.assert_allclose(
+        a.boxes, [[10, 20, 40, 60], [0, 0, 100, 10]]
+    )  # crowd box clipped to the image
     assert a.class_ids.tolist() == [0, 2] and a.difficult.tolist() == [False, True]
     np.testing.assert_allclose(by_id["12"].boxes, [[5.5, 5, 15.5, 15]])
     assert by_id["13"].boxes.shape == (0, 4)
     messages = " | ".join(f"{f}: {m}" for f, m in report.problems)
-    for expected in ("unknown image id 99", "missing.jpg: image file not found", "b.jpg: declared size 60x50",
-                     "c.jpg: no objects", "a.jpg: zebra box"):
+    for expected in (
+        "unknown image id 99",
+        "missing.jpg: image file not found",
+        "b.jpg: declared size 60x50",
+        "c.jpg: no objects",
+        "a.jpg: zebra box",
+    ):
         assert expected in messages
     assert report.num_skipped == 1 and report.class_counts == {"person": 1, "car": 1, "zebra": 1}
     assert training_boxes(a)[1].tolist() == [0]

@@ -1,12 +1,21 @@
 """Image loading turns every kind of file into displayed-orientation RGB, or fails clearly."""
+
 import numpy as np
 import pytest
 from PIL import Image
 
 from tests.conftest import shared_path
-from utils.data.images import (PARALLEL_RESIZE_MIN_PIXELS, ImageLoadError, as_pil_rgb,
-                               is_image_file, letterbox_geometry, letterbox_image, load_image,
-                               resize_bicubic, resize_image)
+from utils.data.images import (
+    PARALLEL_RESIZE_MIN_PIXELS,
+    ImageLoadError,
+    as_pil_rgb,
+    is_image_file,
+    letterbox_geometry,
+    letterbox_image,
+    load_image,
+    resize_bicubic,
+    resize_image,
+)
 
 
 @pytest.fixture(scope="module")
@@ -15,33 +24,40 @@ def street():
 
 
 def test_letterbox_reproduces_reference_canvas_exactly(street):
-    reference = np.asarray(Image.open(shared_path("reference", "street_letterbox_416.png"))
-                           .convert("RGB"))
-    canvas = np.asarray(letterbox_image(load_image(shared_path("reference", "street.jpg")),
-                                        (416, 416)))
+    reference = np.asarray(
+        Image.open(shared_path("reference", "street_letterbox_416.png")).convert("RGB")
+    )
+    canvas = np.asarray(
+        letterbox_image(load_image(shared_path("reference", "street.jpg")), (416, 416))
+    )
     assert canvas.shape == (416, 416, 3)
     np.testing.assert_array_equal(canvas, reference)
 
 
 def test_threaded_letterbox_reproduces_reference_canvas_exactly():
-    reference = np.asarray(Image.open(shared_path("reference", "street_letterbox_416.png"))
-                           .convert("RGB"))
+    reference = np.asarray(
+        Image.open(shared_path("reference", "street_letterbox_416.png")).convert("RGB")
+    )
     image = load_image(shared_path("reference", "street.jpg"))
     assert image.size[0] * image.size[1] >= PARALLEL_RESIZE_MIN_PIXELS  # the threaded path
     for threads in (2, 3):
         np.testing.assert_array_equal(
-            np.asarray(letterbox_image(image, (416, 416), threads=threads)), reference)
+            np.asarray(letterbox_image(image, (416, 416), threads=threads)), reference
+        )
 
 
-@pytest.mark.parametrize("source_size, size", [
-    ((1330, 1330), (416, 416)),     # both dimensions shrink
-    ((1920, 1088), (416, 235)),     # a wide video frame
-    ((700, 1100), (265, 416)),      # a tall photo
-    ((900, 600), (1400, 900)),      # both grow
-    ((1000, 800), (1000, 320)),     # only the height changes
-    ((1000, 800), (333, 800)),      # only the width changes
-    ((1001, 999), (417, 415)),      # odd sizes: uneven bands
-])
+@pytest.mark.parametrize(
+    "source_size, size",
+    [
+        ((1330, 1330), (416, 416)),  # both dimensions shrink
+        ((1920, 1088), (416, 235)),  # a wide video frame
+        ((700, 1100), (265, 416)),  # a tall photo
+        ((900, 600), (1400, 900)),  # both grow
+        ((1000, 800), (1000, 320)),  # only the height changes
+        ((1000, 800), (333, 800)),  # only the width changes
+        ((1001, 999), (417, 415)),  # odd sizes: uneven bands
+    ],
+)
 def test_threaded_resize_gives_pillows_pixels(street, source_size, size):
     image = street.resize(source_size)  # real photo content, at the size under test
     if image.size[0] * image.size[1] < PARALLEL_RESIZE_MIN_PIXELS:
@@ -51,8 +67,9 @@ def test_threaded_resize_gives_pillows_pixels(street, source_size, size):
         got = np.asarray(resize_bicubic(image, size, threads))
         np.testing.assert_array_equal(got, want)
     gray = image.convert("L")
-    np.testing.assert_array_equal(np.asarray(resize_bicubic(gray, size, 2)),
-                                  np.asarray(gray.resize(size, Image.BICUBIC)))
+    np.testing.assert_array_equal(
+        np.asarray(resize_bicubic(gray, size, 2)), np.asarray(gray.resize(size, Image.BICUBIC))
+    )
 
 
 def test_letterbox_pads_grey_around_a_wide_image():
@@ -60,8 +77,8 @@ def test_letterbox_pads_grey_around_a_wide_image():
     canvas = np.asarray(letterbox_image(image, (320, 320)))
     nw, nh, left, top = letterbox_geometry((400, 100), (320, 320))
     assert (nw, nh, left, top) == (320, 80, 0, 120)
-    assert (canvas[:top] == 128).all() and (canvas[top + nh:] == 128).all()
-    assert (canvas[top + 2:top + nh - 2, :, 0] > 250).all()
+    assert (canvas[:top] == 128).all() and (canvas[top + nh :] == 128).all()
+    assert (canvas[top + 2 : top + nh - 2, :, 0] > 250).all()
 
 
 def test_plain_resize_ignores_aspect_ratio(street):
@@ -81,8 +98,9 @@ def test_grayscale_rgba_palette_and_cmyk_become_rgb(tmp_path, street):
         loaded = load_image(tmp_path / name)
         assert loaded.mode == "RGB" and loaded.size == (160, 160), name
         # Content survives the conversion: close to the original colours (grey for L).
-        target = np.asarray(small.convert("L").convert("RGB") if name == "gray.png" else small,
-                            np.float32)
+        target = np.asarray(
+            small.convert("L").convert("RGB") if name == "gray.png" else small, np.float32
+        )
         assert np.abs(np.asarray(loaded, np.float32) - target).mean() < 12, name
 
 
@@ -115,15 +133,17 @@ def test_exif_orientation_is_applied(tmp_path, street):
 
 
 def test_truncated_jpeg_fails_with_its_name():
-    path = shared_path("datasets", "voc_mini", "VOCdevkit", "VOC2012", "JPEGImages",
-                       "2007_000027.jpg")
+    path = shared_path(
+        "datasets", "voc_mini", "VOCdevkit", "VOC2012", "JPEGImages", "2007_000027.jpg"
+    )
     with pytest.raises(ImageLoadError, match="2007_000027.jpg.*truncated"):
         load_image(path)
 
 
-@pytest.mark.parametrize("content,expected", [(None, "no such file"),
-                                              (b"not an image\n", "not an image"),
-                                              ("dir", "folder")])
+@pytest.mark.parametrize(
+    "content,expected",
+    [(None, "no such file"), (b"not an image\n", "not an image"), ("dir", "folder")],
+)
 def test_bad_files_raise_one_line_errors(tmp_path, content, expected):
     path = tmp_path / "x.jpg"
     if content == "dir":

@@ -1,4 +1,5 @@
 """The tf.data training and validation pipelines (utils.data.pipeline, utils.data.augment)."""
+
 import os
 
 import cv2
@@ -18,8 +19,15 @@ RED = (230, 20, 20)
 def make_sample(path, width, height, boxes, class_ids, difficult=None):
     boxes = np.asarray(boxes, np.float32).reshape(-1, 4)
     difficult = np.zeros(len(boxes), bool) if difficult is None else np.asarray(difficult, bool)
-    return Sample(image_id=os.path.splitext(os.path.basename(path))[0], image_path=path, width=width,
-                  height=height, boxes=boxes, class_ids=np.asarray(class_ids, np.int32), difficult=difficult)
+    return Sample(
+        image_id=os.path.splitext(os.path.basename(path))[0],
+        image_path=path,
+        width=width,
+        height=height,
+        boxes=boxes,
+        class_ids=np.asarray(class_ids, np.int32),
+        difficult=difficult,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -30,7 +38,8 @@ def raccoon():
 
 @pytest.fixture(scope="module")
 def red_box_samples(tmp_path_factory):
-    """Synthetic photos: a textured blue background with one solid red rectangle, its box as label."""
+    """Synthetic photos: a textured blue background with one solid red rectangle, its box as
+    label."""
     folder = tmp_path_factory.mktemp("red_boxes")
     rng = np.random.default_rng(1)
     samples = []
@@ -67,13 +76,17 @@ def assert_boxes_cover_red(image, boxes):
         ix1, iy1, ix2, iy2 = int(np.ceil(x1)) + 2, int(np.ceil(y1)) + 2, int(x2) - 2, int(y2) - 2
         if ix2 > ix1 and iy2 > iy1:
             assert red[iy1:iy2, ix1:ix2].mean() > 0.97, (x1, y1, x2, y2)
-        inside_any[max(int(y1) - 2, 0):int(np.ceil(y2)) + 2, max(int(x1) - 2, 0):int(np.ceil(x2)) + 2] = True
+        inside_any[
+            max(int(y1) - 2, 0) : int(np.ceil(y2)) + 2, max(int(x1) - 2, 0) : int(np.ceil(x2)) + 2
+        ] = True
     assert red[~inside_any].sum() == 0
 
 
 def take(ds, n):
-    return [tuple(x.numpy() if not isinstance(x, tuple) else [t.numpy() for t in x] for x in batch)
-            for batch in ds.take(n)]
+    return [
+        tuple(x.numpy() if not isinstance(x, tuple) else [t.numpy() for t in x] for x in batch)
+        for batch in ds.take(n)
+    ]
 
 
 def test_train_batches_have_the_promised_shapes_types_and_ranges(raccoon):
@@ -82,8 +95,12 @@ def test_train_batches_have_the_promised_shapes_types_and_ranges(raccoon):
     batches = take(ds, 2)
     for images, (p5, p4, p3, gt) in batches:
         assert images.dtype == np.float32 and images.shape == (4, 192, 256, 3)
-        assert 0.0 <= images.min() and images.max() <= 1.0 and images.std() > 0.05
-        assert p5.shape == (4, 6, 8, 3, 6) and p4.shape == (4, 12, 16, 3, 6) and p3.shape == (4, 24, 32, 3, 6)
+        assert images.min() >= 0.0 and images.max() <= 1.0 and images.std() > 0.05
+        assert (
+            p5.shape == (4, 6, 8, 3, 6)
+            and p4.shape == (4, 12, 16, 3, 6)
+            and p3.shape == (4, 24, 32, 3, 6)
+        )
         assert gt.shape == (4, MAX_BOXES, 4) and gt.dtype == np.float32
         for y in (p5, p4, p3):
             obj = y[..., 4]
@@ -106,8 +123,8 @@ def test_seeded_pipeline_repeats_itself_but_varies_between_epochs(raccoon):
     ds = build_train_dataset(raccoon, (160, 160), ANCHORS, 1, 4, seed=3, epochs=2)
     steps = len(raccoon) // 4
     again, next_epoch = take(ds, 1)[0][0], take(ds.skip(steps), 1)[0][0]
-    np.testing.assert_array_equal(first, again)          # iterating again repeats
-    assert not np.array_equal(first, next_epoch)         # the next epoch reshuffles
+    np.testing.assert_array_equal(first, again)  # iterating again repeats
+    assert not np.array_equal(first, next_epoch)  # the next epoch reshuffles
     # An epoch is the same whichever epoch the dataset starts from (resume, workers).
     resumed = build_train_dataset(raccoon, (160, 160), ANCHORS, 1, 4, seed=3, first_epoch=1)
     np.testing.assert_array_equal(take(resumed, 1)[0][0], next_epoch)
@@ -116,8 +133,21 @@ def test_seeded_pipeline_repeats_itself_but_varies_between_epochs(raccoon):
 @pytest.mark.parametrize("cache_mb", [2048, 0])
 def test_flipped_and_scaled_boxes_follow_the_image_content(red_box_samples, cache_mb):
     # The cache shrinks the larger photos (long side > 1.5 x 224), so both box scalings are checked.
-    ds = build_train_dataset(red_box_samples, (224, 224), ANCHORS, 1, 4, mosaic=0, mixup=0,
-                             flip=1.0, hue=0, sat=0, val=0, seed=5, cache_mb=cache_mb)
+    ds = build_train_dataset(
+        red_box_samples,
+        (224, 224),
+        ANCHORS,
+        1,
+        4,
+        mosaic=0,
+        mixup=0,
+        flip=1.0,
+        hue=0,
+        sat=0,
+        val=0,
+        seed=5,
+        cache_mb=cache_mb,
+    )
     seen = 0
     for images, (_, _, _, gt) in take(ds, 2):
         for image, boxes in zip(images, gt):
@@ -131,16 +161,27 @@ def test_augment_flip_mirrors_image_and_box():
     image = np.full((100, 200, 3), 128, np.uint8)
     image[10:40, 20:70] = RED
     rng = np.random.default_rng(0)
-    out, boxes, _ = augment.random_resize_place(image, np.array([[20, 10, 70, 40]], np.float32), np.array([0]),
-                                                (128, 256), rng, jitter=0, scale_range=(1, 1), flip=1.0,
-                                                hue=0, sat=0, val=0)
+    out, boxes, _ = augment.random_resize_place(
+        image,
+        np.array([[20, 10, 70, 40]], np.float32),
+        np.array([0]),
+        (128, 256),
+        rng,
+        jitter=0,
+        scale_range=(1, 1),
+        flip=1.0,
+        hue=0,
+        sat=0,
+        val=0,
+    )
     assert boxes[0, 0] > 128  # a box on the left moved to the right half
     assert_boxes_cover_red(out, boxes)
 
 
 def test_mosaic_and_mixup_keep_boxes_inside_and_on_their_content(red_box_samples):
-    ds = build_train_dataset(red_box_samples, (256, 256), ANCHORS, 1, 4, mosaic=1.0, mixup=0,
-                             hue=0, sat=0, val=0, seed=2)
+    ds = build_train_dataset(
+        red_box_samples, (256, 256), ANCHORS, 1, 4, mosaic=1.0, mixup=0, hue=0, sat=0, val=0, seed=2
+    )
     counts = []
     for images, (_, _, _, gt) in take(ds, 2):
         for image, boxes in zip(images, gt):
@@ -148,10 +189,14 @@ def test_mosaic_and_mixup_keep_boxes_inside_and_on_their_content(red_box_samples
             assert_boxes_cover_red(np.round(image * 255).astype(np.uint8), boxes)
             counts.append(len(boxes))
     assert max(counts) >= 2  # pieces of several photos in one image
-    ds = build_train_dataset(red_box_samples, (256, 256), ANCHORS, 1, 4, mosaic=1.0, mixup=1.0, seed=2)
+    ds = build_train_dataset(
+        red_box_samples, (256, 256), ANCHORS, 1, 4, mosaic=1.0, mixup=1.0, seed=2
+    )
     for _, (p5, p4, p3, gt) in take(ds, 2):
         boxes = gt[gt[..., 2] > 0]
-        corners = np.concatenate([boxes[:, :2] - boxes[:, 2:] / 2, boxes[:, :2] + boxes[:, 2:] / 2], 1)
+        corners = np.concatenate(
+            [boxes[:, :2] - boxes[:, 2:] / 2, boxes[:, :2] + boxes[:, 2:] / 2], 1
+        )
         assert (corners >= -1e-6).all() and (corners <= 1 + 1e-6).all()
         assert (boxes[:, 2:] * 256 > 1).all()
 
@@ -162,11 +207,17 @@ def test_hsv_jitter_applies_the_reference_gains():
     gains = np.random.default_rng(7).uniform(-1, 1, 3) * [0.1, 0.7, 0.4] + 1
     hue, sat, val = cv2.split(cv2.cvtColor(image, cv2.COLOR_RGB2HSV))
     x = np.arange(256)
-    expected = cv2.merge([cv2.LUT(hue, ((x * gains[0]) % 180).astype(np.uint8)),
-                          cv2.LUT(sat, np.clip(x * gains[1], 0, 255).astype(np.uint8)),
-                          cv2.LUT(val, np.clip(x * gains[2], 0, 255).astype(np.uint8))])
+    expected = cv2.merge(
+        [
+            cv2.LUT(hue, ((x * gains[0]) % 180).astype(np.uint8)),
+            cv2.LUT(sat, np.clip(x * gains[1], 0, 255).astype(np.uint8)),
+            cv2.LUT(val, np.clip(x * gains[2], 0, 255).astype(np.uint8)),
+        ]
+    )
     np.testing.assert_array_equal(out, cv2.cvtColor(expected, cv2.COLOR_HSV2RGB))
-    np.testing.assert_array_equal(augment.hsv_jitter(image, np.random.default_rng(7), 0, 0, 0), image)
+    np.testing.assert_array_equal(
+        augment.hsv_jitter(image, np.random.default_rng(7), 0, 0, 0), image
+    )
 
 
 def test_images_without_objects_give_empty_targets(tmp_path):
@@ -175,7 +226,9 @@ def test_images_without_objects_give_empty_targets(tmp_path):
         path = str(tmp_path / f"empty_{i}.jpg")
         Image.fromarray(np.full((90, 120, 3), 40 * i, np.uint8)).save(path)
         samples.append(make_sample(path, 120, 90, np.zeros((0, 4)), []))
-    images, targets = take(build_train_dataset(samples, (128, 128), ANCHORS, 1, 4, mosaic=1.0, seed=0), 1)[0]
+    images, targets = take(
+        build_train_dataset(samples, (128, 128), ANCHORS, 1, 4, mosaic=1.0, seed=0), 1
+    )[0]
     assert images.shape == (4, 128, 128, 3) and all(not t.any() for t in targets)
 
 
@@ -201,26 +254,53 @@ def dominant_colours(image):
 def test_mosaic_stops_exactly_at_the_switch_off_epoch(tmp_path):
     # 8 images, batch 4: epochs 0 and 1 are batches 0-1 and 2-3. The whole dataset is read in
     # one go, so the pipeline runs ahead across the epoch boundary, as it does in training.
-    ds = build_train_dataset(flat_colour_samples(tmp_path), (160, 160), ANCHORS, 1, 4,
-                             mosaic=1.0, mixup=0, hue=0, sat=0, val=0, seed=1, epochs=2,
-                             aug_off_epoch=1)
+    ds = build_train_dataset(
+        flat_colour_samples(tmp_path),
+        (160, 160),
+        ANCHORS,
+        1,
+        4,
+        mosaic=1.0,
+        mixup=0,
+        hue=0,
+        sat=0,
+        val=0,
+        seed=1,
+        epochs=2,
+        aug_off_epoch=1,
+    )
     colours = [[dominant_colours(im) for im in images] for images, _ in take(ds, 4)]
-    assert min(min(batch) for batch in colours[:2]) >= 2      # every example a mosaic
-    assert max(max(batch) for batch in colours[2:]) == 1      # none
+    assert min(min(batch) for batch in colours[:2]) >= 2  # every example a mosaic
+    assert max(max(batch) for batch in colours[2:]) == 1  # none
 
 
 def test_a_dataset_starting_after_the_switch_off_has_no_mosaic(tmp_path):
-    ds = build_train_dataset(flat_colour_samples(tmp_path), (160, 160), ANCHORS, 1, 4,
-                             mosaic=1.0, hue=0, sat=0, val=0, seed=1, first_epoch=3,
-                             aug_off_epoch=3)
+    ds = build_train_dataset(
+        flat_colour_samples(tmp_path),
+        (160, 160),
+        ANCHORS,
+        1,
+        4,
+        mosaic=1.0,
+        hue=0,
+        sat=0,
+        val=0,
+        seed=1,
+        first_epoch=3,
+        aug_off_epoch=3,
+    )
     assert max(dominant_colours(im) for images, _ in take(ds, 2) for im in images) == 1
 
 
 @pytest.mark.parametrize("cache_mb", [2048, 0])
 def test_corrupt_image_is_skipped_with_a_message(raccoon, capsys, cache_mb):
-    broken = shared_path("datasets", "voc_mini", "VOCdevkit", "VOC2012", "JPEGImages", "2007_000027.jpg")
+    broken = shared_path(
+        "datasets", "voc_mini", "VOCdevkit", "VOC2012", "JPEGImages", "2007_000027.jpg"
+    )
     samples = raccoon[:7] + [make_sample(broken, 486, 500, [[174, 101, 349, 351]], [0])]
-    ds = build_train_dataset(samples, (160, 160), ANCHORS, 1, 4, mosaic=0.5, seed=0, cache_mb=cache_mb)
+    ds = build_train_dataset(
+        samples, (160, 160), ANCHORS, 1, 4, mosaic=0.5, seed=0, cache_mb=cache_mb
+    )
     assert ds.image_store.cached == bool(cache_mb)
     for _ in range(2):  # two epochs, every batch there
         assert len(take(ds, -1)) == 2
@@ -236,15 +316,22 @@ def test_corrupt_image_is_skipped_with_a_message(raccoon, capsys, cache_mb):
 
 def test_val_dataset_is_the_reference_letterbox():
     street = shared_path("reference", "street.jpg")
-    expected = np.asarray(Image.open(shared_path("reference", "street_letterbox_416.png")).convert("RGB"))
+    expected = np.asarray(
+        Image.open(shared_path("reference", "street_letterbox_416.png")).convert("RGB")
+    )
     boxes = [[100, 200, 500, 900], [600, 50, 1300, 300]]
-    ds = build_val_dataset([make_sample(street, 1330, 1330, boxes, [1, 0])], (416, 416), ANCHORS, 2, 1)
+    ds = build_val_dataset(
+        [make_sample(street, 1330, 1330, boxes, [1, 0])], (416, 416), ANCHORS, 2, 1
+    )
     images, (_, _, _, gt) = take(ds, -1)[0]
     np.testing.assert_array_equal(np.round(images[0] * 255).astype(np.uint8), expected)
     # Boxes move with the letterbox (the photo is square: scale 416/1330, no offset).
     x1, y1, x2, y2 = np.array(boxes[0]) * 416 / 1330
-    np.testing.assert_allclose(gt[0, 0], [(x1 + x2) / 2 / 416, (y1 + y2) / 2 / 416,
-                                          (x2 - x1) / 416, (y2 - y1) / 416], rtol=1e-3)
+    np.testing.assert_allclose(
+        gt[0, 0],
+        [(x1 + x2) / 2 / 416, (y1 + y2) / 2 / 416, (x2 - x1) / 416, (y2 - y1) / 416],
+        rtol=1e-3,
+    )
 
 
 def test_val_dataset_keeps_order_and_partial_last_batch(raccoon):
@@ -252,8 +339,9 @@ def test_val_dataset_keeps_order_and_partial_last_batch(raccoon):
     batches = take(ds, -1)
     assert [len(b[0]) for b in batches] == [2, 2, 1]
     image = cv2.cvtColor(cv2.imread(raccoon[4].image_path), cv2.COLOR_BGR2RGB)
-    np.testing.assert_array_equal(np.round(batches[2][0][0] * 255).astype(np.uint8),
-                                  augment.letterbox(image, (160, 160)))
+    np.testing.assert_array_equal(
+        np.round(batches[2][0][0] * 255).astype(np.uint8), augment.letterbox(image, (160, 160))
+    )
 
 
 def test_too_few_images_for_a_batch_is_a_clear_error(raccoon):

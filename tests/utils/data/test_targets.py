@@ -1,4 +1,5 @@
 """Target assignment: each box in the right level, cell and anchor slot."""
+
 import numpy as np
 
 from nets.anchors import ANCHORS_MASK, STRIDES
@@ -33,10 +34,13 @@ def direct_targets(boxes, class_ids, input_size, anchors, num_classes):
 def test_hand_made_box_lands_in_p4_cell_and_anchor():
     # A 100x60 box centred at (200, 120) on 416x416: best anchor is 76x55 (index 4, IoU 0.70),
     # owned by P4 (mask (3, 4, 5)) as its slot 1; the 26x26 cell is (col 12, row 7).
-    y_true = assign_targets(np.array([[150, 90, 250, 150]], np.float32), np.array([2]), (416, 416), ANCHORS, 3)
+    y_true = assign_targets(
+        np.array([[150, 90, 250, 150]], np.float32), np.array([2]), (416, 416), ANCHORS, 3
+    )
     assert [t.shape for t in y_true] == [(13, 13, 3, 8), (26, 26, 3, 8), (52, 52, 3, 8)]
-    np.testing.assert_allclose(y_true[1][7, 12, 1], [200 / 416, 120 / 416, 100 / 416, 60 / 416, 1, 0, 0, 1],
-                               rtol=1e-6)
+    np.testing.assert_allclose(
+        y_true[1][7, 12, 1], [200 / 416, 120 / 416, 100 / 416, 60 / 416, 1, 0, 0, 1], rtol=1e-6
+    )
     assert sum(float(t[..., 4].sum()) for t in y_true) == 1.0
 
 
@@ -73,7 +77,9 @@ def test_empty_and_degenerate_boxes_give_empty_targets():
 
 
 def test_box_touching_the_bottom_right_edge_stays_in_the_grid():
-    y_true = assign_targets(np.array([[410, 410, 416, 416]], np.float32), [0], (416, 416), ANCHORS, 1)
+    y_true = assign_targets(
+        np.array([[410, 410, 416, 416]], np.float32), [0], (416, 416), ANCHORS, 1
+    )
     assert y_true[2][51, 51, 0, 4] == 1
 
 

@@ -1,5 +1,6 @@
 """evaluate_detector / evaluate_map_out with a stand-in detector (no model): outputs, unreadable
 images, and agreement between in-memory results and the written files."""
+
 import json
 import os
 
@@ -11,9 +12,28 @@ from utils.data import Sample, load_voc_split
 from utils.evaluation.evaluate import evaluate_detector, evaluate_map_out
 from utils.inference.detector import Detections
 
-VOC_CLASSES = ["aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat", "chair",
-               "cow", "diningtable", "dog", "horse", "motorbike", "person", "pottedplant",
-               "sheep", "sofa", "train", "tvmonitor"]
+VOC_CLASSES = [
+    "aeroplane",
+    "bicycle",
+    "bird",
+    "boat",
+    "bottle",
+    "bus",
+    "car",
+    "cat",
+    "chair",
+    "cow",
+    "diningtable",
+    "dog",
+    "horse",
+    "motorbike",
+    "person",
+    "pottedplant",
+    "sheep",
+    "sofa",
+    "train",
+    "tvmonitor",
+]
 
 
 class OracleDetector:
@@ -48,17 +68,31 @@ def voc_mini():
 
 def test_oracle_detector_scores_full_marks_and_writes_outputs(voc_mini, tmp_path):
     out = str(tmp_path / "out")
-    results = evaluate_detector(OracleDetector(voc_mini), voc_mini, VOC_CLASSES, out_dir=out,
-                                iou_thresholds=(0.5, 0.75), metric="both", progress=False,
-                                plots=True)
+    results = evaluate_detector(
+        OracleDetector(voc_mini),
+        voc_mini,
+        VOC_CLASSES,
+        out_dir=out,
+        iou_thresholds=(0.5, 0.75),
+        metric="both",
+        progress=False,
+        plots=True,
+    )
     # Every object is found first; the extra boxes rank last (aeroplane has no ground truth).
     assert results["voc"]["0.5"]["mAP"] == 1.0 and results["voc"]["0.75"]["mAP"] == 1.0
     assert set(results["voc"]["0.5"]["ap"]) == {"car", "chair", "dog", "person", "sofa", "train"}
     assert results["num_difficult"]["chair"] == 2
     assert results["coco"]["stats"][0] == pytest.approx(1.0)
-    for name in ("results.json", "results.txt", "ap_per_class_iou0.5.png", "ap_per_class_iou0.75.png",
-                 "pr_curves/car.png", "coco_eval/instances_gt.json", "ground-truth/000001.txt",
-                 "detection-results/000005.txt"):
+    for name in (
+        "results.json",
+        "results.txt",
+        "ap_per_class_iou0.5.png",
+        "ap_per_class_iou0.75.png",
+        "pr_curves/car.png",
+        "coco_eval/instances_gt.json",
+        "ground-truth/000001.txt",
+        "detection-results/000005.txt",
+    ):
         assert os.path.getsize(os.path.join(out, name)) > 0, name
     with open(os.path.join(out, "ground-truth", "000004.txt"), encoding="utf8") as f:
         assert "difficult" not in f.read()
@@ -71,8 +105,14 @@ def test_oracle_detector_scores_full_marks_and_writes_outputs(voc_mini, tmp_path
 
 def test_written_files_re_evaluate_to_the_same_numbers(voc_mini, tmp_path):
     out = str(tmp_path / "out")
-    first = evaluate_detector(OracleDetector(voc_mini, shift=3.6), voc_mini, VOC_CLASSES,
-                              out_dir=out, iou_thresholds=(0.5, 0.9), progress=False)
+    first = evaluate_detector(
+        OracleDetector(voc_mini, shift=3.6),
+        voc_mini,
+        VOC_CLASSES,
+        out_dir=out,
+        iou_thresholds=(0.5, 0.9),
+        progress=False,
+    )
     assert 0 < first["voc"]["0.9"]["mAP"] < first["voc"]["0.5"]["mAP"]
     assert not os.path.exists(os.path.join(out, "pr_curves"))  # plots only when asked
     again_dir = tmp_path / "again"
@@ -86,10 +126,18 @@ def test_written_files_re_evaluate_to_the_same_numbers(voc_mini, tmp_path):
 
 
 def test_unreadable_image_is_reported_and_left_out(voc_mini):
-    truncated = shared_path("datasets", "voc_mini", "VOCdevkit", "VOC2012", "JPEGImages",
-                            "2007_000027.jpg")
-    broken = Sample("2007_000027", truncated, 486, 500, np.array([[174, 101, 349, 351]], np.float32),
-                    np.array([14], np.int32), np.array([False]))
+    truncated = shared_path(
+        "datasets", "voc_mini", "VOCdevkit", "VOC2012", "JPEGImages", "2007_000027.jpg"
+    )
+    broken = Sample(
+        "2007_000027",
+        truncated,
+        486,
+        500,
+        np.array([[174, 101, 349, 351]], np.float32),
+        np.array([14], np.int32),
+        np.array([False]),
+    )
     detector = OracleDetector(voc_mini)
     results = evaluate_detector(detector, voc_mini + [broken], VOC_CLASSES, progress=False)
     assert detector.calls == 5 and results["num_images"] == 5

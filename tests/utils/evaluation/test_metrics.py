@@ -1,5 +1,6 @@
 """VOC AP and COCO mAP: hand-computed cases, the reference's map_case, and a loop-by-loop
 re-statement of the original calculator's rules checked against the vectorised code."""
+
 import json
 import os
 
@@ -9,29 +10,46 @@ import pytest
 from tests.conftest import shared_path
 from utils.evaluation.coco import coco_evaluate, coco_ground_truth
 from utils.evaluation.map_io import read_map_out
-from utils.evaluation.metrics import (EvalData, average_precision, iou_key, parse_iou_thresholds,
-                                      voc_evaluate, voc_evaluate_many)
+from utils.evaluation.metrics import (
+    EvalData,
+    average_precision,
+    iou_key,
+    parse_iou_thresholds,
+    voc_evaluate,
+    voc_evaluate_many,
+)
 
 
 def make_data(gt, dets, class_names=("a",), num_images=None):
     """gt: [(image, class, box, difficult)], dets: [(image, class, score, box)]."""
     images = num_images or 1 + max([g[0] for g in gt] + [d[0] for d in dets] + [0])
     return EvalData(
-        image_ids=[f"im{i}" for i in range(images)], class_names=list(class_names),
-        gt_image=[g[0] for g in gt], gt_class=[g[1] for g in gt], gt_boxes=[g[2] for g in gt],
-        gt_difficult=[g[3] for g in gt], det_image=[d[0] for d in dets],
-        det_class=[d[1] for d in dets], det_scores=[d[2] for d in dets],
-        det_boxes=[d[3] for d in dets])
+        image_ids=[f"im{i}" for i in range(images)],
+        class_names=list(class_names),
+        gt_image=[g[0] for g in gt],
+        gt_class=[g[1] for g in gt],
+        gt_boxes=[g[2] for g in gt],
+        gt_difficult=[g[3] for g in gt],
+        det_image=[d[0] for d in dets],
+        det_class=[d[1] for d in dets],
+        det_scores=[d[2] for d in dets],
+        det_boxes=[d[3] for d in dets],
+    )
 
 
 # A one-class case worked out by hand: two objects, one difficult object, a duplicate.
-HAND_GT = [(0, 0, [0, 0, 9, 9], False), (0, 0, [20, 20, 29, 29], False),
-           (0, 0, [40, 40, 49, 49], True)]
-HAND_DETS = [(0, 0, 0.9, [0, 0, 9, 9]),        # TP
-             (0, 0, 0.8, [1, 1, 9, 9]),        # duplicate of the first object: FP
-             (0, 0, 0.7, [40, 40, 49, 48]),    # the difficult object: ignored
-             (0, 0, 0.6, [20, 21, 29, 29]),    # TP
-             (0, 0, 0.5, [100, 100, 120, 120])]  # nothing there: FP
+HAND_GT = [
+    (0, 0, [0, 0, 9, 9], False),
+    (0, 0, [20, 20, 29, 29], False),
+    (0, 0, [40, 40, 49, 49], True),
+]
+HAND_DETS = [
+    (0, 0, 0.9, [0, 0, 9, 9]),  # TP
+    (0, 0, 0.8, [1, 1, 9, 9]),  # duplicate of the first object: FP
+    (0, 0, 0.7, [40, 40, 49, 48]),  # the difficult object: ignored
+    (0, 0, 0.6, [20, 21, 29, 29]),  # TP
+    (0, 0, 0.5, [100, 100, 120, 120]),
+]  # nothing there: FP
 
 
 def test_hand_case_all_point_ap():
@@ -87,8 +105,10 @@ def test_detection_compared_with_its_best_ground_truth_only():
 
 def test_detections_only_match_their_own_image_and_class():
     gt = [(0, 0, [0, 0, 9, 9], False), (1, 1, [0, 0, 9, 9], False)]
-    dets = [(1, 0, 0.9, [0, 0, 9, 9]),  # right box, wrong image
-            (0, 1, 0.8, [0, 0, 9, 9])]  # right box, wrong class
+    dets = [
+        (1, 0, 0.9, [0, 0, 9, 9]),  # right box, wrong image
+        (0, 1, 0.8, [0, 0, 9, 9]),
+    ]  # right box, wrong class
     result = voc_evaluate(make_data(gt, dets, ("a", "b")), 0.5)
     assert [c.tp for c in result["classes"]] == [0, 0]
     assert result["mAP"] == 0.0
@@ -96,7 +116,7 @@ def test_detections_only_match_their_own_image_and_class():
 
 def test_map_averages_classes_with_non_difficult_ground_truth():
     gt = [(0, 0, [0, 0, 9, 9], False), (0, 1, [20, 20, 29, 29], True)]  # b: difficult only
-    dets = [(0, 0, 0.9, [0, 0, 9, 9]), (0, 2, 0.9, [50, 50, 60, 60])]   # c: no ground truth
+    dets = [(0, 0, 0.9, [0, 0, 9, 9]), (0, 2, 0.9, [50, 50, 60, 60])]  # c: no ground truth
     result = voc_evaluate(make_data(gt, dets, ("a", "b", "c")), 0.5)
     assert [c.num_gt for c in result["classes"]] == [1, 0, 0]
     assert result["mAP"] == 1.0  # only class a counts
@@ -117,12 +137,19 @@ def original_voc_ap(data, iou_threshold):
         objects = {}
         for i in np.flatnonzero(data.gt_class == c):
             objects.setdefault(int(data.gt_image[i]), []).append(
-                {"box": data.gt_boxes[i].tolist(), "difficult": bool(data.gt_difficult[i]), "used": False})
+                {
+                    "box": data.gt_boxes[i].tolist(),
+                    "difficult": bool(data.gt_difficult[i]),
+                    "used": False,
+                }
+            )
         npos = sum(not o["difficult"] for group in objects.values() for o in group)
         if npos == 0:
             continue
-        dets = [(float(data.det_scores[i]), int(data.det_image[i]), data.det_boxes[i].tolist())
-                for i in np.flatnonzero(data.det_class == c)]
+        dets = [
+            (float(data.det_scores[i]), int(data.det_image[i]), data.det_boxes[i].tolist())
+            for i in np.flatnonzero(data.det_class == c)
+        ]
         dets.sort(key=lambda d: d[0], reverse=True)
         tp, fp = [0] * len(dets), [0] * len(dets)
         for k, (_, image, bb) in enumerate(dets):
@@ -132,8 +159,11 @@ def original_voc_ap(data, iou_threshold):
                 iw = min(bb[2], bbgt[2]) - max(bb[0], bbgt[0]) + 1
                 ih = min(bb[3], bbgt[3]) - max(bb[1], bbgt[1]) + 1
                 if iw > 0 and ih > 0:
-                    ua = ((bb[2] - bb[0] + 1) * (bb[3] - bb[1] + 1)
-                          + (bbgt[2] - bbgt[0] + 1) * (bbgt[3] - bbgt[1] + 1) - iw * ih)
+                    ua = (
+                        (bb[2] - bb[0] + 1) * (bb[3] - bb[1] + 1)
+                        + (bbgt[2] - bbgt[0] + 1) * (bbgt[3] - bbgt[1] + 1)
+                        - iw * ih
+                    )
                     ov = iw * ih / ua
                     if ov > ovmax:
                         ovmax, gt_match = ov, obj
@@ -152,8 +182,9 @@ def original_voc_ap(data, iou_threshold):
         mpre = [0.0] + prec.tolist() + [0.0]
         for i in range(len(mpre) - 2, -1, -1):
             mpre[i] = max(mpre[i], mpre[i + 1])
-        aps[name] = sum((mrec[i] - mrec[i - 1]) * mpre[i] for i in range(1, len(mrec))
-                        if mrec[i] != mrec[i - 1])
+        aps[name] = sum(
+            (mrec[i] - mrec[i - 1]) * mpre[i] for i in range(1, len(mrec)) if mrec[i] != mrec[i - 1]
+        )
     return aps
 
 
@@ -245,8 +276,9 @@ def test_coco_default_counts_every_annotation(map_case):
 
 
 def test_coco_ground_truth_conventions():
-    data = make_data([(0, 1, [10, 20, 30, 60], True), (1, 0, [0, 0, 5, 5], False)], [],
-                     class_names=("a", "b"))
+    data = make_data(
+        [(0, 1, [10, 20, 30, 60], True), (1, 0, [0, 0, 5, 5], False)], [], class_names=("a", "b")
+    )
     data.image_sizes = np.array([[640, 480], [0, 0]])
     gt = coco_ground_truth(data)
     assert [c["id"] for c in gt["categories"]] == [1, 2]

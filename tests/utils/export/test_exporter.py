@@ -1,5 +1,6 @@
 """Exports of the real VOC weights (mobilenetv1-0.25, 416) reproduce the Keras detections in
 their own runtimes: SavedModel (TensorFlow), TFLite (LiteRT) float32 / float16 / int8, ONNX."""
+
 import os
 
 import numpy as np
@@ -31,29 +32,54 @@ def voc_mini_images():
 @pytest.fixture(scope="module")
 def keras_detector():
     from utils.inference.detector import Detector
-    return Detector.from_options("mobilenetv1", 0.25,
-                                 shared_path("weights", "yolov4_mobilenet_v1_025_voc.h5"))
+
+    return Detector.from_options(
+        "mobilenetv1", 0.25, shared_path("weights", "yolov4_mobilenet_v1_025_voc.h5")
+    )
 
 
 @pytest.fixture(scope="module")
 def exports(keras_detector, tmp_path_factory):
     from utils.export.exporter import export_model
+
     out = tmp_path_factory.mktemp("exports")
-    canvases = [np.asarray(letterbox_image(load_image(p, apply_exif=False), (416, 416)),
-                           np.float32)[None] / 255.0 for p in voc_mini_images()]
-    results = export_model(keras_detector.model, keras_detector.class_names, load_anchors(),
-                           ANCHORS_MASK, (416, 416), str(out),
-                           ["saved_model", "tflite", "onnx"], backbone="mobilenetv1",
-                           alpha=0.25, half=True, calibration=canvases)
-    results += export_model(keras_detector.model, keras_detector.class_names, load_anchors(),
-                            ANCHORS_MASK, (416, 416), str(out), ["tflite", "onnx"],
-                            backbone="mobilenetv1", alpha=0.25, nms=True)
+    canvases = [
+        np.asarray(letterbox_image(load_image(p, apply_exif=False), (416, 416)), np.float32)[None]
+        / 255.0
+        for p in voc_mini_images()
+    ]
+    results = export_model(
+        keras_detector.model,
+        keras_detector.class_names,
+        load_anchors(),
+        ANCHORS_MASK,
+        (416, 416),
+        str(out),
+        ["saved_model", "tflite", "onnx"],
+        backbone="mobilenetv1",
+        alpha=0.25,
+        half=True,
+        calibration=canvases,
+    )
+    results += export_model(
+        keras_detector.model,
+        keras_detector.class_names,
+        load_anchors(),
+        ANCHORS_MASK,
+        (416, 416),
+        str(out),
+        ["tflite", "onnx"],
+        backbone="mobilenetv1",
+        alpha=0.25,
+        nms=True,
+    )
     return {(r.format, r.variant, "_nms" in os.path.basename(r.path)): r for r in results}
 
 
 @pytest.fixture(scope="module")
 def street_runs():
     import json
+
     return json.load(open(shared_path("reference", "street_v1_025_detections.json")))["runs"]
 
 
@@ -62,23 +88,33 @@ def _detect(path, image, conf, nms_iou=0.3):
     return detector.detect(image)
 
 
-@pytest.mark.parametrize("key", [("saved_model", "float32", False), ("tflite", "float32", False),
-                                 ("onnx", "float32", False)], ids=lambda k: k[0])
+@pytest.mark.parametrize(
+    "key",
+    [("saved_model", "float32", False), ("tflite", "float32", False), ("onnx", "float32", False)],
+    ids=lambda k: k[0],
+)
 def test_float_exports_reproduce_the_reference_detections(exports, street_runs, key):
     street = load_image(shared_path("reference", "street.jpg"))
     for run in street_runs:  # conf 0.5 (6 objects) and conf 0.05 (12)
         result = _detect(exports[key].path, street, run["confidence"])
-        assert_matches_reference(result.boxes, result.scores, result.class_ids,
-                                 run["detections"])
+        assert_matches_reference(result.boxes, result.scores, result.class_ids, run["detections"])
 
 
 def test_float16_tflite_is_within_its_tolerance(exports, street_runs):
     street = load_image(shared_path("reference", "street.jpg"))
     result = _detect(exports[("tflite", "float16", False)].path, street, 0.5)
-    assert_matches_reference(result.boxes, result.scores, result.class_ids,
-                             street_runs[0]["detections"], min_iou=0.95, score_tol=0.03)
-    assert exports[("tflite", "float16", False)].size_mb < \
-        0.6 * exports[("tflite", "float32", False)].size_mb
+    assert_matches_reference(
+        result.boxes,
+        result.scores,
+        result.class_ids,
+        street_runs[0]["detections"],
+        min_iou=0.95,
+        score_tol=0.03,
+    )
+    assert (
+        exports[("tflite", "float16", False)].size_mb
+        < 0.6 * exports[("tflite", "float32", False)].size_mb
+    )
 
 
 def test_nms_graphs_give_the_reference_detections(exports, street_runs):
@@ -86,13 +122,15 @@ def test_nms_graphs_give_the_reference_detections(exports, street_runs):
     street = load_image(shared_path("reference", "street.jpg"))
     for fmt in ("tflite", "onnx"):
         result = _detect(exports[(fmt, "float32", True)].path, street, 0.5)
-        assert_matches_reference(result.boxes, result.scores, result.class_ids,
-                                 street_runs[0]["detections"])
+        assert_matches_reference(
+            result.boxes, result.scores, result.class_ids, street_runs[0]["detections"]
+        )
 
 
 def _match_rate(expected, got, min_iou):
     """Share of ``expected`` detections with a same-class box in ``got`` at IoU >= min_iou."""
     from utils.inference.postprocess import box_iou
+
     if not len(expected):
         return 1.0
     if not len(got):
@@ -105,8 +143,10 @@ def _match_rate(expected, got, min_iou):
 def test_int8_tflite_keeps_the_confident_detections(exports, keras_detector, capsys):
     from utils.data.samples import Sample
     from utils.evaluation.evaluate import evaluate_data, samples_to_data
-    int8 = RuntimeDetector(open_runtime(exports[("tflite", "int8", False)].path), conf=0.001,
-                           nms_iou=0.5)
+
+    int8 = RuntimeDetector(
+        open_runtime(exports[("tflite", "int8", False)].path), conf=0.001, nms_iou=0.5
+    )
     runtime = int8.runtime
     assert runtime.input_detail["dtype"] == np.uint8  # uint8 in and out
     assert all(d["dtype"] == np.uint8 for d in runtime.output_details.values())
@@ -122,19 +162,31 @@ def test_int8_tflite_keeps_the_confident_detections(exports, keras_detector, cap
     for i, path in enumerate(voc_mini_images()):
         image = load_image(path, apply_exif=False)
         truth = keras_detector.detect(image)
-        samples.append(Sample(str(i), path, image.size[0], image.size[1], truth.boxes,
-                              truth.class_ids, np.zeros(len(truth), bool)))
+        samples.append(
+            Sample(
+                str(i),
+                path,
+                image.size[0],
+                image.size[1],
+                truth.boxes,
+                truth.class_ids,
+                np.zeros(len(truth), bool),
+            )
+        )
         detections.append(int8.detect(image))
     data = samples_to_data(samples, detections, keras_detector.class_names)
     agreement = evaluate_data(data)["voc"]["0.5"]["mAP"]
     with capsys.disabled():
-        print(f"\nint8 agreement mAP@0.5 with the Keras detections on {len(samples)} voc_mini "
-              f"images: {agreement:.3f}")
+        print(
+            f"\nint8 agreement mAP@0.5 with the Keras detections on {len(samples)} voc_mini "
+            f"images: {agreement:.3f}"
+        )
     assert agreement >= 0.8
 
 
 def test_every_artifact_carries_its_metadata_and_tflite_has_only_builtin_ops(exports):
     from ai_edge_litert import schema_py_generated as schema
+
     for result in exports.values():
         meta = open_runtime(result.path).metadata
         assert meta["class_names"] == load_class_names() and meta["input_size"] == [416, 416]
@@ -154,10 +206,12 @@ def test_every_artifact_carries_its_metadata_and_tflite_has_only_builtin_ops(exp
 def test_saved_model_serves_detections_by_default(exports, street_runs):
     """TF Serving calls 'serving_default': uint8 images in, detections out."""
     import tensorflow as tf
+
     loaded = tf.saved_model.load(exports[("saved_model", "float32", False)].path)
     assert {"serve", "raw", "serving_default"} <= set(loaded.signatures)
-    canvas = np.asarray(letterbox_image(load_image(shared_path("reference", "street.jpg")),
-                                        (416, 416)), np.uint8)
+    canvas = np.asarray(
+        letterbox_image(load_image(shared_path("reference", "street.jpg")), (416, 416)), np.uint8
+    )
     out = loaded.signatures["serving_default"](images=tf.constant(canvas[None]))
     assert set(out) == {"boxes", "scores", "classes", "valid"}
     assert int(out["valid"][0]) == len(street_runs[0]["detections"])  # conf 0.5, NMS 0.3
@@ -167,15 +221,19 @@ def test_get_map_on_an_export_equals_the_keras_model(exports, capsys, tmp_path):
     import json
 
     import get_map
+
     root = shared_path(*VOC_MINI, "VOC2007")
     maps = {}
-    for name, weights in (("keras", shared_path("weights", "yolov4_mobilenet_v1_025_voc.h5")),
-                          ("tflite", exports[("tflite", "float32", False)].path),
-                          ("onnx", exports[("onnx", "float32", False)].path)):
+    for name, weights in (
+        ("keras", shared_path("weights", "yolov4_mobilenet_v1_025_voc.h5")),
+        ("tflite", exports[("tflite", "float32", False)].path),
+        ("onnx", exports[("onnx", "float32", False)].path),
+    ):
         out = tmp_path / name
         extra = ["--backbone", "mobilenetv1", "--alpha", "0.25"] if name == "keras" else []
-        code = get_map.main(["--data", root, "--weights", str(weights), "--out", str(out),
-                             "--no-progress"] + extra)
+        code = get_map.main(
+            ["--data", root, "--weights", str(weights), "--out", str(out), "--no-progress"] + extra
+        )
         assert code == 0, capsys.readouterr().err
         maps[name] = json.load(open(out / "results.json"))["voc"]["0.5"]["mAP"]
     capsys.readouterr()

@@ -1,4 +1,5 @@
 """The inference core reproduces the reference's detections with the real VOC weights."""
+
 import json
 import os
 
@@ -16,8 +17,9 @@ from utils.inference.detector import Detections, Detector, detections_to_dicts
 
 @pytest.fixture(scope="module")
 def detector():
-    return Detector.from_options("mobilenetv1", 0.25,
-                                 shared_path("weights", "yolov4_mobilenet_v1_025_voc.h5"))
+    return Detector.from_options(
+        "mobilenetv1", 0.25, shared_path("weights", "yolov4_mobilenet_v1_025_voc.h5")
+    )
 
 
 @pytest.fixture(scope="module")
@@ -95,8 +97,14 @@ def test_exif_rotated_jpeg_is_detected_upright(detector, street, tmp_path, refer
     exif[0x0112] = 8  # "rotate 90 CCW to display": store the pixels rotated the other way
     street.transpose(Image.Transpose.ROTATE_270).save(tmp_path / "r.jpg", exif=exif, quality=95)
     result = detector.detect(load_image(tmp_path / "r.jpg"))
-    assert_matches_reference(result.boxes, result.scores, result.class_ids,
-                             reference_runs[0]["detections"], min_iou=0.9, score_tol=0.05)
+    assert_matches_reference(
+        result.boxes,
+        result.scores,
+        result.class_ids,
+        reference_runs[0]["detections"],
+        min_iou=0.9,
+        score_tol=0.05,
+    )
 
 
 def test_plain_resize_of_an_input_sized_image_equals_letterbox(detector, street):
@@ -109,7 +117,7 @@ def test_plain_resize_of_an_input_sized_image_equals_letterbox(detector, street)
 def test_objectness_map_lines_up_with_detections(detector, street):
     heat = detector.objectness_map(street)
     assert heat.shape == (street.size[1], street.size[0])
-    assert 0.0 <= heat.min() and heat.max() <= 1.0
+    assert heat.min() >= 0.0 and heat.max() <= 1.0
     result = detector.detect(street)
     x1, y1, x2, y2 = result.clipped_boxes(*street.size)[0].astype(int)
     assert heat[y1:y2, x1:x2].max() > 0.5 > float(np.median(heat))
@@ -130,9 +138,13 @@ def test_weights_for_other_class_count_raise(tmp_path):
     classes = tmp_path / "three.txt"
     classes.write_text("a\nb\nc\n")
     with pytest.raises(WeightsMismatchError, match="20 classes"):
-        Detector.from_options("mobilenetv1", 0.25,
-                              shared_path("weights", "yolov4_mobilenet_v1_025_voc.h5"),
-                              classes_path=str(classes), input_size=128)
+        Detector.from_options(
+            "mobilenetv1",
+            0.25,
+            shared_path("weights", "yolov4_mobilenet_v1_025_voc.h5"),
+            classes_path=str(classes),
+            input_size=128,
+        )
     assert len(load_class_names()) == 20
 
 
@@ -143,8 +155,13 @@ def test_folded_batchnorm_model_reproduces_reference_outputs(detector):
     fused = detector.inference_model
     assert fused is not detector.model
     assert not any(isinstance(layer, keras.layers.BatchNormalization) for layer in fused.layers)
-    canvas = np.asarray(Image.open(shared_path("reference", "street_letterbox_416.png"))
-                        .convert("RGB"), np.float32)[None] / 255.0
+    canvas = (
+        np.asarray(
+            Image.open(shared_path("reference", "street_letterbox_416.png")).convert("RGB"),
+            np.float32,
+        )[None]
+        / 255.0
+    )
     reference = np.load(shared_path("reference", "street_v1_025_raw_outputs.npz"))
     for output, key in zip(fused(canvas, training=False), ("p5_13x13", "p4_26x26", "p3_52x52")):
         np.testing.assert_allclose(np.asarray(output)[0], reference[key], atol=1e-3, rtol=0)
@@ -167,6 +184,7 @@ def test_unfused_detector_follows_the_live_model():
 
 def test_input_size_must_fit_a_fixed_size_model(detector):
     from utils.config import ConfigError
+
     with pytest.raises(ConfigError, match="416x416"):
         Detector(detector.model, detector.class_names, input_size=320)
 
@@ -205,13 +223,18 @@ def test_batched_detection_equals_one_image_at_a_time(detector, street):
 def test_evaluation_gives_the_same_map_at_any_batch_size(detector):
     from utils.data import load_voc_split
     from utils.evaluation.evaluate import evaluate_detector
+
     names = load_class_names()
     root = shared_path("datasets", "voc_mini", "VOCdevkit", "VOC2007")
     samples, _ = load_voc_split(root, "test", names)
     detector.conf, detector.nms_iou = 0.001, 0.5
     try:
-        results = [evaluate_detector(detector, samples, names, progress=False, batch_size=size,
-                                     metric="both") for size in (1, 2, 8)]
+        results = [
+            evaluate_detector(
+                detector, samples, names, progress=False, batch_size=size, metric="both"
+            )
+            for size in (1, 2, 8)
+        ]
     finally:
         detector.conf, detector.nms_iou = 0.5, 0.3
     maps = [(r["voc"]["0.5"]["mAP"], r["coco"]["stats"]) for r in results]
@@ -220,13 +243,18 @@ def test_evaluation_gives_the_same_map_at_any_batch_size(detector):
 
 def test_eager_detector_for_one_image_matches_the_reference(detector, street, reference_runs):
     """predict.py on a single image runs untraced and unfolded: the same detections and map."""
-    eager = Detector.from_options("mobilenetv1", 0.25,
-                                  shared_path("weights", "yolov4_mobilenet_v1_025_voc.h5"),
-                                  fuse=False, traced=False)
+    eager = Detector.from_options(
+        "mobilenetv1",
+        0.25,
+        shared_path("weights", "yolov4_mobilenet_v1_025_voc.h5"),
+        fuse=False,
+        traced=False,
+    )
     for run in reference_runs:
         eager.conf = run["confidence"]
         found = eager.detect(street)
         assert len(found) == len(run["detections"])
         assert_matches_reference(found.boxes, found.scores, found.class_ids, run["detections"])
-    np.testing.assert_allclose(eager.objectness_map(street), detector.objectness_map(street),
-                               atol=1e-3)
+    np.testing.assert_allclose(
+        eager.objectness_map(street), detector.objectness_map(street), atol=1e-3
+    )

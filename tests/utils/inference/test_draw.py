@@ -1,17 +1,28 @@
 """Drawn results: coloured labelled boxes, readable fonts, crops and heat maps."""
+
 import numpy as np
 from PIL import Image, ImageFont
 
 from utils.inference.detector import Detections
-from utils.inference.draw import (class_colors, count_by_class, crop_detections, draw_detections,
-                                  heatmap_overlay, label_font, save_heatmap)
+from utils.inference.draw import (
+    class_colors,
+    count_by_class,
+    crop_detections,
+    draw_detections,
+    heatmap_overlay,
+    label_font,
+    save_heatmap,
+)
 
 NAMES = ["cat", "dog", "person"]
 
 
 def detections():
-    return Detections(np.array([[10, 20, 60, 90], [-5, 50, 300, 400]], np.float32),
-                      np.array([0.9, 0.6], np.float32), np.array([2, 0], np.int32))
+    return Detections(
+        np.array([[10, 20, 60, 90], [-5, 50, 300, 400]], np.float32),
+        np.array([0.9, 0.6], np.float32),
+        np.array([2, 0], np.int32),
+    )
 
 
 def test_colors_are_distinct_per_class():
@@ -29,9 +40,9 @@ def test_boxes_and_labels_are_drawn_in_class_colours():
     image = Image.new("RGB", (200, 150), (0, 0, 0))
     drawn = np.asarray(draw_detections(image, detections(), NAMES))
     person = class_colors(3)[2]
-    assert tuple(drawn[55, 10]) == person          # left edge of the person box
-    assert (np.asarray(image) == 0).all()           # the input is not modified
-    assert (drawn != 0).any(axis=-1).sum() > 500    # label backgrounds were filled
+    assert tuple(drawn[55, 10]) == person  # left edge of the person box
+    assert (np.asarray(image) == 0).all()  # the input is not modified
+    assert (drawn != 0).any(axis=-1).sum() > 500  # label backgrounds were filled
 
 
 def label_height(width, height):
@@ -45,7 +56,7 @@ def label_height(width, height):
 
 def test_labels_scale_with_the_image_and_stay_readable():
     small, large = label_height(120, 90), label_height(1600, 1200)
-    assert small >= 11          # never below a readable size
+    assert small >= 11  # never below a readable size
     assert large >= 2.5 * small  # and about 3% of the height on big images
 
 
@@ -60,7 +71,7 @@ def test_heatmap_png(tmp_path):
     heat = np.zeros((48, 64), np.float32)
     heat[10:20, 10:20] = 1.0
     blended = np.asarray(heatmap_overlay(image, heat))
-    assert blended[15, 15, 0] > blended[40, 60, 0]    # hot is red, cold is blue
+    assert blended[15, 15, 0] > blended[40, 60, 0]  # hot is red, cold is blue
     path = save_heatmap(image, heat, str(tmp_path / "h.png"))
     assert Image.open(path).format == "PNG"
 

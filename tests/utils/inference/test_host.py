@@ -1,5 +1,6 @@
 """Host (NumPy/OpenCV) decoding and NMS give the graph's detections, on the reference's own raw
 head outputs."""
+
 import json
 
 import numpy as np
@@ -41,16 +42,19 @@ def test_host_path_equals_the_graph_at_evaluation_settings(raw_outputs):
 
     from utils.inference.postprocess import class_aware_nms as graph_nms
     from utils.inference.postprocess import decode_outputs, yxyx_to_xyxy
+
     outputs, _ = raw_outputs
     host_boxes, host_scores, host_classes = _host_detections(outputs, 0.001, 0.5, 300)
-    boxes, objectness, class_probs = decode_outputs([tf.constant(o[None]) for o in outputs],
-                                                    load_anchors(), ANCHORS_MASK, 20, (416, 416))
+    boxes, objectness, class_probs = decode_outputs(
+        [tf.constant(o[None]) for o in outputs], load_anchors(), ANCHORS_MASK, 20, (416, 416)
+    )
     transform = image_transform((1330, 1330), (416, 416), letterbox=True)
     offset = np.array([transform[0], transform[1]] * 2, np.float32)
     scale = np.array([transform[2], transform[3]] * 2, np.float32)
     boxes = (np.asarray(boxes) - offset) / scale
-    g_boxes, g_scores, g_classes = graph_nms(tf.constant(boxes), objectness[:, None] * class_probs,
-                                             0.001, 0.5, 300)
+    g_boxes, g_scores, g_classes = graph_nms(
+        tf.constant(boxes), objectness[:, None] * class_probs, 0.001, 0.5, 300
+    )
     g_boxes = np.asarray(yxyx_to_xyxy(g_boxes))
     assert len(host_scores) == len(g_scores) > 100
     np.testing.assert_allclose(np.sort(host_scores), np.sort(g_scores.numpy()), atol=1e-5)

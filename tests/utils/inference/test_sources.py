@@ -1,9 +1,15 @@
 """Sources: what a --source string means, and clear errors when it cannot be used."""
+
 import pytest
 from PIL import Image
 
-from utils.inference.sources import (SourceError, classify_source, list_images, open_capture,
-                                     sample_image_path)
+from utils.inference.sources import (
+    SourceError,
+    classify_source,
+    list_images,
+    open_capture,
+    sample_image_path,
+)
 
 
 def test_default_source_is_a_shipped_sample_photo():

@@ -1,4 +1,5 @@
 """The fused optimisers take Keras' steps: same variables, same formulas, one kernel each."""
+
 import keras
 import numpy as np
 import pytest
@@ -14,8 +15,10 @@ def _run(optimizer, steps=5):
     gamma = keras.Variable(np.ones(8, np.float32), name="gamma")
     variables = [kernel, gamma]
     optimizer.build(variables)
-    grads = [[tf.constant(rng.normal(size=v.shape).astype(np.float32)) for v in variables]
-             for _ in range(steps)]
+    grads = [
+        [tf.constant(rng.normal(size=v.shape).astype(np.float32)) for v in variables]
+        for _ in range(steps)
+    ]
 
     @tf.function
     def step(gradients):
@@ -27,13 +30,22 @@ def _run(optimizer, steps=5):
     return [v.numpy() for v in variables] + [v.numpy() for v in optimizer.variables]
 
 
-@pytest.mark.parametrize("fused, plain", [
-    (lambda: FusedAdamW(learning_rate=0.01, beta_1=0.937, weight_decay=5e-4),
-     lambda: keras.optimizers.AdamW(learning_rate=0.01, beta_1=0.937, weight_decay=5e-4)),
-    (lambda: FusedSGD(learning_rate=0.01, momentum=0.937, nesterov=True, weight_decay=5e-4),
-     lambda: keras.optimizers.SGD(learning_rate=0.01, momentum=0.937, nesterov=True,
-                                  weight_decay=5e-4)),
-], ids=["adamw", "sgd-nesterov"])
+@pytest.mark.parametrize(
+    "fused, plain",
+    [
+        (
+            lambda: FusedAdamW(learning_rate=0.01, beta_1=0.937, weight_decay=5e-4),
+            lambda: keras.optimizers.AdamW(learning_rate=0.01, beta_1=0.937, weight_decay=5e-4),
+        ),
+        (
+            lambda: FusedSGD(learning_rate=0.01, momentum=0.937, nesterov=True, weight_decay=5e-4),
+            lambda: keras.optimizers.SGD(
+                learning_rate=0.01, momentum=0.937, nesterov=True, weight_decay=5e-4
+            ),
+        ),
+    ],
+    ids=["adamw", "sgd-nesterov"],
+)
 def test_fused_update_equals_keras(fused, plain):
     fused, plain = fused(), plain()
     for optimizer in (fused, plain):
@@ -55,7 +67,10 @@ def test_fused_step_graph_is_small():
         optimizer = build_optimizer(name, 1e-3, weight_decay=0.0)
         optimizer.build(variables)
         grads = [tf.ones((4, 4))] * len(variables)
-        graph = tf.function(lambda g, o=optimizer: o.apply_gradients(zip(g, variables))
-                            ).get_concrete_function(grads).graph
+        graph = (
+            tf.function(lambda g, o=optimizer: o.apply_gradients(zip(g, variables)))
+            .get_concrete_function(grads)
+            .graph
+        )
         counts[name] = len(graph.get_operations()) / len(variables)
     assert counts["adam"] < 16 and counts["sgd"] < 12, counts
