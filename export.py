@@ -60,6 +60,7 @@ def build_parser():
 def check_args(args):
     """Raise UsageError for flag values that cannot work, before anything slow happens."""
     from nets import get_backbone
+    from utils.cli import check_output_path
     from utils.config import parse_input_size
 
     check_range(args.calib_images, "--calib-images", 1)
@@ -68,18 +69,30 @@ def check_args(args):
         raise UsageError(
             "--int8 needs calibration images: --data VOC_FOLDER (e.g. your training set)"
         )
-    if args.int8 and "tflite" not in args.format:
-        raise UsageError("--int8 applies to TFLite: add --format tflite")
-    if args.half and "tflite" not in args.format:
-        raise UsageError("--half applies to TFLite: add --format tflite")
+    check_switches(args)
     get_backbone(args.backbone, args.alpha)
     args.input_size = parse_input_size(args.input_size)
-    try:
-        os.makedirs(args.out, exist_ok=True)
-    except OSError as exc:
-        raise UsageError(f"--out {args.out}: cannot create it ({exc.strerror})") from None
-    if not os.access(args.out, os.W_OK | os.X_OK):
-        raise UsageError(f"--out {args.out}: not writable")
+    # --out is checked with every tool's output paths (utils.cli.check_output_paths, also
+    # here for callers of run()); it is created now, before anything slow.
+    check_output_path("--out", args.out, "folder")
+    os.makedirs(args.out, exist_ok=True)
+
+
+def check_switches(args):
+    """A switch that adds a format (--half, --int8) needs that format's family in --format."""
+    from utils import formats
+
+    for switch in formats.switches():
+        if not getattr(args, switch):
+            continue
+        adds = [f for f in formats.model_formats() if f.switch == switch]
+        if not any(f.family in args.format for f in adds):
+            family = adds[0].family
+            raise UsageError(
+                f"--{switch} applies to {family}: add --format {family}"
+                if len(adds) == 1
+                else f"--{switch} applies to {', '.join(f.family for f in adds)}"
+            )
 
 
 def calibration_canvases(data, split, class_names, count, input_size, progress=True):
@@ -115,7 +128,7 @@ def calibration_canvases(data, split, class_names, count, input_size, progress=T
 
 
 def print_summary(results):
-    rows = [("format", "variant", "file", "MB", "check against Keras")]
+    rows = [("format", "variant", "file", "MB", "check (its runtime against its source graph)")]
     rows += [
         (r.format, r.variant, os.path.basename(r.path), f"{r.size_mb:.2f}", r.parity)
         for r in results

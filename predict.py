@@ -12,6 +12,7 @@ Examples:
 
 import os
 import sys
+from dataclasses import dataclass, field
 
 from utils.cli import (
     ArgumentParser,
@@ -91,8 +92,49 @@ def make_detector(args, single_image=False):
 
 def run(args):
     """Everything predict.py does, given parsed arguments; returns the exit status."""
+    check_args(args)
+    source = open_source(args)
+    # Folding batch norms (a second model build) and tracing the graph pay off from a few
+    # images on; one image gets its result sooner without either (the same detections).
+    detector = make_detector(args, single_image=source.kind == "image" and args.mode != "fps")
+    progress = progress_log(args.quiet)
+    progress(f"model: {detector.describe()}")
+    report = getattr(detector.model, "load_report", None)
+    if report is not None:
+        progress(report.summary())
+    if args.mode == "fps":
+        return report_speed(detector, source.paths[0], args.runs)
+    records, failures = detect(args, detector, source, progress)
+    if args.json:
+        from utils.inference import jobs
+
+        jobs.write_json(args.json, records, detector.describe())
+        progress(f"results -> {args.json}")
+    return failure_status(failures, source.paths)
+
+
+def log(message):
+    print(message, flush=True)
+
+
+def progress_log(quiet):
+    """Where progress messages go: :func:`log`, or nowhere with --quiet."""
+    return (lambda message: None) if quiet else log
+
+
+@dataclass
+class Source:
+    """What --source names, checked before the model loads."""
+
+    kind: str  # "image", "folder", "video" or "camera"
+    value: object  # the path or the camera index
+    paths: list = field(default_factory=list)  # the images of an image or folder source
+    capture: object = None  # the opened video file or camera
+
+
+def open_source(args):
+    """Classify and open --source: a bad one fails before seconds go into the model."""
     from utils.data.images import load_image
-    from utils.inference import jobs
     from utils.inference.sources import (
         SourceError,
         check_gui,
@@ -101,92 +143,85 @@ def run(args):
         open_capture,
     )
 
-    def log(message):
-        print(message, flush=True)
-
-    def progress(message):
-        if not args.quiet:
-            log(message)
-
-    check_args(args)
     kind, value = classify_source(args.source)
     if args.show:
         check_gui()
     if args.mode != "predict" and kind in ("video", "camera"):
         raise SourceError(f"--mode {args.mode} works on images and folders, not on {kind}s")
-    # Fail on a bad source before spending seconds on the model.
-    capture = None
     if kind == "folder":
         paths = list_images(value)
         if not paths:
             raise SourceError(f"{value}: no image files in this folder")
-    elif kind == "image":
+        return Source(kind, value, paths)
+    if kind == "image":
         load_image(value)
-        paths = [value]
-    else:
-        capture = open_capture(kind, value)
-    # Folding batch norms (a second model build) and tracing the graph pay off from a few
-    # images on; one image gets its result sooner without either (the same detections).
-    detector = make_detector(args, single_image=kind == "image" and args.mode != "fps")
-    progress(f"model: {detector.describe()}")
-    report = getattr(detector.model, "load_report", None)
-    if report is not None:
-        progress(report.summary())
+        return Source(kind, value, [value])
+    return Source(kind, value, capture=open_capture(kind, value))
 
-    records, failures = [], []
-    if args.mode == "fps":
-        image = load_image(paths[0])
-        stats = jobs.time_detector(detector, image, runs=args.runs)
-        log(f"{paths[0]} ({image.size[0]}x{image.size[1]}), {args.runs} runs, batch 1")
-        log(
-            f"end to end (preprocess + model + decode + NMS): mean "
-            f"{stats['end_to_end_ms_mean']:.1f} ms, median {stats['end_to_end_ms_median']:.1f} "
-            f"ms, {1000.0 / stats['end_to_end_ms_mean']:.1f} FPS"
-        )
-        log(
-            f"model + decode + NMS only:                     mean {stats['graph_ms_mean']:.1f} "
-            f"ms, median {stats['graph_ms_median']:.1f} ms, "
-            f"{1000.0 / stats['graph_ms_mean']:.1f} FPS"
-        )
-        return 0
+
+def report_speed(detector, path, runs):
+    """--mode fps: print the detector's latencies on one image; returns the exit status."""
+    from utils.data.images import load_image
+    from utils.inference import jobs
+
+    image = load_image(path)
+    stats = jobs.time_detector(detector, image, runs=runs)
+    log(f"{path} ({image.size[0]}x{image.size[1]}), {runs} runs, batch 1")
+    log(
+        f"end to end (preprocess + model + decode + NMS): mean "
+        f"{stats['end_to_end_ms_mean']:.1f} ms, median {stats['end_to_end_ms_median']:.1f} "
+        f"ms, {1000.0 / stats['end_to_end_ms_mean']:.1f} FPS"
+    )
+    log(
+        f"model + decode + NMS only:                     mean {stats['graph_ms_mean']:.1f} "
+        f"ms, median {stats['graph_ms_median']:.1f} ms, "
+        f"{1000.0 / stats['graph_ms_mean']:.1f} FPS"
+    )
+    return 0
+
+
+def detect(args, detector, source, progress):
+    """Run the --mode job on the source: (JSON records, paths of images that were unreadable)."""
+    from utils.inference import jobs
+
     if args.mode == "heatmap":
-        failures = jobs.save_heatmaps(detector, paths, args.save_dir, log=progress)
-    elif kind in ("video", "camera"):
+        return [], jobs.save_heatmaps(detector, source.paths, args.save_dir, log=progress)
+    if source.kind in ("video", "camera"):
         records = jobs.predict_video(
             detector,
-            kind,
-            value,
+            source.kind,
+            source.value,
             args.save_dir,
             collect_records=bool(args.json),
             show=args.show,
             progress=not args.quiet,
             log=progress,
-            capture=capture,
+            capture=source.capture,
         )
-    else:
-        records, failures = jobs.predict_images(
-            detector,
-            paths,
-            args.save_dir,
-            crop=args.crop,
-            count=args.count,
-            show=args.show,
-            log=log,
-            verbose=not args.quiet,
-            batch_size=args.batch_size,
-        )
-    if args.json:
-        jobs.write_json(args.json, records, detector.describe())
-        progress(f"results -> {args.json}")
-    if failures:
-        print(
-            f"{len(failures)} of {len(paths)} images could not be read: "
-            + ", ".join(os.path.basename(p) for p in failures),
-            file=sys.stderr,
-        )
-        if len(failures) == len(paths):
-            return 1
-    return 0
+        return records, []
+    return jobs.predict_images(
+        detector,
+        source.paths,
+        args.save_dir,
+        crop=args.crop,
+        count=args.count,
+        show=args.show,
+        log=log,
+        verbose=not args.quiet,
+        batch_size=args.batch_size,
+    )
+
+
+def failure_status(failures, paths):
+    """Name the images that could not be read; the exit status is 1 when none could."""
+    if not failures:
+        return 0
+    print(
+        f"{len(failures)} of {len(paths)} images could not be read: "
+        + ", ".join(os.path.basename(p) for p in failures),
+        file=sys.stderr,
+    )
+    return 1 if len(failures) == len(paths) else 0
 
 
 def main(argv=None):

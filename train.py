@@ -12,10 +12,14 @@ history.csv (losses, learning rate, mAP per epoch), loss.png, map.png, tensorboa
 resumable state train_state.json + train_state.npz.
 """
 
+from __future__ import annotations
+
 import argparse
 import os
 import sys
 import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from nets.errors import UserError
 from utils.cli import (
@@ -30,6 +34,13 @@ from utils.cli import (
     run_cli,
 )
 from utils.options import LR_PER_64, add_options, default, detection_defaults
+
+if TYPE_CHECKING:  # TensorFlow loads only once the strategy is chosen
+    import keras
+    import numpy as np
+
+    from utils.data import Sample
+    from utils.training import TrainSettings
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 MODE = "train"
@@ -251,11 +262,52 @@ def print_settings(rows):
     print(line)
 
 
+@dataclass
+class TrainingJob:
+    """What ``run`` prepares before training: the settings, the initialised model, the data."""
+
+    settings: TrainSettings
+    body: keras.Model  # yolo_body, with its initial or resumed weights
+    anchors: np.ndarray
+    class_names: list[str]
+    train_samples: list[Sample]
+    val_samples: list[Sample]
+    resume_state: tuple[dict, dict] | None  # (state, arrays) of the run continued by --resume
+
+
 def run(args):
     """Everything train.py does, given parsed arguments; returns the exit status."""
     check_args(args)
-    # The strategy comes before any other TensorFlow work (multi-worker collectives, logical
-    # CPU devices).
+    distribution = choose_distribution(args)
+    job = prepare_job(args, distribution)
+    from utils import files
+
+    if distribution.is_chief:
+        text = "\n".join(job.class_names) + "\n"
+        files.write_text(os.path.join(args.save_dir, "classes.txt"), text)
+    print_settings(
+        settings_rows(
+            args,
+            job.settings,
+            job.class_names,
+            job.train_samples,
+            job.val_samples,
+            job.resume_state,
+            distribution,
+        )
+    )
+    start = time.perf_counter()
+    try:
+        result = train_job(args, job, distribution)
+    except KeyboardInterrupt:
+        return save_interrupted(job.body, args.save_dir, distribution)
+    minutes = (time.perf_counter() - start) / 60
+    return report_result(result, args, job.settings, distribution, minutes)
+
+
+def choose_distribution(args):
+    """The distribution strategy, chosen before any other TensorFlow work (multi-worker
+    collectives, logical CPU devices); the batch sizes must split between its replicas."""
     from utils.quiet import import_tensorflow_quietly
 
     def choose_strategy():
@@ -269,13 +321,18 @@ def run(args):
     check_global_batch(args.batch_size, distribution.num_replicas)
     if args.freeze_epochs:
         check_global_batch(args.freeze_batch_size, distribution.num_replicas, "--freeze-batch-size")
+    return distribution
+
+
+def prepare_job(args, distribution):
+    """Read the class list, anchors, data and any state to resume; build and initialise the
+    model; turn the flags into training settings."""
     import keras
 
-    from nets import yolo_body
     from utils.config import load_anchors, load_class_names, parse_input_size
     from utils.options import DEFAULT_ANCHORS_PATH
-    from utils.training import TrainSettings, initialise_weights, train_detector
-    from utils.training.state import load_training_state, save_checkpoint
+    from utils.training import TrainSettings
+    from utils.training.state import load_training_state
 
     input_size = parse_input_size(args.input_size)
     anchors = load_anchors(args.anchors or DEFAULT_ANCHORS_PATH)
@@ -286,59 +343,78 @@ def run(args):
     resume_state = load_training_state(args.save_dir) if args.resume else None
     if resume_state is None:
         plan_random_initialisation(args)
-    if args.mixed_precision:
-        keras.mixed_precision.set_global_policy(mixed_precision_policy())
-    if args.seed is not None:  # seeds the random initial weights too
-        keras.utils.set_random_seed(int(args.seed))
-    with distribution.strategy.scope():
-        body = yolo_body(
-            input_size, num_classes=len(class_names), backbone=args.backbone, alpha=args.alpha
-        )
-    if resume_state is None:
-        print(initialise_weights(body, args.weights, args.backbone, args.alpha))
-
+    body = build_body(args, input_size, len(class_names), distribution, resume_state)
     settings = TrainSettings.from_args(
         args,
         input_size=input_size,
         mixed_precision=keras.mixed_precision.global_policy().name == "mixed_float16",
         verbose=2 if args.quiet or not sys.stdout.isatty() else 1,
     )
-    from utils import files
-
-    if distribution.is_chief:
-        files.write_text(os.path.join(args.save_dir, "classes.txt"), "\n".join(class_names) + "\n")
-    print_settings(
-        settings_rows(
-            args, settings, class_names, train_samples, val_samples, resume_state, distribution
-        )
+    return TrainingJob(
+        settings, body, anchors, class_names, train_samples, val_samples, resume_state
     )
 
-    start = time.perf_counter()
+
+def build_body(args, input_size, num_classes, distribution, resume_state):
+    """The yolo_body model in the strategy's scope; a new run's gets its initial weights (a
+    resumed run's come from its state)."""
+    import keras
+
+    from nets import yolo_body
+    from utils.training import initialise_weights
+
+    if args.mixed_precision:
+        keras.mixed_precision.set_global_policy(mixed_precision_policy())
+    if args.seed is not None:  # seeds the random initial weights too
+        keras.utils.set_random_seed(int(args.seed))
+    with distribution.strategy.scope():
+        body = yolo_body(
+            input_size, num_classes=num_classes, backbone=args.backbone, alpha=args.alpha
+        )
+    if resume_state is None:
+        print(initialise_weights(body, args.weights, args.backbone, args.alpha))
+    return body
+
+
+def train_job(args, job, distribution):
+    """The trained run's ``TrainResult``; a full disk's error says what the run kept."""
+    from utils import files
+    from utils.training import train_detector
+
     try:
-        result = train_detector(
-            settings,
-            body,
-            train_samples,
-            val_samples,
-            class_names,
-            anchors,
-            resume_state=resume_state,
+        return train_detector(
+            job.settings,
+            job.body,
+            job.train_samples,
+            job.val_samples,
+            job.class_names,
+            job.anchors,
+            resume_state=job.resume_state,
             record={"args": vars(args)},
             distribution=distribution,
         )
     except files.DiskFullError as exc:
         raise files.DiskFullError(exc.errno, f"{exc}; {progress_kept(args.save_dir)}") from None
-    except KeyboardInterrupt:
-        if not distribution.is_chief:
-            return EXIT_INTERRUPTED
-        path = save_checkpoint(body, os.path.join(args.save_dir, "interrupted.h5"))
-        print(
-            f"\ninterrupted: {path} holds the current weights; last.h5 the last finished "
-            f"epoch. Continue with: python train.py --save-dir {args.save_dir} --resume",
-            file=sys.stderr,
-        )
+
+
+def save_interrupted(body, save_dir, distribution):
+    """After Ctrl-C the chief keeps the current weights in interrupted.h5 and says how to go
+    on; returns the exit status."""
+    from utils.training.state import save_checkpoint
+
+    if not distribution.is_chief:
         return EXIT_INTERRUPTED
-    minutes = (time.perf_counter() - start) / 60
+    path = save_checkpoint(body, os.path.join(save_dir, "interrupted.h5"))
+    print(
+        f"\ninterrupted: {path} holds the current weights; last.h5 the last finished "
+        f"epoch. Continue with: python train.py --save-dir {save_dir} --resume",
+        file=sys.stderr,
+    )
+    return EXIT_INTERRUPTED
+
+
+def report_result(result, args, settings, distribution, minutes):
+    """Say how the run ended; returns the exit status (1 when the loss became NaN/inf)."""
     if result.stopped_by_nan:
         print(
             f"train.py: stopped: the loss became NaN/inf in epoch {result.epochs_done + 1}. "
@@ -348,13 +424,6 @@ def run(args):
             file=sys.stderr,
         )
         return 1
-    best = ""
-    if result.best_metric is not None:
-        best = (
-            f"; best mAP@0.5 {result.best_metric:.1%}"
-            if result.best_mode == "map50"
-            else f"; best val loss {result.best_metric:.4f}"
-        )
     if not distribution.is_chief:
         print(
             f"done: {result.epochs_done} epochs in {minutes:.1f} min as "
@@ -363,10 +432,20 @@ def run(args):
         )
         return 0
     print(
-        f"done: {result.epochs_done} epochs in {minutes:.1f} min{best}; checkpoints in "
-        f"{args.save_dir} (last.h5, best.h5{', weight averages' if settings.ema else ''})"
+        f"done: {result.epochs_done} epochs in {minutes:.1f} min{best_summary(result)}; "
+        f"checkpoints in {args.save_dir} (last.h5, best.h5"
+        f"{', weight averages' if settings.ema else ''})"
     )
     return 0
+
+
+def best_summary(result):
+    """'; best mAP@0.5 ...' or '; best val loss ...' for the closing line ('' without one)."""
+    if result.best_metric is None:
+        return ""
+    if result.best_mode == "map50":
+        return f"; best mAP@0.5 {result.best_metric:.1%}"
+    return f"; best val loss {result.best_metric:.4f}"
 
 
 def progress_kept(save_dir):

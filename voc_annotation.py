@@ -10,7 +10,14 @@ import re
 import sys
 
 from utils import files
-from utils.cli import ArgumentParser, apply_max_pixels, check_range, check_seed, run_cli
+from utils.cli import (
+    ArgumentParser,
+    apply_max_pixels,
+    check_output_path,
+    check_range,
+    check_seed,
+    run_cli,
+)
 from utils.config import load_class_names
 from utils.data import (
     SPLIT_NAMES,
@@ -115,6 +122,11 @@ def run(args):
     class_names = load_class_names(args.classes)
     voc_root = resolve_voc_root(args.data)
     had_splits = bool(existing_splits(voc_root))
+    if args.overwrite_splits or not had_splits:  # the split files will be written
+        split_dir = os.path.dirname(split_path(voc_root, "train"))
+        check_output_path(
+            "--data", split_dir, "folder", label=f"--data {args.data}: split files in {split_dir}"
+        )
     splits = write_voc_splits(
         voc_root,
         args.trainval_percent,

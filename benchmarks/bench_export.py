@@ -35,7 +35,7 @@ from utils.evaluation.evaluate import evaluate_detector
 from utils.export.exporter import export_model
 from utils.inference.detector import Detector, load_model
 from utils.inference.runtime_detector import RuntimeDetector
-from utils.inference.runtimes import open_runtime
+from utils.formats import open_runtime
 
 SHARED = os.path.join(os.path.dirname(ROOT), "shared")
 STREET = os.path.join(SHARED, "reference", "street.jpg")

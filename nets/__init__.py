@@ -4,7 +4,10 @@ The registry, the anchor layout and the errors are plain Python; the names that 
 (``yolo_body``, ``load_weights``, ...) are imported on first use, so ``import nets`` is cheap.
 """
 
+from __future__ import annotations
+
 import importlib
+from typing import TYPE_CHECKING, Any
 
 from nets.anchors import ANCHORS_MASK, STRIDES
 from nets.backbones import (
@@ -15,6 +18,10 @@ from nets.backbones import (
     register_backbone,
 )
 from nets.errors import ModelConfigError, UnknownBackboneError, UserError, WeightsMismatchError
+
+if TYPE_CHECKING:  # type checkers see the lazy names' real signatures
+    from nets.weights import LoadReport, load_weights, save_weights
+    from nets.yolo import yolo_body
 
 _LAZY = {
     "yolo_body": "nets.yolo",
@@ -42,7 +49,7 @@ __all__ = [
 ]
 
 
-def __getattr__(name):
+def __getattr__(name: str) -> Any:
     if name in _LAZY:
         return getattr(importlib.import_module(_LAZY[name]), name)
     raise AttributeError(f"module 'nets' has no attribute {name!r}")

@@ -5,30 +5,32 @@ Decoding lives here once and serves both inference (``utils.inference.postproces
 loss (``nets.loss``), so the two can never disagree about what a raw output means.
 """
 
+from __future__ import annotations
+
 import math
+from collections.abc import Mapping, Sequence
 
 import keras
 import numpy as np
 import tensorflow as tf
 from keras import layers
+from numpy.typing import ArrayLike
 
+from nets.anchors import BOX_AND_OBJECTNESS, MAX_LOG_WH
 from nets.layers import depthwise_separable
 
 # Head levels in output order, each named after the neck level it reads.
 HEAD_LEVELS = ("p5", "p4", "p3")
-# Raw width/height logits are clipped here before exp(): a diverging training step cannot
-# produce inf boxes, and no real box is anywhere near exp(10) times its anchor.
-MAX_LOG_WH = 10.0
-# Per anchor: 4 box values, then objectness, then one score per class.
-BOX_AND_OBJECTNESS = 5
 
 
-def head_layer_name(level):
+def head_layer_name(level: str) -> str:
     """Name of the output convolution of head ``level`` ('p5', 'p4' or 'p3')."""
     return f"head_{level}_out"
 
 
-def build_head(x, filters, num_outputs, level):
+def build_head(
+    x: keras.KerasTensor, filters: int, num_outputs: int, level: str
+) -> keras.KerasTensor:
     """Depthwise-separable block, then the 1x1 output convolution (raw logits).
 
     The output convolution computes in float32 even under a mixed-precision policy: box
@@ -47,12 +49,14 @@ def build_head(x, filters, num_outputs, level):
     )(x)
 
 
-def head_layers(model):
+def head_layers(model: keras.Model) -> dict[str, keras.layers.Layer]:
     """{level: output convolution layer} of a ``yolo_body`` model."""
     return {level: model.get_layer(head_layer_name(level)) for level in HEAD_LEVELS}
 
 
-def decode_head(raw, anchors, num_classes, input_hw):
+def decode_head(
+    raw: tf.Tensor, anchors: ArrayLike, num_classes: int, input_hw: Sequence[int] | tf.Tensor
+) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor]:
     """Decode one level's raw output.
 
     Args:
@@ -67,8 +71,8 @@ def decode_head(raw, anchors, num_classes, input_hw):
         (B, H, W, A, C); and ``raw`` reshaped to (B, H, W, A, 5 + C).
         xy = (sigmoid(t_xy) + cell) / grid, wh = exp(min(t_wh, 10)) * anchor / input size.
     """
-    anchors = tf.constant(np.asarray(anchors, np.float32).reshape(-1, 2))
-    num_anchors = int(anchors.shape[0])
+    anchor_wh = tf.constant(np.asarray(anchors, np.float32).reshape(-1, 2))
+    num_anchors = int(anchor_wh.shape[0])
     raw = tf.cast(raw, tf.float32)
     shape = tf.shape(raw)
     grid_h, grid_w = shape[1], shape[2]
@@ -84,11 +88,13 @@ def decode_head(raw, anchors, num_classes, input_hw):
     # zero-filled copy of the whole tensor, a split's is one concatenation.
     t_xy, t_wh, obj_logits, cls_logits = tf.split(feats, [2, 2, 1, num_classes], axis=-1)
     xy = (tf.sigmoid(t_xy) + cell) / grid_wh
-    wh = tf.exp(tf.minimum(t_wh, MAX_LOG_WH)) * anchors / input_wh
+    wh = tf.exp(tf.minimum(t_wh, MAX_LOG_WH)) * anchor_wh / input_wh
     return xy, wh, obj_logits[..., 0], cls_logits, feats
 
 
-def init_head_priors(model, objects_per_image=8, input_side=640):
+def init_head_priors(
+    model: keras.Model, objects_per_image: float = 8, input_side: int = 640
+) -> None:
     """Bias the heads towards 'background' and uniform classes (YOLOv5's prior).
 
     Objectness bias log(8 / cells) per level and class bias log(0.6 / (C - 0.99)), so a fresh
@@ -106,7 +112,9 @@ def init_head_priors(model, objects_per_image=8, input_side=640):
         layer.set_weights([kernel, bias])
 
 
-def transfer_box_channels(model, source_heads):
+def transfer_box_channels(
+    model: keras.Model, source_heads: Mapping[str, Sequence[np.ndarray]]
+) -> int:
     """Copy the (tx, ty, tw, th, obj) channels of every anchor from heads of another class count.
 
     Args:

@@ -5,8 +5,15 @@ identical, node for node, to the one the reference implementation builds. That
 matters: the reference's weight files are stored in Keras' depth-sorted graph order.
 """
 
+from __future__ import annotations
+
+from collections.abc import Callable
+
 import keras
 from keras import layers
+
+# What an activation argument may be: a Keras activation name or a function of a tensor.
+ActivationLike = str | Callable[[keras.KerasTensor], keras.KerasTensor]
 
 BN_EPSILON = 1e-3  # Keras' default, which the reference uses everywhere but DenseNet's stem.
 
@@ -104,24 +111,24 @@ class BatchNorm(layers.BatchNormalization):
         )
 
 
-def relu6(name=None):
+def relu6(name: str | None = None) -> layers.ReLU:
     return layers.ReLU(max_value=6.0, name=name)
 
 
 @keras.saving.register_keras_serializable(package="yolov4_lite")
-def hard_swish(x):
+def hard_swish(x: keras.KerasTensor) -> keras.KerasTensor:
     """x * relu6(x + 3) / 6, as MobileNetV3 defines it."""
     return x * keras.ops.relu6(x + 3.0) / 6.0
 
 
 @keras.saving.register_keras_serializable(package="yolov4_lite")
-def hard_sigmoid_v3(x):
+def hard_sigmoid_v3(x: keras.KerasTensor) -> keras.KerasTensor:
     """relu6(x + 3) / 6: the gate of MobileNetV3's squeeze-excite."""
     return keras.ops.relu6(x + 3.0) / 6.0
 
 
 @keras.saving.register_keras_serializable(package="yolov4_lite")
-def hard_sigmoid_legacy(x):
+def hard_sigmoid_legacy(x: keras.KerasTensor) -> keras.KerasTensor:
     """clip(0.2 x + 0.5, 0, 1): TF <= 2.15's 'hard_sigmoid', which the reference GhostNet used.
 
     Keras 3 redefined 'hard_sigmoid' as relu6(x + 3) / 6, so the string would silently
@@ -130,14 +137,20 @@ def hard_sigmoid_legacy(x):
     return keras.ops.clip(0.2 * x + 0.5, 0.0, 1.0)
 
 
-def conv_layer_name(block):
+def conv_layer_name(block: str) -> str:
     """Name of the convolution inside the :func:`conv_bn_act` block named ``block``."""
     return f"{block}_conv"
 
 
 def conv_bn_act(
-    x, filters, kernel_size=1, strides=1, activation="relu6", name=None, weight_decay=5e-4
-):
+    x: keras.KerasTensor,
+    filters: int,
+    kernel_size: int | tuple[int, int] = 1,
+    strides: int | tuple[int, int] = 1,
+    activation: ActivationLike = "relu6",
+    name: str | None = None,
+    weight_decay: float = 5e-4,
+) -> keras.KerasTensor:
     """Conv (no bias) + BatchNorm + activation: the reference's 'DarknetConv2D_BN_Leaky' block."""
     x = layers.Conv2D(
         filters,
@@ -153,7 +166,13 @@ def conv_bn_act(
     return _activation(activation, None if name is None else f"{name}_act")(x)
 
 
-def depthwise_separable(x, filters, strides=1, name=None, weight_decay=5e-4):
+def depthwise_separable(
+    x: keras.KerasTensor,
+    filters: int,
+    strides: int | tuple[int, int] = 1,
+    name: str | None = None,
+    weight_decay: float = 5e-4,
+) -> keras.KerasTensor:
     """3x3 depthwise + BN + ReLU6, then 1x1 conv + BN + ReLU6."""
     x = layers.DepthwiseConv2D(
         3,
@@ -170,13 +189,13 @@ def depthwise_separable(x, filters, strides=1, name=None, weight_decay=5e-4):
     )
 
 
-def _activation(activation, name):
+def _activation(activation: ActivationLike, name: str | None) -> keras.layers.Layer:
     if activation == "relu6":
         return relu6(name)
     return layers.Activation(activation, name=name)
 
 
-def make_divisible(value, divisor=8, min_value=None):
+def make_divisible(value: float, divisor: int = 8, min_value: int | None = None) -> int:
     """Round a channel count to a multiple of ``divisor``, never more than 10% below ``value``.
 
     The rule MobileNetV2/V3 use to scale widths by alpha (and so the reference's layer shapes).

@@ -9,10 +9,14 @@ Everything is vectorised over the batch (no ``while_loop``); with ``static_shape
 shape depends on the data, so the loss can be compiled with XLA. Pure TensorFlow ops; no I/O.
 """
 
+from __future__ import annotations
+
 import math
+from collections.abc import Sequence
 
 import numpy as np
 import tensorflow as tf
+from numpy.typing import ArrayLike
 
 from nets.anchors import ANCHORS_MASK
 from nets.head import decode_head
@@ -23,7 +27,7 @@ BOX_RATIO = 0.05
 EPS = 1e-7
 
 
-def box_iou_cxcywh(boxes_a, boxes_b):
+def box_iou_cxcywh(boxes_a: tf.Tensor, boxes_b: tf.Tensor) -> tf.Tensor:
     """Plain IoU between broadcastable (..., 4) boxes given as (cx, cy, w, h)."""
     a_min = boxes_a[..., :2] - boxes_a[..., 2:4] / 2
     a_max = boxes_a[..., :2] + boxes_a[..., 2:4] / 2
@@ -36,7 +40,7 @@ def box_iou_cxcywh(boxes_a, boxes_b):
     return inter / tf.maximum(area_a + area_b - inter, EPS)
 
 
-def box_ciou(pred, true):
+def box_ciou(pred: tf.Tensor, true: tf.Tensor) -> tf.Tensor:
     """Complete IoU of (..., 4) (cx, cy, w, h) boxes: IoU - rho^2/c^2 - alpha*v."""
     p_min, p_max = pred[..., :2] - pred[..., 2:4] / 2, pred[..., :2] + pred[..., 2:4] / 2
     t_min, t_max = true[..., :2] - true[..., 2:4] / 2, true[..., :2] + true[..., 2:4] / 2
@@ -55,7 +59,7 @@ def box_ciou(pred, true):
     return iou - centre_dist / tf.maximum(enclose_diag, EPS) - alpha * v
 
 
-def compact_boxes(gt_boxes):
+def compact_boxes(gt_boxes: tf.Tensor) -> tf.Tensor:
     """Keep only as many box slots as the fullest image of the batch uses.
 
     The pipeline pads every image to a fixed count (100); comparing each prediction with all the
@@ -68,7 +72,7 @@ def compact_boxes(gt_boxes):
     return tf.gather(gt_boxes, order, batch_dims=1)
 
 
-def sum_over_replicas(value):
+def sum_over_replicas(value: tf.Tensor) -> tf.Tensor:
     """``value`` summed over the replicas of a ``tf.distribute`` step (itself outside one).
 
     The loss divides sums by counts (positives, negatives) of the whole batch: under
@@ -81,7 +85,7 @@ def sum_over_replicas(value):
     return context.all_reduce(tf.distribute.ReduceOp.SUM, value)
 
 
-def _bce_with_logits(labels, logits):
+def _bce_with_logits(labels: tf.Tensor, logits: tf.Tensor) -> tf.Tensor:
     return tf.nn.sigmoid_cross_entropy_with_logits(labels=labels, logits=logits)
 
 
@@ -113,18 +117,18 @@ class YoloLoss:
 
     def __init__(
         self,
-        anchors,
-        num_classes,
-        anchors_mask=ANCHORS_MASK,
-        ignore_thresh=0.5,
-        label_smoothing=0.0,
-        focal_loss=False,
-        focal_alpha=0.25,
-        focal_gamma=2.0,
-        balance=DEFAULT_BALANCE,
-        box_ratio=BOX_RATIO,
-        static_shapes=False,
-    ):
+        anchors: ArrayLike,
+        num_classes: int,
+        anchors_mask: Sequence[Sequence[int]] = ANCHORS_MASK,
+        ignore_thresh: float = 0.5,
+        label_smoothing: float = 0.0,
+        focal_loss: bool = False,
+        focal_alpha: float = 0.25,
+        focal_gamma: float = 2.0,
+        balance: Sequence[float] = DEFAULT_BALANCE,
+        box_ratio: float = BOX_RATIO,
+        static_shapes: bool = False,
+    ) -> None:
         self.anchors = np.asarray(anchors, np.float32).reshape(-1, 2)
         self.num_classes = int(num_classes)
         self.anchors_mask = [list(m) for m in anchors_mask]
@@ -139,7 +143,9 @@ class YoloLoss:
         if len(self.balance) != len(self.anchors_mask):
             raise ValueError("balance needs one weight per output level")
 
-    def __call__(self, y_true, y_pred, gt_boxes):
+    def __call__(
+        self, y_true: Sequence[tf.Tensor], y_pred: Sequence[tf.Tensor], gt_boxes: tf.Tensor
+    ) -> dict[str, tf.Tensor]:
         gt_boxes = tf.cast(gt_boxes, tf.float32)
         if not self.static_shapes:
             gt_boxes = compact_boxes(gt_boxes)
@@ -163,7 +169,9 @@ class YoloLoss:
             "total": box_total + obj_total + cls_total,
         }
 
-    def _level_loss(self, level, true, raw, gt_boxes, input_hw):
+    def _level_loss(
+        self, level: int, true: tf.Tensor, raw: tf.Tensor, gt_boxes: tf.Tensor, input_hw: tf.Tensor
+    ) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
         mask = self.anchors_mask[level]
         pred_xy, pred_wh, obj_logits, cls_logits, _ = decode_head(
             raw, self.anchors[mask], self.num_classes, input_hw
@@ -213,7 +221,9 @@ class YoloLoss:
         cls_loss = tf.reduce_sum(weight[:, None] * cls_bce) / num_pos / self.num_classes
         return box_loss, obj_loss, cls_loss
 
-    def _positives(self, object_mask, *tensors):
+    def _positives(
+        self, object_mask: tf.Tensor, *tensors: tf.Tensor
+    ) -> tuple[tf.Tensor, list[tf.Tensor]]:
         """Flatten (B, H, W, A, k) tensors to (P, k) rows, with each row's weight (P,).
 
         With dynamic shapes the rows are the anchors holding an object (a few dozen of the

@@ -1,9 +1,12 @@
 """Parameter and FLOP counts of a built model (pure computation, no I/O)."""
 
+from __future__ import annotations
+
+import keras
 from keras import layers
 
 
-def count_flops(model):
+def count_flops(model: keras.Model) -> int:
     """Floating-point operations of one forward pass (2 x multiply-adds of conv/dense layers).
 
     Counts Conv2D, DepthwiseConv2D and Dense layers, which hold nearly all the arithmetic of a
@@ -26,7 +29,7 @@ def count_flops(model):
     return 2 * int(total)
 
 
-def model_profile(model):
+def model_profile(model: keras.Model) -> dict[str, int | float]:
     """{'params', 'trainable_params', 'gflops'} for a model with a fixed input size."""
     trainable = sum(int(w.numpy().size) for w in model.trainable_weights)
     return {

@@ -13,16 +13,26 @@ Three kinds of file load into a ``yolo_body`` model:
 Model code does no I/O; this module is the one place that touches weight files.
 """
 
+from __future__ import annotations
+
 import os
 import warnings
 import zipfile
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, BinaryIO
 
 import h5py
 import numpy as np
 
 from nets.backbones import backbone_for_layer_count
 from nets.errors import WeightsMismatchError
+
+if TYPE_CHECKING:
+    import keras
+
+# (stored layer name, its arrays) per weighted layer of a reference-layout file.
+WeightGroups = list[tuple[str, list[np.ndarray]]]
 
 # P3 head input channels at alpha 1 (the neck width int(256 * alpha) feeds the P3 head).
 _P3_HEAD_IN_AT_ALPHA_1 = 256
@@ -34,15 +44,15 @@ class LoadReport:
 
     path: str
     method: str  # "by_order", "by_name" or "keras"
-    loaded: list = field(default_factory=list)  # model layer names that received weights
-    skipped: list = field(default_factory=list)  # (layer name, reason)
+    loaded: list[str] = field(default_factory=list)  # model layer names that received weights
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (layer name, reason)
     model_weighted_layers: int = 0
 
     @property
-    def num_loaded(self):
+    def num_loaded(self) -> int:
         return len(self.loaded)
 
-    def summary(self):
+    def summary(self) -> str:
         text = (
             f"loaded {self.num_loaded}/{self.model_weighted_layers} weighted layers from "
             f"{os.path.basename(self.path)} ({self.method.replace('_', ' ')})"
@@ -56,12 +66,12 @@ class LoadReport:
         return text
 
 
-def weighted_layers(model):
+def weighted_layers(model: keras.Model) -> list[keras.layers.Layer]:
     """Layers that own weights, in the model's (depth-sorted) layer order."""
     return [layer for layer in model.layers if layer.weights]
 
 
-def read_legacy_h5(path):
+def read_legacy_h5(path: str | os.PathLike[str]) -> WeightGroups:
     """Return [(layer name, [arrays])] for the weighted layers of a Keras 2 layout HDF5 file."""
     with h5py.File(path, "r") as f:
         root = f.get("model_weights", f)
@@ -80,7 +90,7 @@ def read_legacy_h5(path):
         return groups
 
 
-def describe_file(groups):
+def describe_file(groups: Sequence[tuple[str, Sequence[np.ndarray]]]) -> str:
     """A human description of what a reference-layout file seems to hold."""
     parts = [f"{len(groups)} weighted layers"]
     heads = [arrays for _, arrays in groups[-3:] if len(arrays) == 2 and arrays[0].ndim == 4]
@@ -99,7 +109,7 @@ def describe_file(groups):
     return ", ".join(parts)
 
 
-def describe_model(model):
+def describe_model(model: keras.Model) -> str:
     name = getattr(model, "backbone_name", "?")
     alpha = getattr(model, "alpha", None)
     classes = getattr(model, "num_classes", None)
@@ -113,12 +123,12 @@ def describe_model(model):
     )
 
 
-def _is_keras3_file(path):
+def _is_keras3_file(path: str) -> bool:
     with h5py.File(path, "r") as f:
         return "layer_names" not in f.attrs and "model_weights" not in f and "layers" in f
 
 
-def _load_keras_native(model, path, skip_mismatch):
+def _load_keras_native(model: keras.Model, path: str, skip_mismatch: bool) -> LoadReport:
     """A Keras 3 file (``.weights.h5`` or a whole ``.keras`` model) saved from this model."""
     try:
         with warnings.catch_warnings():  # Keras warns, then raises, on a mismatch
@@ -133,7 +143,9 @@ def _load_keras_native(model, path, skip_mismatch):
     return LoadReport(path, "keras", [layer.name for layer in layers], [], len(layers))
 
 
-def load_weights(model, path, skip_mismatch=False):
+def load_weights(
+    model: keras.Model, path: str | os.PathLike[str], skip_mismatch: bool = False
+) -> LoadReport:
     """Load a weights file into ``model``; return a :class:`LoadReport`.
 
     Reference/own files with as many weighted layers as the model are matched by order;
@@ -191,7 +203,7 @@ def load_weights(model, path, skip_mismatch=False):
     return report
 
 
-def save_weights(model, path):
+def save_weights(model: keras.Model, path: str | os.PathLike[str] | BinaryIO) -> None:
     """Write the model's weights in the Keras 2 HDF5 layout (reference-compatible).
 
     ``path`` is a file name or a writable binary file object. The file is written in place:
@@ -211,7 +223,9 @@ def save_weights(model, path):
                 group.create_dataset(name, data=value)
 
 
-def read_head_arrays(path, model, layer_names):
+def read_head_arrays(
+    path: str | os.PathLike[str], model: keras.Model, layer_names: Collection[str]
+) -> dict[str, tuple[np.ndarray, ...]]:
     """{layer name: (kernel, bias)} of the layers ``layer_names`` of ``model`` as stored in a
     reference-layout file matched by order; empty when the file is not such a file (a Keras 3
     file) or its layer count differs."""

@@ -1,9 +1,13 @@
 """YOLOv4-lite neck (SPP + PANet of depthwise-separable blocks) and the three YOLO heads."""
 
+from __future__ import annotations
+
+from collections.abc import Sequence
+
 import keras
 from keras import layers
 
-from nets.anchors import ANCHORS_MASK
+from nets.anchors import ANCHORS_MASK, check_input_sides
 from nets.backbones import get_backbone
 from nets.defaults import DEFAULT_ALPHA, DEFAULT_BACKBONE, DEFAULT_NUM_CLASSES, MAX_NUM_CLASSES
 from nets.errors import ModelConfigError
@@ -15,7 +19,7 @@ from nets.layers import conv_bn_act, conv_layer_name, depthwise_separable
 ENTRY_BLOCKS = ("p3_lateral", "p4_lateral", "p5_pre_1")
 
 
-def _five_convs(x, filters, name):
+def _five_convs(x: keras.KerasTensor, filters: int, name: str) -> keras.KerasTensor:
     """CBL n, DWB 2n, CBL n, DWB 2n, CBL n."""
     x = conv_bn_act(x, filters, name=f"{name}_1")
     x = depthwise_separable(x, filters * 2, name=f"{name}_2")
@@ -24,14 +28,21 @@ def _five_convs(x, filters, name):
     return conv_bn_act(x, filters, name=f"{name}_5")
 
 
-def yolo_neck_and_heads(feat8, feat16, feat32, num_anchors_per_level, num_classes, alpha=1.0):
+def yolo_neck_and_heads(
+    feat8: keras.KerasTensor,
+    feat16: keras.KerasTensor,
+    feat32: keras.KerasTensor,
+    num_anchors_per_level: int,
+    num_classes: int,
+    alpha: float = 1.0,
+) -> list[keras.KerasTensor]:
     """SPP + PANet over three feature maps; returns raw head outputs [P5, P4, P3].
 
     Layers are created in the reference implementation's order, so the functional graph, and
     hence Keras' depth-sorted layer order, matches the reference weight files.
     """
 
-    def ch(n):
+    def ch(n: int) -> int:
         return int(n * alpha)
 
     num_outputs = num_anchors_per_level * (num_classes + 5)
@@ -74,12 +85,12 @@ def yolo_neck_and_heads(feat8, feat16, feat32, num_anchors_per_level, num_classe
 
 
 def yolo_body(
-    input_shape,
-    anchors_mask=ANCHORS_MASK,
-    num_classes=DEFAULT_NUM_CLASSES,
-    backbone=DEFAULT_BACKBONE,
-    alpha=DEFAULT_ALPHA,
-):
+    input_shape: Sequence[int | None],
+    anchors_mask: Sequence[Sequence[int]] = ANCHORS_MASK,
+    num_classes: int = DEFAULT_NUM_CLASSES,
+    backbone: str = DEFAULT_BACKBONE,
+    alpha: float = DEFAULT_ALPHA,
+) -> keras.Model:
     """The YOLOv4-lite Keras model (the reference's signature).
 
     Args:
@@ -96,11 +107,7 @@ def yolo_body(
     """
     spec = get_backbone(backbone, alpha)
     height, width = input_shape[0], input_shape[1]
-    for side in (height, width):
-        if side is not None and (int(side) <= 0 or int(side) % 32):
-            raise ModelConfigError(
-                f"input size must be a positive multiple of 32, got {height}x{width}"
-            )
+    check_input_sides(height, width)
     if not 1 <= int(num_classes) <= MAX_NUM_CLASSES:
         raise ModelConfigError(f"num_classes must be in [1, {MAX_NUM_CLASSES}], got {num_classes}")
     anchors_per_level = {len(m) for m in anchors_mask}
@@ -122,7 +129,7 @@ def yolo_body(
     return model
 
 
-def backbone_layer_names(model):
+def backbone_layer_names(model: keras.Model) -> set[str]:
     """Names of the layers of a ``yolo_body`` model that belong to its backbone.
 
     Found by walking the graph back from the three backbone outputs (the inputs of the neck's

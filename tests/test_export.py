@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from tests.conftest import ROOT, shared_path
-from tests.test_predict import assert_clean_failure
+from tests.helpers import assert_clean_failure
 
 EXPORT = os.path.join(ROOT, "export.py")
 PREDICT = os.path.join(ROOT, "predict.py")
@@ -126,6 +126,94 @@ def test_heatmap_and_fps_modes_run_on_an_export(small_export, tmp_path):
     assert os.path.getsize(tmp_path / "street_heatmap.png") > 0
     result = run(PREDICT, "--weights", model, "--source", street, "--mode", "fps", "--runs", 3)
     assert result.returncode == 0 and "FPS" in result.stdout, result.stderr
+
+
+@pytest.fixture(scope="module")
+def voc_mini_folder(tmp_path_factory):
+    """The 10 voc_mini photos in one folder (one of them truncated): more than a batch of 8."""
+    import glob
+    import shutil
+
+    folder = tmp_path_factory.mktemp("voc_mini_photos")
+    for path in glob.glob(
+        os.path.join(shared_path("datasets", "voc_mini"), "**", "*.jpg"), recursive=True
+    ):
+        shutil.copy(path, folder)
+    assert len(os.listdir(folder)) > 8
+    return folder
+
+
+def _folder_detections(weights, folder, tmp_path, conf):
+    out = tmp_path / os.path.basename(str(weights))
+    result = run(
+        PREDICT,
+        "--weights",
+        weights,
+        "--source",
+        folder,
+        "--batch-size",
+        8,
+        "--conf",
+        conf,
+        "--save-dir",
+        out,
+        "--json",
+        out / "r.json",
+        timeout=180,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr
+    return {r["file"]: r for r in json.load(open(out / "r.json"))["images"]}
+
+
+@pytest.mark.slow
+def test_nms_exports_run_over_a_folder_in_batches_like_the_raw_ones(
+    small_export, voc_mini_folder, tmp_path
+):
+    """--nms graphs take one image; predict.py sends batches of 8: the runtime feeds the file
+    one image at a time and the detections are the raw export's."""
+    raw_out, _ = small_export
+    nms_out = tmp_path / "nms"
+    result = run(
+        EXPORT,
+        "--backbone",
+        "mobilenetv1",
+        "--alpha",
+        "0.25",
+        "--weights",
+        shared_path("weights", "yolov4_mobilenet_v1_025_voc.h5"),
+        "--input-size",
+        160,
+        "--format",
+        "tflite",
+        "onnx",
+        "--nms",
+        "--conf",
+        0.2,
+        "--out",
+        nms_out,
+        "--no-progress",
+    )
+    assert result.returncode == 0, result.stderr
+    # The check ran on a real photo (the sample photo), with detections to compare.
+    checks = result.stdout.splitlines()[1:]
+    assert len(checks) == 2 and all("detections as TensorFlow's" in row for row in checks)
+    assert all(" 0 detections" not in row for row in checks)
+    stem = "yolov4_lite_mobilenetv1_0.25_160"
+    for ext in ("tflite", "onnx"):
+        raw = _folder_detections(raw_out / f"{stem}.{ext}", voc_mini_folder, tmp_path, 0.2)
+        nms = _folder_detections(nms_out / f"{stem}_nms.{ext}", voc_mini_folder, tmp_path, 0.2)
+        assert raw.keys() == nms.keys()
+        total = 0
+        for name, record in raw.items():
+            got, want = nms[name]["detections"], record["detections"]
+            assert [d["class"] for d in got] == [d["class"] for d in want], name
+            for a, b in zip(got, want):
+                assert a["score"] == pytest.approx(b["score"], abs=1e-3)
+                assert a["box"] == pytest.approx(b["box"], abs=0.5)
+            total += len(want)
+        assert total >= 5  # enough detections for the comparison to mean something
+        assert sum("error" in r for r in nms.values()) == 1  # the truncated JPEG, reported
 
 
 def test_a_failed_write_leaves_no_file(tmp_path, monkeypatch):

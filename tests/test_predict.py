@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from tests.conftest import ROOT, shared_path
-from tests.utils.inference.test_postprocess import assert_matches_reference
+from tests.helpers import assert_clean_failure, assert_matches_reference
 from utils.config import load_class_names
 
 # Each test runs predict.py in a fresh process (TensorFlow start-up, a model build).
@@ -38,16 +38,6 @@ def run_predict(args, cache, cwd, timeout=240):
         text=True,
         timeout=timeout,
     )
-
-
-def assert_clean_failure(result, *fragments):
-    """Non-zero exit, no traceback, a one-line error naming what went wrong."""
-    assert result.returncode != 0, result.stdout + result.stderr
-    assert "Traceback" not in result.stderr, result.stderr
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
-    for fragment in fragments:
-        assert fragment in lines[0], lines[0]
 
 
 def test_readme_main_job_runs_with_cached_weights(cache, tmp_path):

@@ -6,6 +6,8 @@
 * Any other exception is a bug and keeps its traceback.
 * Ctrl-C exits with :data:`EXIT_INTERRUPTED` (130) after the script's own clean-up; a closed
   output pipe (``| head``) exits 0.
+* Every path a tool will write (the options the table marks with ``writes``) is checked right
+  after parsing, before any model or data is loaded (:func:`check_output_paths`).
 """
 
 import argparse
@@ -15,16 +17,22 @@ import os
 import sys
 
 from nets.errors import UserError
-from utils.files import NO_SPACE_ERRNOS
-from utils.options import MODEL_OPTIONS, add_options
+from utils.files import NO_SPACE_ERRNOS, output_path_problem
+from utils.options import MODEL_OPTIONS, add_options, flag_name
 from utils.quiet import import_tensorflow_quietly
 
 EXIT_USER_ERROR = 2
 EXIT_INTERRUPTED = 130
-# Detections kept per class and image: TensorFlow's NMS sizes its output from it.
-MAX_BOXES = 10_000
+# The largest --max-boxes (detections kept per class and image): NMS sizes its output from it.
+MAX_BOXES_LIMIT = 10_000
 # Operating-system errors that concern the user's paths or disk, not the program.
-_USER_OS_ERRORS = (FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError)
+_USER_OS_ERRORS = (
+    FileNotFoundError,
+    FileExistsError,
+    PermissionError,
+    IsADirectoryError,
+    NotADirectoryError,
+)
 _USER_ERRNOS = (errno.EROFS,) + NO_SPACE_ERRNOS
 
 
@@ -85,7 +93,7 @@ def check_detection_ranges(args):
     """The detection flags every model-running script has: --conf, --nms-iou, --max-boxes."""
     check_range(args.conf, "--conf", 0.0, 1.0)
     check_range(args.nms_iou, "--nms-iou", 0.0, 1.0, low_open=True)
-    check_range(args.max_boxes, "--max-boxes", 1, MAX_BOXES)
+    check_range(args.max_boxes, "--max-boxes", 1, MAX_BOXES_LIMIT)
 
 
 def check_seed(args):
@@ -109,6 +117,47 @@ def apply_max_pixels(args):
     set_max_pixels(args.max_pixels)
 
 
+def check_output_path(flag, path, kind, label=None):
+    """Raise :class:`UsageError` unless ``path`` can receive a ``kind`` ("folder" or "file"):
+    ``error: --save-dir logs/x: is a file, not a folder``. ``label`` replaces the ``flag path``
+    that starts the message."""
+    problem = output_path_problem(path, kind)
+    if problem:
+        raise UsageError(f"{label or f'{flag} {path}'}: {problem}")
+
+
+def output_paths(parser, args):
+    """``(flag, path, kind, label)`` of every path ``args`` will write, as the options table's
+    ``writes`` marks them (through the flags ``parser`` has)."""
+    for action in parser._actions:
+        writes = getattr(action, "writes", None)
+        value = getattr(args, action.dest, None)
+        if writes is None or value is None or value is False:
+            continue
+        if writes.when and any(
+            getattr(args, dest, None) not in values for dest, values in writes.when.items()
+        ):
+            continue
+        flag = flag_name(action.dest)
+        if writes.under:
+            base = getattr(args, writes.under, None)
+            if base is None:
+                continue
+            path = os.path.join(os.fspath(base), writes.subfolder)
+            yield flag, path, writes.kind, f"{flag} (writes {path})"
+        else:
+            yield flag, os.fspath(value), writes.kind, None
+
+
+def check_output_paths(parser, args):
+    """Check every path the tool will write (save folders, JSON files, ``--out``) before it
+    starts: one that is a file where a folder is needed (or the reverse), lies under a file, or
+    is in a read-only or unwritable place raises :class:`UsageError` naming the flag and path.
+    Nothing is created."""
+    for flag, path, kind, label in output_paths(parser, args):
+        check_output_path(flag, path, kind, label)
+
+
 def is_user_error(exc):
     """Whether ``exc`` was caused by the user's input or environment rather than by a bug."""
     if isinstance(exc, (UserError,) + _USER_OS_ERRORS):
@@ -119,11 +168,13 @@ def is_user_error(exc):
 def run_cli(run, parser, argv=None, quiet_tensorflow=True):
     """Parse ``argv`` with ``parser`` and call ``run(args)`` under the project's error regime.
 
-    TensorFlow's start-up logs are muted first unless ``quiet_tensorflow`` is False (for a
-    script that may not need TensorFlow at all). Returns the exit status.
+    The paths it will write are checked first (:func:`check_output_paths`). TensorFlow's
+    start-up logs are muted next unless ``quiet_tensorflow`` is False (for a script that may
+    not need TensorFlow at all). Returns the exit status.
     """
     args = parser.parse_args(argv)
     try:
+        check_output_paths(parser, args)
         if quiet_tensorflow:
             import_tensorflow_quietly()
         return run(args)

@@ -4,6 +4,7 @@ import os
 
 import numpy as np
 
+from nets.anchors import check_input_sides
 from nets.errors import UserError
 from utils.options import DEFAULT_ANCHORS_PATH, DEFAULT_CLASSES_PATH
 
@@ -62,8 +63,7 @@ def parse_input_size(value):
         if len(sizes) != 2:
             raise ConfigError(f"input size must be N or HxW, got {value!r}")
         height, width = sizes
-    if height <= 0 or width <= 0 or height % 32 or width % 32:
-        raise ConfigError(f"input size must be a positive multiple of 32, got {height}x{width}")
+    check_input_sides(height, width, error=ConfigError)
     if max(height, width) > MAX_INPUT_SIDE:
         raise ConfigError(
             f"input size {height}x{width} is above {MAX_INPUT_SIDE} pixels a side "

@@ -166,6 +166,66 @@ def atomic_folder(path):
             raise
 
 
+def _nearest_existing(path):
+    """``path`` itself if it exists, else its nearest existing ancestor (as the user spelled
+    it: ``.`` for the working folder)."""
+    path = os.path.normpath(path)
+    while not os.path.lexists(path):
+        parent = os.path.dirname(path)
+        if parent in ("", path):
+            return parent or os.curdir
+        path = parent
+    return path
+
+
+def _write_problem(folder):
+    """Why no file can be created in the existing folder ``folder``, or None. Tries it: as root,
+    ``os.access`` says yes to a read-only file system or to /proc and /sys."""
+    if not os.access(folder, os.W_OK | os.X_OK):
+        return os.strerror(errno.EACCES).lower()
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=".write-check.", suffix=".tmp", dir=folder)
+    except OSError as exc:
+        return (exc.strerror or type(exc).__name__).lower()
+    os.close(fd)
+    with contextlib.suppress(OSError):
+        os.remove(tmp)
+    return None
+
+
+def output_path_problem(path, kind):
+    """Why ``path`` cannot receive a ``kind`` (``"folder"`` or ``"file"``), or None when it can.
+
+    A folder must not be an existing file, a file not an existing folder, and the folder that
+    will hold it (or, for one still to be created, its nearest existing ancestor) must be a
+    folder in which files can be created. Nothing is created: the check leaves no trace.
+    """
+    path = os.fspath(path)
+    if not path:
+        return "an empty path"
+    if kind == "folder":
+        if os.path.lexists(path) and not os.path.isdir(path):
+            if os.path.islink(path) and not os.path.exists(path):
+                return "is a broken symbolic link"
+            return "is a file, not a folder"
+        holder = path
+    elif kind == "file":
+        if os.path.isdir(path):
+            return "is a folder, not a file"
+        holder = os.path.dirname(path) or os.curdir
+    else:
+        raise ValueError(f"kind must be 'folder' or 'file', not {kind!r}")
+    existing = _nearest_existing(holder)
+    if not os.path.isdir(existing):
+        if os.path.islink(existing) and not os.path.exists(existing):
+            return f"{existing} is a broken symbolic link"
+        return f"{existing} is a file, not a folder"
+    problem = _write_problem(existing)
+    if problem:
+        return f"cannot write in {existing} ({problem})"
+    return None
+
+
 def write_bytes(path, data):
     """Write ``data`` (bytes) to ``path`` atomically."""
     with atomic_path(path) as tmp, open(tmp, "wb") as f:

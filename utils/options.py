@@ -19,6 +19,7 @@ from typing import Any
 
 from nets.backbones import available_backbones, describe_choices
 from nets.defaults import DEFAULT_ALPHA, DEFAULT_BACKBONE, DEFAULT_NUM_CLASSES
+from utils import formats as model_formats
 
 PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MODEL_DATA_DIR = os.path.join(PROJECT_ROOT, "model_data")
@@ -39,6 +40,24 @@ class PerMode(dict):
 
 
 @dataclass(frozen=True)
+class Writes:
+    """What an option's path receives: a ``"folder"`` or a ``"file"``. Every tool checks these
+    paths right after parsing, before any model or data is loaded
+    (``utils.cli.check_output_paths``).
+
+    ``when``: {flag destination: values}; the path is written (and checked) only while each of
+    those flags has one of its values (predict.py's ``--mode fps`` writes nothing).
+    ``under``: for a switch that writes below another option's folder (``--crop``), that
+    option's name; the path checked is then ``<its value>/<subfolder>``.
+    """
+
+    kind: str  # "folder" or "file"
+    when: dict | None = None
+    under: str | None = None
+    subfolder: str = ""
+
+
+@dataclass(frozen=True)
 class Option:
     """One flag: its default (or a :class:`PerMode` of defaults), help, and argparse details."""
 
@@ -50,9 +69,17 @@ class Option:
     nargs: Any = None
     metavar: str | None = None
     flags: tuple[str, ...] = ()  # extra spellings, e.g. ("-k",)
+    # A Writes (or a PerMode of them) for an option naming a path the tool writes.
+    writes: Any = None
 
     def value(self, mode):
         return _for_mode(self.default, mode)
+
+    def writes_in(self, mode):
+        """The :class:`Writes` of this option in ``mode``, or None where it writes nothing."""
+        if isinstance(self.writes, PerMode):
+            return self.writes.get(mode)
+        return self.writes
 
 
 def _for_mode(value, mode):
@@ -76,6 +103,9 @@ _MODEL_WEIGHTS_HELP = PerMode(
     "'none' for random initialisation; default: the published VOC weights of the "
     "backbone (downloaded once)",
 )
+
+# predict.py's modes that write results (--mode fps only measures).
+_WRITING_MODES = {"mode": ("predict", "heatmap")}
 
 OPTIONS = {
     # ---------------------------------------------------------------- model
@@ -149,10 +179,19 @@ OPTIONS = {
     "save_dir": Option(
         PerMode(predict="img_out", train="logs"),
         PerMode(predict="where drawn results are saved", train="where checkpoints and logs go"),
+        writes=PerMode(predict=Writes("folder", when=_WRITING_MODES), train=Writes("folder")),
     ),
-    "json": Option(None, "also write machine-readable results to FILE", metavar="FILE"),
+    "json": Option(
+        None,
+        "also write machine-readable results to FILE",
+        metavar="FILE",
+        writes=Writes("file", when=_WRITING_MODES),
+    ),
     "crop": Option(
-        False, "save each detected object as an image in SAVE_DIR/crops/", action="store_true"
+        False,
+        "save each detected object as an image in SAVE_DIR/crops/",
+        action="store_true",
+        writes=Writes("folder", when={"mode": ("predict",)}, under="save_dir", subfolder="crops"),
     ),
     "count": Option(False, "print the number of objects per class", action="store_true"),
     "show": Option(False, "show results in a window", action="store_true"),
@@ -239,6 +278,7 @@ OPTIONS = {
             anchors="anchors file to write",
             export="folder for the exported models",
         ),
+        writes=PerMode(eval=Writes("folder"), anchors=Writes("file"), export=Writes("folder")),
     ),
     "no_progress": Option(False, "no progress bar", action="store_true"),
     # Drawing is slower than the evaluation itself (about 0.1 s per figure), so it is asked for.
@@ -251,11 +291,9 @@ OPTIONS = {
     # ---------------------------------------------------------------- export.py
     "format": Option(
         ["tflite"],
-        "formats to write, one or more of: saved_model (TF Serving, "
-        "TF.js), tflite (phones, edge devices), onnx (ONNX Runtime, "
-        "TensorRT, OpenVINO)",
+        "formats to write, one or more of: " + model_formats.describe_families(),
         nargs="+",
-        choices=("saved_model", "tflite", "onnx"),
+        choices=model_formats.families(),
     ),
     "half": Option(False, "also a float16 TFLite model (half the size)", action="store_true"),
     "int8": Option(
@@ -281,7 +319,10 @@ OPTIONS = {
         metavar="FILE",
     ),
     "convert_out": Option(
-        None, "HDF5 file to write (give it to train.py --weights)", metavar="FILE", flags=()
+        None,
+        "HDF5 file to write (give it to train.py --weights)",
+        metavar="FILE",
+        writes=Writes("file"),
     ),
     # ---------------------------------------------------------------- training schedule
     # Few epochs suffice when fine-tuning from the VOC weights (the figures in the README).
@@ -395,7 +436,7 @@ OPTIONS = {
     "layers": Option(False, "also print Keras' layer-by-layer summary", action="store_true"),
     # ---------------------------------------------------------------- kmeans_for_anchors.py
     "num_anchors": Option(9, "number of anchors", type=int, flags=("-k",)),
-    "plot": Option(None, "scatter plot PNG (default: --out with .png)"),
+    "plot": Option(None, "scatter plot PNG (default: --out with .png)", writes=Writes("file")),
     # ---------------------------------------------------------------- voc_annotation.py
     "trainval_percent": Option(
         0.9, "share of the images in trainval (the rest is test) when writing splits", type=float
@@ -416,6 +457,7 @@ OPTIONS = {
         "<YEAR>_<split>.txt ('image_path x1,y1,x2,y2,class ...', "
         "difficult objects left out) into DIR",
         metavar="DIR",
+        writes=Writes("folder"),
     ),
     "no_check_images": Option(
         False, "read image sizes only; skip the truncation check", action="store_true"
@@ -471,5 +513,7 @@ def add_options(parser, names, mode, required=(), **help_overrides):
             for key in ("type", "choices", "nargs", "metavar"):
                 if getattr(option, key) is not None:
                     kwargs[key] = getattr(option, key)
-        parser.add_argument(*option.flags, flag_name(name), **kwargs)
+        action = parser.add_argument(*option.flags, flag_name(name), **kwargs)
+        # What the flag's path receives in this mode, for utils.cli.check_output_paths.
+        action.writes = option.writes_in(mode)
     return parser

@@ -11,11 +11,23 @@ Builders are named as ``"module:function"`` and imported on first use, so readin
 ``register_backbone`` call below (or a call from user code, which may pass the function itself).
 """
 
+from __future__ import annotations
+
 import importlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, TypeAlias, TypeVar, overload
 
 from nets.errors import UnknownBackboneError
+
+if TYPE_CHECKING:
+    from keras import KerasTensor
+
+# What a builder returns: the stride 8, 16 and 32 feature maps.
+BackboneFeatures: TypeAlias = "tuple[KerasTensor, KerasTensor, KerasTensor]"
+# builder(inputs, alpha) -> (feat8, feat16, feat32)
+BackboneBuilder: TypeAlias = Callable[["KerasTensor", float], BackboneFeatures]
+_BuilderT = TypeVar("_BuilderT", bound="str | BackboneBuilder")
 
 
 @dataclass(frozen=True)
@@ -23,35 +35,65 @@ class BackboneSpec:
     """What the project knows about one backbone."""
 
     name: str
-    builder_ref: str | Callable  # "module:function", or the function itself
+    builder_ref: str | BackboneBuilder  # "module:function", or the function itself
     alphas: tuple[float, ...]  # supported width multipliers
     pretrained: dict[float, str] = field(default_factory=dict)  # alpha -> published VOC file
     weight_layers: int = 0  # weighted layers of the detector built on it
     description: str = ""
 
     @property
-    def builder(self):
+    def builder(self) -> BackboneBuilder:
         """The builder function (imports its module on first use)."""
         if callable(self.builder_ref):
             return self.builder_ref
         module, function = self.builder_ref.split(":")
         return getattr(importlib.import_module(module), function)
 
-    def pretrained_file(self, alpha):
+    def pretrained_file(self, alpha: float) -> str | None:
         """File name of the published VOC weights for ``alpha``, or None."""
         return self.pretrained.get(round(float(alpha), 4))
 
 
-_REGISTRY = {}
+_REGISTRY: dict[str, BackboneSpec] = {}
+
+
+@overload
+def register_backbone(
+    name: str,
+    builder: None = None,
+    *,
+    alphas: Iterable[float],
+    pretrained: Mapping[float, str] | None = None,
+    weight_layers: int = 0,
+    description: str = "",
+) -> Callable[[_BuilderT], _BuilderT]: ...
+
+
+@overload
+def register_backbone(
+    name: str,
+    builder: _BuilderT,
+    *,
+    alphas: Iterable[float],
+    pretrained: Mapping[float, str] | None = None,
+    weight_layers: int = 0,
+    description: str = "",
+) -> _BuilderT: ...
 
 
 def register_backbone(
-    name, builder=None, *, alphas, pretrained=None, weight_layers=0, description=""
-):
+    name: str,
+    builder: str | BackboneBuilder | None = None,
+    *,
+    alphas: Iterable[float],
+    pretrained: Mapping[float, str] | None = None,
+    weight_layers: int = 0,
+    description: str = "",
+) -> str | BackboneBuilder | Callable[[_BuilderT], _BuilderT]:
     """Register a backbone. ``builder`` is ``"module:function"`` or a function; without it, the
     call returns a decorator for the function."""
 
-    def add(function_or_ref):
+    def add(function_or_ref: _BuilderT) -> _BuilderT:
         _REGISTRY[name] = BackboneSpec(
             name,
             function_or_ref,
@@ -65,17 +107,17 @@ def register_backbone(
     return add if builder is None else add(builder)
 
 
-def available_backbones():
+def available_backbones() -> list[str]:
     """Registered backbone names, sorted."""
     return sorted(_REGISTRY)
 
 
-def backbone_specs():
+def backbone_specs() -> list[BackboneSpec]:
     """All registered specs, sorted by name."""
     return [_REGISTRY[name] for name in available_backbones()]
 
 
-def get_backbone(name, alpha=None):
+def get_backbone(name: str, alpha: float | None = None) -> BackboneSpec:
     """The spec of a registered backbone (checking ``alpha`` when given).
 
     Raises ``UnknownBackboneError`` (a ``ValueError``) naming what is supported.
@@ -91,12 +133,12 @@ def get_backbone(name, alpha=None):
     return spec
 
 
-def describe_choices():
+def describe_choices() -> str:
     """'ghostnet (alpha 1), mobilenetv1 (alpha 0.25 / 0.5 / ...), ...' for help and errors."""
     return ", ".join(f"{s.name} (alpha {_fmt(s.alphas)})" for s in backbone_specs())
 
 
-def backbone_for_layer_count(count):
+def backbone_for_layer_count(count: int) -> str | None:
     """Name(s) of the backbone(s) whose detector has ``count`` weighted layers ("a or b" when
     several have as many), or None."""
     names = [s.name for s in backbone_specs() if s.weight_layers == count]
@@ -105,7 +147,7 @@ def backbone_for_layer_count(count):
     return " or ".join(names) or None
 
 
-def _fmt(alphas):
+def _fmt(alphas: Iterable[float]) -> str:
     return " / ".join(f"{a:g}" for a in alphas)
 
 

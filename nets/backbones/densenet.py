@@ -5,8 +5,14 @@ is kept on purpose: only the stem's ``conv1/bn`` uses epsilon 1.001e-5, every ot
 uses Keras' default 1e-3, because that is what the reference's weight files were trained with.
 """
 
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import keras
 from keras import layers
 
+from nets.backbones import BackboneFeatures
 from nets.layers import BN_EPSILON, BatchNorm
 
 _GROWTH_RATE = 32
@@ -48,7 +54,7 @@ def _transition(x, name):
     return x, layers.AveragePooling2D(2, strides=2, name=f"{name}_pool")(x)
 
 
-def densenet_features(inputs, blocks):
+def densenet_features(inputs: keras.KerasTensor, blocks: Sequence[int]) -> BackboneFeatures:
     """Stride 8, 16 and 32 features of a DenseNet with ``blocks`` dense layers per block.
 
     The stride 8 and 16 taps are the transition convs' outputs before their pooling (256 and
@@ -73,5 +79,5 @@ def densenet_features(inputs, blocks):
     return feat8, feat16, feat32
 
 
-def densenet121(inputs, alpha=1.0):
+def densenet121(inputs: keras.KerasTensor, alpha: float = 1.0) -> BackboneFeatures:
     return densenet_features(inputs, DENSENET_BLOCKS["densenet121"])

@@ -6,11 +6,14 @@ has (the channel slice after each ghost concat, the SE reshape, ...) because the
 .h5 files store layers in Keras' depth-sorted graph order, which those nodes shape.
 """
 
+from __future__ import annotations
+
 import math
 
 import keras
 from keras import layers
 
+from nets.backbones import BackboneFeatures
 from nets.layers import BatchNorm, hard_sigmoid_legacy, make_divisible
 
 _RATIO = 2  # ghost ratio: half the channels come from the cheap depthwise operation
@@ -128,7 +131,7 @@ def _ghost_bottleneck(inputs, out_channels, hidden, kernel, strides, squeeze, na
     return layers.Add(name=f"{name}.add")([shortcut, x])
 
 
-def ghostnet(inputs, alpha=1.0):
+def ghostnet(inputs: keras.KerasTensor, alpha: float = 1.0) -> BackboneFeatures:
     x = layers.Conv2D(16, 3, strides=2, padding="same", use_bias=False, name="conv_stem")(inputs)
     x = BatchNorm(name="bn1")(x)
     x = layers.Activation("relu", name="stem_relu")(x)

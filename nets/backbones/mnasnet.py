@@ -11,9 +11,12 @@ Layer names follow timm's parameter names (``conv_stem``, ``bn1``,
 checkpoints onto them one to one.
 """
 
+from __future__ import annotations
+
 import keras
 from keras import layers
 
+from nets.backbones import BackboneFeatures
 from nets.layers import BatchNorm, make_divisible
 
 BN_EPSILON = 1e-5
@@ -99,19 +102,24 @@ def _body(inputs, alpha, stages):
     return outputs
 
 
-def mnasnet_b1(inputs, alpha=1.0):
+def mnasnet_b1(inputs: keras.KerasTensor, alpha: float = 1.0) -> BackboneFeatures:
     """Stride 8 / 16 / 32 features of MnasNet-B1 at depth multiplier ``alpha``."""
     outputs = _body(inputs, alpha, _B1)
     return tuple(outputs[i] for i in _FEATURE_STAGES)
 
 
-def mnasnet_a1(inputs, alpha=1.0):
+def mnasnet_a1(inputs: keras.KerasTensor, alpha: float = 1.0) -> BackboneFeatures:
     """Stride 8 / 16 / 32 features of MnasNet-A1 (squeeze-excite in stages 2, 4 and 5)."""
     outputs = _body(inputs, alpha, _A1)
     return tuple(outputs[i] for i in _FEATURE_STAGES)
 
 
-def mnasnet_classifier(variant="b1", alpha=1.0, input_shape=(224, 224, 3), classes=1000):
+def mnasnet_classifier(
+    variant: str = "b1",
+    alpha: float = 1.0,
+    input_shape: tuple[int | None, int | None, int] = (224, 224, 3),
+    classes: int = 1000,
+) -> keras.Model:
     """The ImageNet classifier: conv_head 1x1 to 1280, pooling, a dense layer."""
     inputs = keras.Input(input_shape)
     x = _body(inputs, alpha, _B1 if variant == "b1" else _A1)[-1]

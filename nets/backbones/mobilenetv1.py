@@ -3,8 +3,12 @@
 Layer names match ``keras.applications.MobileNet`` so ImageNet backbone files load by name.
 """
 
+from __future__ import annotations
+
+import keras
 from keras import layers
 
+from nets.backbones import BackboneFeatures
 from nets.layers import BatchNorm, relu6
 
 # (pointwise filters at alpha 1, stride of the depthwise conv) for blocks 1..13.
@@ -36,7 +40,7 @@ def _depthwise_block(x, filters, strides, block_id):
     return relu6(f"conv_pw_{block_id}_relu")(x)
 
 
-def mobilenetv1(inputs, alpha=1.0):
+def mobilenetv1(inputs: keras.KerasTensor, alpha: float = 1.0) -> BackboneFeatures:
     x = layers.Conv2D(int(32 * alpha), 3, strides=2, padding="same", use_bias=False, name="conv1")(
         inputs
     )

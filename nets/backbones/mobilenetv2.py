@@ -7,8 +7,12 @@ order (the order reference weight files are stored in) is the same. The 1280-cha
 is left out: the detector taps blocks 5, 12 and 16.
 """
 
+from __future__ import annotations
+
+import keras
 from keras import layers
 
+from nets.backbones import BackboneFeatures
 from nets.layers import BatchNorm, make_divisible, relu6
 
 # BatchNorm settings of Keras Applications' MobileNetV2, which the reference reuses.
@@ -71,7 +75,7 @@ def _inverted_residual(x, filters, strides, expansion, block_id):
     return x
 
 
-def mobilenetv2(inputs, alpha=1.0):
+def mobilenetv2(inputs: keras.KerasTensor, alpha: float = 1.0) -> BackboneFeatures:
     x = layers.ZeroPadding2D(_STRIDE2_PAD, name="Conv1_pad")(inputs)
     x = layers.Conv2D(
         make_divisible(32 * alpha), 3, strides=2, padding="valid", use_bias=False, name="Conv1"

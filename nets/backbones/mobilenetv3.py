@@ -14,8 +14,12 @@ Hard-sigmoid is relu6(x + 3) / 6 throughout, as in the reference. The final 960-
 left out: the detector taps blocks 5, 11 and 14.
 """
 
+from __future__ import annotations
+
+import keras
 from keras import layers
 
+from nets.backbones import BackboneFeatures
 from nets.layers import BatchNorm, hard_sigmoid_v3, hard_swish, make_divisible
 
 _STEM_CHANNELS = 16  # not scaled by alpha
@@ -86,7 +90,7 @@ def _bottleneck(x, kernel, expansion, filters, use_se, activation, strides, bloc
     return x
 
 
-def mobilenetv3(inputs, alpha=1.0):
+def mobilenetv3(inputs: keras.KerasTensor, alpha: float = 1.0) -> BackboneFeatures:
     x = layers.Conv2D(_STEM_CHANNELS, 3, strides=2, padding="same", use_bias=False, name="Conv")(
         inputs
     )

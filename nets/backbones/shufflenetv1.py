@@ -9,9 +9,12 @@ stride-2 3x3 convolution and a stride-2 max pool, so stages 2, 3 and 4 end at st
 trains from random initialisation.
 """
 
+from __future__ import annotations
+
 import keras
 from keras import layers
 
+from nets.backbones import BackboneFeatures
 from nets.backbones.shufflenetv2 import ChannelShuffle
 from nets.layers import BatchNorm
 
@@ -92,12 +95,16 @@ def _stages(inputs, alpha):
     return outputs
 
 
-def shufflenetv1(inputs, alpha=1.0):
+def shufflenetv1(inputs: keras.KerasTensor, alpha: float = 1.0) -> BackboneFeatures:
     """Stride 8 / 16 / 32 features: the outputs of stages 2, 3 and 4."""
     return tuple(_stages(inputs, alpha))
 
 
-def shufflenetv1_classifier(alpha=1.0, input_shape=(224, 224, 3), classes=1000):
+def shufflenetv1_classifier(
+    alpha: float = 1.0,
+    input_shape: tuple[int | None, int | None, int] = (224, 224, 3),
+    classes: int = 1000,
+) -> keras.Model:
     """The ImageNet classifier (global pooling and a dense layer after stage 4)."""
     inputs = keras.Input(input_shape)
     x = _stages(inputs, alpha)[-1]

@@ -9,9 +9,12 @@ classifier's 1x1 ``conv5``). Widths and repeats are the paper's (torchvision's
 from random initialisation.
 """
 
+from __future__ import annotations
+
 import keras
 from keras import layers
 
+from nets.backbones import BackboneFeatures
 from nets.layers import BatchNorm
 
 # Output channels of conv1, stage 2, 3, 4 and conv5 per width; units per stage.
@@ -86,13 +89,17 @@ def _stem_and_stages(inputs, alpha):
     return stages, channels
 
 
-def shufflenetv2(inputs, alpha=1.0):
+def shufflenetv2(inputs: keras.KerasTensor, alpha: float = 1.0) -> BackboneFeatures:
     """Stride 8 / 16 / 32 features: the outputs of stages 2, 3 and 4."""
     stages, _ = _stem_and_stages(inputs, alpha)
     return tuple(stages)
 
 
-def shufflenetv2_classifier(alpha=1.0, input_shape=(224, 224, 3), classes=1000):
+def shufflenetv2_classifier(
+    alpha: float = 1.0,
+    input_shape: tuple[int | None, int | None, int] = (224, 224, 3),
+    classes: int = 1000,
+) -> keras.Model:
     """The ImageNet classifier (conv5, global pooling, a dense layer): its trainable
     parameters equal torchvision's ``shufflenet_v2_x*`` (BatchNorm running statistics are
     Keras weights but not PyTorch parameters)."""

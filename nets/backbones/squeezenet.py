@@ -18,8 +18,12 @@ input (BGR, 0-255, ImageNet mean subtracted); :class:`CaffeInput` turns the dete
 in [0, 1] into that, so the pretrained filters see what they were trained on.
 """
 
+from __future__ import annotations
+
 import keras
 from keras import layers
+
+from nets.backbones import BackboneFeatures
 
 # ImageNet channel means in BGR order, as Caffe subtracts them.
 _CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
@@ -60,7 +64,7 @@ def _pool(x, name):
     return layers.MaxPooling2D(3, strides=2, padding="same", name=name)(x)
 
 
-def squeezenet(inputs, alpha=1.0):
+def squeezenet(inputs: keras.KerasTensor, alpha: float = 1.0) -> BackboneFeatures:
     """Stride 8 / 16 / 32 features of SqueezeNet 1.1 (``alpha`` must be 1.0)."""
     x = CaffeInput(name="caffe_input")(inputs)
     x = layers.Conv2D(64, 3, strides=2, padding="same", activation="relu", name="conv1")(x)
@@ -75,7 +79,9 @@ def squeezenet(inputs, alpha=1.0):
     return feat8, feat16, feat32
 
 
-def squeezenet_classifier(input_shape=(224, 224, 3), classes=1000):
+def squeezenet_classifier(
+    input_shape: tuple[int | None, int | None, int] = (224, 224, 3), classes: int = 1000
+) -> keras.Model:
     """The ImageNet classifier of SqueezeNet 1.1 as published (valid padding, ceil-mode pools
     emulated by 'same', three poolings, dropout, a 1x1 convolution to the classes, ReLU,
     global average pooling): 1,235,496 parameters for 1000 classes."""

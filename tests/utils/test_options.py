@@ -41,6 +41,31 @@ def test_every_flag_and_default_comes_from_the_options_table(script):
             assert action.default == options.default(action.dest, mode), action.dest
 
 
+# The flags naming what each tool writes: they must carry the table's ``writes`` mark, which
+# makes every tool check them before it starts (utils.cli.check_output_paths).
+WRITTEN = {
+    "predict": {"save_dir", "json", "crop"},
+    "get_map": {"out"},
+    "train": {"save_dir"},
+    "export": {"out"},
+    "summary": set(),
+    "kmeans_for_anchors": {"out", "plot"},
+    "voc_annotation": {"write_lines"},
+    "convert_weights": {"convert_out"},
+}
+
+
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_every_output_flag_is_marked_with_what_it_writes(script):
+    mode, actions = _parser_actions(script)
+    marked = {a.dest: a.writes for a in actions if a.writes is not None}
+    assert set(marked) == WRITTEN[script]
+    assert all(w.kind in ("folder", "file") for w in marked.values())
+    assert all(w.under is None or w.under in marked for w in marked.values())
+    assert options.OPTIONS["out"].writes_in("anchors").kind == "file"
+    assert options.OPTIONS["out"].writes_in("eval").kind == "folder"
+
+
 def test_no_script_defines_a_flag_or_a_default_itself():
     """Scripts add flags only through the table: no add_argument call, no default= literal."""
     for path in [os.path.join(ROOT, f"{s}.py") for s in SCRIPTS]:
@@ -99,7 +124,7 @@ def test_training_map_is_measured_like_get_map(tmp_path):
     from nets import yolo_body
     from utils.config import load_anchors
     from utils.training.settings import TrainSettings
-    from utils.training.trainer import _map_evaluator
+    from utils.training.trainer import MapEvaluator
 
     seen = {}
 
@@ -116,7 +141,7 @@ def test_training_map_is_measured_like_get_map(tmp_path):
 
     body = yolo_body((128, 128), num_classes=1, alpha=0.25)
     settings = TrainSettings(input_size=128, save_dir=str(tmp_path))
-    run = _map_evaluator(body, ["sample"], ["thing"], load_anchors(), settings, FakeEvaluate)
+    run = MapEvaluator(body, ["sample"], ["thing"], load_anchors(), settings, FakeEvaluate)
     assert run(1) == 0.25
     assert seen == options.detection_defaults("eval")
 

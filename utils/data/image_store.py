@@ -118,6 +118,3 @@ class ImageStore:
             return self._cache[index]
         image = self._decode(index)
         return None if image is None else (image, 1.0, 1.0)
-
-    def good_indices(self):
-        return [i for i in range(len(self.paths)) if i not in self.bad]

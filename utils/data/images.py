@@ -27,6 +27,10 @@ IMAGE_EXTENSIONS = (
     ".pgm",
     ".gif",
 )
+# Of those, what a dataset looks for beside an annotation's stem, in order of preference...
+DATASET_IMAGE_EXTENSIONS = IMAGE_EXTENSIONS[:4]
+# ...and what drawn results are saved as (any other extension is saved as PNG).
+SAVE_EXTENSIONS = IMAGE_EXTENSIONS[:7]
 # Transparent pixels are shown on white, as image viewers do.
 _ALPHA_BACKGROUND = (255, 255, 255)
 
@@ -197,6 +201,8 @@ def resize_bicubic(image, size, threads=1):
     """
     iw, ih = image.size
     threads = min(int(threads), 8)
+    if threads >= 2:
+        ensure_loaded(image)  # decoded in this thread, before the bands read it at once
     if threads < 2 or iw * ih < PARALLEL_RESIZE_MIN_PIXELS or image.mode not in ("RGB", "L"):
         return image.resize(size, Image.BICUBIC)
     pool = thread_pool("resize", threads)
@@ -226,10 +232,38 @@ def _resize_in_bands(pool, image, size, along_rows, parts):
     )
 
 
+_load_locks_lock = threading.Lock()
+
+
+def ensure_loaded(image):
+    """Decode a lazily opened PIL image (``Image.open(path)``) now, once, so that several
+    threads can then read it: Pillow decodes a file's pixels on first access, and two threads
+    reading an undecoded image at once corrupt each other's decoding ("image file is
+    truncated"). Safe to call from several threads on the same image; a loaded image costs
+    nothing. Returns ``image``.
+
+    Raises:
+        ImageLoadError: the file behind the image is truncated or corrupt.
+    """
+    if not getattr(image, "tile", None):
+        return image  # decoded already, or not read from a file
+    with _load_locks_lock:
+        lock = image.__dict__.setdefault("_yolo_lite_load_lock", threading.Lock())
+    with lock:
+        try:
+            image.load()
+        except (OSError, SyntaxError, ValueError) as exc:
+            name = getattr(image, "filename", "") or "image"
+            message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise ImageLoadError(f"{name}: cannot decode image: {message}") from None
+    return image
+
+
 def as_pil_rgb(image):
-    """Accept a PIL image (any mode) or an HxWx3 uint8 RGB array; return an RGB PIL image."""
+    """Accept a PIL image (any mode, decoded or lazily opened) or an HxWx3 uint8 RGB array;
+    return an RGB PIL image whose pixels are decoded."""
     if isinstance(image, Image.Image):
-        return to_rgb(image)
+        return to_rgb(ensure_loaded(image))
     array = np.asarray(image)
     if array.ndim == 2:
         array = np.stack([array] * 3, axis=-1)

@@ -8,7 +8,7 @@ The training dataset holds whole epochs (each drops its last partial batch, so i
 len(samples) // batch_size batches); validation holds one pass. Elements:
 - images: float32 (B, H, W, 3) in [0, 1];
 - y_true_pX: float32 (B, H/s, W/s, 3, 5 + C) for s = 32, 16, 8 (see utils.data.targets);
-- gt_boxes: float32 (B, MAX_BOXES, 4), every ground-truth box as normalised (cx, cy, w, h),
+- gt_boxes: float32 (B, MAX_GT_BOXES, 4), every ground-truth box as normalised (cx, cy, w, h),
   zero-padded; the loss uses it for its ignore mask.
 
 Design, measured on the 2-core machine (benchmarks/bench_pipeline.py):
@@ -40,7 +40,7 @@ from nets.anchors import ANCHORS_MASK
 from utils.config import ConfigError
 from utils.data import augment, training_boxes
 from utils.data.image_store import CACHE_SIDE_FACTOR, DEFAULT_CACHE_MB, ImageDecodeError, ImageStore
-from utils.data.targets import MAX_BOXES, assign_targets, padded_gt_boxes, target_shapes
+from utils.data.targets import MAX_GT_BOXES, assign_targets, padded_gt_boxes, target_shapes
 from utils.options import LETTERBOX_FILL, default
 
 # How many other images to try when an image turns out to be unreadable.
@@ -164,7 +164,7 @@ def _output_signature(input_size, num_classes, anchors_mask):
     shapes = (
         [(height, width, 3)]
         + target_shapes(input_size, num_classes, anchors_mask)
-        + [(MAX_BOXES, 4)]
+        + [(MAX_GT_BOXES, 4)]
     )
     dtypes = [tf.uint8] + [tf.float32] * 4
     return shapes, dtypes

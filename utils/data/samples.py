@@ -25,10 +25,8 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from nets.errors import UserError
-from utils.data.images import pixel_limit_problem
+from utils.data.images import DATASET_IMAGE_EXTENSIONS, pixel_limit_problem
 
-# Extensions looked for next to an annotation's stem, in order of preference.
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp")
 # Bytes at the end of a JPEG searched first for the end-of-image marker. Trailing junk after the
 # marker is legal; when more junk than this follows, the whole scan is searched.
 _JPEG_TAIL_BYTES = 1 << 16
@@ -211,8 +209,9 @@ def image_size(path, check=True):
 
 
 def _index_images(image_dir):
-    """{stem: file name} for the image files in a folder, preferring IMAGE_EXTENSIONS order."""
-    rank = {ext: i for i, ext in enumerate(IMAGE_EXTENSIONS)}
+    """{stem: file name} for the image files in a folder, in DATASET_IMAGE_EXTENSIONS' order of
+    preference."""
+    rank = {ext: i for i, ext in enumerate(DATASET_IMAGE_EXTENSIONS)}
     found = {}
     try:
         names = os.listdir(image_dir)

@@ -16,7 +16,7 @@ import numpy as np
 from nets.anchors import ANCHORS_MASK, STRIDES
 
 # Ground-truth boxes per image handed to the loss (for its ignore mask), zero-padded.
-MAX_BOXES = 100
+MAX_GT_BOXES = 100
 
 
 def target_shapes(input_size, num_classes, anchors_mask=ANCHORS_MASK):
@@ -85,7 +85,7 @@ def assign_targets(boxes, class_ids, input_size, anchors, num_classes, anchors_m
     return y_true
 
 
-def padded_gt_boxes(boxes, input_size, max_boxes=MAX_BOXES):
+def padded_gt_boxes(boxes, input_size, max_boxes=MAX_GT_BOXES):
     """All boxes as normalised (cx, cy, w, h), zero-padded/truncated to (max_boxes, 4) float32."""
     height, width = input_size
     boxes = np.asarray(boxes, np.float32).reshape(-1, 4)[:max_boxes]

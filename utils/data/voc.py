@@ -12,6 +12,7 @@ import xml.etree.ElementTree as ET
 import numpy as np
 
 from utils import files
+from utils.data.images import DATASET_IMAGE_EXTENSIONS
 from utils.data.samples import (
     DatasetError,
     DatasetReport,
@@ -103,7 +104,7 @@ def _resolve_image(voc_root, image_index, stem, filename, xml_name, report):
     if name is None:
         report.add_problem(
             xml_name,
-            f"image not found: no {stem}.jpg/.jpeg/.png/.bmp in {image_dir}",
+            f"image not found: no {stem}{'/'.join(DATASET_IMAGE_EXTENSIONS)} in {image_dir}",
             "missing image",
         )
         return None

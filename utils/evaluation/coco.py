@@ -1,9 +1,16 @@
 """COCO mAP@[.5:.95] of an :class:`utils.evaluation.metrics.EvalData` through pycocotools."""
 
+from __future__ import annotations
+
 import contextlib
 import io
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from utils.evaluation.metrics import EvalData
 
 # Names of COCOeval's 12 summary statistics, in its order.
 COCO_STAT_NAMES = (
@@ -22,7 +29,12 @@ COCO_STAT_NAMES = (
 )
 
 
-def coco_ground_truth(data, annotation_order=None, first_annotation_id=1, area_offset=0.0):
+def coco_ground_truth(
+    data: EvalData,
+    annotation_order: Iterable[str] | None = None,
+    first_annotation_id: int = 1,
+    area_offset: float = 0.0,
+) -> dict[str, list[dict[str, Any]]]:
     """COCO ground-truth dict (images, categories, annotations) for pycocotools.
 
     Category ids are the 1-based class indices, image ids the image id strings, difficult
@@ -70,7 +82,7 @@ def coco_ground_truth(data, annotation_order=None, first_annotation_id=1, area_o
     return {"images": images, "categories": categories, "annotations": annotations}
 
 
-def coco_detections(data):
+def coco_detections(data: EvalData) -> list[dict[str, Any]]:
     """COCO result list (image_id, category_id, bbox [x, y, w, h], score) for pycocotools."""
     boxes = data.det_boxes
     return [
@@ -89,7 +101,12 @@ def coco_detections(data):
     ]
 
 
-def coco_evaluate(data, reference_compat=False, listing_order=None, verbose=False):
+def coco_evaluate(
+    data: EvalData,
+    reference_compat: bool = False,
+    listing_order: Iterable[str] | None = None,
+    verbose: bool = False,
+) -> dict[str, Any]:
     """COCO box metrics through pycocotools.
 
     Args:

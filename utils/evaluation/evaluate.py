@@ -8,7 +8,11 @@ calls it on its validation split, ``get_map.py --data`` on a test split);
 ``results.json``, ``results.txt``, the plots and the text files it evaluated.
 """
 
+from __future__ import annotations
+
 import os
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
@@ -17,7 +21,16 @@ from utils.evaluation import map_io
 from utils.evaluation.coco import coco_evaluate
 from utils.evaluation.metrics import EvalData, iou_key, parse_iou_thresholds, voc_evaluate_many
 
-METRICS = options.OPTIONS["metric"].choices
+if TYPE_CHECKING:
+    from utils.data.samples import Sample
+    from utils.inference.base import Detections, DetectorBase
+
+# A folder to write to.
+StrPath = str | os.PathLike[str]
+# Where one-line messages go (``print``, a logger's method, ...).
+LogFunction = Callable[[str], object]
+
+METRICS = cast("tuple[str, ...]", options.OPTIONS["metric"].choices)
 # get_map.py's defaults (the options table, mode 'eval').
 IOUS = parse_iou_thresholds(options.default("iou", "eval"))
 METRIC = options.default("metric", "eval")
@@ -32,7 +45,13 @@ PLOTS = options.default("plots", "eval")
 # Running a detector
 
 
-def detect_samples(detector, samples, progress=True, report=None, batch_size=BATCH_SIZE):
+def detect_samples(
+    detector: DetectorBase,
+    samples: Sequence[Sample],
+    progress: bool = True,
+    report: map_io.MapOutReport | None = None,
+    batch_size: int = BATCH_SIZE,
+) -> tuple[list[Sample], list[Detections]]:
     """Run ``detector`` on every sample's image, ``batch_size`` images per run.
 
     Returns ``(kept_samples, detections)``, two lists of equal length. Images that cannot be
@@ -63,7 +82,9 @@ def detect_samples(detector, samples, progress=True, report=None, batch_size=BAT
     return kept, results
 
 
-def samples_to_data(samples, detections, class_names):
+def samples_to_data(
+    samples: Sequence[Sample], detections: Sequence[Detections], class_names: Sequence[str]
+) -> EvalData:
     """:class:`EvalData` from dataset samples and their :class:`Detections`.
 
     Images are sorted by id and detections quantised as the text files store them, so the
@@ -104,20 +125,20 @@ def samples_to_data(samples, detections, class_names):
 
 
 def evaluate_detector(
-    detector,
-    samples,
-    class_names,
-    out_dir=None,
-    iou_thresholds=IOUS,
-    metric=METRIC,
-    score_threshold=SCORE_THRESHOLD,
-    voc07=VOC07,
-    progress=True,
-    coco_compat=COCO_COMPAT,
-    log=None,
-    batch_size=BATCH_SIZE,
-    plots=PLOTS,
-):
+    detector: DetectorBase,
+    samples: Sequence[Sample],
+    class_names: Sequence[str],
+    out_dir: StrPath | None = None,
+    iou_thresholds: Sequence[float] = IOUS,
+    metric: str = METRIC,
+    score_threshold: float = SCORE_THRESHOLD,
+    voc07: bool = VOC07,
+    progress: bool = True,
+    coco_compat: bool = COCO_COMPAT,
+    log: LogFunction | None = None,
+    batch_size: int = BATCH_SIZE,
+    plots: bool = PLOTS,
+) -> dict[str, Any]:
     """Detect on ``samples`` and evaluate.
 
     Args:
@@ -165,17 +186,17 @@ def evaluate_detector(
 
 
 def evaluate_map_out(
-    map_out_dir,
-    class_names=None,
-    out_dir=None,
-    iou_thresholds=IOUS,
-    metric=METRIC,
-    score_threshold=SCORE_THRESHOLD,
-    voc07=VOC07,
-    coco_compat=COCO_COMPAT,
-    log=None,
-    plots=PLOTS,
-):
+    map_out_dir: StrPath,
+    class_names: Sequence[str] | None = None,
+    out_dir: StrPath | None = None,
+    iou_thresholds: Sequence[float] = IOUS,
+    metric: str = METRIC,
+    score_threshold: float = SCORE_THRESHOLD,
+    voc07: bool = VOC07,
+    coco_compat: bool = COCO_COMPAT,
+    log: LogFunction | None = None,
+    plots: bool = PLOTS,
+) -> dict[str, Any]:
     """Evaluate an existing ``map_out`` folder (``ground-truth/``, ``detection-results/``).
 
     ``class_names`` None evaluates the classes found in the ground truth. Raises
@@ -208,20 +229,20 @@ def evaluate_map_out(
 
 
 def evaluate_data(
-    data,
-    out_dir=None,
-    iou_thresholds=IOUS,
-    metric=METRIC,
-    score_threshold=SCORE_THRESHOLD,
-    voc07=VOC07,
-    coco_compat=COCO_COMPAT,
-    report=None,
-    write_txt=True,
-    listing_order=None,
-    settings=None,
-    log=None,
-    plots=PLOTS,
-):
+    data: EvalData,
+    out_dir: StrPath | None = None,
+    iou_thresholds: Sequence[float] = IOUS,
+    metric: str = METRIC,
+    score_threshold: float = SCORE_THRESHOLD,
+    voc07: bool = VOC07,
+    coco_compat: bool = COCO_COMPAT,
+    report: map_io.MapOutReport | None = None,
+    write_txt: bool = True,
+    listing_order: Iterable[str] | None = None,
+    settings: Mapping[str, Any] | None = None,
+    log: LogFunction | None = None,
+    plots: bool = PLOTS,
+) -> dict[str, Any]:
     """Compute the metrics on an :class:`EvalData` and optionally write every output.
 
     Args:
@@ -246,7 +267,7 @@ def evaluate_data(
         raise ValueError(f"metric must be one of {', '.join(METRICS)}, got {metric!r}")
     report = report or map_io.MapOutReport()
     npos = np.bincount(data.gt_class[~data.gt_difficult], minlength=data.num_classes)
-    results = {
+    results: dict[str, Any] = {
         "classes": list(data.class_names),
         "num_images": data.num_images,
         "num_ground_truth": {n: int(c) for n, c in zip(data.class_names, npos)},
@@ -302,7 +323,7 @@ def evaluate_data(
     return results
 
 
-def _voc_json(raw):
+def _voc_json(raw: Mapping[str, Any]) -> dict[str, Any]:
     with_gt = [c for c in raw["classes"] if c.num_gt > 0]
     return {
         "mAP": raw["mAP"],
@@ -318,7 +339,7 @@ def _voc_json(raw):
     }
 
 
-def _write_coco_json(out_dir, coco):
+def _write_coco_json(out_dir: StrPath, coco: Mapping[str, Any]) -> None:
     """The COCO files pycocotools evaluated, so users can feed them to other tools."""
     folder = os.path.join(out_dir, "coco_eval")
     os.makedirs(folder, exist_ok=True)
@@ -326,7 +347,9 @@ def _write_coco_json(out_dir, coco):
     files.write_json(os.path.join(folder, "instances_dr.json"), coco["detections"])
 
 
-def write_plots(voc_raw, out_dir, score_threshold):
+def write_plots(
+    voc_raw: Mapping[str, Mapping[str, Any]], out_dir: StrPath, score_threshold: float
+) -> None:
     """PR curve per class (a line per IoU) and an AP bar chart per IoU threshold."""
     from utils.evaluation.plots import plot_ap_bars, plot_pr_curve, safe_file_name
 
@@ -357,7 +380,7 @@ def write_plots(voc_raw, out_dir, score_threshold):
             )
 
 
-def format_results(results):
+def format_results(results: Mapping[str, Any]) -> str:
     """results.json as readable text: VOC table per IoU, COCO statistics, input problems."""
     lines = [
         (

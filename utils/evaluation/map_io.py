@@ -15,6 +15,8 @@ import collections
 import dataclasses
 import math
 import os
+from collections.abc import Sequence
+from typing import NamedTuple
 
 import numpy as np
 
@@ -188,7 +190,9 @@ def _txt_ids(folder):
 # Reading
 
 
-def read_map_out(map_out_dir, class_names=None):
+def read_map_out(
+    map_out_dir: str, class_names: Sequence[str] | None = None
+) -> tuple[EvalData, MapOutReport, list[str]]:
     """Read a map_out folder into an :class:`~utils.evaluation.metrics.EvalData`.
 
     Args:
@@ -204,14 +208,7 @@ def read_map_out(map_out_dir, class_names=None):
     Raises:
         MapOutError: a folder is missing, or there is no ground-truth file.
     """
-    gt_dir = os.path.join(map_out_dir, GT_DIR)
-    det_dir = os.path.join(map_out_dir, DET_DIR)
-    if not os.path.isdir(map_out_dir):
-        raise MapOutError(f"{map_out_dir}: no such folder")
-    if not os.path.isdir(gt_dir):
-        raise MapOutError(f"{map_out_dir}: has no {GT_DIR}/ folder")
-    if not os.path.isdir(det_dir):
-        raise MapOutError(f"{map_out_dir}: has no {DET_DIR}/ folder")
+    gt_dir, det_dir = _map_out_folders(map_out_dir)
     listing_order = _txt_ids(gt_dir)
     if not listing_order:
         raise MapOutError(f"{gt_dir}: no ground-truth .txt files")
@@ -221,8 +218,55 @@ def read_map_out(map_out_dir, class_names=None):
     report.orphan_detections = sorted(det_ids - set(image_ids))
 
     # Ground truth: parse everything first, then fix the class list.
-    gt_rows = []  # (image index, class name, box, difficult)
-    readable = []
+    gt_rows, readable = _read_ground_truth(gt_dir, image_ids, report)
+    if class_names is None:
+        class_names = sorted({row[1] for row in gt_rows})
+    class_index = {name: c for c, name in enumerate(class_names)}
+    gt = _known_ground_truth(gt_rows, class_index, report)
+    has_gt = set(gt.image)
+    report.no_ground_truth = [image_ids[i] for i in readable if i not in has_gt]
+    det = _read_detections(det_dir, image_ids, readable, det_ids, class_index, report)
+
+    data = _eval_data(image_ids, readable, class_names, gt, det)
+    kept_ids = set(data.image_ids)
+    return data, report, [i for i in listing_order if i in kept_ids]
+
+
+def _map_out_folders(map_out_dir):
+    """(ground-truth folder, detection-results folder); MapOutError when one is missing."""
+    gt_dir = os.path.join(map_out_dir, GT_DIR)
+    det_dir = os.path.join(map_out_dir, DET_DIR)
+    if not os.path.isdir(map_out_dir):
+        raise MapOutError(f"{map_out_dir}: no such folder")
+    if not os.path.isdir(gt_dir):
+        raise MapOutError(f"{map_out_dir}: has no {GT_DIR}/ folder")
+    if not os.path.isdir(det_dir):
+        raise MapOutError(f"{map_out_dir}: has no {DET_DIR}/ folder")
+    return gt_dir, det_dir
+
+
+class _GroundTruth(NamedTuple):
+    """Objects of known classes, one list entry each."""
+
+    image: list  # image index
+    class_id: list
+    boxes: list  # [l, t, r, b]
+    difficult: list
+
+
+class _Detections(NamedTuple):
+    """Detections of known classes, one array row each."""
+
+    image: np.ndarray  # image index
+    class_id: np.ndarray
+    scores: np.ndarray
+    boxes: np.ndarray  # (N, 4) l, t, r, b
+
+
+def _read_ground_truth(gt_dir, image_ids, report):
+    """``(rows, readable)``: one (image index, class name, box, difficult) row per well-formed
+    line, and the indices of the images whose file could be read."""
+    rows, readable = [], []
     for index, image_id in enumerate(image_ids):
         label = f"{GT_DIR}/{image_id}.txt"
         lines = _read_lines(os.path.join(gt_dir, image_id + ".txt"), report, label)
@@ -235,26 +279,42 @@ def read_map_out(map_out_dir, class_names=None):
             except ValueError as exc:
                 report.malformed.append((f"{label}:{number}", str(exc)))
                 continue
-            gt_rows.append((index, name, box, difficult))
-    if class_names is None:
-        class_names = sorted({row[1] for row in gt_rows})
-    class_index = {name: c for c, name in enumerate(class_names)}
+            rows.append((index, name, box, difficult))
+    return rows, readable
 
-    gt_image, gt_class, gt_boxes, gt_difficult = [], [], [], []
-    for index, name, box, difficult in gt_rows:
+
+def _known_ground_truth(rows, class_index, report):
+    """The objects of classes in ``class_index``; the others are counted as unknown."""
+    gt = _GroundTruth([], [], [], [])
+    for index, name, box, difficult in rows:
         c = class_index.get(name)
         if c is None:
             report.unknown_gt[name] += 1
             continue
-        gt_image.append(index)
-        gt_class.append(c)
-        gt_boxes.append(box)
-        gt_difficult.append(difficult)
-    has_gt = set(gt_image)
-    report.no_ground_truth = [image_ids[i] for i in readable if i not in has_gt]
+        gt.image.append(index)
+        gt.class_id.append(c)
+        gt.boxes.append(box)
+        gt.difficult.append(difficult)
+    return gt
 
-    # Detections: all files' lines are converted to numbers in one NumPy call.
-    det_rows = []  # (image index, line number, text)
+
+def _read_detections(det_dir, image_ids, readable, det_ids, class_index, report):
+    """The detections of known classes on the images whose ground truth could be read.
+
+    All files' lines are converted to numbers in one NumPy call.
+    """
+    rows = _detection_lines(det_dir, image_ids, readable, det_ids, report)
+    names, values = _parse_detection_rows(rows, image_ids, report)
+    det_class = _detection_classes(names, class_index, report)
+    keep = det_class >= 0
+    det_image = np.array([row[0] for row in rows], np.int64).reshape(-1)[keep]
+    return _Detections(det_image, det_class[keep], values[keep, 0], values[keep, 1:])
+
+
+def _detection_lines(det_dir, image_ids, readable, det_ids, report):
+    """(image index, line number, text) of every detection line; images without a detection
+    file are reported."""
+    rows = []
     for index in readable:
         image_id = image_ids[index]
         if image_id not in det_ids:
@@ -263,8 +323,13 @@ def read_map_out(map_out_dir, class_names=None):
         lines = _read_lines(
             os.path.join(det_dir, image_id + ".txt"), report, f"{DET_DIR}/{image_id}.txt"
         )
-        det_rows.extend((index, number, line) for number, line in lines or ())
-    names, values = _parse_detection_rows(det_rows, image_ids, report)
+        rows.extend((index, number, line) for number, line in lines or ())
+    return rows
+
+
+def _detection_classes(names, class_index, report):
+    """The class index of each detection: -1 for a malformed line (name None) and for an
+    unknown class (counted)."""
     det_class = np.full(len(names), -1, np.int64)
     for row, name in enumerate(names):
         if name is None:
@@ -277,30 +342,27 @@ def read_map_out(map_out_dir, class_names=None):
             report.unknown_det[name] += 1
         else:
             det_class[row] = c
-    keep_det = det_class >= 0
-    det_image = np.array([row[0] for row in det_rows], np.int64).reshape(-1)[keep_det]
-    det_class = det_class[keep_det]
-    det_scores, det_boxes = values[keep_det, 0], values[keep_det, 1:]
+    return det_class
 
-    # Images whose ground-truth file could not be read are left out entirely.
+
+def _eval_data(image_ids, readable, class_names, gt, det):
+    """The EvalData of the images whose ground-truth file could be read; the others are left
+    out entirely (image indices renumbered)."""
     keep = np.zeros(len(image_ids), bool)
     keep[readable] = True
     new_index = np.cumsum(keep) - 1
-    data = EvalData(
+    return EvalData(
         image_ids=[i for i, k in zip(image_ids, keep) if k],
         class_names=class_names,
-        gt_image=new_index[np.asarray(gt_image, np.int64)],
-        gt_class=gt_class,
-        gt_boxes=gt_boxes,
-        gt_difficult=gt_difficult,
-        det_image=new_index[det_image],
-        det_class=det_class,
-        det_scores=det_scores,
-        det_boxes=det_boxes,
+        gt_image=new_index[np.asarray(gt.image, np.int64)],
+        gt_class=gt.class_id,
+        gt_boxes=gt.boxes,
+        gt_difficult=gt.difficult,
+        det_image=new_index[det.image],
+        det_class=det.class_id,
+        det_scores=det.scores,
+        det_boxes=det.boxes,
     )
-    kept_ids = set(data.image_ids)
-    listing_order = [i for i in listing_order if i in kept_ids]
-    return data, report, listing_order
 
 
 def _parse_detection_rows(rows, image_ids, report):

@@ -23,9 +23,14 @@ truths are already used), so a matched detection is a TP exactly when it is the 
 detection matched to that ground truth.
 """
 
+from __future__ import annotations
+
 import dataclasses
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from utils.options import default
 
@@ -41,8 +46,8 @@ class EvalData:
     ``image_sizes`` is an optional (num_images, 2) int array of (width, height), 0 when unknown.
     """
 
-    image_ids: list
-    class_names: list
+    image_ids: list[str]
+    class_names: Sequence[str]
     gt_image: np.ndarray
     gt_class: np.ndarray
     gt_boxes: np.ndarray
@@ -51,9 +56,9 @@ class EvalData:
     det_class: np.ndarray
     det_scores: np.ndarray
     det_boxes: np.ndarray
-    image_sizes: np.ndarray = None
+    image_sizes: np.ndarray | None = None
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         self.image_ids = [str(i) for i in self.image_ids]
         self.class_names = list(self.class_names)
         self.gt_image = np.asarray(self.gt_image, np.int64).reshape(-1)
@@ -73,11 +78,11 @@ class EvalData:
             raise ValueError("detection arrays differ in length")
 
     @property
-    def num_images(self):
+    def num_images(self) -> int:
         return len(self.image_ids)
 
     @property
-    def num_classes(self):
+    def num_classes(self) -> int:
         return len(self.class_names)
 
 
@@ -110,7 +115,7 @@ class ClassResult:
     lamr: float
 
 
-def voc_best_matches(data):
+def voc_best_matches(data: EvalData) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Rank detections and find the ground truth each one is compared with.
 
     Returns ``(order, best_iou, match)``: ``order`` lists detection indices sorted by class,
@@ -152,7 +157,9 @@ def voc_best_matches(data):
     return order, best, match
 
 
-def voc_match_status(best_iou, match, gt_difficult, iou_threshold):
+def voc_match_status(
+    best_iou: np.ndarray, match: np.ndarray, gt_difficult: ArrayLike, iou_threshold: float
+) -> np.ndarray:
     """TP (1), FP (0) or ignored (-1) for ranked detections at one IoU threshold.
 
     A detection whose best ground truth reaches the threshold is ignored when that ground truth
@@ -173,7 +180,7 @@ def voc_match_status(best_iou, match, gt_difficult, iou_threshold):
     return status
 
 
-def _voc_pair_iou(a, b):
+def _voc_pair_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """IoU of box pairs with the +1 pixel convention; -1 where they do not overlap.
 
     The arithmetic follows the original's order of operations so that values on a threshold
@@ -192,7 +199,7 @@ def _voc_pair_iou(a, b):
         return np.where(overlap, inter / np.where(overlap, union, 1.0), -1.0)
 
 
-def average_precision(recall, precision, voc07=False):
+def average_precision(recall: ArrayLike, precision: ArrayLike, voc07: bool = False) -> float:
     """AP from a ranked precision/recall curve.
 
     All-point interpolation (VOC2010+): the area under the monotone precision envelope, summed
@@ -217,7 +224,7 @@ def average_precision(recall, precision, voc07=False):
     return float(np.sum((mrec[changes] - mrec[changes - 1]) * envelope[changes]))
 
 
-def log_average_miss_rate(precision, fp_cumsum, num_images):
+def log_average_miss_rate(precision: np.ndarray, fp_cumsum: ArrayLike, num_images: int) -> float:
     """Log-average miss rate over 9 FPPI points in [0.01, 1] (as the original reports it)."""
     if len(precision) == 0 or num_images == 0:
         return 1.0
@@ -229,7 +236,12 @@ def log_average_miss_rate(precision, fp_cumsum, num_images):
     return float(np.exp(np.mean(np.log(np.maximum(1e-10, miss[idx])))))
 
 
-def voc_evaluate(data, iou_threshold=0.5, voc07=False, score_threshold=default("score_threshold")):
+def voc_evaluate(
+    data: EvalData,
+    iou_threshold: float = 0.5,
+    voc07: bool = False,
+    score_threshold: float = default("score_threshold"),
+) -> dict[str, Any]:
     """VOC AP per class at one IoU threshold.
 
     Returns ``{"mAP": float, "classes": [ClassResult for every class in data.class_names]}``;
@@ -239,8 +251,11 @@ def voc_evaluate(data, iou_threshold=0.5, voc07=False, score_threshold=default("
 
 
 def voc_evaluate_many(
-    data, iou_thresholds, voc07=False, score_threshold=default("score_threshold")
-):
+    data: EvalData,
+    iou_thresholds: Iterable[float],
+    voc07: bool = False,
+    score_threshold: float = default("score_threshold"),
+) -> list[dict[str, Any]]:
     """:func:`voc_evaluate` at several IoU thresholds, sharing the matching work."""
     order, best_iou, match = voc_best_matches(data)
     return [
@@ -255,7 +270,9 @@ def voc_evaluate_many(
     ]
 
 
-def _voc_classes(data, order, status, voc07, score_threshold):
+def _voc_classes(
+    data: EvalData, order: np.ndarray, status: np.ndarray, voc07: bool, score_threshold: float
+) -> dict[str, Any]:
     sorted_class = data.det_class[order]
     sorted_scores = data.det_scores[order]
     npos = np.bincount(data.gt_class[~data.gt_difficult], minlength=data.num_classes)
@@ -301,7 +318,7 @@ def _voc_classes(data, order, status, voc07, score_threshold):
     return {"mAP": float(np.mean(with_gt)) if with_gt else 0.0, "classes": results}
 
 
-def parse_iou_thresholds(values):
+def parse_iou_thresholds(values: str | float | Iterable[str | float]) -> tuple[float, ...]:
     """IoU thresholds from strings: '0.5', several values, or 'start:stop' (step 0.05) or
     'start:stop:step'. Returns a sorted-as-given tuple of floats rounded to 4 decimals.
 
@@ -309,7 +326,7 @@ def parse_iou_thresholds(values):
     """
     if isinstance(values, (str, float, int)):
         values = [values]
-    thresholds = []
+    thresholds: list[float] = []
     for value in values:
         for text in str(value).replace(",", " ").split():
             if ":" in text:
@@ -340,6 +357,6 @@ def parse_iou_thresholds(values):
     return tuple(dict.fromkeys(thresholds))  # drop repeats, keep order
 
 
-def iou_key(threshold):
+def iou_key(threshold: float) -> str:
     """The results key of an IoU threshold: 0.5 -> '0.5', 0.75 -> '0.75'."""
     return f"{round(float(threshold), 4):g}"

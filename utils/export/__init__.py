@@ -1,2 +1,3 @@
-"""Exporting models to SavedModel, TFLite and ONNX (:mod:`utils.export.exporter`) and the metadata
-they carry (:mod:`utils.export.metadata`)."""
+"""Exporting models to the formats of :mod:`utils.formats`: the traced graphs and metadata
+(:mod:`.graphs`), one writer per file kind (:mod:`.writers`) and the exporter that writes and
+checks them (:mod:`.exporter`)."""

@@ -6,8 +6,12 @@ TensorFlow-free: :class:`utils.inference.detector.Detector` (Keras) and
 subclass :class:`DetectorBase` and implement ``run_canvases``.
 """
 
+from __future__ import annotations
+
 import os
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -29,10 +33,10 @@ class Detections:
     scores: np.ndarray = field(default_factory=lambda: np.zeros((0,), np.float32))
     class_ids: np.ndarray = field(default_factory=lambda: np.zeros((0,), np.int32))
 
-    def __len__(self):
+    def __len__(self) -> int:
         return int(self.scores.shape[0])
 
-    def clipped_boxes(self, width, height):
+    def clipped_boxes(self, width: float, height: float) -> np.ndarray:
         """Boxes clipped to the image (the raw boxes may reach past its border)."""
         boxes = self.boxes.copy()
         boxes[:, [0, 2]] = np.clip(boxes[:, [0, 2]], 0, width)
@@ -48,8 +52,20 @@ class DetectorBase:
     implement :meth:`run_canvases` and :meth:`model_description`.
     """
 
+    class_names: list[str]
+    num_classes: int
+    anchors: np.ndarray
+    anchors_mask: tuple[tuple[int, ...], ...]
+    input_size: tuple[int, int]
+    letterbox: bool
+    conf: float
+    nms_iou: float
+    max_boxes: int
+
     # -- preprocessing ---------------------------------------------------------------------
-    def preprocess(self, image, threads=None):
+    def preprocess(
+        self, image: Any, threads: int | None = None
+    ) -> tuple[np.ndarray, np.ndarray, tuple[int, int]]:
         """Image -> (uint8 canvas HxWx3 at the input size, transform back to the image, size).
 
         A large image is resized on ``threads`` threads (default: one per CPU), to the same
@@ -64,7 +80,7 @@ class DetectorBase:
         transform = image_transform(image.size, self.input_size, self.letterbox)
         return np.asarray(canvas, np.uint8), transform, image.size
 
-    def heat_to_image(self, heat, image_size):
+    def heat_to_image(self, heat: np.ndarray, image_size: tuple[int, int]) -> np.ndarray:
         """A heat map over the network input (H, W) -> over the original image, the letterbox
         padding cropped off first so the map lines up with the image."""
         import cv2  # local: only heat-map mode needs it
@@ -75,15 +91,15 @@ class DetectorBase:
             heat = heat[top : top + nh, left : left + nw]
         return np.clip(cv2.resize(heat, (iw, ih), interpolation=cv2.INTER_LINEAR), 0.0, 1.0)
 
-    def run_canvases(self, canvases, transforms):
+    def run_canvases(self, canvases: np.ndarray, transforms: np.ndarray) -> list[Detections]:
         """Detections of preprocessed canvases (N, H, W, 3) uint8 with their transforms (N, 4)."""
         raise NotImplementedError
 
-    def run_canvas(self, canvas, transform):
+    def run_canvas(self, canvas: np.ndarray, transform: np.ndarray) -> Detections:
         """Run the compiled graph on one preprocessed canvas (used by timing code)."""
         return self.run_canvases(np.asarray(canvas)[None], np.asarray(transform)[None])[0]
 
-    def detect(self, image):
+    def detect(self, image: Any) -> Detections:
         """Detect objects in one image.
 
         Args:
@@ -95,7 +111,7 @@ class DetectorBase:
         """
         return self.detect_batch([image])[0]
 
-    def detect_batch(self, images):
+    def detect_batch(self, images: Sequence[Any]) -> list[Detections]:
         """Detect objects in several images with one run of the compiled graph (model, decoding
         and NMS all batched); returns a list of :class:`Detections`, one per image, equal to
         what :meth:`detect` gives for each (up to float rounding in the batched convolutions).
@@ -114,7 +130,7 @@ class DetectorBase:
         transforms = np.stack([transform for _, transform, _ in prepared])
         return self.run_canvases(canvases, transforms)
 
-    def describe(self):
+    def describe(self) -> str:
         """One line describing the detector's settings."""
         size = "x".join(str(s) for s in self.input_size)
         return (
@@ -123,12 +139,14 @@ class DetectorBase:
             f"nms_iou {self.nms_iou}, max_boxes {self.max_boxes}"
         )
 
-    def model_description(self):
+    def model_description(self) -> str:
         """What runs the network, e.g. 'mobilenetv1 alpha 0.25'."""
         raise NotImplementedError
 
 
-def detect_in_batches(detector, items, batch_size):
+def detect_in_batches(
+    detector: DetectorBase, items: Iterable[tuple[Any, Any]], batch_size: int
+) -> Iterator[tuple[Any, Any, Detections]]:
     """Run ``detector.detect_batch`` over ``(key, image)`` pairs, ``batch_size`` images per run;
     yields ``(key, image, detections)`` in order. Shared by predict.py's folder job and the
     evaluation, so both batch the same way."""
@@ -148,12 +166,21 @@ def _detected(detector, batch):
     return [(key, image, detections) for (key, image), detections in zip(batch, results)]
 
 
-def detections_to_dicts(detections, class_names, width=None, height=None, decimals=2):
+def detections_to_dicts(
+    detections: Detections,
+    class_names: Sequence[str],
+    width: float | None = None,
+    height: float | None = None,
+    decimals: int = 2,
+) -> list[dict]:
     """Detections -> JSON-ready list of {"class", "class_id", "score", "box"} dicts.
 
-    With ``width``/``height`` given, boxes are clipped to the image.
+    With ``width`` and ``height`` given, boxes are clipped to the image.
     """
-    boxes = detections.clipped_boxes(width, height) if width is not None else detections.boxes
+    if width is not None and height is not None:
+        boxes = detections.clipped_boxes(width, height)
+    else:
+        boxes = detections.boxes
     return [
         {
             "class": class_names[int(c)],

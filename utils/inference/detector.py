@@ -9,22 +9,22 @@ size: it is traced once and reused for every batch size and image, whatever the 
 the graph runs a copy of the model with batch norms folded into the convolutions (nets.fuse).
 """
 
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import keras
 import numpy as np
 import tensorflow as tf
 
 from nets.anchors import ANCHORS_MASK
 from nets.fuse import fold_batchnorm
+from nets.postprocess import detect_from_outputs, objectness_maps
 from utils import options
 from utils.config import ConfigError, load_anchors, load_class_names, parse_input_size
 from utils.data.images import as_pil_rgb
 from utils.inference.base import Detections, DetectorBase, detect_in_batches, detections_to_dicts
-from utils.inference.postprocess import (
-    batched_class_aware_nms,
-    decode_batch,
-    objectness_maps,
-    to_image_coordinates,
-    yxyx_to_xyxy,
-)
 
 # Detections and the batching helpers live in utils.inference.base (TensorFlow-free); they are
 # importable from here too.
@@ -55,18 +55,18 @@ class Detector(DetectorBase):
 
     def __init__(
         self,
-        model,
-        class_names,
-        anchors=None,
-        anchors_mask=ANCHORS_MASK,
-        input_size=options.default("input_size"),
-        letterbox=options.default("letterbox", "predict"),
-        conf=options.default("conf", "predict"),
-        nms_iou=options.default("nms_iou", "predict"),
-        max_boxes=options.default("max_boxes", "predict"),
-        fuse=False,
-        traced=True,
-    ):
+        model: keras.Model,
+        class_names: Sequence[str],
+        anchors: Any = None,
+        anchors_mask: Sequence[Sequence[int]] = ANCHORS_MASK,
+        input_size: Any = options.default("input_size"),
+        letterbox: bool = options.default("letterbox", "predict"),
+        conf: float = options.default("conf", "predict"),
+        nms_iou: float = options.default("nms_iou", "predict"),
+        max_boxes: int = options.default("max_boxes", "predict"),
+        fuse: bool = False,
+        traced: bool = True,
+    ) -> None:
         self.model = model
         self.class_names = list(class_names)
         self.anchors = np.asarray(
@@ -94,22 +94,22 @@ class Detector(DetectorBase):
                 f"{len(self.class_names)} class names given for a model with "
                 f"{self.num_classes} classes"
             )
-        self._detect_fns = {}
-        self._objectness_fns = {}
+        self._detect_fns: dict[tuple[int, int], Any] = {}
+        self._objectness_fns: dict[tuple[int, int], Any] = {}
         self.inference_model = fold_batchnorm(model) if fuse else model
         self.traced = bool(traced)
 
     @classmethod
     def from_options(
         cls,
-        backbone,
-        alpha,
-        weights,
-        classes_path=None,
-        anchors_path=None,
-        input_size=options.default("input_size"),
-        **kwargs,
-    ):
+        backbone: str,
+        alpha: float,
+        weights: str | None,
+        classes_path: str | None = None,
+        anchors_path: str | None = None,
+        input_size: Any = options.default("input_size"),
+        **kwargs: Any,
+    ) -> Detector:
         """Build ``yolo_body`` for the options and load ``weights``.
 
         ``weights=None`` fetches the pretrained VOC file for (backbone, alpha) through
@@ -150,16 +150,17 @@ class Detector(DetectorBase):
             h, w = self.input_size
 
             def detect_graph(canvases, transforms, conf, nms_iou, max_boxes):
-                outputs = self._forward(canvases)
-                boxes, objectness, class_probs = decode_batch(
-                    outputs, self.anchors, self.anchors_mask, self.num_classes, (h, w)
+                return detect_from_outputs(
+                    self._forward(canvases),
+                    self.anchors,
+                    self.anchors_mask,
+                    self.num_classes,
+                    (h, w),
+                    conf,
+                    nms_iou,
+                    max_boxes,
+                    transforms=transforms,
                 )
-                scores = objectness[..., None] * class_probs
-                boxes = to_image_coordinates(boxes, transforms[:, None, :])
-                boxes, scores, classes, valid = batched_class_aware_nms(
-                    boxes, scores, conf, nms_iou, max_boxes
-                )
-                return yxyx_to_xyxy(boxes), scores, classes, valid
 
             self._detect_fns[key] = self._compiled(
                 detect_graph,
@@ -173,7 +174,7 @@ class Detector(DetectorBase):
             )
         return self._detect_fns[key]
 
-    def run_canvases(self, canvases, transforms):
+    def run_canvases(self, canvases: np.ndarray, transforms: np.ndarray) -> list[Detections]:
         """Run the compiled graph on preprocessed canvases (N, H, W, 3) with their transforms
         (N, 4); returns one :class:`Detections` per canvas."""
         boxes, scores, classes, valid = self._detect_fn()(
@@ -193,7 +194,7 @@ class Detector(DetectorBase):
             for i, n in enumerate(valid.numpy().tolist())
         ]
 
-    def objectness_map(self, image):
+    def objectness_map(self, image: Any) -> np.ndarray:
         """Heat map (H, W) float32 in [0, 1] over the original image: per pixel, the highest
         sigmoid(objectness) of any anchor at any of the three scales.
 
@@ -222,13 +223,20 @@ class Detector(DetectorBase):
         heat = self._objectness_fns[key](tf.convert_to_tensor(canvas)).numpy()
         return self.heat_to_image(heat, image.size)
 
-    def model_description(self):
+    def model_description(self) -> str:
         name = getattr(self.model, "backbone_name", self.model.name)
         alpha = getattr(self.model, "alpha", None)
         return name + (f" alpha {alpha:g}" if alpha is not None else "")
 
 
-def load_model(backbone, alpha, weights, num_classes, input_size, anchors_mask=ANCHORS_MASK):
+def load_model(
+    backbone: str,
+    alpha: float,
+    weights: str | None,
+    num_classes: int,
+    input_size: Any,
+    anchors_mask: Sequence[Sequence[int]] = ANCHORS_MASK,
+) -> keras.Model:
     """``yolo_body`` for (backbone, alpha, classes, input size) with ``weights`` loaded (None: the
     published VOC weights, fetched by :func:`utils.hub.resolve_weights`); the model carries the
     loader's report as ``model.load_report``. Raises the loader's errors (``FileNotFoundError``,

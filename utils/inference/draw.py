@@ -117,7 +117,7 @@ def heatmap_overlay(image, heat, alpha=0.5, colormap="jet"):
     rgba = colormaps[colormap](np.clip(np.asarray(heat, np.float32), 0.0, 1.0))
     colored = Image.fromarray((rgba[..., :3] * 255).astype(np.uint8), "RGB")
     if colored.size != image.size:
-        colored = colored.resize(image.size, Image.BILINEAR)
+        colored = colored.resize(image.size, Image.Resampling.BILINEAR)
     return Image.blend(image.convert("RGB"), colored, alpha)
 
 
@@ -144,7 +144,7 @@ def save_heatmap(image, heat, path, alpha=0.5):
 
 def count_by_class(detections, class_names):
     """{class name: count} for the detections, most frequent first."""
-    counts = {}
+    counts: dict[str, int] = {}
     for cid in detections.class_ids:
         name = class_names[int(cid)]
         counts[name] = counts.get(name, 0) + 1

@@ -7,13 +7,19 @@ signature). Nothing here imports TensorFlow, so a process that runs an exported 
 in a fraction of a second.
 """
 
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
 import numpy as np
 
-BOX_AND_OBJECTNESS = 5
-MAX_LOG_WH = 10.0  # the wh logit clip of nets.head.decode_head
+from nets.anchors import BOX_AND_OBJECTNESS, MAX_LOG_WH
 
 
-def image_transform(image_size, input_size, letterbox=True):
+def image_transform(
+    image_size: Sequence[int], input_size: Sequence[int], letterbox: bool = True
+) -> np.ndarray:
     """Parameters that map input-pixel boxes back to the original image.
 
     Args:
@@ -50,7 +56,13 @@ def _level_features(output, num_anchors, num_classes):
     return output.reshape(gh, gw, num_anchors, BOX_AND_OBJECTNESS + num_classes)
 
 
-def decode_raw(outputs, anchors, anchors_mask, num_classes, input_size):
+def decode_raw(
+    outputs: Sequence[Any],
+    anchors: Any,
+    anchors_mask: Sequence[Sequence[int]],
+    num_classes: int,
+    input_size: Sequence[int],
+) -> tuple[np.ndarray, np.ndarray]:
     """Raw head outputs of one image -> boxes, per-class scores.
 
     Args:
@@ -87,7 +99,7 @@ def decode_raw(outputs, anchors, anchors_mask, num_classes, input_size):
     )
 
 
-def to_image_coordinates(boxes, transform):
+def to_image_coordinates(boxes: np.ndarray, transform: Any) -> np.ndarray:
     """[x1, y1, x2, y2] boxes in input pixels -> original-image pixels (not clipped)."""
     top, left, scale_y, scale_x = (float(v) for v in transform)
     offset = np.array([left, top, left, top], np.float32)
@@ -95,7 +107,13 @@ def to_image_coordinates(boxes, transform):
     return (boxes - offset) / scale
 
 
-def class_aware_nms(boxes, scores, score_threshold, iou_threshold, max_boxes):
+def class_aware_nms(
+    boxes: np.ndarray,
+    scores: np.ndarray,
+    score_threshold: float,
+    iou_threshold: float,
+    max_boxes: int,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per-class greedy NMS over multi-label scores (OpenCV's batched NMS).
 
     A box enters once per class whose score is >= ``score_threshold``; it is dropped when a
@@ -117,27 +135,29 @@ def class_aware_nms(boxes, scores, score_threshold, iou_threshold, max_boxes):
     keep = cv2.dnn.NMSBoxesBatched(
         xywh.tolist(), cand_scores.tolist(), class_ids.tolist(), -1.0, float(iou_threshold)
     )
-    keep = np.asarray(keep, np.int64).reshape(-1)
+    kept = np.asarray(keep, np.int64).reshape(-1)
     # Descending score, ties in candidate order; then the per-class and total caps.
-    keep = keep[np.lexsort((keep, -cand_scores[keep]))]
+    kept = kept[np.lexsort((kept, -cand_scores[kept]))]
     per_class = np.zeros(int(class_ids.max()) + 1, np.int64)
-    capped = []
-    for index in keep:
+    capped: list[int] = []
+    for index in kept:
         cls = class_ids[index]
         if per_class[cls] < max_boxes:
             per_class[cls] += 1
-            capped.append(index)
+            capped.append(int(index))
             if len(capped) == max_boxes:
                 break
-    capped = np.asarray(capped, np.int64)
+    chosen = np.asarray(capped, np.int64)
     return (
-        cand_boxes[capped].astype(np.float32),
-        cand_scores[capped],
-        class_ids[capped].astype(np.int32),
+        cand_boxes[chosen].astype(np.float32),
+        cand_scores[chosen],
+        class_ids[chosen].astype(np.int32),
     )
 
 
-def objectness_levels(outputs, anchors_mask, num_classes):
+def objectness_levels(
+    outputs: Sequence[Any], anchors_mask: Sequence[Sequence[int]], num_classes: int
+) -> list[np.ndarray]:
     """Per-level (gh, gw) maps of the highest sigmoid(objectness) over the level's anchors."""
     return [
         _sigmoid(_level_features(output, len(mask), num_classes)[..., 4]).max(axis=-1)

@@ -13,10 +13,9 @@ import threading
 import time
 
 from utils import files
+from utils.data.images import SAVE_EXTENSIONS
 from utils.inference.sources import SourceError, open_capture, show_image
 from utils.options import default
-
-SAVE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 
 
 def image_record(path, image, detections, class_names, frame=None):
@@ -102,7 +101,8 @@ def predict_images(
     from utils.inference.draw import count_by_class, draw_detections
 
     names = detector.class_names
-    records, failures = [], []
+    records: list[dict] = []
+    failures: list[str] = []
     readable = _readable_images(paths, failures, records)
     for path, image, detections in detect_in_batches(detector, readable, batch_size):
         records.append(image_record(path, image, detections, names))
@@ -213,7 +213,7 @@ class _VideoLoop:
         self.detector, self.kind, self.source_name = detector, kind, source_name
         self.fps, self.collect_records, self.show, self.bar = fps, collect_records, show, bar
         self.writer, self.records, self.bad_frames = None, [], []
-        self.written, self.smoothed_fps = 0, None
+        self.written, self.smoothed_fps = 0, 0.0
 
     def run(self, capture, out_path, stop):
         position, failed_in_a_row = 0, []
@@ -267,7 +267,7 @@ class _VideoLoop:
         if self.writer is None:
             height, width = bgr.shape[:2]
             self.writer = cv2.VideoWriter(
-                out_path, cv2.VideoWriter_fourcc(*"mp4v"), self.fps, (width, height)
+                out_path, cv2.VideoWriter.fourcc(*"mp4v"), self.fps, (width, height)
             )
             if not self.writer.isOpened():
                 raise SourceError(f"{out_path}: cannot open a video writer (mp4v)")
@@ -299,15 +299,15 @@ def time_detector(detector, image, runs=default("runs"), warmup=3):
     for _ in range(warmup):
         detector.detect(image)
     canvas, transform, _ = detector.preprocess(image)
-    end_to_end, graph = [], []
+    end_to_end_s, graph_s = [], []
     for _ in range(runs):
         start = time.perf_counter()
         detector.detect(image)
-        end_to_end.append(time.perf_counter() - start)
+        end_to_end_s.append(time.perf_counter() - start)
         start = time.perf_counter()
         detector.run_canvas(canvas, transform)
-        graph.append(time.perf_counter() - start)
-    e2e, graph = np.asarray(end_to_end) * 1000.0, np.asarray(graph) * 1000.0
+        graph_s.append(time.perf_counter() - start)
+    e2e, graph = np.asarray(end_to_end_s) * 1000.0, np.asarray(graph_s) * 1000.0
     return {
         "runs": runs,
         "end_to_end_ms_mean": float(e2e.mean()),
@@ -321,7 +321,7 @@ def save_heatmaps(detector, paths, save_dir, log=print):
     """Save ``<stem>_heatmap.png`` (objectness over the image) for each image; return failures."""
     from utils.inference.draw import save_heatmap
 
-    failures = []
+    failures: list[str] = []
     for path, image in _readable_images(paths, failures):
         heat = detector.objectness_map(image)
         os.makedirs(save_dir, exist_ok=True)

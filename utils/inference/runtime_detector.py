@@ -7,11 +7,17 @@ directly comparable with the Keras model's. For a TFLite or ONNX file, nothing i
 TensorFlow.
 """
 
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
 import cv2
 import numpy as np
 
 from utils import options
 from utils.config import ConfigError, load_class_names
+from utils.formats import KERAS, family_of, open_runtime
 from utils.inference.base import Detections, DetectorBase
 from utils.inference.host import (
     class_aware_nms,
@@ -19,7 +25,6 @@ from utils.inference.host import (
     objectness_levels,
     to_image_coordinates,
 )
-from utils.inference.runtimes import model_format, open_runtime
 
 
 class RuntimeDetector(DetectorBase):
@@ -27,7 +32,7 @@ class RuntimeDetector(DetectorBase):
     model's metadata.
 
     Args:
-        runtime: from :func:`utils.inference.runtimes.open_runtime`.
+        runtime: from :func:`utils.formats.open_runtime` (a ``utils.inference.runtimes`` class).
         class_names: names to show instead of the stored ones (same count).
         conf, nms_iou, max_boxes: as :class:`utils.inference.detector.Detector`. An end-to-end
             export applied its own NMS settings inside the graph; these then filter its output.
@@ -35,12 +40,12 @@ class RuntimeDetector(DetectorBase):
 
     def __init__(
         self,
-        runtime,
-        class_names=None,
-        conf=options.default("conf", "predict"),
-        nms_iou=options.default("nms_iou", "predict"),
-        max_boxes=options.default("max_boxes", "predict"),
-    ):
+        runtime: Any,
+        class_names: Sequence[str] | None = None,
+        conf: float = options.default("conf", "predict"),
+        nms_iou: float = options.default("nms_iou", "predict"),
+        max_boxes: int = options.default("max_boxes", "predict"),
+    ) -> None:
         meta = runtime.metadata
         self.runtime = runtime
         self.num_classes = len(meta["class_names"])
@@ -53,12 +58,13 @@ class RuntimeDetector(DetectorBase):
             )
         self.anchors = np.asarray(meta["anchors"], np.float32).reshape(-1, 2)
         self.anchors_mask = tuple(tuple(m) for m in meta["anchors_mask"])
-        self.input_size = tuple(int(v) for v in meta["input_size"])
+        height, width = (int(v) for v in meta["input_size"])
+        self.input_size = (height, width)
         self.letterbox = bool(meta["letterbox"])
         self.conf, self.nms_iou, self.max_boxes = conf, nms_iou, max_boxes
         self.model = None  # no Keras model (no load report)
 
-    def run_canvases(self, canvases, transforms):
+    def run_canvases(self, canvases: np.ndarray, transforms: np.ndarray) -> list[Detections]:
         outputs = self.runtime.outputs(np.asarray(canvases, np.uint8))
         if self.runtime.metadata["nms"]:
             return self._from_end_to_end(outputs, transforms)
@@ -71,10 +77,12 @@ class RuntimeDetector(DetectorBase):
                 self.num_classes,
                 self.input_size,
             )
-            boxes, scores, classes = class_aware_nms(
-                boxes, scores, self.conf, self.nms_iou, self.max_boxes
+            # Suppressed in image pixels, as the Keras graph does (the two scales of a plain
+            # resize differ, and IoU with them).
+            boxes = to_image_coordinates(boxes, transform)
+            results.append(
+                Detections(*class_aware_nms(boxes, scores, self.conf, self.nms_iou, self.max_boxes))
             )
-            results.append(Detections(to_image_coordinates(boxes, transform), scores, classes))
         return results
 
     def _from_end_to_end(self, outputs, transforms):
@@ -92,7 +100,7 @@ class RuntimeDetector(DetectorBase):
             )
         return results
 
-    def objectness_map(self, image):
+    def objectness_map(self, image: Any) -> np.ndarray:
         """As :meth:`utils.inference.detector.Detector.objectness_map` (raw exports only)."""
         if self.runtime.metadata["nms"]:
             raise ConfigError(
@@ -108,20 +116,20 @@ class RuntimeDetector(DetectorBase):
         )
         return self.heat_to_image(heat, size)
 
-    def model_description(self):
+    def model_description(self) -> str:
         return self.runtime.describe()
 
 
 def load_detector(
-    backbone,
-    alpha,
-    weights,
-    classes_path=None,
-    anchors_path=None,
-    input_size=options.default("input_size"),
-    single_image=False,
-    **kwargs,
-):
+    backbone: str | None,
+    alpha: float | None,
+    weights: str | None,
+    classes_path: str | None = None,
+    anchors_path: str | None = None,
+    input_size: Any = options.default("input_size"),
+    single_image: bool = False,
+    **kwargs: Any,
+) -> DetectorBase:
     """The detector for ``weights``: an exported model (``.tflite``, ``.onnx``, a SavedModel
     folder) runs on its runtime with the settings stored in it; anything else is Keras weights
     for (backbone, alpha), as :meth:`utils.inference.detector.Detector.from_options`.
@@ -129,10 +137,14 @@ def load_detector(
     ``single_image`` runs the Keras model eagerly and unfolded: the first result comes sooner.
     ``kwargs``: ``letterbox`` (Keras only), ``conf``, ``nms_iou``, ``max_boxes``.
     """
-    if weights and model_format(weights) != "keras":
+    if weights and family_of(weights) != KERAS:
         kwargs.pop("letterbox", None)  # the export's own preprocessing
         names = load_class_names(classes_path) if classes_path else None
         return RuntimeDetector(open_runtime(weights), class_names=names, **kwargs)
+    if backbone is None or alpha is None:
+        raise ConfigError(
+            f"{weights or 'the published weights'}: a Keras model needs a backbone and alpha"
+        )
     from utils.quiet import import_tensorflow_quietly
 
     import_tensorflow_quietly()

@@ -4,44 +4,25 @@ TensorFlow (a SavedModel folder).
 Each runtime takes letterboxed uint8 canvases (N, H, W, 3) and returns what the exported graph
 computes: the raw head outputs in ``anchors_mask`` order, or, for an end-to-end export
 (``metadata["nms"]``), boxes [x1, y1, x2, y2] in input pixels, scores, class ids and valid counts.
-The format follows from the path (:func:`model_format`); only the chosen runtime is imported.
+Which runtime runs a path is its entry in the format table (:func:`utils.formats.open_runtime`);
+only that runtime's library is imported. A file whose graph takes a fixed batch (the end-to-end
+graphs take one image) is fed that many canvases at a time, so every runtime accepts any batch.
 """
 
+from __future__ import annotations
+
 import os
+from typing import Any
 
 import numpy as np
 
 from nets.errors import UserError
-from utils.export import metadata as md
+from utils.formats import ModelFormat
+from utils.formats import metadata as md
 
 
 class RuntimeLoadError(UserError, ValueError):
     """An exported model file that its runtime cannot open."""
-
-
-def model_format(path):
-    """'saved_model', 'tflite', 'onnx' or 'keras' for a weights/model path (by its name)."""
-    path = os.fspath(path)
-    if os.path.isdir(path):
-        return "saved_model"
-    lower = path.lower()
-    if lower.endswith(".tflite"):
-        return "tflite"
-    if lower.endswith(".onnx"):
-        return "onnx"
-    return "keras"
-
-
-def open_runtime(path, num_threads=None):
-    """The runtime for an exported model (see :func:`model_format`)."""
-    kind = model_format(path)
-    if kind == "keras":
-        raise ValueError(f"{path} is a Keras weights file, not an exported model")
-    if kind != "saved_model" and not os.path.isfile(path):
-        raise FileNotFoundError(f"model file not found: {path}")
-    return {"tflite": TFLiteRuntime, "onnx": ONNXRuntime, "saved_model": SavedModelRuntime}[kind](
-        path, num_threads=num_threads
-    )
 
 
 def _threads(num_threads):
@@ -57,17 +38,48 @@ def _quantize(values, scale, zero_point, dtype):
     return np.clip(np.round(values / scale + zero_point), info.min, info.max).astype(dtype)
 
 
+def _fixed_batch(shape: Any) -> int | None:
+    """The batch a graph input's shape fixes (None where the batch is free)."""
+    if shape is None or not len(shape):
+        return None
+    first = shape[0]
+    return int(first) if isinstance(first, (int, np.integer)) and first > 0 else None
+
+
 class _Runtime:
-    """Common shape: ``metadata``, ``name``, ``outputs(canvases)``."""
+    """Common shape: ``metadata``, ``format``, ``outputs(canvases)`` for any batch."""
 
-    format = None
+    format: str = ""
+    metadata: dict
+    max_batch: int | None = None  # set by a runtime whose graph takes a fixed batch
 
-    def __init__(self, path):
+    def __init__(self, path: str, fmt: ModelFormat | None = None):
         self.path = os.fspath(path)
+        self.spec = fmt
 
     @property
-    def output_names(self):
+    def output_names(self) -> list[str]:
         return self.metadata["outputs"]
+
+    def _batch_limit(self, from_file: int | None) -> int | None:
+        """The file's own fixed batch, else the table's for an end-to-end graph."""
+        if from_file is not None:
+            return from_file
+        if self.metadata.get("nms") and self.spec is not None:
+            return self.spec.end_to_end_batch
+        return None
+
+    def outputs(self, canvases: np.ndarray) -> list[np.ndarray]:
+        """The graph's outputs for uint8 canvases (N, H, W, 3), N of any size."""
+        canvases = np.asarray(canvases)
+        step = self.max_batch
+        if step is None or len(canvases) <= step:
+            return self._run(canvases)
+        chunks = [self._run(canvases[i : i + step]) for i in range(0, len(canvases), step)]
+        return [np.concatenate(parts, axis=0) for parts in zip(*chunks)]
+
+    def _run(self, canvases: np.ndarray) -> list[np.ndarray]:
+        raise NotImplementedError
 
     def describe(self):
         meta = self.metadata
@@ -83,8 +95,8 @@ class TFLiteRuntime(_Runtime):
 
     format = "tflite"
 
-    def __init__(self, path, num_threads=None):
-        super().__init__(path)
+    def __init__(self, path, fmt=None, num_threads=None):
+        super().__init__(path, fmt)
         self.metadata = md.read_tflite_metadata(self.path)
         from ai_edge_litert.interpreter import Interpreter
 
@@ -98,9 +110,12 @@ class TFLiteRuntime(_Runtime):
         inputs = self.runner.get_input_details()
         self.input_name, self.input_detail = next(iter(inputs.items()))
         self.output_details = self.runner.get_output_details()
+        self.max_batch = self._batch_limit(
+            _fixed_batch(self.input_detail.get("shape_signature", self.input_detail.get("shape")))
+        )
         self._first_call = True
 
-    def outputs(self, canvases):
+    def _run(self, canvases):
         detail = self.input_detail
         dtype = detail["dtype"]
         scale, zero_point = detail["quantization"]
@@ -133,8 +148,8 @@ class ONNXRuntime(_Runtime):
 
     format = "onnx"
 
-    def __init__(self, path, num_threads=None):
-        super().__init__(path)
+    def __init__(self, path, fmt=None, num_threads=None):
+        super().__init__(path, fmt)
         import onnxruntime as ort
 
         options = ort.SessionOptions()
@@ -151,11 +166,12 @@ class ONNXRuntime(_Runtime):
             raise RuntimeLoadError(
                 f"{self.path} is not a readable ONNX model ({str(exc).splitlines()[0][:200]})"
             ) from None
-        self.metadata = md.read_onnx_metadata(self.session, self.path)
+        self.metadata = md.read_onnx_metadata(self.path, session=self.session)
         first = self.session.get_inputs()[0]
         self.input_name, self.input_type = first.name, first.type
+        self.max_batch = self._batch_limit(_fixed_batch(first.shape))
 
-    def outputs(self, canvases):
+    def _run(self, canvases):
         if self.input_type == "tensor(float)":
             feed = _float_images(canvases)
         else:
@@ -168,8 +184,8 @@ class SavedModelRuntime(_Runtime):
 
     format = "saved_model"
 
-    def __init__(self, path, num_threads=None):
-        super().__init__(path)
+    def __init__(self, path, fmt=None, num_threads=None):
+        super().__init__(path, fmt)
         self.metadata = md.read_saved_model_metadata(self.path)
         from utils.quiet import import_tensorflow_quietly
 
@@ -189,8 +205,9 @@ class SavedModelRuntime(_Runtime):
         self.function = loaded.signatures[signature]
         spec = self.function.structured_input_signature[1]
         self.input_name, self.input_spec = next(iter(spec.items()))
+        self.max_batch = self._batch_limit(_fixed_batch(self.input_spec.shape.as_list()))
 
-    def outputs(self, canvases):
+    def _run(self, canvases):
         if self.input_spec.dtype.name == "float32":
             feed = _float_images(canvases)
         else:

@@ -31,21 +31,14 @@ class SourceError(UserError, ValueError):
 
 def sample_image_path():
     """A photo shipped with matplotlib (an installed dependency): the default source."""
-    from matplotlib import cbook
+    from utils.data.sample_photo import sample_photo_path
 
-    try:
-        path = cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)
-    except (OSError, ValueError):
-        path = None
-    if not path or not os.path.isfile(str(path)):
-        import matplotlib
-
-        path = os.path.join(matplotlib.get_data_path(), "sample_data", "grace_hopper.jpg")
-    if not os.path.isfile(str(path)):
+    path = sample_photo_path()
+    if path is None:
         raise SourceError(
             "no source given and matplotlib's sample photo is missing; pass --source IMAGE"
         )
-    return str(path)
+    return path
 
 
 def classify_source(source):

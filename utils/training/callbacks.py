@@ -38,6 +38,7 @@ class TrainingContext:
         self.history = list(history or [])  # one dict per finished epoch
         self.nan_detected = False
         self.last_completed_epoch = 0
+        self.phase = None  # the phase being trained: "frozen" or "unfrozen"
 
     def path(self, name):
         return os.path.join(self.save_dir, name)
@@ -128,14 +129,14 @@ class Checkpointer(keras.callbacks.Callback):
     """Writes ``last.h5``, ``best.h5`` (by mAP when evaluated, else val loss), periodic
     ``ep{NNN}.h5`` files and the resumable training state after every epoch.
 
-    ``optimizer_fn()`` returns the optimiser whose variables go into the state (the one in use).
+    ``optimizer_fn()`` returns the optimiser whose variables go into the state (the one in use);
+    the state records ``context.phase``.
     """
 
-    def __init__(self, context, optimizer_fn, phase_fn, save_period=0):
+    def __init__(self, context, optimizer_fn, save_period=0):
         super().__init__()
         self.context = context
         self.optimizer_fn = optimizer_fn
-        self.phase_fn = phase_fn
         self.save_period = int(save_period)
 
     def on_epoch_end(self, epoch, logs=None):
@@ -159,7 +160,7 @@ class Checkpointer(keras.callbacks.Callback):
             if self.save_period > 0 and done % self.save_period == 0:
                 save_checkpoint(ctx.body, ctx.path(f"ep{done:03d}.h5"))
         ctx.last_completed_epoch = done
-        save_training_state(ctx, self.optimizer_fn(), done, self.phase_fn())
+        save_training_state(ctx, self.optimizer_fn(), done, ctx.phase)
 
 
 def _best_candidate(logs, current_mode):

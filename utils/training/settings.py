@@ -5,15 +5,20 @@ Every field's default is the options table's (``utils.options``, mode ``train``)
 :meth:`TrainSettings.from_args` turns train.py's parsed flags into settings by field name.
 """
 
+from __future__ import annotations
+
+import argparse
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from utils import options
 from utils.config import parse_input_size
 from utils.training.schedules import lr_function
 
 
-def _opt(name):
+def _opt(name: str) -> Any:
     """A dataclass field defaulting to option ``name`` in mode 'train'."""
     value = options.default(name, "train")
     if isinstance(value, (list, dict)):
@@ -54,21 +59,21 @@ class TrainSettings:
     sync_bn: bool = _opt("sync_bn")
     verbose: int = 1
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         self.input_size = parse_input_size(self.input_size)
         self.alpha = float(self.alpha)
         if self.lr is None:
             self.lr = options.default_lr(self.optimizer)
 
     @classmethod
-    def from_args(cls, args, **overrides):
+    def from_args(cls, args: argparse.Namespace, **overrides: Any) -> TrainSettings:
         """Settings from train.py's parsed flags (matched by name) and ``overrides``."""
         names = {f.name for f in dataclasses.fields(cls)}
         values = {name: value for name, value in vars(args).items() if name in names}
         values.update(overrides)
         return cls(**values)
 
-    def phases(self):
+    def phases(self) -> list[tuple[str, int, int, int]]:
         """[(name, first_epoch, end_epoch, batch_size)] for the frozen and unfrozen phases."""
         freeze = min(max(int(self.freeze_epochs), 0), int(self.epochs))
         result = []
@@ -78,7 +83,7 @@ class TrainSettings:
             result.append(("unfrozen", freeze, int(self.epochs), int(self.batch_size)))
         return result
 
-    def lr_function(self, batch_size):
+    def lr_function(self, batch_size: int) -> Callable[[float], float]:
         """progress (epochs) -> LR for a phase trained at ``batch_size``."""
         return lr_function(
             self.lr, batch_size, self.optimizer, self.lr_schedule, self.epochs, self.warmup_epochs

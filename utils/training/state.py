@@ -83,11 +83,7 @@ def load_training_state(save_dir):
     try:
         with np.load(npz_path) as data:
             arrays = {key: data[key] for key in data.files}
-        if PROGRESS_KEY in arrays:
-            state = json.loads(str(arrays.pop(PROGRESS_KEY)))
-        else:  # written before the progress moved into the npz
-            with open(os.path.join(save_dir, STATE_JSON), encoding="utf8") as f:
-                state = json.load(f)
+        state = json.loads(str(arrays.pop(PROGRESS_KEY)))
         int(state["epoch"])
     except (OSError, ValueError, KeyError, TypeError, zipfile.BadZipFile) as exc:
         raise ConfigError(

@@ -162,3 +162,80 @@ def test_arrays_and_extensions():
     with pytest.raises(ImageLoadError):
         as_pil_rgb(np.zeros((5, 7, 3), np.float32))
     assert is_image_file("a/B.JPG") and not is_image_file("clip.mp4")
+
+
+# ----------------------------------------------------------------------------- lazily opened
+# Image.open(path) decodes nothing until the pixels are first read; two threads reading such an
+# image at once (the threaded resize) used to fail with "image file is truncated".
+
+
+def test_threaded_letterbox_of_a_lazily_opened_image():
+    reference = np.asarray(
+        Image.open(shared_path("reference", "street_letterbox_416.png")).convert("RGB")
+    )
+    lazy = Image.open(shared_path("reference", "street.jpg"))
+    assert lazy.tile  # not decoded yet
+    np.testing.assert_array_equal(
+        np.asarray(letterbox_image(lazy, (416, 416), threads=4)), reference
+    )
+
+
+def test_lazily_opened_grey_image_takes_the_threaded_resize(tmp_path, street):
+    street.convert("L").save(tmp_path / "grey.png")
+    lazy = Image.open(tmp_path / "grey.png")
+    assert lazy.mode == "L" and lazy.tile
+    loaded = Image.open(tmp_path / "grey.png")
+    loaded.load()
+    np.testing.assert_array_equal(
+        np.asarray(resize_bicubic(lazy, (416, 416), threads=4)),
+        np.asarray(loaded.resize((416, 416), Image.BICUBIC)),
+    )
+
+
+def test_lazily_opened_truncated_image_is_a_load_error():
+    lazy = Image.open(
+        shared_path("datasets", "voc_mini", "VOCdevkit", "VOC2012", "JPEGImages", "2007_000027.jpg")
+    )
+    with pytest.raises(ImageLoadError, match="2007_000027.jpg.*truncated"):
+        as_pil_rgb(lazy)
+
+
+@pytest.fixture(scope="module")
+def detector():
+    from utils.inference.detector import Detector
+
+    return Detector.from_options(
+        "mobilenetv1",
+        0.25,
+        shared_path("weights", "yolov4_mobilenet_v1_025_voc.h5"),
+        "model_data/voc_classes.txt",
+    )
+
+
+@pytest.mark.parametrize("kind", ["jpeg", "palette png", "grey png"])
+def test_detect_on_a_lazily_opened_image(detector, tmp_path, street, kind):
+    """What a user writes: detector.detect(Image.open(path)), with the image not decoded."""
+    if kind == "jpeg":
+        path = shared_path("reference", "street.jpg")
+    else:
+        path = tmp_path / "street.png"
+        if kind == "palette png":
+            street.convert("P", palette=Image.ADAPTIVE).save(path)
+        else:
+            street.convert("L").save(path)
+    lazy = Image.open(path)
+    assert lazy.tile and lazy.size[0] * lazy.size[1] >= PARALLEL_RESIZE_MIN_PIXELS
+    loaded = Image.open(path)
+    loaded.load()
+    # The threaded preprocessing gives the same canvas as the decoded image's.
+    canvas, _, _ = detector.preprocess(Image.open(path), threads=4)
+    np.testing.assert_array_equal(canvas, detector.preprocess(loaded, threads=1)[0])
+    got, expected = detector.detect(lazy), detector.detect(loaded)
+    assert len(expected.scores) > 0
+    np.testing.assert_array_equal(got.class_ids, expected.class_ids)
+    np.testing.assert_allclose(got.boxes, expected.boxes, atol=1e-3)
+    np.testing.assert_allclose(got.scores, expected.scores, atol=1e-5)
+    # Two images at once (one thread each), the same lazily opened object twice included.
+    twice = Image.open(path)
+    for detections in detector.detect_batch([twice, twice]):
+        np.testing.assert_array_equal(detections.class_ids, expected.class_ids)

@@ -10,7 +10,7 @@ from PIL import Image
 from tests.conftest import shared_path
 from utils.config import load_anchors
 from utils.data import Sample, augment, load_voc_split
-from utils.data.pipeline import MAX_BOXES, build_train_dataset, build_val_dataset
+from utils.data.pipeline import MAX_GT_BOXES, build_train_dataset, build_val_dataset
 
 ANCHORS = load_anchors()
 RED = (230, 20, 20)
@@ -101,7 +101,7 @@ def test_train_batches_have_the_promised_shapes_types_and_ranges(raccoon):
             and p4.shape == (4, 12, 16, 3, 6)
             and p3.shape == (4, 24, 32, 3, 6)
         )
-        assert gt.shape == (4, MAX_BOXES, 4) and gt.dtype == np.float32
+        assert gt.shape == (4, MAX_GT_BOXES, 4) and gt.dtype == np.float32
         for y in (p5, p4, p3):
             obj = y[..., 4]
             assert set(np.unique(obj)) <= {0.0, 1.0}

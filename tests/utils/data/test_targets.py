@@ -4,7 +4,7 @@ import numpy as np
 
 from nets.anchors import ANCHORS_MASK, STRIDES
 from utils.config import load_anchors
-from utils.data.targets import MAX_BOXES, assign_targets, padded_gt_boxes, target_shapes
+from utils.data.targets import MAX_GT_BOXES, assign_targets, padded_gt_boxes, target_shapes
 
 ANCHORS = load_anchors()  # the project's default anchors (w, h at 416)
 
@@ -85,8 +85,8 @@ def test_box_touching_the_bottom_right_edge_stays_in_the_grid():
 
 def test_padded_gt_boxes_normalises_pads_and_truncates():
     gt = padded_gt_boxes(np.array([[0, 0, 208, 104]], np.float32), (208, 416))
-    assert gt.shape == (MAX_BOXES, 4) and gt.dtype == np.float32
+    assert gt.shape == (MAX_GT_BOXES, 4) and gt.dtype == np.float32
     np.testing.assert_allclose(gt[0], [0.25, 0.25, 0.5, 0.5])
     assert not gt[1:].any()
-    many = np.tile(np.array([[0, 0, 10, 10]], np.float32), (MAX_BOXES + 20, 1))
-    assert padded_gt_boxes(many, (416, 416)).shape == (MAX_BOXES, 4)
+    many = np.tile(np.array([[0, 0, 10, 10]], np.float32), (MAX_GT_BOXES + 20, 1))
+    assert padded_gt_boxes(many, (416, 416)).shape == (MAX_GT_BOXES, 4)

@@ -7,7 +7,7 @@ import pytest
 from nets import backbone_specs, yolo_body
 from nets.anchors import ANCHORS_MASK
 from utils.config import load_anchors
-from utils.inference.runtimes import open_runtime
+from utils.formats import open_runtime
 
 SIZE = (128, 160)  # small, and not square: the grids are 4x5, 8x10, 16x20
 # A conversion takes 10-50 s: the fast tier exports mobilenetv1 only, the full suite all.

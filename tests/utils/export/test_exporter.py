@@ -8,12 +8,12 @@ import pytest
 
 from nets.anchors import ANCHORS_MASK
 from tests.conftest import shared_path
-from tests.utils.inference.test_postprocess import assert_matches_reference
+from tests.helpers import assert_matches_reference
 from utils.config import load_anchors, load_class_names
 from utils.data import load_voc_split
 from utils.data.images import letterbox_image, load_image
+from utils.formats import open_runtime
 from utils.inference.runtime_detector import RuntimeDetector
-from utils.inference.runtimes import open_runtime
 
 # One fixture exports seven files at 416 (about 50 s): the full suite runs these, the fast tier not.
 pytestmark = pytest.mark.slow
@@ -129,13 +129,13 @@ def test_nms_graphs_give_the_reference_detections(exports, street_runs):
 
 def _match_rate(expected, got, min_iou):
     """Share of ``expected`` detections with a same-class box in ``got`` at IoU >= min_iou."""
-    from utils.inference.postprocess import box_iou
+    from tests.helpers import pairwise_iou
 
     if not len(expected):
         return 1.0
     if not len(got):
         return 0.0
-    iou = np.asarray(box_iou(expected.boxes, got.boxes))
+    iou = pairwise_iou(expected.boxes, got.boxes)
     same = expected.class_ids[:, None] == got.class_ids[None, :]
     return float(np.mean(np.max(np.where(same, iou, 0.0), axis=1) >= min_iou))
 

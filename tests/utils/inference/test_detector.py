@@ -9,7 +9,7 @@ from PIL import Image
 
 from nets import WeightsMismatchError, yolo_body
 from tests.conftest import shared_path
-from tests.utils.inference.test_postprocess import assert_matches_reference
+from tests.helpers import assert_matches_reference
 from utils.config import load_class_names
 from utils.data.images import load_image
 from utils.inference.detector import Detections, Detector, detections_to_dicts

@@ -8,7 +8,7 @@ import pytest
 
 from nets.anchors import ANCHORS_MASK
 from tests.conftest import shared_path
-from tests.utils.inference.test_postprocess import KEYS, assert_matches_reference
+from tests.helpers import REFERENCE_OUTPUT_KEYS, assert_matches_reference
 from utils.config import load_anchors
 from utils.inference.host import class_aware_nms, decode_raw, image_transform, to_image_coordinates
 
@@ -17,14 +17,15 @@ from utils.inference.host import class_aware_nms, decode_raw, image_transform, t
 def raw_outputs():
     raw = np.load(shared_path("reference", "street_v1_025_raw_outputs.npz"))
     runs = json.load(open(shared_path("reference", "street_v1_025_detections.json")))["runs"]
-    return [raw[k] for k in KEYS], runs
+    return [raw[k] for k in REFERENCE_OUTPUT_KEYS], runs
 
 
 def _host_detections(outputs, conf, nms_iou=0.3, max_boxes=100):
+    """As the runtime detector: decode, map to image pixels, then suppress there."""
     boxes, scores = decode_raw(outputs, load_anchors(), ANCHORS_MASK, 20, (416, 416))
-    boxes, scores, classes = class_aware_nms(boxes, scores, conf, nms_iou, max_boxes)
     transform = image_transform((1330, 1330), (416, 416), letterbox=True)
-    return to_image_coordinates(boxes, transform), scores, classes
+    boxes = to_image_coordinates(boxes, transform)
+    return class_aware_nms(boxes, scores, conf, nms_iou, max_boxes)
 
 
 @pytest.mark.parametrize("run_index", [0, 1])
@@ -36,32 +37,47 @@ def test_host_path_reproduces_reference_detections(raw_outputs, run_index):
     assert np.all(np.diff(scores) <= 0) and classes.dtype == np.int32
 
 
-def test_host_path_equals_the_graph_at_evaluation_settings(raw_outputs):
-    """conf 0.001 / NMS 0.5 (get_map's): hundreds of boxes, the same as the TensorFlow graph's."""
+@pytest.mark.parametrize("letterbox", [True, False], ids=["letterbox", "plain-resize"])
+def test_host_path_equals_the_graph_at_evaluation_settings(raw_outputs, letterbox):
+    """conf 0.001 / NMS 0.5 (get_map's): hundreds of boxes, the same as the TensorFlow graph's,
+    also where a plain resize scales x and y differently (both suppress in image pixels)."""
     import tensorflow as tf
 
-    from utils.inference.postprocess import class_aware_nms as graph_nms
-    from utils.inference.postprocess import decode_outputs, yxyx_to_xyxy
+    from nets.postprocess import detect_from_outputs
 
     outputs, _ = raw_outputs
-    host_boxes, host_scores, host_classes = _host_detections(outputs, 0.001, 0.5, 300)
-    boxes, objectness, class_probs = decode_outputs(
-        [tf.constant(o[None]) for o in outputs], load_anchors(), ANCHORS_MASK, 20, (416, 416)
+    transform = image_transform((1330, 700), (416, 416), letterbox=letterbox)
+    host_boxes, host_scores, host_classes = class_aware_nms(
+        *_decoded_in_image(outputs, transform), 0.001, 0.5, 300
     )
-    transform = image_transform((1330, 1330), (416, 416), letterbox=True)
-    offset = np.array([transform[0], transform[1]] * 2, np.float32)
-    scale = np.array([transform[2], transform[3]] * 2, np.float32)
-    boxes = (np.asarray(boxes) - offset) / scale
-    g_boxes, g_scores, g_classes = graph_nms(
-        tf.constant(boxes), objectness[:, None] * class_probs, 0.001, 0.5, 300
+    g_boxes, g_scores, g_classes, valid = detect_from_outputs(
+        [tf.constant(o[None]) for o in outputs],
+        load_anchors(),
+        ANCHORS_MASK,
+        20,
+        (416, 416),
+        0.001,
+        0.5,
+        300,
+        transforms=tf.constant(transform[None]),
     )
-    g_boxes = np.asarray(yxyx_to_xyxy(g_boxes))
+    n = int(valid[0])
+    g_boxes, g_scores, g_classes = (
+        g_boxes[0, :n].numpy(),
+        g_scores[0, :n].numpy(),
+        g_classes[0, :n].numpy(),
+    )
     assert len(host_scores) == len(g_scores) > 100
-    np.testing.assert_allclose(np.sort(host_scores), np.sort(g_scores.numpy()), atol=1e-5)
+    np.testing.assert_allclose(np.sort(host_scores), np.sort(g_scores), atol=1e-5)
     order_h = np.lexsort((host_boxes[:, 0], host_classes, -host_scores))
-    order_g = np.lexsort((g_boxes[:, 0], g_classes.numpy(), -g_scores.numpy()))
-    np.testing.assert_array_equal(host_classes[order_h], g_classes.numpy()[order_g])
+    order_g = np.lexsort((g_boxes[:, 0], g_classes, -g_scores))
+    np.testing.assert_array_equal(host_classes[order_h], g_classes[order_g])
     np.testing.assert_allclose(host_boxes[order_h], g_boxes[order_g], atol=0.05)
+
+
+def _decoded_in_image(outputs, transform):
+    boxes, scores = decode_raw(outputs, load_anchors(), ANCHORS_MASK, 20, (416, 416))
+    return to_image_coordinates(boxes, transform), scores
 
 
 def test_caps_per_class_and_in_total():

@@ -10,7 +10,8 @@ are inside the graph, its quantisation and the exporter's version. ``predict.py`
 * TFLite: a named metadata buffer in the flatbuffer (``yolov4_lite``);
 * ONNX: the model's ``metadata_props`` (key ``yolov4_lite``).
 
-Reading needs neither TensorFlow nor the runtime's session.
+Reading needs neither TensorFlow nor the runtime's session. Which reader and writer a file
+uses is its entry in the format table (:mod:`utils.formats`).
 """
 
 import json
@@ -177,9 +178,21 @@ def add_onnx_metadata(model_proto, meta):
     return model_proto
 
 
-def read_onnx_metadata(session, source):
-    """Metadata of an ``onnxruntime.InferenceSession``."""
-    props = session.get_modelmeta().custom_metadata_map
+def read_onnx_metadata(source, session=None):
+    """Metadata of an ONNX file: from its ``onnxruntime.InferenceSession`` when one is open,
+    else from the file's properties (the graph's weights are not read)."""
+    if session is not None:
+        props = session.get_modelmeta().custom_metadata_map
+    else:
+        import onnx
+
+        try:
+            proto = onnx.load_model(os.fspath(source), load_external_data=False)
+        except Exception as exc:  # protobuf's DecodeError and others
+            raise MetadataError(
+                f"{source} is not a readable ONNX model ({exc.__class__.__name__})"
+            ) from None
+        props = {prop.key: prop.value for prop in proto.metadata_props}
     if KEY not in props:
         raise _no_metadata(source)
     return _parse(props[KEY], source)
