@@ -33,9 +33,9 @@ from utils.data import load_voc_split
 from utils.data.images import letterbox_image, load_image
 from utils.evaluation.evaluate import evaluate_detector
 from utils.export.exporter import export_model
+from utils.formats import open_runtime
 from utils.inference.detector import Detector, load_model
 from utils.inference.runtime_detector import RuntimeDetector
-from utils.formats import open_runtime
 
 SHARED = os.path.join(os.path.dirname(ROOT), "shared")
 STREET = os.path.join(SHARED, "reference", "street.jpg")

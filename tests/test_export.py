@@ -25,23 +25,25 @@ def run(script, *args, timeout=300):
     )
 
 
+def small_v1_export_args():
+    """The VOC v1-0.25 weights at 160 px, as TFLite and ONNX."""
+    weights = shared_path("weights", "yolov4_mobilenet_v1_025_voc.h5")
+    return ["--backbone", "mobilenetv1", "--alpha", "0.25", "--weights", weights] + [
+        "--input-size",
+        160,
+        "--format",
+        "tflite",
+        "onnx",
+    ]
+
+
 @pytest.fixture(scope="module")
 def small_export(tmp_path_factory):
     """The VOC v1-0.25 weights at 160 px as TFLite float32 + int8 and ONNX (CLI)."""
     out = tmp_path_factory.mktemp("exports")
     result = run(
         EXPORT,
-        "--backbone",
-        "mobilenetv1",
-        "--alpha",
-        "0.25",
-        "--weights",
-        shared_path("weights", "yolov4_mobilenet_v1_025_voc.h5"),
-        "--input-size",
-        160,
-        "--format",
-        "tflite",
-        "onnx",
+        *small_v1_export_args(),
         "--int8",
         "--data",
         shared_path("datasets", "voc_mini", "VOCdevkit", "VOC2007"),
@@ -176,17 +178,7 @@ def test_nms_exports_run_over_a_folder_in_batches_like_the_raw_ones(
     nms_out = tmp_path / "nms"
     result = run(
         EXPORT,
-        "--backbone",
-        "mobilenetv1",
-        "--alpha",
-        "0.25",
-        "--weights",
-        shared_path("weights", "yolov4_mobilenet_v1_025_voc.h5"),
-        "--input-size",
-        160,
-        "--format",
-        "tflite",
-        "onnx",
+        *small_v1_export_args(),
         "--nms",
         "--conf",
         0.2,

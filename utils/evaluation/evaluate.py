@@ -266,24 +266,10 @@ def evaluate_data(
     if metric not in METRICS:
         raise ValueError(f"metric must be one of {', '.join(METRICS)}, got {metric!r}")
     report = report or map_io.MapOutReport()
-    npos = np.bincount(data.gt_class[~data.gt_difficult], minlength=data.num_classes)
     results: dict[str, Any] = {
         "classes": list(data.class_names),
         "num_images": data.num_images,
-        "num_ground_truth": {n: int(c) for n, c in zip(data.class_names, npos)},
-        "num_difficult": {
-            n: int(c)
-            for n, c in zip(
-                data.class_names,
-                np.bincount(data.gt_class[data.gt_difficult], minlength=data.num_classes),
-            )
-        },
-        "num_detections": {
-            n: int(c)
-            for n, c in zip(
-                data.class_names, np.bincount(data.det_class, minlength=data.num_classes)
-            )
-        },
+        **_object_counts(data),
         "settings": dict(
             settings or {},
             iou_thresholds=[float(t) for t in iou_thresholds],
@@ -293,15 +279,10 @@ def evaluate_data(
             coco_compat=bool(coco_compat),
         ),
     }
-    voc_raw = {}
+    voc_raw: dict[str, Any] = {}
     if metric in ("voc", "both"):
-        results["voc"] = {}
-        raws = voc_evaluate_many(data, iou_thresholds, voc07=voc07, score_threshold=score_threshold)
-        for threshold, raw in zip(iou_thresholds, raws):
-            voc_raw[iou_key(threshold)] = raw
-            results["voc"][iou_key(threshold)] = _voc_json(raw)
-        if len(iou_thresholds) > 1:
-            results["voc_mean_mAP"] = float(np.mean([r["mAP"] for r in voc_raw.values()]))
+        voc_raw = _voc_results(data, iou_thresholds, voc07, score_threshold, results)
+    coco = None
     if metric in ("coco", "both"):
         coco = coco_evaluate(data, reference_compat=coco_compat, listing_order=listing_order)
         results["coco"] = {k: coco[k] for k in ("stats", "stat_names", "ap", "ap50")}
@@ -311,16 +292,62 @@ def evaluate_data(
         for line in report.lines():
             log(line)
     if out_dir is not None:
-        os.makedirs(out_dir, exist_ok=True)
-        if write_txt:
-            map_io.write_map_out(out_dir, data)
-        if metric in ("coco", "both"):
-            _write_coco_json(out_dir, coco)
-        files.write_json(os.path.join(out_dir, "results.json"), results)
-        files.write_text(os.path.join(out_dir, "results.txt"), format_results(results) + "\n")
-        if plots and voc_raw:
-            write_plots(voc_raw, out_dir, score_threshold)
+        _write_outputs(out_dir, data, results, coco, voc_raw if plots else None, write_txt)
     return results
+
+
+def _per_class(data: EvalData, class_ids: np.ndarray) -> dict[str, int]:
+    counts = np.bincount(class_ids, minlength=data.num_classes)
+    return {name: int(count) for name, count in zip(data.class_names, counts)}
+
+
+def _object_counts(data: EvalData) -> dict[str, dict[str, int]]:
+    """Ground-truth objects (difficult ones apart) and detections per class."""
+    return {
+        "num_ground_truth": _per_class(data, data.gt_class[~data.gt_difficult]),
+        "num_difficult": _per_class(data, data.gt_class[data.gt_difficult]),
+        "num_detections": _per_class(data, data.det_class),
+    }
+
+
+def _voc_results(
+    data: EvalData,
+    iou_thresholds: Sequence[float],
+    voc07: bool,
+    score_threshold: float,
+    results: dict[str, Any],
+) -> dict[str, Any]:
+    """Fill ``results["voc"]`` (and the mean over several IoUs); return the raw per-IoU
+    results the plots read."""
+    voc_raw = {}
+    results["voc"] = {}
+    raws = voc_evaluate_many(data, iou_thresholds, voc07=voc07, score_threshold=score_threshold)
+    for threshold, raw in zip(iou_thresholds, raws):
+        voc_raw[iou_key(threshold)] = raw
+        results["voc"][iou_key(threshold)] = _voc_json(raw)
+    if len(iou_thresholds) > 1:
+        results["voc_mean_mAP"] = float(np.mean([r["mAP"] for r in voc_raw.values()]))
+    return voc_raw
+
+
+def _write_outputs(
+    out_dir: StrPath,
+    data: EvalData,
+    results: dict[str, Any],
+    coco: dict | None,
+    plot_from: dict[str, Any] | None,
+    write_txt: bool,
+) -> None:
+    """results.json and .txt, the map_out text files, COCO's json and the plots."""
+    os.makedirs(out_dir, exist_ok=True)
+    if write_txt:
+        map_io.write_map_out(out_dir, data)
+    if coco is not None:
+        _write_coco_json(out_dir, coco)
+    files.write_json(os.path.join(out_dir, "results.json"), results)
+    files.write_text(os.path.join(out_dir, "results.txt"), format_results(results) + "\n")
+    if plot_from:
+        write_plots(plot_from, out_dir, float(results["settings"]["score_threshold"]))
 
 
 def _voc_json(raw: Mapping[str, Any]) -> dict[str, Any]:
