@@ -9,7 +9,7 @@ import colorsys
 import functools
 
 import numpy as np
-from PIL import Image, ImageDraw, ImageFont
+from PIL import ImageDraw, ImageFont
 
 from utils.files import write_figure
 
@@ -108,17 +108,6 @@ def crop_detections(image, detections, margin=0):
         else:
             crops.append(None)
     return crops
-
-
-def heatmap_overlay(image, heat, alpha=0.5, colormap="jet"):
-    """Blend a [0, 1] heat map (H, W) over ``image`` with a matplotlib colormap; RGB PIL image."""
-    from matplotlib import colormaps
-
-    rgba = colormaps[colormap](np.clip(np.asarray(heat, np.float32), 0.0, 1.0))
-    colored = Image.fromarray((rgba[..., :3] * 255).astype(np.uint8), "RGB")
-    if colored.size != image.size:
-        colored = colored.resize(image.size, Image.Resampling.BILINEAR)
-    return Image.blend(image.convert("RGB"), colored, alpha)
 
 
 def save_heatmap(image, heat, path, alpha=0.5):
