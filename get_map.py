@@ -92,7 +92,8 @@ def _log(message):
 
 def run(args):
     from utils.config import ConfigError, load_class_names
-    from utils.evaluation.evaluate import evaluate_detector, evaluate_map_out, format_results
+    from utils.evaluation.evaluate import evaluate_detector, evaluate_map_out
+    from utils.evaluation.report import format_results
 
     thresholds = check_args(args)
     common = dict(

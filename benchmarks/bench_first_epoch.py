@@ -28,7 +28,7 @@ from utils.config import load_anchors
 from utils.data import load_voc_split
 from utils.data.pipeline import build_val_dataset
 from utils.training.optimizer import build_optimizer
-from utils.training.trainer import YoloTrainer
+from utils.training.yolo_trainer import YoloTrainer
 
 RACCOON = os.path.join(os.path.dirname(ROOT), "shared", "datasets", "raccoon", "VOC2007")
 

@@ -22,7 +22,7 @@ from utils.training.model_setup import set_backbone_frozen
 from utils.training.optimizer import build_optimizer
 from utils.training.schedules import cosine_lr, scaled_learning_rates, step_lr
 from utils.training.state import load_training_state
-from utils.training.trainer import YoloTrainer
+from utils.training.yolo_trainer import YoloTrainer
 
 SMALL = [
     "--backbone",

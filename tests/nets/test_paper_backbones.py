@@ -113,7 +113,7 @@ def test_imagenet_file_loads_into_exactly_its_50_arrays():
 def test_trains_two_steps_saves_reloads_and_predicts(backbone, tmp_path):
     from utils.inference.detector import Detector
     from utils.training.optimizer import build_optimizer
-    from utils.training.trainer import YoloTrainer
+    from utils.training.yolo_trainer import YoloTrainer
 
     keras.utils.set_random_seed(0)
     anchors = load_anchors()

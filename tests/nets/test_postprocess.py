@@ -1,5 +1,5 @@
-"""The graph's decoding, letterbox correction and NMS (nets.postprocess) reproduce the reference
-from its own raw outputs."""
+"""The graph's decoding, letterbox correction and NMS (nets.postprocess) reproduce the
+reference's detections, given the reference's own raw outputs."""
 
 import json
 

@@ -123,8 +123,8 @@ def test_training_map_is_measured_like_get_map(tmp_path):
     """The evaluator train.py uses builds its detector with get_map.py's defaults."""
     from nets import yolo_body
     from utils.config import load_anchors
+    from utils.training.map_evaluator import MapEvaluator
     from utils.training.settings import TrainSettings
-    from utils.training.trainer import MapEvaluator
 
     seen = {}
 

@@ -1,11 +1,11 @@
 """Evaluating a detector, or existing result files, with the VOC and COCO metrics.
 
-:func:`evaluate_detector` runs a :class:`utils.inference.detector.Detector` over dataset samples
-(training
-calls it on its validation split, ``get_map.py --data`` on a test split);
+:func:`evaluate_detector` runs a :class:`utils.inference.detector.Detector` over dataset
+samples (training calls it on its validation split, ``get_map.py --data`` on a test split);
 :func:`evaluate_map_out` re-evaluates a ``map_out`` folder of text files. Both end in
 :func:`evaluate_data`, which computes the metrics and, given an output folder, writes
-``results.json``, ``results.txt``, the plots and the text files it evaluated.
+``results.json``, ``results.txt``, the plots and the text files it evaluated
+(:mod:`utils.evaluation.report`).
 """
 
 from __future__ import annotations
@@ -16,17 +16,17 @@ from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
-from utils import files, options
+from utils import options
 from utils.evaluation import map_io
 from utils.evaluation.coco import coco_evaluate
+from utils.evaluation.map_out_report import MapOutReport
 from utils.evaluation.metrics import EvalData, iou_key, parse_iou_thresholds, voc_evaluate_many
+from utils.evaluation.report import StrPath, write_outputs
 
 if TYPE_CHECKING:
     from utils.data.samples import Sample
     from utils.inference.base import Detections, DetectorBase
 
-# A folder to write to.
-StrPath = str | os.PathLike[str]
 # Where one-line messages go (``print``, a logger's method, ...).
 LogFunction = Callable[[str], object]
 
@@ -49,7 +49,7 @@ def detect_samples(
     detector: DetectorBase,
     samples: Sequence[Sample],
     progress: bool = True,
-    report: map_io.MapOutReport | None = None,
+    report: MapOutReport | None = None,
     batch_size: int = BATCH_SIZE,
 ) -> tuple[list[Sample], list[Detections]]:
     """Run ``detector`` on every sample's image, ``batch_size`` images per run.
@@ -156,7 +156,7 @@ def evaluate_detector(
     Returns:
         The results dict (as written to ``results.json``).
     """
-    report = map_io.MapOutReport()
+    report = MapOutReport()
     kept, detections = detect_samples(
         detector, samples, progress=progress, report=report, batch_size=batch_size
     )
@@ -236,7 +236,7 @@ def evaluate_data(
     score_threshold: float = SCORE_THRESHOLD,
     voc07: bool = VOC07,
     coco_compat: bool = COCO_COMPAT,
-    report: map_io.MapOutReport | None = None,
+    report: MapOutReport | None = None,
     write_txt: bool = True,
     listing_order: Iterable[str] | None = None,
     settings: Mapping[str, Any] | None = None,
@@ -256,7 +256,7 @@ def evaluate_data(
             plots (with ``plots``) and (with ``write_txt``) ``ground-truth/`` and
             ``detection-results/``.
         plots: draw ``pr_curves/<class>.png`` and ``ap_per_class_iou<k>.png`` in ``out_dir``.
-        report: a :class:`utils.evaluation.map_io.MapOutReport` of input problems, included in the
+        report: a :class:`utils.evaluation.MapOutReport` of input problems, included in the
         results.
 
     Returns:
@@ -265,7 +265,7 @@ def evaluate_data(
     """
     if metric not in METRICS:
         raise ValueError(f"metric must be one of {', '.join(METRICS)}, got {metric!r}")
-    report = report or map_io.MapOutReport()
+    report = report or MapOutReport()
     results: dict[str, Any] = {
         "classes": list(data.class_names),
         "num_images": data.num_images,
@@ -292,7 +292,7 @@ def evaluate_data(
         for line in report.lines():
             log(line)
     if out_dir is not None:
-        _write_outputs(out_dir, data, results, coco, voc_raw if plots else None, write_txt)
+        write_outputs(out_dir, data, results, coco, voc_raw if plots else None, write_txt)
     return results
 
 
@@ -330,26 +330,6 @@ def _voc_results(
     return voc_raw
 
 
-def _write_outputs(
-    out_dir: StrPath,
-    data: EvalData,
-    results: dict[str, Any],
-    coco: dict | None,
-    plot_from: dict[str, Any] | None,
-    write_txt: bool,
-) -> None:
-    """results.json and .txt, the map_out text files, COCO's json and the plots."""
-    os.makedirs(out_dir, exist_ok=True)
-    if write_txt:
-        map_io.write_map_out(out_dir, data)
-    if coco is not None:
-        _write_coco_json(out_dir, coco)
-    files.write_json(os.path.join(out_dir, "results.json"), results)
-    files.write_text(os.path.join(out_dir, "results.txt"), format_results(results) + "\n")
-    if plot_from:
-        write_plots(plot_from, out_dir, float(results["settings"]["score_threshold"]))
-
-
 def _voc_json(raw: Mapping[str, Any]) -> dict[str, Any]:
     with_gt = [c for c in raw["classes"] if c.num_gt > 0]
     return {
@@ -364,111 +344,3 @@ def _voc_json(raw: Mapping[str, Any]) -> dict[str, Any]:
         "ignored_difficult": {c.name: c.ignored for c in raw["classes"]},
         "classes_without_ground_truth": [c.name for c in raw["classes"] if c.num_gt == 0],
     }
-
-
-def _write_coco_json(out_dir: StrPath, coco: Mapping[str, Any]) -> None:
-    """The COCO files pycocotools evaluated, so users can feed them to other tools."""
-    folder = os.path.join(out_dir, "coco_eval")
-    os.makedirs(folder, exist_ok=True)
-    files.write_json(os.path.join(folder, "instances_gt.json"), coco["gt"])
-    files.write_json(os.path.join(folder, "instances_dr.json"), coco["detections"])
-
-
-def write_plots(
-    voc_raw: Mapping[str, Mapping[str, Any]], out_dir: StrPath, score_threshold: float
-) -> None:
-    """PR curve per class (a line per IoU) and an AP bar chart per IoU threshold."""
-    from utils.evaluation.plots import plot_ap_bars, plot_pr_curve, safe_file_name
-
-    keys = list(voc_raw)
-    first = voc_raw[keys[0]]
-    for index, cls in enumerate(first["classes"]):
-        if cls.num_gt == 0:
-            continue
-        curves = []
-        for key in keys:
-            c = voc_raw[key]["classes"][index]
-            point = (c.recall_at, c.precision_at) if np.any(c.scores >= score_threshold) else None
-            curves.append((key, c.recall, c.precision, c.ap, point))
-        plot_pr_curve(
-            curves,
-            cls.name,
-            os.path.join(out_dir, "pr_curves", safe_file_name(cls.name) + ".png"),
-            score_threshold=score_threshold,
-        )
-    for key in keys:
-        ap = {c.name: c.ap for c in voc_raw[key]["classes"] if c.num_gt > 0}
-        if ap:
-            plot_ap_bars(
-                ap,
-                voc_raw[key]["mAP"],
-                os.path.join(out_dir, f"ap_per_class_iou{key}.png"),
-                title=f"AP@{key} per class",
-            )
-
-
-def format_results(results: Mapping[str, Any]) -> str:
-    """results.json as readable text: VOC table per IoU, COCO statistics, input problems."""
-    lines = [
-        (
-            f"{results['num_images']} images, "
-            f"{sum(results['num_ground_truth'].values())} ground-truth objects "
-            f"(+{sum(results['num_difficult'].values())} difficult, ignored), "
-            f"{sum(results['num_detections'].values())} detections"
-        )
-    ]
-    settings = results["settings"]
-    names = results["classes"]
-    width = max([len("class")] + [len(n) for n in names])
-    for key, voc in results.get("voc", {}).items():
-        lines.append("")
-        lines.append(
-            f"VOC mAP@{key} = {voc['mAP'] * 100:.2f}%  ({settings['ap_interpolation']} AP, "
-            f"{len(voc['ap'])} classes with ground truth; P/R/F1 at score >= "
-            f"{settings['score_threshold']:g})"
-        )
-        lines.append(
-            f"  {'class':<{width}}  {'AP':>7}  {'P':>7}  {'R':>7}  {'F1':>5}  "
-            f"{'GT':>6}  {'dets':>7}  {'TP':>6}  {'FP':>7}"
-        )
-        for name in names:
-            gt = results["num_ground_truth"][name]
-            dets = results["num_detections"][name]
-            if name in voc["ap"]:
-                lines.append(
-                    f"  {name:<{width}}  {voc['ap'][name] * 100:6.2f}%  "
-                    f"{voc['precision'][name] * 100:6.2f}%  {voc['recall'][name] * 100:6.2f}%  "
-                    f"{voc['f1'][name]:5.2f}  {gt:>6}  {dets:>7}  {voc['tp'][name]:>6}  "
-                    f"{voc['fp'][name]:>7}"
-                )
-            elif dets:
-                lines.append(
-                    f"  {name:<{width}}  {'-':>7}  {'':>7}  {'':>7}  {'':>5}  {gt:>6}  "
-                    f"{dets:>7}  {'':>6}  {voc['fp'][name]:>7}   (no ground truth)"
-                )
-    if "voc_mean_mAP" in results:
-        lines.append("")
-        keys = ", ".join(results["voc"])
-        lines.append(f"VOC mAP averaged over IoU {keys}: {results['voc_mean_mAP'] * 100:.2f}%")
-    if "coco" in results:
-        coco = results["coco"]
-        lines.append("")
-        lines.append(
-            "COCO (pycocotools, bbox)"
-            + (" with the original's converter quirks" if settings.get("coco_compat") else "")
-        )
-        for name, value in zip(coco["stat_names"], coco["stats"]):
-            lines.append(f"  {name:<12} {value:.4f}")
-        lines.append(f"  {'class':<{width}}  {'AP':>7}  {'AP50':>7}")
-        for name in names:
-            if coco["ap"].get(name) is not None:
-                lines.append(
-                    f"  {name:<{width}}  {coco['ap'][name] * 100:6.2f}%  "
-                    f"{coco['ap50'][name] * 100:6.2f}%"
-                )
-    problems = results.get("input_report", {}).get("messages", [])
-    if problems:
-        lines.append("")
-        lines.append("Input notes:")
-        lines.extend("  " + p for p in problems)
-    return "\n".join(lines)

@@ -204,3 +204,28 @@ def local_tf_configs(count):
         json.dumps({"cluster": cluster, "task": {"type": "worker", "index": i}})
         for i in range(count)
     ]
+
+
+def shared_data_seed(seed, distribution):
+    """Workers must shuffle alike to split each step between them: without a seed they share
+    one derived from the cluster's addresses."""
+    if seed is not None or distribution.num_workers <= 1:
+        return seed
+    import zlib
+
+    cluster = json.loads(os.environ.get("TF_CONFIG", "{}")).get("cluster", {})
+    return zlib.crc32(json.dumps(cluster, sort_keys=True).encode())
+
+
+def distributed_dataset(strategy, distribution, dataset_fn, global_batch):
+    """``dataset_fn(shard, replica_batch)``'s dataset, one per input pipeline when replicated."""
+    if not distribution.distributed:
+        return dataset_fn()
+
+    def per_pipeline(context):
+        return dataset_fn(
+            (context.num_input_pipelines, context.input_pipeline_id),
+            context.get_per_replica_batch_size(global_batch),
+        )
+
+    return strategy.distribute_datasets_from_function(per_pipeline)

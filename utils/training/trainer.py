@@ -1,10 +1,5 @@
-"""The training loop: ``YoloTrainer`` (custom train/test steps around the YOLO loss) and
-``train_detector``, which runs the frozen and unfrozen phases with their callbacks.
-
-``YoloTrainer`` wraps a ``yolo_body`` model without changing it: the body keeps its own layers
-and weights (so checkpoints stay reference-compatible) while the wrapper's ``train_step``
-computes the loss parts and tracks them as metrics ``box``, ``obj``, ``cls`` and ``loss``.
-"""
+"""The training loop: ``train_detector`` runs the frozen and unfrozen phases of a
+:class:`utils.training.yolo_trainer.YoloTrainer` with their data and callbacks."""
 
 from __future__ import annotations
 
@@ -22,12 +17,13 @@ import tensorflow as tf
 
 from nets.anchors import ANCHORS_MASK
 from nets.errors import UserError
-from nets.loss import YoloLoss, sum_over_replicas
-from utils import files, options
+from nets.loss import YoloLoss
+from utils import files
 from utils.training import callbacks as cb
-from utils.training.distribute import Distribution
+from utils.training.distribute import Distribution, distributed_dataset, shared_data_seed
 from utils.training.ema import WeightAverage
 from utils.training.history import HistoryWriter
+from utils.training.map_evaluator import MapEvaluator
 from utils.training.model_setup import (
     batchnorm_statistics,
     set_backbone_frozen,
@@ -35,93 +31,11 @@ from utils.training.model_setup import (
 )
 from utils.training.optimizer import build_optimizer
 from utils.training.state import restore_average, restore_optimizer, restore_weights
+from utils.training.yolo_trainer import YoloTrainer
 
 if TYPE_CHECKING:
     from utils.data.samples import Sample
     from utils.training.settings import TrainSettings
-
-LOSS_PARTS = ("box", "obj", "cls")
-
-
-class YoloTrainer(keras.Model):
-    """A Keras model that trains ``body`` with ``loss_fn`` (a :class:`nets.loss.YoloLoss`).
-
-    Data are ``(images, (y_true_p5, y_true_p4, y_true_p3, gt_boxes))``. ``fit`` and
-    ``evaluate`` report ``loss`` (total) and its parts ``box``, ``obj``, ``cls``.
-    """
-
-    def __init__(self, body, loss_fn, ema=None, **kwargs):
-        super().__init__(**kwargs)
-        self.body = body
-        self.loss_fn = loss_fn
-        self.ema = ema  # a utils.training.ema.WeightAverage, updated after every step
-        self.trackers = {name: keras.metrics.Mean(name=name) for name in ("loss",) + LOSS_PARTS}
-        self.built = True  # the body is built and the wrapper adds no weights
-        self.results_as_vectors = False
-        self.replica_statistics = []  # BatchNorm moving statistics to average over replicas
-
-    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
-        # Keras builds the model, its compiled loss and metrics from a sample batch first; the
-        # body, optimiser and trackers here are built already, and under a multi-worker strategy
-        # that sample batch cannot be reduced (Keras raises on per-replica data).
-        return
-
-    def call(self, images, training=False):
-        return self.body(images, training=training)
-
-    @property
-    def metrics(self):
-        return list(self.trackers.values())
-
-    def _compute(self, data, training):
-        images, targets = data
-        y_true, gt_boxes = list(targets[:3]), targets[3]
-        outputs = self.body(images, training=training)
-        return self.loss_fn(y_true, outputs, gt_boxes)
-
-    def _update(self, parts):
-        # Under replication each replica holds its share of the batch's loss: the trackers
-        # take the whole batch's value, the same on every replica.
-        parts = {name: sum_over_replicas(value) for name, value in parts.items()}
-        self.trackers["loss"].update_state(parts["total"])
-        for name in LOSS_PARTS:
-            self.trackers[name].update_state(parts[name])
-        results = {name: tracker.result() for name, tracker in self.trackers.items()}
-        if self.results_as_vectors:
-            # Keras reduces a multi-worker step's results with a mean along axis 0, which
-            # fails on scalars: shape (1,) reduces to the (equal) value itself.
-            results = {name: tf.reshape(value, [1]) for name, value in results.items()}
-        return results
-
-    def train_step(self, data):
-        variables = self.body.trainable_variables
-        with tf.GradientTape() as tape:
-            parts = self._compute(data, training=True)
-            loss = parts["total"]
-            scaled = (
-                self.optimizer.scale_loss(loss) if hasattr(self.optimizer, "scale_loss") else loss
-            )
-        grads = tape.gradient(scaled, variables)
-        self.optimizer.apply_gradients(zip(grads, variables))
-        if self.replica_statistics:
-            self._average_statistics()
-        if self.ema is not None:
-            self.ema.update()
-        return self._update(parts)
-
-    def _average_statistics(self):
-        # Unsynchronised BatchNorm updates its moving statistics from each replica's share of
-        # the batch; averaging them after every step (one all-reduce for all layers) keeps the
-        # replicas, and so the workers, holding the same model.
-        context = tf.distribute.get_replica_context()
-        averaged = context.all_reduce(
-            tf.distribute.ReduceOp.MEAN, [tf.identity(v) for v in self.replica_statistics]
-        )
-        for variable, value in zip(self.replica_statistics, averaged):
-            variable.assign(value)
-
-    def test_step(self, data):
-        return self._update(self._compute(data, training=False))
 
 
 @dataclass
@@ -267,7 +181,7 @@ class _TrainingRun:
     aug_off_epoch: int = field(init=False)
 
     def __post_init__(self):
-        self.data_seed = _data_seed(self.settings.seed, self.distribution)
+        self.data_seed = shared_data_seed(self.settings.seed, self.distribution)
         self.aug_off_epoch = int(round(self.settings.aug_off_ratio * self.settings.epochs))
 
     @classmethod
@@ -319,7 +233,7 @@ class _TrainingRun:
         if self.trainer.ema is not None:
             self.trainer.ema.set_epoch_length(steps)
         self._compile(name, begin)
-        train_ds = _distributed(
+        train_ds = distributed_dataset(
             self.distribution.strategy,
             self.distribution,
             functools.partial(self._train_dataset, begin, end, batch_size),
@@ -426,32 +340,6 @@ class _TrainingRun:
         return callbacks
 
 
-def _data_seed(seed, distribution):
-    """Workers must shuffle alike to split each step between them: without a seed they share
-    one derived from the cluster's addresses."""
-    if seed is not None or distribution.num_workers <= 1:
-        return seed
-    import json
-    import zlib
-
-    cluster = json.loads(os.environ.get("TF_CONFIG", "{}")).get("cluster", {})
-    return zlib.crc32(json.dumps(cluster, sort_keys=True).encode())
-
-
-def _distributed(strategy, distribution, dataset_fn, global_batch):
-    """``dataset_fn(shard, replica_batch)``'s dataset, one per input pipeline when replicated."""
-    if not distribution.distributed:
-        return dataset_fn()
-
-    def per_pipeline(context):
-        return dataset_fn(
-            (context.num_input_pipelines, context.input_pipeline_id),
-            context.get_per_replica_batch_size(global_batch),
-        )
-
-    return strategy.distribute_datasets_from_function(per_pipeline)
-
-
 class _ValidationSet:
     """Builds the validation dataset of one input pipeline and keeps its number of steps."""
 
@@ -482,7 +370,7 @@ def _validation_data(run):
     source = _ValidationSet(run)
     if not run.distribution.distributed:
         return source.dataset(), None
-    data = _distributed(
+    data = distributed_dataset(
         run.distribution.strategy, run.distribution, source.dataset, run.settings.batch_size
     )
     return data, source.steps
@@ -493,44 +381,6 @@ def tensorboard_available():
     import importlib.util
 
     return importlib.util.find_spec("tensorboard") is not None
-
-
-class MapEvaluator:
-    """Called with an epoch, returns the VOC mAP@0.5 (0-1) on ``samples`` with the current
-    weights, measured with get_map.py's default settings (``options.detection_defaults('eval')``).
-
-    The detector is built at the first evaluation and reused: it shares ``body``'s weights.
-    """
-
-    def __init__(self, body, samples, class_names, anchors, settings, evaluate=None):
-        from utils.inference.detector import Detector
-
-        if evaluate is None:
-            from utils.evaluation import evaluate
-        self.evaluate = evaluate
-        self.samples = samples
-        self.class_names = class_names
-        self.build_detector = functools.partial(
-            Detector,
-            body,
-            class_names,
-            anchors=anchors,
-            input_size=settings.input_size,
-            **options.detection_defaults("eval"),
-        )
-        self.detector = None
-
-    def __call__(self, epoch):
-        if self.detector is None:
-            self.detector = self.build_detector()
-        result = self.evaluate.evaluate_detector(
-            self.detector,
-            self.samples,
-            self.class_names,
-            progress=False,
-            batch_size=options.default("batch_size", "eval"),
-        )
-        return float(result["voc"]["0.5"]["mAP"])
 
 
 def _jsonable(value):
