@@ -111,25 +111,14 @@ def run(args):
         results = evaluate_map_out(args.map_out, class_names, **common)
     else:
         from utils.data import load_coco_json, load_voc_split, resolve_voc_root
-        from utils.inference.runtime_detector import load_detector
+        from utils.inference.runtime_detector import load_detector_for_args
 
         # A wrong folder or file fails before the model loads.
         voc_root = resolve_voc_root(args.data) if args.data else None
         if args.coco_json and not os.path.isfile(args.coco_json):
             raise ConfigError(f"COCO annotation file not found: {args.coco_json}")
         # No --classes: the export's own names, or model_data/voc_classes.txt for a .h5.
-        detector = load_detector(
-            args.backbone,
-            args.alpha,
-            args.weights,
-            args.classes,
-            anchors_path=args.anchors,
-            input_size=args.input_size,
-            conf=args.conf,
-            nms_iou=args.nms_iou,
-            max_boxes=args.max_boxes,
-            letterbox=args.letterbox,
-        )
+        detector = load_detector_for_args(args)
         class_names = detector.class_names
         if voc_root:
             samples, report = load_voc_split(

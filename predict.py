@@ -73,21 +73,9 @@ def check_args(args):
 
 
 def make_detector(args, single_image=False):
-    from utils.inference.runtime_detector import load_detector
+    from utils.inference.runtime_detector import load_detector_for_args
 
-    return load_detector(
-        args.backbone,
-        args.alpha,
-        args.weights,
-        classes_path=args.classes,
-        anchors_path=args.anchors,
-        input_size=args.input_size,
-        letterbox=args.letterbox,
-        conf=args.conf,
-        nms_iou=args.nms_iou,
-        max_boxes=args.max_boxes,
-        single_image=single_image,
-    )
+    return load_detector_for_args(args, single_image=single_image)
 
 
 def run(args):

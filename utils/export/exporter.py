@@ -104,7 +104,6 @@ def export_model(
         backbone,
         alpha,
         nms_settings or _predict_nms_settings(),
-        end_to_end_batch=_end_to_end_batch(),
     )
     stem = stem or artifact_name(backbone or "model", alpha or 1.0, graphs.input_size)
     if check_images is None:
@@ -129,14 +128,6 @@ def _predict_nms_settings() -> dict:
     from utils import options
 
     return {k: options.default(k, "predict") for k in ("conf", "nms_iou", "max_boxes")}
-
-
-def _end_to_end_batch() -> int:
-    """The batch of the single-image NMS graphs, as the format table gives it."""
-    batches = {f.end_to_end_batch for f in formats.model_formats() if f.end_to_end}
-    if len(batches) != 1 or None in batches:
-        raise ExportError(f"the format table's end-to-end graphs disagree on a batch: {batches}")
-    return int(batches.pop() or 1)
 
 
 def default_check_images(

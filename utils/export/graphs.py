@@ -36,7 +36,6 @@ class ExportGraphs:
         class_names, anchors, anchors_mask, input_size, letterbox, backbone, alpha: what the
             files record (:mod:`utils.formats.metadata`).
         nms_settings: ``{"conf", "nms_iou", "max_boxes"}`` built into end-to-end graphs.
-        end_to_end_batch: the batch the single-image NMS graphs take (the format table's).
     """
 
     def __init__(
@@ -50,7 +49,6 @@ class ExportGraphs:
         backbone: str | None,
         alpha: float | None,
         nms_settings: dict,
-        end_to_end_batch: int = 1,
     ):
         import tensorflow as tf
 
@@ -69,7 +67,11 @@ class ExportGraphs:
         h, w = self.input_size
         self.float_spec = tf.TensorSpec((None, h, w, 3), tf.float32, name="images")
         self.uint8_spec = tf.TensorSpec((None, h, w, 3), tf.uint8, name="images")
-        self.single_uint8_spec = tf.TensorSpec((end_to_end_batch, h, w, 3), tf.uint8, name="images")
+
+    def end_to_end_spec(self, batch: int | None) -> Any:
+        """uint8 images for :meth:`end_to_end_single`, in the batch the format table gives."""
+        h, w = self.input_size
+        return self.tf.TensorSpec((batch or 1, h, w, 3), self.tf.uint8, name="images")
 
     @property
     def num_classes(self) -> int:

@@ -64,7 +64,14 @@ def write_tflite(
     with tempfile.TemporaryDirectory(prefix="yolo_export_") as work:
         if end_to_end:
             _archive(
-                graphs, work, {signature: (graphs.end_to_end_single, graphs.single_uint8_spec)}
+                graphs,
+                work,
+                {
+                    signature: (
+                        graphs.end_to_end_single,
+                        graphs.end_to_end_spec(fmt.end_to_end_batch),
+                    )
+                },
             )
         else:
             _archive(graphs, work, {signature: (graphs.raw, graphs.float_spec)})
@@ -129,7 +136,7 @@ def write_onnx(
     logging.getLogger("tf2onnx").setLevel(logging.ERROR)
     end_to_end = fmt.writes_end_to_end(nms)
     if end_to_end:
-        spec, function = graphs.single_uint8_spec, graphs.end_to_end_single
+        spec, function = graphs.end_to_end_spec(fmt.end_to_end_batch), graphs.end_to_end_single
     else:
         spec, function = graphs.float_spec, graphs.raw
     try:

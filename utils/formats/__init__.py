@@ -228,17 +228,13 @@ def family_of(path: str | os.PathLike) -> str:
     return KERAS
 
 
-def format_of(path: str | os.PathLike, quantization: str | None = None) -> ModelFormat:
-    """The table entry for an exported model file (its quantisation picks among a family's
-    entries; by default the family's first)."""
+def format_of(path: str | os.PathLike) -> ModelFormat:
+    """The table entry of the family an exported model file belongs to (the family's first:
+    its members share writer, runtime and metadata; the quantisation is in the file)."""
     family = family_of(path)
     if family == KERAS:
         raise ValueError(f"{os.fspath(path)} is a Keras weights file, not an exported model")
-    entries = [f for f in _FORMATS.values() if f.family == family]
-    for fmt in entries:
-        if fmt.quantization == quantization:
-            return fmt
-    return entries[0]
+    return next(f for f in _FORMATS.values() if f.family == family)
 
 
 def open_runtime(path: str | os.PathLike, num_threads: int | None = None) -> Any:
@@ -248,8 +244,3 @@ def open_runtime(path: str | os.PathLike, num_threads: int | None = None) -> Any
     if not fmt.folder and not os.path.isfile(path):
         raise FileNotFoundError(f"model file not found: {path}")
     return fmt.load_runtime()(path, fmt, num_threads=num_threads)
-
-
-def read_metadata(path: str | os.PathLike) -> dict:
-    """The yolov4-lite metadata of an exported model (without running it)."""
-    return format_of(path).read_metadata(os.fspath(path))

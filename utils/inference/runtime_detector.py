@@ -120,6 +120,25 @@ class RuntimeDetector(DetectorBase):
         return self.runtime.describe()
 
 
+def load_detector_for_args(args: Any, single_image: bool = False) -> DetectorBase:
+    """:func:`load_detector` with the model and detection flags every model-running script
+    shares (``--backbone``, ``--alpha``, ``--weights``, ``--classes``, ``--anchors``,
+    ``--input-size``, ``--letterbox``, ``--conf``, ``--nms-iou``, ``--max-boxes``)."""
+    return load_detector(
+        args.backbone,
+        args.alpha,
+        args.weights,
+        classes_path=args.classes,
+        anchors_path=args.anchors,
+        input_size=args.input_size,
+        letterbox=args.letterbox,
+        conf=args.conf,
+        nms_iou=args.nms_iou,
+        max_boxes=args.max_boxes,
+        single_image=single_image,
+    )
+
+
 def load_detector(
     backbone: str | None,
     alpha: float | None,

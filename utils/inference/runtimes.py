@@ -53,7 +53,7 @@ class _Runtime:
     metadata: dict
     max_batch: int | None = None  # set by a runtime whose graph takes a fixed batch
 
-    def __init__(self, path: str, fmt: ModelFormat | None = None):
+    def __init__(self, path: str, fmt: ModelFormat):
         self.path = os.fspath(path)
         self.spec = fmt
 
@@ -65,7 +65,7 @@ class _Runtime:
         """The file's own fixed batch, else the table's for an end-to-end graph."""
         if from_file is not None:
             return from_file
-        if self.metadata.get("nms") and self.spec is not None:
+        if self.metadata.get("nms"):
             return self.spec.end_to_end_batch
         return None
 
@@ -95,9 +95,9 @@ class TFLiteRuntime(_Runtime):
 
     format = "tflite"
 
-    def __init__(self, path, fmt=None, num_threads=None):
+    def __init__(self, path, fmt, num_threads=None):
         super().__init__(path, fmt)
-        self.metadata = md.read_tflite_metadata(self.path)
+        self.metadata = fmt.read_metadata(self.path)
         from ai_edge_litert.interpreter import Interpreter
 
         try:
@@ -148,7 +148,7 @@ class ONNXRuntime(_Runtime):
 
     format = "onnx"
 
-    def __init__(self, path, fmt=None, num_threads=None):
+    def __init__(self, path, fmt, num_threads=None):
         super().__init__(path, fmt)
         import onnxruntime as ort
 
@@ -166,6 +166,7 @@ class ONNXRuntime(_Runtime):
             raise RuntimeLoadError(
                 f"{self.path} is not a readable ONNX model ({str(exc).splitlines()[0][:200]})"
             ) from None
+        # From the open session: the table's reader would parse the file a second time.
         self.metadata = md.read_onnx_metadata(self.path, session=self.session)
         first = self.session.get_inputs()[0]
         self.input_name, self.input_type = first.name, first.type
@@ -184,9 +185,9 @@ class SavedModelRuntime(_Runtime):
 
     format = "saved_model"
 
-    def __init__(self, path, fmt=None, num_threads=None):
+    def __init__(self, path, fmt, num_threads=None):
         super().__init__(path, fmt)
-        self.metadata = md.read_saved_model_metadata(self.path)
+        self.metadata = fmt.read_metadata(self.path)
         from utils.quiet import import_tensorflow_quietly
 
         import_tensorflow_quietly()
