@@ -18,7 +18,7 @@ import sys
 
 from nets.errors import UserError
 from utils.files import NO_SPACE_ERRNOS, output_path_problem
-from utils.options import MODEL_OPTIONS, add_options, flag_name
+from utils.options import ANY_VALUE, MODEL_OPTIONS, add_options, flag_name
 from utils.quiet import import_tensorflow_quietly
 
 EXIT_USER_ERROR = 2
@@ -134,8 +134,8 @@ def output_paths(parser, args):
         value = getattr(args, action.dest, None)
         if writes is None or value is None or value is False:
             continue
-        if writes.when and any(
-            getattr(args, dest, None) not in values for dest, values in writes.when.items()
+        if writes.when and not all(
+            _flag_matches(getattr(args, dest, None), values) for dest, values in writes.when.items()
         ):
             continue
         flag = flag_name(action.dest)
@@ -147,6 +147,11 @@ def output_paths(parser, args):
             yield flag, path, writes.kind, f"{flag} (writes {path})"
         else:
             yield flag, os.fspath(value), writes.kind, None
+
+
+def _flag_matches(value, values):
+    """Whether a flag's value is one of ``values``; ``ANY_VALUE`` among them: any value given."""
+    return value in values or (ANY_VALUE in values and value is not None)
 
 
 def check_output_paths(parser, args):

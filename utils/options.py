@@ -47,6 +47,7 @@ class Writes:
 
     ``when``: {flag destination: values}; the path is written (and checked) only while each of
     those flags has one of its values (predict.py's ``--mode fps`` writes nothing).
+    ``ANY_VALUE`` among a flag's values: whenever that flag is given.
     ``under``: for a switch that writes below another option's folder (``--crop``), that
     option's name; the path checked is then ``<its value>/<subfolder>``.
     """
@@ -69,6 +70,7 @@ class Option:
     nargs: Any = None
     metavar: str | None = None
     flags: tuple[str, ...] = ()  # extra spellings, e.g. ("-k",)
+    const: Any = None  # the value of a flag given with no value (nargs="?")
     # A Writes (or a PerMode of them) for an option naming a path the tool writes.
     writes: Any = None
 
@@ -104,6 +106,8 @@ _MODEL_WEIGHTS_HELP = PerMode(
     "backbone (downloaded once)",
 )
 
+# In a Writes' ``when``: the path is written whenever that flag is given, whatever its value.
+ANY_VALUE = "<any value>"
 # predict.py's modes that write results (--mode fps only measures).
 _WRITING_MODES = {"mode": ("predict", "heatmap")}
 
@@ -167,7 +171,8 @@ OPTIONS = {
     # ---------------------------------------------------------------- predict.py
     "source": Option(
         None,
-        "image file, folder, video file or camera index such as 0 "
+        "image file, folder, glob pattern ('photos/*.jpg'), text file listing images, video "
+        "file, camera index such as 0, or rtsp:// or http(s):// stream "
         "(default: a sample photo shipped with matplotlib)",
     ),
     "mode": Option(
@@ -194,6 +199,107 @@ OPTIONS = {
         writes=Writes("folder", when={"mode": ("predict",)}, under="save_dir", subfolder="crops"),
     ),
     "count": Option(False, "print the number of objects per class", action="store_true"),
+    "save_txt": Option(
+        False,
+        "save YOLO-format labels (class cx cy w h, fractions of the image) per image or "
+        "video frame in SAVE_DIR/labels/",
+        action="store_true",
+        writes=Writes("folder", when={"mode": ("predict",)}, under="save_dir", subfolder="labels"),
+    ),
+    "vid_stride": Option(1, "detect on every Nth frame of a video or stream", type=int),
+    "stream_mode": Option(
+        None,
+        "latest: a reader thread keeps only the newest frame, so a slow model never falls "
+        "behind real time (dropped frames are counted); all: every frame (default: latest "
+        "for cameras and streams, all for files)",
+        choices=("latest", "all"),
+    ),
+    "reconnect": Option(
+        5, "times a dropped camera or stream is reopened (with back-off) before giving up", type=int
+    ),
+    # ---------------------------------------------------------------- tracking
+    "track": Option(
+        None,
+        "follow objects across video frames with a tracker (bytetrack when given alone): "
+        "track ids in the JSON, on the drawing and in --save-mot",
+        nargs="?",
+        const="bytetrack",
+        metavar="TRACKER",
+    ),
+    "tracker": Option("bytetrack", "the tracker run on --det", metavar="TRACKER"),
+    # Seconds, not frames: a lost object is waited for the same time at any frame rate.
+    "track_buffer": Option(
+        1.0, "seconds a lost track is kept to be found again", type=float, metavar="SECONDS"
+    ),
+    "track_high": Option(
+        None,
+        "detections scoring at least this are matched to tracks first, the rest in a second "
+        "pass (default: the tracker's, 0.5 for bytetrack)",
+        type=float,
+    ),
+    "track_new": Option(
+        None,
+        "the lowest score that starts a new track (default: the tracker's, 0.6 for bytetrack)",
+        type=float,
+    ),
+    "track_match": Option(
+        None,
+        "the lowest IoU between a detection and a track's predicted box to match them "
+        "(default: the tracker's, 0.2 for bytetrack)",
+        type=float,
+    ),
+    "track_min_frames": Option(
+        None,
+        "frames in a row a new object must be seen before it gets a track id (default: the "
+        "tracker's, 2 for bytetrack)",
+        type=int,
+    ),
+    "save_mot": Option(
+        None,
+        "write the tracks as MOT Challenge results (frame, id, left, top, width, height, "
+        "score, -1, -1, -1; frames from 1); a {class} in FILE writes one file per class",
+        metavar="FILE",
+        writes=Writes("file", when={"mode": ("predict",)}),
+    ),
+    "line": Option(
+        None,
+        "count tracked objects crossing the line x1,y1,x2,y2 in each direction, per class "
+        "(integers are pixels, numbers with a point fractions of the frame; repeatable)",
+        action="append",
+        metavar="X1,Y1,X2,Y2",
+    ),
+    "zone": Option(
+        None,
+        "count tracked objects inside the polygon x1,y1,x2,y2,x3,y3,... per frame and in "
+        "total (pixels or fractions as for --line; repeatable)",
+        action="append",
+        metavar="X1,Y1,...",
+    ),
+    # ---------------------------------------------------------------- track_eval.py
+    "gt": Option(
+        None,
+        "MOT ground truth (gt.txt: MOT15, or MOT16/17 with class and consider columns)",
+        metavar="FILE",
+    ),
+    "pred": Option(
+        None,
+        "MOT tracker results to score; with --det, where the tracks are written",
+        metavar="FILE",
+        writes=Writes("file", when={"det": (ANY_VALUE,)}),
+    ),
+    "det": Option(
+        None,
+        "MOT detections (det.txt) to run --tracker on, as tracking benchmarks compare trackers",
+        metavar="FILE",
+    ),
+    "frame_rate": Option(
+        None,
+        "frames per second of the sequence (default: seqinfo.ini beside the file, else 30)",
+        type=float,
+    ),
+    "iou_threshold": Option(
+        0.5, "IoU at which a track box matches a ground-truth box (CLEAR and identity)", type=float
+    ),
     "show": Option(False, "show results in a window", action="store_true"),
     "runs": Option(100, "timed runs in --mode fps", type=int),
     # PIL's own guard is 89 megapixels; 100 admits every camera sensor sold today.
@@ -507,9 +613,13 @@ def add_options(parser, names, mode, required=(), **help_overrides):
             kwargs["default"] = option.value(mode)
         if option.action == "bool":
             kwargs["action"] = argparse.BooleanOptionalAction
-        elif option.action:
+        elif option.action and option.action != "append":
             kwargs["action"] = option.action
         else:
+            if option.action:
+                kwargs["action"] = option.action
+            if option.const is not None:
+                kwargs["const"] = option.const
             for key in ("type", "choices", "nargs", "metavar"):
                 if getattr(option, key) is not None:
                     kwargs[key] = getattr(option, key)
