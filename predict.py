@@ -6,13 +6,14 @@ Examples:
     python predict.py --weights logs/best.h5 --classes my_classes.txt --source clip.mp4
     python predict.py --weights exports/yolov4_lite_mobilenetv1_0.25_416.tflite --source photos/
     python predict.py --source 0 --show                              # webcam
+    python predict.py --source traffic.mp4 --track --line 0.0,0.5,1.0,0.5 --json counts.json
+    python predict.py --source rtsp://camera.local/stream --track --save-mot tracks.txt
     python predict.py --mode fps          # end-to-end latency
     python predict.py --mode heatmap      # objectness heat map PNG
 """
 
 import os
 import sys
-from dataclasses import dataclass, field
 
 from utils.cli import (
     ArgumentParser,
@@ -50,11 +51,33 @@ def build_parser():
             "json",
             "crop",
             "count",
+            "save_txt",
             "show",
             "runs",
             "max_pixels",
             "quiet",
         ),
+        MODE,
+    )
+    tracking = parser.add_argument_group("tracking and counting (videos, streams, frame folders)")
+    add_options(
+        tracking,
+        (
+            "track",
+            "track_buffer",
+            "track_high",
+            "track_new",
+            "track_match",
+            "track_min_frames",
+            "save_mot",
+            "line",
+            "zone",
+        ),
+        MODE,
+    )
+    add_options(
+        parser.add_argument_group("video and streams"),
+        ("vid_stride", "stream_mode", "reconnect"),
         MODE,
     )
     return parser
@@ -68,8 +91,37 @@ def check_args(args):
     check_model_options(args)
     check_range(args.runs, "--runs", 1)
     check_range(args.batch_size, "--batch-size", 1)
+    check_range(args.vid_stride, "--vid-stride", 1)
+    check_range(args.reconnect, "--reconnect", 0)
+    check_tracking_args(args)
     apply_max_pixels(args)
     args.input_size = parse_input_size(args.input_size)
+
+
+# ByteTrack's second pass matches detections down to this score to tracks it already has, so
+# with tracking the detector keeps them (unless --conf is given); new tracks still need
+# --track-new.
+TRACKING_CONF = 0.1
+
+
+def check_tracking_args(args):
+    from utils.options import default
+    from utils.tracking import get_tracker
+    from utils.tracking.counting import Counters
+
+    if args.track is not None:
+        get_tracker(args.track)
+    check_range(args.track_buffer, "--track-buffer", 0.0)
+    for name in ("track_high", "track_new", "track_match"):
+        value = getattr(args, name)
+        if value is not None:
+            check_range(value, "--" + name.replace("_", "-"), 0.0, 1.0)
+    if args.track_min_frames is not None:
+        check_range(args.track_min_frames, "--track-min-frames", 1)
+    Counters(args.line or (), args.zone or ())  # malformed points fail here, before the model
+    tracking = bool(args.track or args.line or args.save_mot)
+    if tracking and args.conf == default("conf", MODE):
+        args.conf = TRACKING_CONF
 
 
 def make_detector(args, single_image=False):
@@ -92,13 +144,12 @@ def run(args):
         progress(report.summary())
     if args.mode == "fps":
         return report_speed(detector, source.paths[0], args.runs)
-    records, failures = detect(args, detector, source, progress)
-    if args.json:
+    if args.mode == "heatmap":
         from utils.inference import jobs
 
-        jobs.write_json(args.json, records, detector.describe())
-        progress(f"results -> {args.json}")
-    return failure_status(failures, source.paths)
+        failures = jobs.save_heatmaps(detector, source, args.save_dir, log=progress)
+        return failure_status(failures, source.total)
+    return predict(args, detector, source, progress)
 
 
 def log(message):
@@ -110,41 +161,28 @@ def progress_log(quiet):
     return (lambda message: None) if quiet else log
 
 
-@dataclass
-class Source:
-    """What --source names, checked before the model loads."""
-
-    kind: str  # "image", "folder", "video" or "camera"
-    value: object  # the path or the camera index
-    paths: list = field(default_factory=list)  # the images of an image or folder source
-    capture: object = None  # the opened video file or camera
-
-
 def open_source(args):
-    """Classify and open --source: a bad one fails before seconds go into the model."""
-    from utils.data.images import load_image
-    from utils.inference.sources import (
-        SourceError,
-        check_gui,
-        classify_source,
-        list_images,
-        open_capture,
-    )
+    """Open --source: a bad one fails before seconds go into the model."""
+    from utils.inference.sources import SourceError, SourceSettings
+    from utils.inference.sources import open_source as open_frames
+    from utils.inference.window import check_gui
 
-    kind, value = classify_source(args.source)
-    if args.show:
-        check_gui()
-    if args.mode != "predict" and kind in ("video", "camera"):
-        raise SourceError(f"--mode {args.mode} works on images and folders, not on {kind}s")
-    if kind == "folder":
-        paths = list_images(value)
-        if not paths:
-            raise SourceError(f"{value}: no image files in this folder")
-        return Source(kind, value, paths)
-    if kind == "image":
-        load_image(value)
-        return Source(kind, value, [value])
-    return Source(kind, value, capture=open_capture(kind, value))
+    def source_log(message):
+        from tqdm import tqdm
+
+        tqdm.write(message, file=sys.stderr)
+
+    settings = SourceSettings(args.stream_mode, args.vid_stride, args.reconnect, source_log)
+    source = open_frames(args.source, settings)
+    try:
+        if args.show:
+            check_gui()
+        if args.mode != "predict" and source.is_video:
+            raise SourceError(f"--mode {args.mode} works on images and folders, not on videos")
+    except BaseException:
+        source.close()
+        raise
+    return source
 
 
 def report_speed(detector, path, runs):
@@ -168,48 +206,33 @@ def report_speed(detector, path, runs):
     return 0
 
 
-def detect(args, detector, source, progress):
-    """Run the --mode job on the source: (JSON records, paths of images that were unreadable)."""
+def predict(args, detector, source, progress):
+    """--mode predict on any source: the pipeline with the hooks and sinks the flags ask for."""
     from utils.inference import jobs
+    from utils.inference.settings import PredictSettings
 
-    if args.mode == "heatmap":
-        return [], jobs.save_heatmaps(detector, source.paths, args.save_dir, log=progress)
-    if source.kind in ("video", "camera"):
-        records = jobs.predict_video(
-            detector,
-            source.kind,
-            source.value,
-            args.save_dir,
-            collect_records=bool(args.json),
-            show=args.show,
-            progress=not args.quiet,
-            log=progress,
-            capture=source.capture,
+    summary = jobs.predict_source(detector, source, PredictSettings.from_args(args), log=log)
+    for line in summary.lines:
+        progress(line)
+    if source.stats.get("lost"):
+        print(
+            f"error: {source.name}: the stream was lost; the outputs hold what came before",
+            file=sys.stderr,
         )
-        return records, []
-    return jobs.predict_images(
-        detector,
-        source.paths,
-        args.save_dir,
-        crop=args.crop,
-        count=args.count,
-        show=args.show,
-        log=log,
-        verbose=not args.quiet,
-        batch_size=args.batch_size,
-    )
+        return 1
+    return failure_status(summary.failures, source.total)
 
 
-def failure_status(failures, paths):
+def failure_status(failures, total):
     """Name the images that could not be read; the exit status is 1 when none could."""
     if not failures:
         return 0
     print(
-        f"{len(failures)} of {len(paths)} images could not be read: "
+        f"{len(failures)} of {total} images could not be read: "
         + ", ".join(os.path.basename(p) for p in failures),
         file=sys.stderr,
     )
-    return 1 if len(failures) == len(paths) else 0
+    return 1 if len(failures) == total else 0
 
 
 def main(argv=None):

@@ -32,6 +32,7 @@ class Detections:
     boxes: np.ndarray = field(default_factory=lambda: np.zeros((0, 4), np.float32))
     scores: np.ndarray = field(default_factory=lambda: np.zeros((0,), np.float32))
     class_ids: np.ndarray = field(default_factory=lambda: np.zeros((0,), np.int32))
+    track_ids: np.ndarray | None = None  # set by a tracker: one id per box, stable over frames
 
     def __len__(self) -> int:
         return int(self.scores.shape[0])
@@ -181,7 +182,7 @@ def detections_to_dicts(
         boxes = detections.clipped_boxes(width, height)
     else:
         boxes = detections.boxes
-    return [
+    records = [
         {
             "class": class_names[int(c)],
             "class_id": int(c),
@@ -190,3 +191,7 @@ def detections_to_dicts(
         }
         for box, s, c in zip(boxes, detections.scores, detections.class_ids)
     ]
+    if detections.track_ids is not None:
+        for record, track_id in zip(records, detections.track_ids):
+            record["track_id"] = int(track_id)
+    return records

@@ -55,7 +55,8 @@ def _text_color(rgb):
 
 
 def draw_detections(image, detections, class_names, colors=None, show_scores=True):
-    """Return a copy of ``image`` with labelled boxes ("name 0.97") drawn on it.
+    """Return a copy of ``image`` with labelled boxes ("name 0.97", tracked: "name #7 0.97")
+    drawn on it; tracked boxes take their track's colour, so two cars look different.
 
     Args:
         image: RGB ``PIL.Image``.
@@ -76,8 +77,11 @@ def draw_detections(image, detections, class_names, colors=None, show_scores=Tru
         x1, y1, x2, y2 = (float(v) for v in boxes[i])
         cid = int(detections.class_ids[i])
         color = colors[cid % len(colors)]
-        draw.rectangle([x1, y1, x2, y2], outline=color, width=thickness)
         label = class_names[cid] if cid < len(class_names) else str(cid)
+        if detections.track_ids is not None:
+            color = track_color(int(detections.track_ids[i]))
+            label = f"{label} #{int(detections.track_ids[i])}"
+        draw.rectangle([x1, y1, x2, y2], outline=color, width=thickness)
         if show_scores:
             label = f"{label} {float(detections.scores[i]):.2f}"
         left, top, right, bottom = draw.textbbox((0, 0), label, font=font)
@@ -90,6 +94,32 @@ def draw_detections(image, detections, class_names, colors=None, show_scores=Tru
         draw.rectangle([tx, ty, tx + text_w + 2 * pad, ty + box_h], fill=color)
         draw.text((tx + pad - left, ty + pad - top), label, fill=_text_color(color), font=font)
     return image
+
+
+def track_color(track_id):
+    """A bright colour per track id; neighbouring ids get far-apart hues (golden-ratio steps)."""
+    hue = (track_id * 0.618033988749895) % 1.0
+    r, g, b = colorsys.hsv_to_rgb(hue, 0.85, 1.0)
+    return (int(r * 255), int(g * 255), int(b * 255))
+
+
+def draw_trails(image, trails, thickness=2):
+    """Draw each track's recent centres ({id: [(x, y), ...]}) as a line in its colour."""
+    draw = ImageDraw.Draw(image)
+    for track_id, points in trails.items():
+        if len(points) > 1:
+            draw.line([tuple(p) for p in points], fill=track_color(track_id), width=thickness)
+    return image
+
+
+def draw_label(image, text, position, color=(255, 255, 255), size=None):
+    """Text on a dark box at ``position`` (x, y) of a PIL image, for counts and FPS."""
+    draw = ImageDraw.Draw(image)
+    font = label_font(size or max(11, int(0.03 * image.size[1] + 0.5)))
+    left, top, right, bottom = draw.textbbox(position, text, font=font)
+    draw.rectangle([left - 3, top - 3, right + 3, bottom + 3], fill=(0, 0, 0))
+    draw.text(position, text, fill=color, font=font)
+    return bottom + 3
 
 
 def crop_detections(image, detections, margin=0):
