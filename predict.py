@@ -212,8 +212,8 @@ def predict(args, detector, source, progress):
     from utils.inference.settings import PredictSettings
 
     summary = jobs.predict_source(detector, source, PredictSettings.from_args(args), log=log)
-    for line in summary.lines:
-        progress(line)
+    for line in summary.lines:  # the counts are results: printed even with --quiet
+        log(line)
     if source.stats.get("lost"):
         print(
             f"error: {source.name}: the stream was lost; the outputs hold what came before",

@@ -46,6 +46,11 @@ BAD_FLAGS = {
         ["--checkpoint", "c", "--out", "o"],
         "timm checkpoints convert for",
     ),
+    "track_eval": (
+        ["--gt", "g", "--pred", "p", "--iou-threshold", "x"],
+        ["--gt", "g", "--pred", "p", "--iou-threshold", "2"],
+        "--iou-threshold must be in [0, 1]",
+    ),
 }
 
 

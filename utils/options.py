@@ -7,7 +7,8 @@ must differ, an option holds one value per *mode*:
 * ``predict``  - predict.py, ``Detector`` used directly;
 * ``eval``     - get_map.py and the mAP measured during training (the same measurement);
 * ``train``    - train.py and ``TrainSettings``;
-* ``summary``, ``anchors``, ``annotate`` - summary.py, kmeans_for_anchors.py, voc_annotation.py.
+* ``summary``, ``anchors``, ``annotate`` - summary.py, kmeans_for_anchors.py, voc_annotation.py;
+* ``track_eval`` - track_eval.py.
 
 Plain Python, no TensorFlow: building a parser or reading a default costs nothing.
 """
@@ -188,9 +189,12 @@ OPTIONS = {
     ),
     "json": Option(
         None,
-        "also write machine-readable results to FILE",
+        PerMode(
+            predict="also write machine-readable results to FILE",
+            track_eval="also write the metrics and settings as JSON to FILE",
+        ),
         metavar="FILE",
-        writes=Writes("file", when=_WRITING_MODES),
+        writes=PerMode(predict=Writes("file", when=_WRITING_MODES), track_eval=Writes("file")),
     ),
     "crop": Option(
         False,

@@ -17,7 +17,7 @@ from tests.conftest import ROOT, shared_path
 from tests.robustness.bad_datasets import make_coco_cases, make_voc_cases
 
 RACCOON = ("datasets", "raccoon", "VOC2007")
-pytestmark = pytest.mark.slow  # 77 processes: about 80 s on two workers
+pytestmark = pytest.mark.slow  # 84 processes: about 85 s on two workers
 
 
 @pytest.fixture(scope="session")
@@ -67,6 +67,11 @@ def files(tmp_path_factory):
     (root / "unicode_classes.txt").write_text(
         "raccoon\ntraffic light\nçağrı ünal\n", encoding="utf8"
     )
+    # MOT files for track_eval.py: a valid MOT15-style ground truth, and broken ones.
+    (root / "mot_gt.txt").write_text("1,1,10,10,50,100,1,-1,-1,-1\n2,1,12,10,50,100,1,-1,-1,-1\n")
+    (root / "mot_empty.txt").write_text("")
+    (root / "mot_short_row.txt").write_text("1,1,10,10,50,100,1,-1,-1,-1\n2,1,12,10\n")
+    (root / "mot_det.txt").write_text("1,-1,10,10,50,100,0.9,-1,-1,-1\n")
     images = shared_path(*RACCOON, "JPEGImages")
     make_voc_cases(root / "voc", images)
     make_coco_cases(root / "coco", images)
@@ -498,6 +503,49 @@ CASES = (
             ["voc_annotation.py", "--data", "{files}/nowhere"],
             2,
             "not found",
+        ),
+        # ------------------------------------------------------------------ MOT files
+        (
+            "track_eval missing ground truth",
+            ["track_eval.py", "--gt", "{files}/none.txt", "--pred", "{files}/mot_gt.txt"],
+            2,
+            "none.txt: file not found",
+        ),
+        (
+            "track_eval empty results",
+            ["track_eval.py", "--gt", "{files}/mot_gt.txt", "--pred", "{files}/mot_empty.txt"],
+            2,
+            "mot_empty.txt: empty",
+        ),
+        (
+            "track_eval row of 4 values",
+            ["track_eval.py", "--gt", "{files}/mot_short_row.txt", "--pred", "{files}/mot_gt.txt"],
+            2,
+            "mot_short_row.txt, line 2: 4 values",
+        ),
+        (
+            "track_eval detections given as results",
+            ["track_eval.py", "--gt", "{files}/mot_gt.txt", "--pred", "{files}/mot_det.txt"],
+            2,
+            "is it a detections file",
+        ),
+        (
+            "track_eval unknown tracker",
+            ["track_eval.py", "--det", "{files}/mot_det.txt", "--tracker", "kalman9"],
+            2,
+            "kalman9",
+        ),
+        (
+            "track_eval ground truth as its own results",
+            ["track_eval.py", "--gt", "{files}/mot_gt.txt", "--pred", "{files}/mot_gt.txt"],
+            0,
+            "100.0",
+        ),
+        (
+            "track_eval a tracker on one detection",
+            ["track_eval.py", "--det", "{files}/mot_det.txt", "--gt", "{files}/mot_gt.txt"],
+            0,
+            "MOTA",
         ),
     ]
 )

@@ -23,6 +23,7 @@ SCRIPTS = {  # script: flags that make it stop after its checks
     "kmeans_for_anchors": ["--data", "{missing}"],
     "summary": [],
     "voc_annotation": ["--data", "{missing}"],
+    "track_eval": ["--det", "{missing}", "--gt", "{missing}"],
 }
 VALUES = ("0", "-1", "nan", "inf", "1e12", "1000000000000")
 NEVER_VALID = ("-1", "nan", "inf")

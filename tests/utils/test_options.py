@@ -22,6 +22,7 @@ SCRIPTS = (
     "kmeans_for_anchors",
     "voc_annotation",
     "convert_weights",
+    "track_eval",
 )
 
 
@@ -44,7 +45,7 @@ def test_every_flag_and_default_comes_from_the_options_table(script):
 # The flags naming what each tool writes: they must carry the table's ``writes`` mark, which
 # makes every tool check them before it starts (utils.cli.check_output_paths).
 WRITTEN = {
-    "predict": {"save_dir", "json", "crop"},
+    "predict": {"save_dir", "json", "crop", "save_txt", "save_mot"},
     "get_map": {"out"},
     "train": {"save_dir"},
     "export": {"out"},
@@ -52,6 +53,7 @@ WRITTEN = {
     "kmeans_for_anchors": {"out", "plot"},
     "voc_annotation": {"write_lines"},
     "convert_weights": {"convert_out"},
+    "track_eval": {"pred", "json"},
 }
 
 

@@ -58,8 +58,9 @@ class TrackerHook(Hook):
         self.tracker = ObjectTracker(
             settings.track or "bytetrack", settings.tracker_settings, frame_rate
         )
-        self.track_frames: dict[int, int] = {}  # frames each track was seen in
-        self.track_classes: dict[int, int] = {}
+        self.class_names = context.class_names
+        # Per track: [class id, frames seen, first frame, last frame].
+        self.tracks: dict[int, list[int]] = {}
 
     def on_frame(self, result: FrameResult) -> None:
         found = result.detections
@@ -74,9 +75,11 @@ class TrackerHook(Hook):
             found.class_ids[tracked.indices],
             tracked.track_ids,
         )
+        index = frame.index
         for track_id, class_id in zip(tracked.track_ids, result.detections.class_ids):
-            self.track_frames[int(track_id)] = self.track_frames.get(int(track_id), 0) + 1
-            self.track_classes[int(track_id)] = int(class_id)
+            entry = self.tracks.setdefault(int(track_id), [int(class_id), 0, index, index])
+            entry[1] += 1
+            entry[3] = index
 
     def summary(self) -> dict:
         settings = self.tracker.settings
@@ -89,12 +92,28 @@ class TrackerHook(Hook):
                 "match_iou": settings.match_iou,
                 "min_frames": settings.min_frames,
             },
-            "tracks": len(self.track_frames),
-            "frames_per_track": {str(k): v for k, v in sorted(self.track_frames.items())},
+            "track_count": len(self.tracks),
+            "tracks": [
+                {
+                    "track_id": track_id,
+                    "class": self.class_names[class_id],
+                    "frames": frames,
+                    "first_frame": first,
+                    "last_frame": last,
+                }
+                for track_id, (class_id, frames, first, last) in sorted(self.tracks.items())
+            ],
         }
 
     def summary_lines(self) -> list[str]:
-        return [f"{self.tracker.name}: {len(self.track_frames)} tracks"]
+        per_class: dict[str, int] = {}
+        for class_id, *_ in self.tracks.values():
+            name = self.class_names[class_id]
+            per_class[name] = per_class.get(name, 0) + 1
+        listed = ", ".join(f"{name}: {n}" for name, n in sorted(per_class.items()))
+        return [
+            f"{self.tracker.name}: {len(self.tracks)} tracks" + (f" ({listed})" if listed else "")
+        ]
 
 
 class CounterHook(Hook):
@@ -123,7 +142,7 @@ class CounterHook(Hook):
         width = max(2, int(round(sum(image.size) / 500)))
         y = 8
         for i, line in enumerate(self.counters.lines, 1):
-            if line.pixels is None:
+            if not len(line.pixels):
                 continue
             draw.line([tuple(p) for p in line.pixels], fill=(255, 255, 0), width=width)
             text = f"line {i}: " + "  ".join(
@@ -131,7 +150,7 @@ class CounterHook(Hook):
             )
             y = draw_label(image, text, (8, y), (255, 255, 0)) + 4
         for i, zone in enumerate(self.counters.zones, 1):
-            if zone.pixels is None:
+            if not len(zone.pixels):
                 continue
             points = [tuple(p) for p in zone.pixels]
             draw.line([*points, points[0]], fill=(0, 255, 255), width=width)

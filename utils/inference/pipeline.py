@@ -38,6 +38,18 @@ class FrameResult:
     def ok(self) -> bool:
         return self.detections is not None
 
+    @property
+    def found(self) -> Detections:
+        """The detections of a readable frame."""
+        assert self.detections is not None, f"{self.frame.name} could not be read"
+        return self.detections
+
+    @property
+    def image(self) -> Any:
+        """The pixels of a readable frame (HxWx3 uint8 RGB)."""
+        assert self.frame.image is not None, f"{self.frame.name} could not be read"
+        return self.frame.image
+
 
 @dataclass
 class RunContext:

@@ -81,7 +81,7 @@ class Renderer:
 
         from utils.inference.draw import draw_detections, draw_label, draw_trails
 
-        image = Image.fromarray(result.frame.image)
+        image = Image.fromarray(result.image)
         found = result.detections
         drawn = draw_detections(image, found, self.context.class_names)
         if found is not None and found.track_ids is not None:
@@ -97,7 +97,7 @@ class Renderer:
         from utils.inference.hooks import tracked_centres
 
         index = result.frame.index
-        for track_id, centre in tracked_centres(result.detections).items():
+        for track_id, centre in tracked_centres(result.found).items():
             self.trails.setdefault(track_id, deque(maxlen=self.trail_frames)).append(centre)
             self.last_seen[track_id] = index
         for track_id in [t for t, seen in self.last_seen.items() if index - seen > 1]:
@@ -177,7 +177,7 @@ class DrawingsSink(Sink):
         if not result.ok:
             print(f"skipped {result.frame.error}", file=sys.stderr)
             return
-        found = result.detections
+        found = result.found
         path = result.frame.name
         saved = save_image(_drawn(self, result), output_path(self.settings.save_dir, path))
         if not self.settings.quiet:
@@ -204,9 +204,9 @@ class CropsSink(Sink):
 
         if not result.ok:
             return
-        found = result.detections
+        found = result.found
         stem = frame_stem(result, self.context.source)
-        crops = crop_detections(Image.fromarray(result.frame.image), found)
+        crops = crop_detections(Image.fromarray(result.image), found)
         for i, crop in enumerate(crops):
             if crop is not None:
                 name = self.context.class_names[int(found.class_ids[i])].replace(" ", "_")
@@ -224,7 +224,7 @@ class LabelsSink(Sink):
         if not result.ok:
             return
         width, height = result.frame.size
-        found = result.detections
+        found = result.found
         boxes = found.clipped_boxes(width, height)
         lines = [
             f"{int(c)} {(x1 + x2) / 2 / width:.6f} {(y1 + y2) / 2 / height:.6f} "
@@ -367,7 +367,7 @@ class VideoSink(_RunLongFile, Sink):
         if self.writer is None:
             height, width = bgr.shape[:2]
             fps = self.context.source.fps or 25.0
-            fps /= max(int(getattr(self.context.source.settings, "vid_stride", 1)), 1)
+            fps /= self.context.source.stride
             fourcc = cv2.VideoWriter.fourcc(*"mp4v")
             self.writer = cv2.VideoWriter(self.tmp_path, fourcc, fps, (width, height))
             if not self.writer.isOpened():
@@ -450,7 +450,7 @@ class ProgressSink(Sink):
             self.fps = rate if self.frames <= 1 else 0.9 * self.fps + 0.1 * rate
         self._last = now
         self.frames += 1
-        objects = len(result.detections) if result.ok else 0
+        objects = len(result.found) if result.ok else 0
         self.bar.update(1)
         self.bar.set_postfix(fps=f"{self.fps:.1f}", objects=objects)
 

@@ -79,7 +79,7 @@ class LineCounter:
 
     text: str
     points: list = field(default_factory=list)
-    pixels: np.ndarray | None = None
+    pixels: np.ndarray = field(default_factory=lambda: np.zeros((0, 2)))
     counts: dict[str, dict[str, int]] = field(default_factory=dict)
     _last: dict[int, np.ndarray] = field(default_factory=dict)
     _counted: set = field(default_factory=set)
@@ -133,7 +133,7 @@ class ZoneCounter:
 
     text: str
     points: list = field(default_factory=list)
-    pixels: np.ndarray | None = None
+    pixels: np.ndarray = field(default_factory=lambda: np.zeros((0, 2)))
     inside: dict[str, int] = field(default_factory=dict)
     seen: dict[str, set] = field(default_factory=dict)
 
@@ -191,10 +191,12 @@ class Counters:
         """Count one frame's tracked boxes; returns the frame's counts record."""
         if self._size is None:
             self._size = tuple(size)
-            for counter in (*self.lines, *self.zones):
-                counter.resolve(self._size)
+            for line in self.lines:
+                line.resolve(self._size)
+            for zone in self.zones:
+                zone.resolve(self._size)
         centres = box_centres(boxes)
-        ids = list(track_ids) if track_ids is not None else [None] * len(centres)
+        ids: list = list(track_ids) if track_ids is not None else [None] * len(centres)
         for line in self.lines:
             if track_ids is not None:
                 line.update(ids, centres, classes)
@@ -214,7 +216,7 @@ class Counters:
         """The final counts as text, one line per line or zone."""
         out = []
         for i, line in enumerate(self.lines, 1):
-            if line.pixels is None:
+            if not len(line.pixels):
                 continue
             parts = [
                 f"{direction} {sum(c.values())}" + (f" ({_per_class(c)})" if c else "")
@@ -222,7 +224,7 @@ class Counters:
             ]
             out.append(f"line {i} ({line.text}): " + ", ".join(parts))
         for i, zone in enumerate(self.zones, 1):
-            if zone.pixels is None:
+            if not len(zone.pixels):
                 continue
             totals = {name: len(ids) for name, ids in zone.seen.items()}
             out.append(

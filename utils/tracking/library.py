@@ -13,6 +13,12 @@ from utils.tracking import TrackerSettings
 _LIBRARY_FPS = 30.0
 
 
+def _set(value: float | None) -> float:
+    # The registry merges each tracker's defaults in, so no setting is left unset here.
+    assert value is not None, "tracker settings reach the library merged with its defaults"
+    return float(value)
+
+
 def _common(settings: TrackerSettings, frame_rate: float) -> dict[str, Any]:
     return {
         "lost_track_buffer": max(int(round(settings.buffer_s * _LIBRARY_FPS)), 0),
@@ -26,9 +32,9 @@ def bytetrack(settings: TrackerSettings, frame_rate: float) -> Any:
 
     return ByteTrackTracker(
         **_common(settings, frame_rate),
-        track_activation_threshold=settings.new,
-        high_conf_det_threshold=settings.high,
-        minimum_iou_threshold=settings.match_iou,
+        track_activation_threshold=_set(settings.new),
+        high_conf_det_threshold=_set(settings.high),
+        minimum_iou_threshold=_set(settings.match_iou),
     )
 
 
@@ -37,9 +43,9 @@ def botsort(settings: TrackerSettings, frame_rate: float) -> Any:
 
     return BoTSORTTracker(
         **_common(settings, frame_rate),
-        track_activation_threshold=settings.new,
-        high_conf_det_threshold=settings.high,
-        minimum_iou_threshold_first_assoc=settings.match_iou,
+        track_activation_threshold=_set(settings.new),
+        high_conf_det_threshold=_set(settings.high),
+        minimum_iou_threshold_first_assoc=_set(settings.match_iou),
     )
 
 
@@ -48,8 +54,8 @@ def ocsort(settings: TrackerSettings, frame_rate: float) -> Any:
 
     return OCSORTTracker(
         **_common(settings, frame_rate),
-        high_conf_det_threshold=settings.high,
-        minimum_iou_threshold=settings.match_iou,
+        high_conf_det_threshold=_set(settings.high),
+        minimum_iou_threshold=_set(settings.match_iou),
     )
 
 
@@ -58,6 +64,6 @@ def sort(settings: TrackerSettings, frame_rate: float) -> Any:
 
     return SORTTracker(
         **_common(settings, frame_rate),
-        track_activation_threshold=settings.new,
-        minimum_iou_threshold=settings.match_iou,
+        track_activation_threshold=_set(settings.new),
+        minimum_iou_threshold=_set(settings.match_iou),
     )

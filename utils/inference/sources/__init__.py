@@ -66,6 +66,7 @@ class FrameSource:
         self.fps: float | None = None
         self.total: int | None = None  # frames (or images) to expect, when known
         self.stats: dict[str, Any] = {}  # what the source counted (dropped frames...)
+        self.stride = 1  # every how many of the source's frames one is detected
 
     @classmethod
     def matches(cls, text: str) -> bool:

@@ -93,9 +93,10 @@ class CaptureSource(FrameSource):
         if self.capture is None:
             raise SourceError(self.cannot_open_message())
         fps = self.capture.get(cv2.CAP_PROP_FPS)
-        self.fps = fps if fps and _PLAUSIBLE_FPS[0] <= fps <= _PLAUSIBLE_FPS[1] else 25.0
+        self.rate = fps if fps and _PLAUSIBLE_FPS[0] <= fps <= _PLAUSIBLE_FPS[1] else 25.0
+        self.fps = self.rate
         count = int(self.capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
-        stride = max(int(settings.vid_stride), 1)
+        stride = self.stride = max(int(settings.vid_stride), 1)
         self.total = -(-count // stride) if count > 0 and not self.live else None
         self.stats = {"dropped": 0, "skipped": [], "reconnects": 0, "lost": False}
         self._stop = threading.Event()
@@ -194,7 +195,7 @@ class CaptureSource(FrameSource):
             self._report_skipped(failed_in_a_row)
             failed_in_a_row = []
             if wanted:
-                timestamp = time.monotonic() - started if self.live else position / self.fps
+                timestamp = time.monotonic() - started if self.live else position / self.rate
                 rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
                 yield Frame(rgb, self.name, position, timestamp=timestamp)
             position += 1
