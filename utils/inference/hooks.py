@@ -54,7 +54,12 @@ class TrackerHook(Hook):
     def __init__(self, settings: PredictSettings, context: RunContext) -> None:
         from utils.tracking.adapter import ObjectTracker
 
-        frame_rate = context.source.fps or DEFAULT_FRAME_RATE
+        from utils.tracking.offline import sequence_frame_rate
+
+        # A folder of frames has no rate of its own; MOT's layout keeps one in seqinfo.ini.
+        frame_rate = context.source.fps or sequence_frame_rate(
+            context.source.name, DEFAULT_FRAME_RATE
+        )
         self.tracker = ObjectTracker(
             settings.track or "bytetrack", settings.tracker_settings, frame_rate
         )
