@@ -452,7 +452,8 @@ OPTIONS = {
     "batch_size": Option(
         PerMode(predict=8, eval=8, train=8),
         PerMode(
-            predict="images per run of the model on a folder",
+            predict="images or video frames per run of the model (folders, lists, video "
+            "files; live sources are detected a frame at a time)",
             eval="images per run of the model",
             train="batch size after unfreezing",
         ),

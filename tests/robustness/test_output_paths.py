@@ -61,6 +61,16 @@ CASES = [
     ),
     ("predict --save-dir in /sys", predict("--save-dir", "/sys/yolo_out"), "--save-dir"),
     (
+        "predict --save-mot is a folder",
+        predict("--save-dir", "{tmp}/out", "--save-mot", "{tmp}/folder"),
+        "--save-mot",
+    ),
+    (
+        "predict --save-txt under a file",
+        predict("--save-dir", "{tmp}/afile", "--save-txt"),
+        "--save-",
+    ),
+    (
         "predict --json is a folder",
         predict("--save-dir", "{tmp}/out", "--json", "{tmp}/folder"),
         "--json",

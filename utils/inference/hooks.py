@@ -53,7 +53,6 @@ class TrackerHook(Hook):
 
     def __init__(self, settings: PredictSettings, context: RunContext) -> None:
         from utils.tracking.adapter import ObjectTracker
-
         from utils.tracking.offline import sequence_frame_rate
 
         # A folder of frames has no rate of its own; MOT's layout keeps one in seqinfo.ini.

@@ -21,7 +21,7 @@ class PredictSettings:
     save_txt: bool = False
     save_mot: str | None = None
     quiet: bool = False
-    batch_size: int = 1
+    batch_size: int = default("batch_size", MODE)
     # tracking and counting
     track: str | None = None
     track_buffer: float = default("track_buffer")

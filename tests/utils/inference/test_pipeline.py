@@ -4,6 +4,7 @@ by --save-mot scores like the tracks held in memory; a failing sink leaves no ha
 run-long file."""
 
 import os
+from typing import ClassVar
 
 import cv2
 import numpy as np
@@ -36,7 +37,7 @@ def detector():
 class KeepTracks(Sink):
     """Holds each frame's tracked boxes, as the tracker gave them (no text, no rounding)."""
 
-    rows: list = []
+    rows: ClassVar[list] = []
 
     def write(self, result):
         found = result.found

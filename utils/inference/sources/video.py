@@ -54,6 +54,10 @@ RECONNECT_MAX_WAIT_S = 8.0
 def _open_capture(target: Any, stream: bool = False) -> Any:
     import cv2
 
+    if os.environ.get("OPENCV_LOG_LEVEL", "").upper() == "OFF":
+        # OpenCV's own log is off (predict.py turns it off), yet FFmpeg would still print its
+        # errors ('Connection refused'...) beside ours: quiet it too. Read at the first open.
+        os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # AV_LOG_QUIET
     if stream:
         params = [
             cv2.CAP_PROP_OPEN_TIMEOUT_MSEC,
@@ -149,7 +153,9 @@ class CaptureSource(FrameSource):
                 slots.put(item, timeout=0.1)
                 return
             except queue.Full:
-                if force:
+                # Only a consumer that has stopped gives up the frames still queued: the end
+                # marker waits behind them while they are being taken.
+                if force and self._stop.is_set():
                     self._drain(slots)
 
     def _replace(self, slots: queue.Queue, frame: Frame) -> None:
