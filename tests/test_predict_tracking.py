@@ -16,7 +16,6 @@ import numpy as np
 import pytest
 
 from tests.conftest import ROOT, shared_path
-from tests.helpers import assert_clean_failure
 
 pytestmark = pytest.mark.slow
 PREDICT = os.path.join(ROOT, "predict.py")
@@ -145,22 +144,3 @@ def test_vid_stride_detects_every_other_frame(cache, tmp_path):
     assert result.returncode == 0, result.stderr
     records = json.load(open(tmp_path / "s.json"))["images"]
     assert [r["frame"] for r in records] == list(range(0, 21, 2))
-
-
-@pytest.mark.parametrize(
-    "args, message",
-    [
-        (["--track", "deepsort"], "--track deepsort: unknown tracker"),
-        (["--line", "0,0,1"], "--line 0,0,1: needs x1,y1,x2,y2"),
-        (["--line", "0.2,0.5,1.5,0.5"], "outside the frame"),
-        (["--zone", "0,0,10,10"], "--zone 0,0,10,10: needs"),
-        (["--track-high", "1.5"], "--track-high"),
-        (["--vid-stride", "0"], "--vid-stride"),
-    ],
-)
-def test_bad_tracking_flags_fail_before_the_model(cache, tmp_path, args, message):
-    result = run_predict(
-        ["--source", shared_path("reference", "street.jpg"), *args], cache, tmp_path
-    )
-    assert_clean_failure(result, message)
-    assert not (tmp_path / "img_out").exists()
