@@ -27,8 +27,8 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def video_frames(path: str, count: int | None = None, stride: int = 1) -> list:
-    """The first ``count`` BGR frames of a video (every ``stride``-th), read with OpenCV."""
+def video_frames(path: str, count: int | None = None, start: int = 0) -> list:
+    """``count`` BGR frames of a video from frame ``start`` on, read with OpenCV."""
     import cv2
 
     capture = cv2.VideoCapture(path)
@@ -39,7 +39,7 @@ def video_frames(path: str, count: int | None = None, stride: int = 1) -> list:
             ok, frame = capture.read()
             if not ok:
                 break
-            if position % stride == 0:
+            if position >= start:
                 frames.append(frame)
             position += 1
     finally:
@@ -128,13 +128,6 @@ class _Server:
         with self.condition:
             return self.condition.wait_for(lambda: predicate(self), timeout)
 
-    def __enter__(self):
-        self.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
-
     # -- for the subclasses --------------------------------------------------------------
     def _listen(self) -> None:
         raise NotImplementedError
@@ -164,10 +157,11 @@ class _Server:
         with self.condition:
             self.completed += 1
             self.condition.notify_all()
-        if self.final:
-            # Stop listening before this client's connection closes: its reconnection
-            # attempts are refused.
-            self.stop()
+        if self.final and self._running:
+            # Stop listening before this client's connection closes (which its handler does,
+            # after the last bytes): its reconnection attempts are refused.
+            self._running = False
+            self._close_listener()
 
 
 # ---------------------------------------------------------------------------------- MJPEG
@@ -175,10 +169,7 @@ class _MjpegHandler(http.server.BaseHTTPRequestHandler):
     server: _HttpServer
 
     def do_GET(self) -> None:
-        owner = self.server.owner
-        if not self.path.split("?")[0].endswith(".mjpg"):
-            self.send_error(404)
-            return
+        owner = self.server.owner  # any path: FFmpeg finds the format from the content
         owner.clients.add(self.connection)
         try:
             self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, owner.SEND_BUFFER)
@@ -190,7 +181,9 @@ class _MjpegHandler(http.server.BaseHTTPRequestHandler):
             for _, jpeg in owner._paced():
                 self.wfile.write(
                     f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\n"
-                    f"Content-Length: {len(jpeg)}\r\n\r\n".encode() + jpeg + b"\r\n"
+                    f"Content-Length: {len(jpeg)}\r\n\r\n".encode()
+                    + jpeg
+                    + b"\r\n"
                 )
                 self.wfile.flush()
             owner._clip_played()
@@ -200,7 +193,7 @@ class _MjpegHandler(http.server.BaseHTTPRequestHandler):
             owner.clients.discard(self.connection)
             self.close_connection = True
 
-    def log_message(self, format: str, *args) -> None:  # noqa: A002 (the stdlib's name)
+    def log_message(self, format: str, *args) -> None:
         pass
 
 
@@ -248,7 +241,7 @@ class MjpegServer(_Server):
 
 # ----------------------------------------------------------------------------------- RTSP
 def ffmpeg_missing() -> str | None:
-    """Why the ffmpeg-based helpers cannot run ('' -> None when they can)."""
+    """Why :func:`h264_access_units` (and so :class:`RtspServer`) cannot run; None when it can."""
     if shutil.which("ffmpeg") is None:
         return "needs the ffmpeg command (apt-get install ffmpeg; .ci/run installs it)"
     return None
@@ -476,7 +469,13 @@ class RtspServer(_Server):
         bye = bytes([0x81, 203, 0, 1]) + (0x12345678).to_bytes(4, "big")
         connection.sendall(b"$\x01" + len(bye).to_bytes(2, "big") + bye)
         self._clip_played()
-        time.sleep(0.2)
+        # Close gently: what the client sent meanwhile (RTCP reports, TEARDOWN) is read, or
+        # closing would reset the connection and lose the clip's last packets.
+        connection.shutdown(socket.SHUT_WR)
+        connection.settimeout(2.0)
+        with contextlib.suppress(OSError):
+            while connection.recv(65536):
+                pass
 
     def _packets(self, unit: bytes) -> list[bytes]:
         if len(unit) <= self.MAX_PAYLOAD:
