@@ -216,7 +216,8 @@ def predict(args, detector, source, progress):
         log(line)
     if source.stats.get("lost"):
         print(
-            f"error: {source.name}: the stream was lost; the outputs hold what came before",
+            f"error: {source.name}: the stream ended or was lost; the outputs hold what came "
+            "before",
             file=sys.stderr,
         )
         return 1

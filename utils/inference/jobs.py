@@ -31,6 +31,15 @@ def predict_source(
     from utils.inference.sinks import Renderer, make_sinks
 
     settings = settings or PredictSettings()
+    frame_size = getattr(source, "frame_size", None)
+    if source.live and frame_size:
+        # Trace the model before the first frame is read: a camera's frames should not queue
+        # up (and be dropped) while the graph is built.
+        import numpy as np
+
+        width, height = frame_size
+        if width > 0 and height > 0:
+            detector.detect(np.zeros((height, width, 3), np.uint8))
     context = RunContext(source, detector.class_names, detector.describe(), log)
     hooks = make_hooks(settings, context)
     context.hooks = hooks

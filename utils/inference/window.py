@@ -15,6 +15,7 @@ from utils.inference.sources import SourceError
 
 WINDOW_TITLE = "YOLOv4-lite"
 QUIT_KEYS = (27, ord("q"))  # Esc, q
+_sized: list[bool] = []  # the window has been given the first image's size
 
 
 def _no_gui() -> SourceError:
@@ -50,8 +51,13 @@ def show_image(image: object, wait_ms: int = 1) -> int:
     when none)."""
     import cv2
 
+    pixels = np.asarray(image)
     try:
-        cv2.imshow(WINDOW_TITLE, cv2.cvtColor(np.asarray(image), cv2.COLOR_RGB2BGR))
+        if not _sized:
+            # The window opens small (Qt's default); show the frames at their own size.
+            cv2.resizeWindow(WINDOW_TITLE, int(pixels.shape[1]), int(pixels.shape[0]))
+            _sized.append(True)
+        cv2.imshow(WINDOW_TITLE, cv2.cvtColor(pixels, cv2.COLOR_RGB2BGR))
         return cv2.waitKey(wait_ms) & 0xFF
     except cv2.error:
         raise _no_gui() from None

@@ -91,8 +91,6 @@ class CaptureSource(FrameSource):
         super().__init__(self.display_name(text))
         self.settings = settings
         self.target = self.capture_target(text)
-        self.mode = settings.stream_mode or ("latest" if self.live else "all")
-        self.batchable = self.mode == "all"
         self.capture = _open_capture(self.target, self.is_stream)
         if self.capture is None:
             raise SourceError(self.cannot_open_message())
@@ -100,6 +98,15 @@ class CaptureSource(FrameSource):
         self.rate = fps if fps and _PLAUSIBLE_FPS[0] <= fps <= _PLAUSIBLE_FPS[1] else 25.0
         self.fps = self.rate
         count = int(self.capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
+        # A video file served over HTTP knows its length: it is read like a file, and its end
+        # is the end, not a lost connection.
+        self.live = self.live and count <= 0
+        self.mode = settings.stream_mode or ("latest" if self.live else "all")
+        self.batchable = self.mode == "all"
+        self.frame_size = (
+            int(self.capture.get(cv2.CAP_PROP_FRAME_WIDTH)),
+            int(self.capture.get(cv2.CAP_PROP_FRAME_HEIGHT)),
+        )
         stride = self.stride = max(int(settings.vid_stride), 1)
         self.total = -(-count // stride) if count > 0 and not self.live else None
         self.stats = {"dropped": 0, "skipped": [], "reconnects": 0, "lost": False}
@@ -233,7 +240,11 @@ class CaptureSource(FrameSource):
         self.stats["lost"] = True
         self.settings.log(
             f"{self.name}: connection lost"
-            + (f" and not regained after {attempts} attempts" if attempts else "")
+            + (
+                f" and not regained after {attempts} attempt{'s' if attempts != 1 else ''}"
+                if attempts
+                else ""
+            )
         )
         return False
 
@@ -249,9 +260,10 @@ class CaptureSource(FrameSource):
             dropped = self.stats["dropped"]
             parts.append(f"{dropped} frames dropped to keep up (--stream-mode latest)")
         if self.stats["reconnects"]:
-            parts.append(f"reconnected {self.stats['reconnects']} times")
+            times = self.stats["reconnects"]
+            parts.append(f"reconnected {times} time{'s' if times != 1 else ''}")
         if self.stats["lost"]:
-            parts.append("connection lost")
+            parts.append("the stream ended or was lost")
         return "; ".join(parts)
 
 
