@@ -62,6 +62,7 @@ del np, Image, letterbox_image, load_image
 # Per block (by its first line): (text in the README, what the test runs instead). Training is
 # cut to one short epoch at 160x160 on four images, without the frozen phase.
 SUBSTITUTIONS = {
+    "from utils.inference import jobs": [],
     "from utils.inference.detector import Detector": [],
     "from utils.inference.runtime_detector import load_detector": [],
     "from nets import register_backbone": [],
@@ -86,6 +87,15 @@ nets.backbones.__path__.append("backbones_of_the_user")
 
 # Run after a block: what its comments and the prose promise.
 CHECKS = {
+    # The raccoon photos are not a video: each image is one frame of the tracked run.
+    "from utils.inference import jobs": """
+import os
+
+assert summary.frames == len(os.listdir("VOCdevkit/VOC2007/JPEGImages")) > 0
+assert summary.extra["tracking"]["tracker"] == "bytetrack"
+assert summary.lines and summary.lines[-1].startswith("line 1 (0.0,0.5,1.0,0.5): up ")
+assert os.listdir("runs")
+""",
     "from utils.inference.detector import Detector": """
 assert len(detections.scores) > 0, detections
 assert len(batch) == 2
