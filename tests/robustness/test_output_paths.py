@@ -50,8 +50,8 @@ def annotate(*args):
 
 
 # (case id, argv with {tmp}/{weights}/{voc}/{image} placeholders, the flag the error names).
-# In {tmp}: "afile" is a regular file, "folder" a folder, "run/crops" a file, "voc_no_splits"
-# a VOC folder (annotations and images of raccoon) whose ImageSets is a file.
+# In {tmp}: "afile" is a regular file, "folder" a folder, "run/crops" and "run/labels" files,
+# "voc_no_splits" a VOC folder (annotations and images of raccoon) whose ImageSets is a file.
 CASES = [
     ("predict --save-dir is a file", predict("--save-dir", "{tmp}/afile"), "--save-dir"),
     (
@@ -66,9 +66,9 @@ CASES = [
         "--save-mot",
     ),
     (
-        "predict --save-txt under a file",
-        predict("--save-dir", "{tmp}/afile", "--save-txt"),
-        "--save-",
+        "predict --save-txt where labels/ is a file",
+        predict("--save-dir", "{tmp}/run", "--save-txt"),
+        "--save-txt",
     ),
     (
         "predict --json is a folder",
@@ -185,6 +185,7 @@ def make_places(tmp):
     (tmp / "folder").mkdir()
     (tmp / "run").mkdir()
     (tmp / "run" / "crops").write_text("not a folder\n")
+    (tmp / "run" / "labels").write_text("not a folder\n")
     (tmp / "model.safetensors").write_bytes(b"never read")
     voc = tmp / "voc_no_splits"
     voc.mkdir()
