@@ -28,7 +28,8 @@ def predict_source(
     MOT file, labels, crops, window); returns the run's summary."""
     from utils.inference.hooks import make_hooks
     from utils.inference.pipeline import RunContext, run_pipeline
-    from utils.inference.sinks import Renderer, make_sinks
+    from utils.inference.render import Renderer
+    from utils.inference.sinks import make_sinks
 
     settings = settings or PredictSettings()
     frame_size = getattr(source, "frame_size", None)

@@ -13,7 +13,6 @@ import contextlib
 import os
 import sys
 import time
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -23,11 +22,9 @@ import numpy as np
 from utils import files
 from utils.data.images import SAVE_EXTENSIONS
 from utils.inference.pipeline import FrameResult, RunContext, RunSummary, Sink
+from utils.inference.records import failed_record, image_record, run_record
 from utils.inference.settings import PredictSettings
 from utils.inference.sources import FrameSource, SourceError
-
-# How long a track's trail reaches back.
-TRAIL_SECONDS = 1.5
 
 
 @dataclass(frozen=True)
@@ -53,66 +50,6 @@ def make_sinks(settings: PredictSettings, source: FrameSource) -> list[Sink]:
 
 def sink_names() -> list[str]:
     return [spec.name for spec in _SINKS]
-
-
-# ------------------------------------------------------------------------------ drawing
-class Renderer:
-    """Draws a frame's results once (boxes, track ids and trails, the hooks' overlays, a live
-    source's FPS); every sink that needs the drawing shares it."""
-
-    def __init__(self, context: RunContext) -> None:
-        self.context = context
-        fps = context.source.fps or 25.0
-        self.trail_frames = max(int(TRAIL_SECONDS * fps), 2)
-        self.trails: dict[int, deque] = {}
-        self.last_seen: dict[int, int] = {}
-        self.fps = 0.0
-        self._last_time: float | None = None
-        self.frames = 0
-
-    def __call__(self, result: FrameResult) -> Any:
-        drawn = result.extra.get("drawn")
-        if drawn is None:
-            drawn = result.extra["drawn"] = self._draw(result)
-        return drawn
-
-    def _draw(self, result: FrameResult) -> Any:
-        from PIL import Image
-
-        from utils.inference.draw import draw_detections, draw_label, draw_trails
-
-        image = Image.fromarray(result.image)
-        found = result.detections
-        drawn = draw_detections(image, found, self.context.class_names)
-        if found is not None and found.track_ids is not None:
-            draw_trails(drawn, self._update_trails(result), max(2, sum(image.size) // 600))
-        for hook in self.context.hooks:
-            hook.draw(drawn, result)
-        if self.context.source.live:
-            self._tick()
-            draw_label(drawn, f"{self.fps:.1f} FPS", (8, drawn.size[1] - 40), (0, 255, 0))
-        return drawn
-
-    def _update_trails(self, result: FrameResult) -> dict[int, list]:
-        from utils.inference.hooks import tracked_centres
-
-        index = result.frame.index
-        for track_id, centre in tracked_centres(result.found).items():
-            self.trails.setdefault(track_id, deque(maxlen=self.trail_frames)).append(centre)
-            self.last_seen[track_id] = index
-        for track_id in [t for t, seen in self.last_seen.items() if index - seen > 1]:
-            # A track out of sight loses its trail (and its memory here).
-            self.trails.pop(track_id, None)
-            self.last_seen.pop(track_id, None)
-        return {t: list(points) for t, points in self.trails.items()}
-
-    def _tick(self) -> None:
-        now = time.perf_counter()
-        if self._last_time is not None:
-            rate = 1.0 / max(now - self._last_time, 1e-6)
-            self.fps = rate if self.frames <= 1 else 0.9 * self.fps + 0.1 * rate
-        self._last_time = now
-        self.frames += 1
 
 
 def _drawn(sink: Sink, result: FrameResult) -> Any:
@@ -237,28 +174,6 @@ class LabelsSink(Sink):
 
 
 # ------------------------------------------------------------------------------ run-long files
-def image_record(path, size, detections, class_names, frame=None) -> dict:
-    """The JSON entry of one image (or video frame): boxes clipped to the image."""
-    from utils.inference.base import detections_to_dicts
-
-    width, height = size
-    record: dict[str, Any] = {"file": path}
-    if frame is not None:
-        record["frame"] = frame
-    record.update(
-        width=width,
-        height=height,
-        detections=detections_to_dicts(detections, class_names, width, height),
-    )
-    return record
-
-
-def failed_record(path: str, error: str) -> dict:
-    """The JSON entry of an image that could not be read: the same keys as a read one, with
-    no size, no detections and the reason, so a consumer iterates without special cases."""
-    return {"file": path, "width": None, "height": None, "detections": [], "error": str(error)}
-
-
 class JsonSink(Sink):
     """--json: ``{"model", "images": [one record per image or frame], "summary"}``."""
 
@@ -290,22 +205,6 @@ class JsonSink(Sink):
             document["summary"] = closing
         files.write_json(self.path, document)
         self.context.log(f"results -> {self.path}")
-
-
-def run_record(summary: RunSummary, source: FrameSource) -> dict:
-    """The JSON summary of a run: frames, the hooks' summaries, what the source counted."""
-    record: dict[str, Any] = {}
-    if source.is_video:
-        record["frames"] = summary.frames
-        record["stopped"] = summary.stopped
-        stats = source.stats
-        for key in ("dropped", "reconnects", "lost"):
-            if key in stats:
-                record[key] = stats[key]
-        if stats.get("skipped"):
-            record["skipped_frames"] = list(stats["skipped"])
-    record.update(summary.extra)
-    return record
 
 
 class MotSink(Sink):

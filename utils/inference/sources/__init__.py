@@ -98,6 +98,7 @@ def register_source(source: type[FrameSource]) -> type[FrameSource]:
 
 
 def source_kinds() -> list[str]:
+    _builtin_sources()
     return [source.kind for source in _SOURCES]
 
 
