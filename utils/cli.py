@@ -170,6 +170,32 @@ def is_user_error(exc):
     return isinstance(exc, OSError) and exc.errno in _USER_ERRNOS
 
 
+def _coco_json_as_data(args):
+    if getattr(args, "data", None):
+        raise UsageError("give either --data or --coco-json, not both")
+    args.data, args.data_format = args.coco_json, "coco"
+
+
+def _val_coco_json_as_val_split(args):
+    args.val_split = args.val_coco_json
+
+
+# Flags replaced by others: {destination: (what to write now, how the arguments change)}.
+DEPRECATED_FLAGS = {
+    "coco_json": ("--data FILE.json", _coco_json_as_data),
+    "val_coco_json": ("--val-split FILE.json", _val_coco_json_as_val_split),
+    "val_coco_images": ("--coco-images, or the images beside the file", lambda args: None),
+}
+
+
+def apply_deprecated_flags(args):
+    """Each replaced flag that was given still works: one notice line, then its replacement."""
+    for dest, (instead, apply) in DEPRECATED_FLAGS.items():
+        if getattr(args, dest, None) is not None:
+            print(f"warning: {flag_name(dest)} is deprecated; use {instead}", file=sys.stderr)
+            apply(args)
+
+
 def run_cli(run, parser, argv=None, quiet_tensorflow=True):
     """Parse ``argv`` with ``parser`` and call ``run(args)`` under the project's error regime.
 
@@ -179,6 +205,7 @@ def run_cli(run, parser, argv=None, quiet_tensorflow=True):
     """
     args = parser.parse_args(argv)
     try:
+        apply_deprecated_flags(args)
         check_output_paths(parser, args)
         if quiet_tensorflow:
             import_tensorflow_quietly()

@@ -8,7 +8,8 @@ must differ, an option holds one value per *mode*:
 * ``eval``     - get_map.py and the mAP measured during training (the same measurement);
 * ``train``    - train.py and ``TrainSettings``;
 * ``summary``, ``anchors``, ``annotate`` - summary.py, kmeans_for_anchors.py, voc_annotation.py;
-* ``track_eval`` - track_eval.py.
+* ``track_eval`` - track_eval.py;
+* ``check``, ``convert_data`` - check_dataset.py, convert_dataset.py.
 
 Plain Python, no TensorFlow: building a parser or reading a default costs nothing.
 """
@@ -107,6 +108,11 @@ _MODEL_WEIGHTS_HELP = PerMode(
     "backbone (downloaded once)",
 )
 
+_DATA_HELP = (
+    "dataset: a VOC folder, a COCO instances .json (or a folder with annotations/), or a YOLO "
+    "data.yaml (or a folder with images/ and labels/)"
+)
+
 # In a Writes' ``when``: the path is written whenever that flag is given, whatever its value.
 ANY_VALUE = "<any value>"
 # predict.py's modes that write results (--mode fps only measures).
@@ -130,6 +136,8 @@ OPTIONS = {
             anchors=None,
             annotate=DEFAULT_CLASSES_PATH,
             export=None,
+            check=None,
+            convert_data=None,
         ),
         PerMode(
             predict="class names file, one per line (default "
@@ -139,9 +147,12 @@ OPTIONS = {
             eval="class names file (default with --data: model_data/"
             "voc_classes.txt; with --map-out: the classes found in the "
             "ground truth)",
-            train="class list, one name per line (default: the VOC data's "
-            "class names, sorted; the COCO file's categories)",
-            anchors="class names file (default: every class in the annotations)",
+            train="class list, one name per line (default: the dataset's own: a YOLO data.yaml's "
+            "names, a COCO file's categories, the classes in the VOC annotations, sorted)",
+            anchors="class names file (default: the dataset's own, as for train.py)",
+            check="class names file (default: the dataset's own, as for train.py)",
+            convert_data="class names file: the classes to keep, in this order (default: the "
+            "dataset's own, as for train.py)",
             annotate="class names file, one per line",
         ),
     ),
@@ -323,41 +334,65 @@ OPTIONS = {
     "data": Option(
         None,
         PerMode(
-            eval="VOC folder holding Annotations/, JPEGImages/, ImageSets/Main/",
-            train="VOC folder holding Annotations/, JPEGImages/, ImageSets/Main/",
-            anchors="VOC folder with Annotations/ and JPEGImages/",
+            eval=_DATA_HELP + " to evaluate on",
+            train=_DATA_HELP + " to train on",
+            anchors=_DATA_HELP + " whose boxes are clustered (every split)",
             annotate="VOC folder holding Annotations/, JPEGImages/ and ImageSets/Main/ (or a "
             "folder with exactly one such subfolder, e.g. a VOCdevkit holding only "
-            "VOC2007)",
-            export="VOC folder whose images calibrate --int8 (and check the exports)",
+            "VOC2007); check_dataset.py reads the other formats",
+            export=_DATA_HELP + " whose images calibrate --int8 (and check the exports)",
+            check=_DATA_HELP + " to check",
+            convert_data=_DATA_HELP + " to convert (every split)",
         ),
-        metavar="ROOT",
+        metavar="DATA",
+    ),
+    # The names are the registered formats' (utils.data.datasets), checked when a dataset opens:
+    # the options table stays free of the readers' imports.
+    "data_format": Option(
+        None,
+        "read --data as this format: voc, coco or yolo (default: detected from what it is)",
     ),
     "split": Option(
-        PerMode(eval="test", export="train"),
+        PerMode(eval="test", export="train", check=None),
         PerMode(
-            eval="ImageSets/Main/<split>.txt to evaluate",
-            export="ImageSets/Main/<split>.txt to take calibration images from",
+            eval="split to evaluate (VOC: ImageSets/Main/<split>.txt; YOLO: a data.yaml key or "
+            "a folder of images/; COCO: annotations/instances_<split>.json); a single COCO "
+            "file is its own split",
+            export="split to take calibration images from (named as for get_map.py)",
+            check="check only this split (default: every split)",
         ),
     ),
-    "train_split": Option("train", "ImageSets/Main split to train on"),
+    "train_split": Option(
+        "train", "split to train on (VOC: ImageSets/Main/<split>.txt; YOLO: a data.yaml key)"
+    ),
     "val_split": Option(
         None,
         "split for validation loss and mAP (default: val, else test, when "
         "present); 'none' to skip validation",
     ),
-    "coco_json": Option(
-        None,
-        PerMode(
-            train="COCO instances json to train on",
-            eval="COCO instances json (ground truth) to evaluate on",
-        ),
-    ),
     "coco_images": Option(
-        None, PerMode(train="image folder of --coco-json", eval="image folder of --coco-json")
+        None,
+        "image folder of a COCO instances file given as --data (default: found beside it: "
+        "images/<split>/, <split>/, images/)",
     ),
-    "val_coco_json": Option(None, "COCO instances json to validate on"),
-    "val_coco_images": Option(None, "image folder of --val-coco-json"),
+    # Replaced by --data FILE (utils.cli.apply_deprecated_flags says so when given).
+    "coco_json": Option(None, "deprecated: use --data FILE.json"),
+    "val_coco_json": Option(None, "deprecated: use --val-split FILE.json"),
+    "val_coco_images": Option(
+        None,
+        "deprecated: the images of --val-split FILE.json are found beside it, or in --coco-images",
+    ),
+    # ---------------------------------------------------------------- datasets (check, convert)
+    "to": Option(None, "format to write: voc, coco or yolo"),
+    "copy": Option(
+        False, "copy the images into the output (default: symbolic links)", action="store_true"
+    ),
+    "write_splits": Option(
+        False,
+        "VOC: write ImageSets/Main/{trainval,train,val,test}.txt when there are none "
+        "(--trainval-percent, --train-percent, --seed)",
+        action="store_true",
+    ),
     # ---------------------------------------------------------------- evaluation (get_map.py)
     "map_out": Option(
         None, "folder with ground-truth/<id>.txt and detection-results/<id>.txt", metavar="DIR"
@@ -382,13 +417,19 @@ OPTIONS = {
         action="store_true",
     ),
     "out": Option(
-        PerMode(eval="map_out", anchors="yolo_anchors.txt", export="exports"),
+        PerMode(eval="map_out", anchors="yolo_anchors.txt", export="exports", convert_data=None),
         PerMode(
             eval="output folder",
             anchors="anchors file to write",
             export="folder for the exported models",
+            convert_data="folder to write the dataset into (new or empty)",
         ),
-        writes=PerMode(eval=Writes("folder"), anchors=Writes("file"), export=Writes("folder")),
+        writes=PerMode(
+            eval=Writes("folder"),
+            anchors=Writes("file"),
+            export=Writes("folder"),
+            convert_data=Writes("folder"),
+        ),
     ),
     "no_progress": Option(False, "no progress bar", action="store_true"),
     # Drawing is slower than the evaluation itself (about 0.1 s per figure), so it is asked for.
@@ -504,11 +545,12 @@ OPTIONS = {
     ),
     # Training is random unless seeded; splits and k-means are seeded so reruns agree.
     "seed": Option(
-        PerMode(train=None, anchors=0, annotate=0),
+        PerMode(train=None, anchors=0, annotate=0, check=0),
         PerMode(
             train="random seed (reproducible runs)",
             anchors="seed of the initial centres",
             annotate="seed of the random split",
+            check="seed of the random split (--write-splits)",
         ),
         type=int,
     ),

@@ -5,6 +5,7 @@ import json
 import os
 from collections.abc import Sequence
 
+from utils.data.datasets import Dataset, DatasetSplit, merge_reports, register_dataset_format
 from utils.data.samples import (
     DatasetError,
     DatasetReport,
@@ -13,6 +14,7 @@ from utils.data.samples import (
     _validated_objects,
     image_size,
 )
+from utils.data.writers import write_coco
 
 
 def load_coco_json(
@@ -28,14 +30,21 @@ def load_coco_json(
     Categories are mapped to contiguous indices in the order of their ids (COCO's 91 ids become
     80 classes); with ``class_names`` given they are mapped by name instead, and categories not
     in it count as unknown classes. Boxes ``[x, y, w, h]`` become ``[x1, y1, x2, y2]``; crowd
-    annotations (``iscrowd``) are kept as difficult. Images without annotations are kept as
-    background images and reported. Returns ``(samples, report, class_names)``.
+    annotations (``iscrowd``) and those with a true ``attributes.difficult`` (what
+    convert_dataset.py writes for VOC's difficult objects) are kept as difficult. Images without
+    annotations are kept as background images and reported. Returns
+    ``(samples, report, class_names)``.
     """
     data = _read_instances_file(instances_json)
-    json_name = os.path.basename(instances_json)
+    return coco_samples(
+        data, os.path.basename(instances_json), image_dir, class_names, check_images, progress
+    )
+
+
+def coco_samples(data, json_name, image_dir, class_names=None, check_images=True, progress=False):
+    """:func:`load_coco_json` for a file already read (``json_name`` names it in the report)."""
     report = DatasetReport()
-    categories = _valid_entries(data["categories"], ("id", "name"), f"{json_name} category", report)
-    categories.sort(key=lambda c: _id_order(c["id"]))
+    categories = _sorted_categories(data, json_name, report)
     category_names = {c["id"]: str(c["name"]) for c in categories}
     if class_names is None:
         class_names = [category_names[c["id"]] for c in categories]
@@ -48,6 +57,12 @@ def load_coco_json(
     samples = _read_samples(images, objects, image_dir, class_names, report, check_images, progress)
     report.num_images = len(samples)
     return samples, report, class_names
+
+
+def _sorted_categories(data, json_name, report):
+    categories = _valid_entries(data["categories"], ("id", "name"), f"{json_name} category", report)
+    categories.sort(key=lambda c: _id_order(c["id"]))
+    return categories
 
 
 def _read_instances_file(instances_json):
@@ -102,10 +117,14 @@ def _objects_by_image(annotations, images, category_names, json_name, report):
         except (TypeError, ValueError):
             report.add_problem(where, "has no valid bbox; skipped", "bad annotation")
             continue
-        objects_by_image[ann["image_id"]].append(
-            (name, [x, y, x + w, y + h], bool(ann.get("iscrowd", 0)))
-        )
+        objects_by_image[ann["image_id"]].append((name, [x, y, x + w, y + h], _is_difficult(ann)))
     return objects_by_image
+
+
+def _is_difficult(annotation):
+    attributes = annotation.get("attributes")
+    marked = isinstance(attributes, dict) and bool(attributes.get("difficult"))
+    return bool(annotation.get("iscrowd", 0)) or marked
 
 
 def _read_samples(images, objects_by_image, image_dir, class_names, report, check_images, progress):
@@ -175,3 +194,159 @@ def _valid_entries(entries, keys, what, report):
 def _id_order(value):
     """Sort key for ids that may mix numbers and strings."""
     return (isinstance(value, str), value)
+
+
+# ---------------------------------------------------------------------------------------------
+# The dataset: one instances file, or a folder of them
+
+ROBOFLOW_JSON = "_annotations.coco.json"
+# What a split asked for may be called in a COCO folder besides its own name (COCO's
+# 'train2017', Roboflow's 'valid').
+_SPLIT_ALIASES = {"val": ("valid", "validation")}
+
+
+def split_name_of(json_path: str) -> str:
+    """'val2017' for instances_val2017.json, the file's stem otherwise."""
+    stem = os.path.splitext(os.path.basename(json_path))[0]
+    return stem[len("instances_") :] if stem.startswith("instances_") else stem
+
+
+def _folder_splits(root):
+    """{split: (json path, image folder or None)} of a COCO folder: annotations/*.json (the
+    instances_* ones when there are any), or Roboflow's <split>/_annotations.coco.json."""
+    splits = {}
+    annotations = os.path.join(root, "annotations")
+    if os.path.isdir(annotations):
+        names = sorted(n for n in os.listdir(annotations) if n.endswith(".json"))
+        instances = [n for n in names if n.startswith("instances")]
+        for name in instances or names:
+            splits[split_name_of(name)] = (os.path.join(annotations, name), None)
+    if not splits and os.path.isdir(root):
+        for name in sorted(os.listdir(root)):
+            path = os.path.join(root, name, ROBOFLOW_JSON)
+            if os.path.isfile(path):
+                splits[name] = (path, os.path.join(root, name))
+    return dict(sorted(splits.items(), key=lambda item: _split_order(item[0])))
+
+
+def _split_order(name):
+    """Training splits first, then validation, then test, then the rest by name."""
+    for rank, prefix in enumerate(("trainval", "train", "val", "test")):
+        if name.startswith(prefix):
+            return rank, name
+    return 4, name
+
+
+def _single_json(folder):
+    """The one .json directly in a folder with no annotations/ (a dataset without splits, as
+    convert_dataset.py writes one), else None."""
+    if not os.path.isdir(folder) or os.path.isdir(os.path.join(folder, "annotations")):
+        return None
+    names = [n for n in os.listdir(folder) if n.lower().endswith(".json")]
+    return os.path.join(folder, names[0]) if len(names) == 1 else None
+
+
+def _match_split(names, split):
+    """The split of ``names`` that ``split`` asks for: itself, or with a year ('train2017'),
+    or an alias ('valid' for 'val'); None when there is none or several."""
+    if split in names:
+        return split
+    wanted = (split, *_SPLIT_ALIASES.get(split, ()))
+    matches = [n for n in names if any(n.startswith(w) and n[len(w) :].isdigit() for w in wanted)]
+    matches += [n for n in names if n in wanted[1:]]
+    return matches[0] if len(set(matches)) == 1 else None
+
+
+@register_dataset_format
+class CocoDataset(Dataset):
+    """COCO instances files: one file is one split; a folder holds one file per split."""
+
+    format = "coco"
+    write = staticmethod(write_coco)
+    description = (
+        "an instances .json (its images in --coco-images), or a folder with "
+        "annotations/instances_<split>.json and images/ (or <split>/ image folders)"
+    )
+
+    def __init__(self, path: str, images: str | None = None) -> None:
+        path = _single_json(path) or path
+        self.root = path
+        self.images = images
+        if os.path.isfile(path):
+            self._splits = {split_name_of(path): (path, images)}
+        else:
+            self._splits = _folder_splits(path)
+            if not self._splits:
+                raise DatasetError(
+                    f"not a COCO folder: {path} has no annotations/*.json "
+                    f"(nor <split>/{ROBOFLOW_JSON})"
+                )
+
+    @classmethod
+    def claims(cls, path: str) -> bool:
+        if os.path.isfile(path):
+            return path.lower().endswith(".json")
+        return bool(_folder_splits(path) or _single_json(path))
+
+    @property
+    def one_piece(self) -> bool:
+        return os.path.isfile(self.root)
+
+    def split_names(self) -> list[str]:
+        return [] if self.one_piece else list(self._splits)
+
+    def has_split(self, split: str) -> bool:
+        return self.one_piece or _match_split(list(self._splits), split) is not None
+
+    def _split_files(self, split):
+        """[(split name, json path, image folder or None)] that ``split`` reads."""
+        if self.one_piece or split is None:
+            return [(name, *paths) for name, paths in self._splits.items()]
+        name = _match_split(list(self._splits), split)
+        if name is None:
+            raise self.missing_split(split)
+        return [(name, *self._splits[name])]
+
+    def class_names(self, split: str | None = None) -> list[str]:
+        _name, json_path, _ = self._split_files(split)[0]
+        data = _read_instances_file(json_path)
+        report = DatasetReport()
+        return [
+            str(c["name"]) for c in _sorted_categories(data, os.path.basename(json_path), report)
+        ]
+
+    def load(self, split, class_names=None, *, check_images=True, progress=False) -> DatasetSplit:
+        parts = []
+        for name, json_path, image_dir in self._split_files(split):
+            data = _read_instances_file(json_path)
+            image_dir = self.images or image_dir or self._find_images(name, json_path, data)
+            samples, report, class_names = coco_samples(
+                data, os.path.basename(json_path), image_dir, class_names, check_images, progress
+            )
+            parts.append((samples, report))
+        samples = [s for part, _ in parts for s in part]
+        report = parts[0][1] if len(parts) == 1 else merge_reports([r for _, r in parts])
+        return DatasetSplit(samples, report, list(class_names), self.describe(split))
+
+    def _find_images(self, split, json_path, data):
+        """The image folder of a split: the first of images/<split>, <split>/, images/ and the
+        json's own folder (beside the root or annotations/) holding its first image."""
+        folder = os.path.dirname(os.path.abspath(json_path))
+        root = os.path.dirname(folder) if os.path.basename(folder) == "annotations" else folder
+        candidates = [
+            os.path.join(root, "images", split),
+            os.path.join(root, split),
+            os.path.join(root, "images"),
+            folder,
+            root,
+        ]
+        names = [str(i.get("file_name", "")) for i in data["images"] if isinstance(i, dict)]
+        if not names:
+            return candidates[-1]
+        for candidate in candidates:
+            if os.path.isfile(os.path.join(candidate, names[0])):
+                return candidate
+        raise DatasetError(
+            f"cannot find the images of {json_path} ({names[0]} is in none of "
+            f"{', '.join(dict.fromkeys(candidates))}); give --coco-images DIR"
+        )

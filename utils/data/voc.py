@@ -12,6 +12,7 @@ import xml.etree.ElementTree as ET
 import numpy as np
 
 from utils import files
+from utils.data.datasets import Dataset, DatasetSplit, register_dataset_format
 from utils.data.images import DATASET_IMAGE_EXTENSIONS
 from utils.data.samples import (
     DatasetError,
@@ -23,6 +24,7 @@ from utils.data.samples import (
     image_size,
     training_boxes,
 )
+from utils.data.writers import write_voc
 from utils.options import default
 
 SPLIT_NAMES = ("trainval", "train", "val", "test")
@@ -346,3 +348,53 @@ def annotation_line(sample):
     for box, class_id in zip(boxes, class_ids):
         parts.append(",".join(str(int(v)) for v in box) + f",{int(class_id)}")
     return " ".join(parts)
+
+
+@register_dataset_format
+class VocDataset(Dataset):
+    """A PASCAL VOC folder: ``Annotations/*.xml``, ``JPEGImages/``, ``ImageSets/Main/*.txt``."""
+
+    format = "voc"
+    write = staticmethod(write_voc)
+    description = (
+        "a folder with Annotations/<id>.xml, JPEGImages/<id>.jpg and ImageSets/Main/<split>.txt "
+        "(or a folder holding one such folder, e.g. VOCdevkit/)"
+    )
+
+    def __init__(self, path: str) -> None:
+        self.root = resolve_voc_root(path)
+        _check_voc_root(self.root)
+
+    @classmethod
+    def claims(cls, path: str) -> bool:
+        if not os.path.isdir(path):
+            return False
+        try:
+            resolve_voc_root(path)
+        except DatasetError:
+            return False
+        return True
+
+    def split_names(self) -> list[str]:
+        return list(existing_splits(self.root))
+
+    def has_split(self, split: str) -> bool:
+        return os.path.isfile(split_path(self.root, split))
+
+    def class_names(self, split: str | None = None) -> list[str]:
+        ids = None if split is None else read_split_ids(self.root, split)
+        return list_voc_class_names(self.root, ids)
+
+    def load(self, split, class_names=None, *, check_images=True, progress=False) -> DatasetSplit:
+        if class_names is None:
+            class_names = self.class_names(split)
+        class_names = list(class_names)
+        if split is None:
+            samples, report = load_voc_folder(
+                self.root, class_names, check_images=check_images, progress=progress
+            )
+        else:
+            samples, report = load_voc_split(
+                self.root, split, class_names, check_images=check_images, progress=progress
+            )
+        return DatasetSplit(samples, report, class_names, self.describe(split))

@@ -1,0 +1,178 @@
+"""One dataset interface for every annotation format: ``open_dataset(path)`` and ``load(split)``.
+
+Each format is a :class:`Dataset` subclass registered with :func:`register_dataset_format`; the
+built-in ones are VOC (``utils.data.voc``), COCO (``utils.data.coco``) and YOLO txt
+(``utils.data.yolo_dataset``). :func:`open_dataset` asks each registered format in turn whether
+the path is its own (``claims``), unless the format is named, and every format's ``load``
+returns the same :class:`DatasetSplit`: validated samples and the per-file problem report.
+
+Splits: a dataset has named splits (VOC's ``ImageSets/Main/<split>.txt``, a data.yaml's keys,
+the subfolders of a YOLO ``images/``, the instances files of a COCO ``annotations/``), or is one
+piece that serves every split asked for (a single COCO instances file, a YOLO ``images/`` folder
+that holds the images directly). ``load(None)`` reads the whole dataset.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Callable, Sequence
+from typing import ClassVar
+
+from utils.data.samples import DatasetError, DatasetReport, Sample
+
+_FORMATS: dict[str, type[Dataset]] = {}
+
+
+@dataclasses.dataclass
+class DatasetSplit:
+    """What reading one split gives, whatever the format."""
+
+    samples: list[Sample]
+    report: DatasetReport
+    class_names: list[str]  # what the samples' class ids index
+    where: str  # the split and the dataset, for messages: "split 'train' of data/VOC2007"
+
+
+class Dataset:
+    """A dataset on disk in one format. Subclasses set ``format`` and ``description`` and
+    implement ``claims``, ``split_names``, ``class_names`` and ``load``."""
+
+    format: ClassVar[str]
+    description: ClassVar[str]  # what it looks like on disk, for help texts
+    # write(out, {split or None: samples}, class_names, copy) -> notes: the format's writer
+    # (utils.data.writers), what convert_dataset.py writes this format with.
+    write: ClassVar[Callable[..., list[str]]]
+    root: str
+
+    @classmethod
+    def claims(cls, path: str) -> bool:
+        """Whether ``path`` looks like a dataset of this format (cheap: no file is parsed)."""
+        raise NotImplementedError
+
+    def split_names(self) -> list[str]:
+        """The named splits present, in their natural order; [] for a one-piece dataset."""
+        raise NotImplementedError
+
+    @property
+    def one_piece(self) -> bool:
+        """True when one file or folder is the whole dataset and serves any split asked for."""
+        return False
+
+    def has_split(self, split: str) -> bool:
+        return self.one_piece or split in self.split_names()
+
+    def class_names(self, split: str | None = None) -> list[str]:
+        """The class names the dataset declares, or finds in the annotations of ``split``."""
+        raise NotImplementedError
+
+    def load(
+        self,
+        split: str | None,
+        class_names: Sequence[str] | None = None,
+        *,
+        check_images: bool = True,
+        progress: bool = False,
+    ) -> DatasetSplit:
+        """The validated samples of ``split`` (None: every image), with ``class_names`` (default:
+        :meth:`class_names`) the list their class ids index."""
+        raise NotImplementedError
+
+    def describe(self, split: str | None) -> str:
+        if split is None or self.one_piece:
+            return self.root
+        return f"split '{split}' of {self.root}"
+
+    def missing_split(self, split: str) -> DatasetError:
+        names = self.split_names()
+        known = f"splits: {', '.join(names)}" if names else "it has no named splits"
+        return DatasetError(f"{self.format} dataset {self.root} has no split '{split}' ({known})")
+
+
+def register_dataset_format(cls: type[Dataset]) -> type[Dataset]:
+    """Add a format (a decorator); formats registered first are asked first by
+    :func:`open_dataset`."""
+    _FORMATS[cls.format] = cls
+    return cls
+
+
+def dataset_formats() -> dict[str, type[Dataset]]:
+    """{format name: Dataset class}, built-ins included, in the order they are asked."""
+    _builtin_formats()
+    return dict(_FORMATS)
+
+
+def _builtin_formats() -> None:
+    # Importing the modules registers their formats (YOLO first: a YOLO folder may also hold
+    # a COCO json, never the other way round).
+    from utils.data import coco, voc, yolo_dataset  # noqa: F401
+
+
+def detect_format(path: str) -> str:
+    """The name of the registered format that ``path`` is, or :class:`DatasetError`."""
+    if not os.path.exists(path):
+        raise DatasetError(f"dataset not found: {path}")
+    for name, cls in dataset_formats().items():
+        if cls.claims(path):
+            return name
+    raise DatasetError(
+        f"{path} is not a dataset this tool reads: expected a VOC folder (Annotations/, "
+        "JPEGImages/), a COCO instances .json (or a folder with annotations/*.json), or a YOLO "
+        "data.yaml (or a folder with images/ and labels/); --data-format names one"
+    )
+
+
+def open_dataset(
+    path: str, data_format: str | None = None, *, coco_images: str | None = None
+) -> Dataset:
+    """The dataset at ``path``, of ``data_format`` (default: detected from what ``path`` holds);
+    ``coco_images`` is the image folder of a COCO instances file. Raises :class:`DatasetError`.
+    """
+    formats = dataset_formats()
+    if data_format is None:
+        data_format = detect_format(path)
+    elif data_format not in formats:
+        raise DatasetError(f"unknown --data-format {data_format!r} (formats: {', '.join(formats)})")
+    elif not os.path.exists(path):
+        raise DatasetError(f"dataset not found: {path}")
+    if data_format == "coco":
+        return formats[data_format](path, images=coco_images)
+    if coco_images:
+        raise DatasetError(f"--coco-images is for COCO data; {path} is a {data_format} dataset")
+    return formats[data_format](path)
+
+
+def dataset_for_args(args) -> Dataset:
+    """The dataset that a tool's ``--data``, ``--data-format`` and ``--coco-images`` name."""
+    return open_dataset(
+        args.data,
+        getattr(args, "data_format", None),
+        coco_images=getattr(args, "coco_images", None),
+    )
+
+
+def default_val_split(dataset: Dataset, train_split: str) -> str | None:
+    """The split to validate on when none is named: ``val``, else ``test``, when present and not
+    the training split; None for a one-piece dataset."""
+    if dataset.one_piece:
+        return None
+    present = dataset.split_names()
+    return next((s for s in ("val", "test") if s in present and s != train_split), None)
+
+
+def merge_reports(reports: Sequence[DatasetReport]) -> DatasetReport:
+    """One report of several splits' reports (their problems in order, counts added)."""
+    merged = DatasetReport()
+    for report in reports:
+        for (file, message), kind in zip(report.problems, report._kinds):
+            merged.add_problem(file, message, kind)
+        for name, count in report.class_counts.items():
+            merged.class_counts[name] = merged.class_counts.get(name, 0) + count
+        for name, count in report.difficult_counts.items():
+            merged.difficult_counts[name] = merged.difficult_counts.get(name, 0) + count
+        merged.unknown_classes.update(report.unknown_classes)
+        for name, file in report.unknown_examples.items():
+            merged.unknown_examples.setdefault(name, file)
+        merged.num_images += report.num_images
+        merged.num_skipped += report.num_skipped
+    return merged

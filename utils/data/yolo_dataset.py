@@ -1,0 +1,193 @@
+"""The YOLO dataset: an Ultralytics ``data.yaml``, or a folder with ``images/`` and ``labels/``.
+
+A data.yaml's split values are resolved as Ultralytics resolves them: relative to its ``path``
+(itself relative to the yaml's folder), or to the yaml's folder when it has none; a value
+starting with ``../`` that does not exist there is also tried without it (Roboflow's exports
+say ``../train/images`` for a ``train/images`` beside the yaml). The label files are read by
+:mod:`utils.data.yolo`.
+"""
+
+from __future__ import annotations
+
+import os
+
+import yaml
+
+from utils.data.datasets import Dataset, DatasetSplit, register_dataset_format
+from utils.data.samples import DatasetError, DatasetReport
+from utils.data.writers import write_yolo
+from utils.data.yolo import (
+    CLASSES_FILE,
+    YAML_META_KEYS,
+    images_in_folder,
+    images_in_list_file,
+    is_image_file,
+    load_yolo_images,
+)
+
+YAML_NAMES = ("data.yaml", "dataset.yaml")
+
+
+def _yaml_in(folder):
+    for name in YAML_NAMES:
+        if os.path.isfile(os.path.join(folder, name)):
+            return os.path.join(folder, name)
+    return None
+
+
+def read_data_yaml(path: str) -> dict:
+    """The yaml's mapping, checked to have usable ``names``; :class:`DatasetError` otherwise."""
+    try:
+        with open(path, encoding="utf8") as f:
+            data = yaml.safe_load(f)
+    except OSError as exc:
+        raise DatasetError(f"cannot read {path}: {exc}") from None
+    except yaml.YAMLError as exc:
+        where = getattr(exc, "problem_mark", None)
+        line = f" (line {where.line + 1})" if where is not None else ""
+        raise DatasetError(f"{path} is not valid YAML{line}") from None
+    if not isinstance(data, dict):
+        raise DatasetError(f"{path} is not a YOLO data.yaml (expected a mapping with names)")
+    if "names" not in data:
+        raise DatasetError(f"{path} has no 'names' (the class names, a list or a dict id: name)")
+    data["names"] = _names_list(data["names"], path)
+    return data
+
+
+def _names_list(names, path):
+    """names as a list; a dict must number its classes 0..N-1."""
+    if isinstance(names, dict):
+        try:
+            by_id = {int(k): str(v) for k, v in names.items()}
+        except (TypeError, ValueError):
+            raise DatasetError(f"{path}: the keys of 'names' must be class ids 0..N-1") from None
+        if sorted(by_id) != list(range(len(by_id))):
+            raise DatasetError(f"{path}: the ids of 'names' must be 0..{len(by_id) - 1}")
+        names = [by_id[i] for i in range(len(by_id))]
+    if not isinstance(names, list) or not names:
+        raise DatasetError(f"{path}: 'names' must be a non-empty list or dict of class names")
+    return [str(n) for n in names]
+
+
+def _read_classes_file(folder):
+    for path in (os.path.join(folder, CLASSES_FILE), os.path.join(folder, "labels", CLASSES_FILE)):
+        if os.path.isfile(path):
+            with open(path, encoding="utf8") as f:
+                return [line.strip() for line in f if line.strip()]
+    return None
+
+
+@register_dataset_format
+class YoloDataset(Dataset):
+    """YOLO txt labels, described by a data.yaml or laid out as images/ + labels/."""
+
+    format = "yolo"
+    write = staticmethod(write_yolo)
+    description = (
+        "an Ultralytics data.yaml (path, train/val/test, names), or a folder with "
+        "images/<split>/ and labels/<split>/ (<stem>.txt: class cx cy w h, normalised) and "
+        "classes.txt"
+    )
+
+    def __init__(self, path: str) -> None:
+        path = os.path.abspath(path)
+        self.yaml_path = path if os.path.isfile(path) else _yaml_in(path)
+        if self.yaml_path is not None:
+            data = read_data_yaml(self.yaml_path)
+            self.root = self._yaml_root(data)
+            self.names = data["names"]
+            self._split_values = {
+                k: v
+                for k, v in data.items()
+                if k not in YAML_META_KEYS and isinstance(v, (str, list)) and v
+            }
+            if not self._split_values:
+                raise DatasetError(f"{self.yaml_path} names no split (train: images/train, ...)")
+        else:
+            self.root = path
+            if not (
+                os.path.isdir(os.path.join(path, "images"))
+                and os.path.isdir(os.path.join(path, "labels"))
+            ):
+                raise DatasetError(
+                    f"not a YOLO folder: {path} has no data.yaml, nor images/ and labels/"
+                )
+            self.names = _read_classes_file(path)
+            self._split_values = {
+                name: os.path.join("images", name)
+                for name in sorted(os.listdir(os.path.join(path, "images")))
+                if os.path.isdir(os.path.join(path, "images", name))
+            }
+
+    def _yaml_root(self, data):
+        folder = os.path.dirname(self.yaml_path)
+        root = data.get("path")
+        return os.path.normpath(os.path.join(folder, str(root))) if root else folder
+
+    @classmethod
+    def claims(cls, path: str) -> bool:
+        if os.path.isfile(path):
+            return path.lower().endswith((".yaml", ".yml"))
+        if _yaml_in(path):
+            return True
+        return os.path.isdir(os.path.join(path, "images")) and os.path.isdir(
+            os.path.join(path, "labels")
+        )
+
+    @property
+    def one_piece(self) -> bool:
+        return not self._split_values
+
+    def split_names(self) -> list[str]:
+        return list(self._split_values)
+
+    def class_names(self, split: str | None = None) -> list[str]:
+        if not self.names:
+            raise DatasetError(
+                f"{self.root} has no class names: add a data.yaml or classes.txt, or give --classes"
+            )
+        return list(self.names)
+
+    def load(self, split, class_names=None, *, check_images=True, progress=False) -> DatasetSplit:
+        names = self.names or (list(class_names) if class_names else None) or self.class_names()
+        report = DatasetReport()
+        images = self.split_images(split, report)
+        samples, report = load_yolo_images(
+            images, names, class_names, report=report, check_images=check_images, progress=progress
+        )
+        used = list(names if class_names is None else class_names)
+        return DatasetSplit(samples, report, used, self.describe(split))
+
+    def split_images(self, split: str | None, report: DatasetReport) -> list[str]:
+        """The image paths of ``split`` (None: of every split, each once), in order."""
+        if self.one_piece:
+            return images_in_folder(os.path.join(self.root, "images"))
+        if split is None:
+            keys = list(self._split_values)
+        elif split in self._split_values:
+            keys = [split]
+        else:
+            raise self.missing_split(split)
+        images = []
+        for key in keys:
+            values = self._split_values[key]
+            for value in values if isinstance(values, list) else [values]:
+                images.extend(self._entry_images(key, str(value), report))
+        return list(dict.fromkeys(images)) if split is None else images
+
+    def _entry_images(self, key, value, report):
+        path = self._resolve(value)
+        if path is None:
+            where = self.yaml_path or self.root
+            raise DatasetError(f"{where}: '{key}' points at {value}, which does not exist")
+        if os.path.isdir(path):
+            return images_in_folder(path)
+        if is_image_file(path):
+            return [os.path.abspath(path)]
+        return images_in_list_file(path, report)
+
+    def _resolve(self, value):
+        candidates = [os.path.join(self.root, value)]
+        if value.startswith("../"):
+            candidates.append(os.path.join(self.root, value[3:]))
+        return next((os.path.normpath(c) for c in candidates if os.path.exists(c)), None)
