@@ -3,7 +3,7 @@
 Examples:
     python export.py --backbone mobilenetv1 --alpha 0.25 --format tflite onnx
     python export.py --weights logs/best.h5 --classes my_classes.txt --format tflite --half \\
-        --int8 --data VOCdevkit/VOC2007 --calib-images 100
+        --int8 --data VOCdevkit/VOC2007 --calib-images 100      # or a data.yaml, a COCO json
     python export.py --backbone ghostnet --format saved_model --out exports/
 
 The exported files run with ``predict.py --weights FILE`` and ``get_map.py --weights FILE``
@@ -45,7 +45,7 @@ def build_parser():
     )
     add_options(
         parser.add_argument_group("calibration and checks (with --int8)"),
-        ("data", "split", "calib_images"),
+        ("data", "data_format", "split", "coco_images", "calib_images"),
         MODE,
     )
     add_options(
@@ -66,9 +66,7 @@ def check_args(args):
     check_range(args.calib_images, "--calib-images", 1)
     check_detection_ranges(args)
     if args.int8 and not args.data:
-        raise UsageError(
-            "--int8 needs calibration images: --data VOC_FOLDER (e.g. your training set)"
-        )
+        raise UsageError("--int8 needs calibration images: --data DATASET (e.g. your training set)")
     check_switches(args)
     get_backbone(args.backbone, args.alpha)
     args.input_size = parse_input_size(args.input_size)
@@ -95,19 +93,19 @@ def check_switches(args):
             )
 
 
-def calibration_canvases(data, split, class_names, count, input_size, progress=True):
-    """Up to ``count`` letterboxed uint8 canvases from a VOC split, spread over it."""
+def calibration_canvases(dataset, split, class_names, count, input_size, progress=True):
+    """Up to ``count`` letterboxed uint8 canvases from a split of a dataset (any format),
+    spread over it."""
     import numpy as np
     from tqdm import tqdm
 
     from utils.config import ConfigError
-    from utils.data import load_voc_split, resolve_voc_root
     from utils.data.images import ImageLoadError, letterbox_image, load_image
 
-    root = resolve_voc_root(data)
-    samples, _ = load_voc_split(root, split, class_names, progress=False)
+    read = dataset.load(split, class_names)
+    samples, root = read.samples, read.where
     if not samples:
-        raise ConfigError(f"no usable image in {root} split {split} for calibration")
+        raise ConfigError(f"no usable image in {root} for calibration")
     picks = np.linspace(0, len(samples) - 1, min(count, len(samples))).round().astype(int)
     canvases = []
     for index in tqdm(
@@ -154,8 +152,10 @@ def run(args):
     anchors = load_anchors(args.anchors or DEFAULT_ANCHORS_PATH)
     check_images = calibration = None
     if args.data:
+        from utils.data.datasets import dataset_for_args
+
         canvases = calibration_canvases(
-            args.data,
+            dataset_for_args(args),
             args.split,
             class_names,
             args.calib_images,

@@ -1,11 +1,12 @@
-"""VOC and COCO mAP of a model on a VOC-format split, or of existing result files.
+"""VOC and COCO mAP of a model on a dataset split (VOC, COCO or YOLO), or of existing result files.
 
 Examples:
     python get_map.py --data VOCdevkit/VOC2007 --backbone mobilenetv1 --alpha 0.25
     python get_map.py --data VOCdevkit/VOC2007 --weights logs/best.h5 --iou 0.5:0.95 --metric both
     python get_map.py --map-out map_out --metric coco          # re-evaluate written files
-    python get_map.py --coco-json instances_val2017.json --coco-images val2017/ \
+    python get_map.py --data instances_val2017.json --coco-images val2017/ \
         --weights logs/coco/best.h5 --classes logs/coco/classes.txt --metric both
+    python get_map.py --data my-project/data.yaml --split val --weights logs/mine/best.h5
 """
 
 import os
@@ -29,9 +30,8 @@ MODE = "eval"
 def build_parser():
     parser = ArgumentParser(
         description="Compute VOC (all-point or 11-point AP, +1 pixel IoU, difficult objects "
-        "ignored) and COCO (pycocotools) mAP, either by running a model over a VOC "
-        "split (--data) or a COCO instances file (--coco-json), or from an existing "
-        "map_out folder (--map-out).",
+        "ignored) and COCO (pycocotools) mAP, either by running a model over a split of a "
+        "dataset (--data: VOC, COCO or YOLO), or from an existing map_out folder (--map-out).",
         epilog="Outputs in --out: results.json, results.txt, coco_eval/*.json (COCO), with "
         "--plots pr_curves/<class>.png and ap_per_class_iou<IoU>.png, and with --data the "
         "ground-truth/ and detection-results/ files evaluated (re-evaluate them with "
@@ -39,13 +39,18 @@ def build_parser():
     )
     add_options(
         parser.add_argument_group("what to evaluate (one of)"),
-        ("data", "coco_json", "map_out"),
+        ("data", "map_out"),
         MODE,
     )
-    add_options(parser.add_argument_group("dataset"), ("split", "coco_images", "max_pixels"), MODE)
-    add_model_options(parser, MODE, title="model (with --data or --coco-json)")
     add_options(
-        parser.add_argument_group("detection (with --data or --coco-json)"),
+        parser.add_argument_group("dataset"),
+        ("data_format", "split", "coco_images", "max_pixels"),
+        MODE,
+    )
+    add_options(parser.add_argument_group("deprecated"), ("coco_json",), MODE)
+    add_model_options(parser, MODE, title="model (with --data)")
+    add_options(
+        parser.add_argument_group("detection (with --data)"),
         DETECTION_OPTIONS + ("batch_size",),
         MODE,
     )
@@ -62,13 +67,10 @@ def check_args(args):
     """Raise UsageError for flag values that cannot work; returns the IoU thresholds."""
     from utils.evaluation.metrics import parse_iou_thresholds
 
-    if sum(bool(x) for x in (args.data, args.coco_json, args.map_out)) != 1:
+    if sum(bool(x) for x in (args.data, args.map_out)) != 1:
         raise UsageError(
-            "give one of --data ROOT or --coco-json FILE --coco-images DIR (run a "
-            "model) or --map-out DIR (existing files)"
+            "give one of --data PATH (run a model over a dataset) or --map-out DIR (existing files)"
         )
-    if args.coco_json and not args.coco_images:
-        raise UsageError("--coco-json needs --coco-images (the folder of its images)")
     try:
         thresholds = parse_iou_thresholds(args.iou)
     except ValueError as exc:
@@ -77,7 +79,7 @@ def check_args(args):
     check_detection_ranges(args)
     check_range(args.batch_size, "--batch-size", 1)
     apply_max_pixels(args)
-    if args.data or args.coco_json:  # the model's options, before the dataset is read
+    if args.data:  # the model's options, before the dataset is read
         from nets import get_backbone
         from utils.config import parse_input_size
 
@@ -110,27 +112,19 @@ def run(args):
         class_names = load_class_names(args.classes) if args.classes else None
         results = evaluate_map_out(args.map_out, class_names, **common)
     else:
-        from utils.data import load_coco_json, load_voc_split, resolve_voc_root
+        from utils.data.datasets import dataset_for_args
         from utils.inference.runtime_detector import load_detector_for_args
 
-        # A wrong folder or file fails before the model loads.
-        voc_root = resolve_voc_root(args.data) if args.data else None
-        if args.coco_json and not os.path.isfile(args.coco_json):
-            raise ConfigError(f"COCO annotation file not found: {args.coco_json}")
+        # A wrong dataset or split fails before the model loads.
+        dataset = dataset_for_args(args)
+        if not dataset.has_split(args.split):
+            raise dataset.missing_split(args.split)
         # No --classes: the export's own names, or model_data/voc_classes.txt for a .h5.
         detector = load_detector_for_args(args)
         class_names = detector.class_names
-        if voc_root:
-            samples, report = load_voc_split(
-                voc_root, args.split, class_names, progress=not args.no_progress
-            )
-            where = f"{voc_root} ({args.split})"
-        else:
-            samples, report, _ = load_coco_json(
-                args.coco_json, args.coco_images, class_names, progress=not args.no_progress
-            )
-            where = args.coco_json
-        _log(f"{where}: " + report.format(max_problems=20, counts=False))
+        split = dataset.load(args.split, class_names, progress=not args.no_progress)
+        samples, where = split.samples, split.where
+        _log(f"{where}: " + split.report.format(max_problems=20, counts=False))
         if not samples:
             raise ConfigError(f"no usable image in {where}")
         load_report = getattr(detector.model, "load_report", None)

@@ -1,4 +1,4 @@
-"""Anchor boxes for a VOC-format dataset by k-means on box sizes with 1 - IoU as the distance.
+"""Anchor boxes for a dataset (VOC, COCO or YOLO) by k-means on box sizes with 1 - IoU as distance.
 
 Box widths and heights are normalised by their image's real size (every object of the listed
 classes, difficult ones included, as the reference does), clustered with median updates from a
@@ -13,7 +13,7 @@ import numpy as np
 from utils import files
 from utils.cli import ArgumentParser, check_range, check_seed, run_cli
 from utils.config import ConfigError, load_class_names, parse_input_size
-from utils.data import list_voc_class_names, load_voc_folder, resolve_voc_root
+from utils.data.datasets import dataset_for_args
 from utils.options import add_options, default
 
 MODE = "anchors"
@@ -97,7 +97,17 @@ def build_parser():
     parser = ArgumentParser(description=__doc__)
     add_options(
         parser,
-        ("data", "classes", "num_anchors", "input_size", "seed", "out", "plot"),
+        (
+            "data",
+            "data_format",
+            "coco_images",
+            "classes",
+            "num_anchors",
+            "input_size",
+            "seed",
+            "out",
+            "plot",
+        ),
         MODE,
         required=("data",),
     )
@@ -108,9 +118,10 @@ def run(args):
     check_range(args.num_anchors, "--num-anchors", 1)
     check_seed(args)
     height, width = parse_input_size(args.input_size)
-    voc_root = resolve_voc_root(args.data)
-    class_names = load_class_names(args.classes) if args.classes else list_voc_class_names(voc_root)
-    samples, report = load_voc_folder(voc_root, class_names, check_images=False)
+    dataset = dataset_for_args(args)
+    class_names = load_class_names(args.classes) if args.classes else None
+    read = dataset.load(None, class_names, check_images=False)
+    samples, report = read.samples, read.report
     sizes = normalized_box_sizes(samples)
     centers, assignment = kmeans_iou(sizes, args.num_anchors, args.seed)
     if report.problems:

@@ -1,11 +1,11 @@
-"""Train or fine-tune YOLOv4-lite on a VOC-format folder or a COCO instances file.
+"""Train or fine-tune YOLOv4-lite on a VOC folder, a COCO dataset or a YOLO data.yaml.
 
 Examples:
     python train.py --backbone mobilenetv1 --alpha 0.25 --data VOCdevkit/VOC2007 \\
         --classes model_data/raccoon_classes.txt --save-dir logs/raccoon
     python train.py --save-dir logs/raccoon --resume          # continue an interrupted run
-    python train.py --coco-json instances_train2017.json --coco-images train2017/ \\
-        --val-coco-json instances_val2017.json --val-coco-images val2017/ --weights none
+    python train.py --data my-project/data.yaml --save-dir logs/mine        # YOLO txt labels
+    python train.py --data coco/ --weights none   # annotations/instances_{train,val}2017.json
 
 Outputs in --save-dir: last.h5 and best.h5 (load them with predict.py --weights), classes.txt,
 history.csv (losses, learning rate, mAP per epoch), loss.png, map.png, tensorboard/, and the
@@ -102,12 +102,10 @@ def build_parser():
         parser.add_argument_group("data"),
         (
             "data",
+            "data_format",
             "train_split",
             "val_split",
-            "coco_json",
             "coco_images",
-            "val_coco_json",
-            "val_coco_images",
             "max_pixels",
         ),
         MODE,
@@ -135,6 +133,11 @@ def build_parser():
         MODE,
     )
     add_options(
+        parser.add_argument_group("deprecated"),
+        ("coco_json", "val_coco_json", "val_coco_images"),
+        MODE,
+    )
+    add_options(
         parser.add_argument_group("output and run"),
         (
             "save_dir",
@@ -159,12 +162,10 @@ def build_parser():
 
 def check_args(args):
     """Raise UsageError for flag values that cannot work."""
-    if args.data is None and args.coco_json is None:
-        raise UsageError("give a dataset: --data VOC_FOLDER or --coco-json FILE --coco-images DIR")
-    if args.data is not None and args.coco_json is not None:
-        raise UsageError("give either --data or --coco-json, not both")
-    if args.coco_json and not args.coco_images:
-        raise UsageError("--coco-json needs --coco-images (the folder of its images)")
+    if args.data is None:
+        raise UsageError(
+            "give a dataset: --data PATH (a VOC folder, a COCO .json or a YOLO data.yaml)"
+        )
     check_model_options(args)
     check_range(args.epochs, "--epochs", 1)
     check_range(args.freeze_epochs, "--freeze-epochs", 0)
@@ -193,42 +194,48 @@ def check_args(args):
 
 
 def load_data(args, class_names):
-    """(train_samples, val_samples, class_names) from the VOC folder or COCO files; prints the
+    """(train_samples, val_samples, class_names) of --data, whatever its format; prints the
     dataset reports."""
-    from utils import data as datasets
+    from utils.data.datasets import dataset_for_args, default_val_split
 
-    if args.coco_json:
-        train, report, class_names = datasets.load_coco_json(
-            args.coco_json, args.coco_images, class_names
-        )
-        print(f"training data ({args.coco_json}):\n{report.format()}")
-        val = []
-        if args.val_coco_json:
-            val, report, _ = datasets.load_coco_json(
-                args.val_coco_json, args.val_coco_images or args.coco_images, class_names
-            )
-            print(f"validation data ({args.val_coco_json}):\n{report.format()}")
-        return train, val, class_names
-    root = datasets.resolve_voc_root(args.data)
+    dataset = dataset_for_args(args)
+    if not dataset.has_split(args.train_split):
+        raise dataset.missing_split(args.train_split)
     if class_names is None:
-        ids = datasets.read_split_ids(root, args.train_split)
-        class_names = datasets.list_voc_class_names(root, ids)
-        print(f"classes (from the annotations, no --classes given): {', '.join(class_names)}")
-    train, report = datasets.load_voc_split(root, args.train_split, class_names)
-    print(f"training split '{args.train_split}' of {root}:\n{report.format()}")
+        class_names = dataset.class_names(args.train_split)
+        print(f"classes (from the dataset, no --classes given): {', '.join(class_names)}")
+    train = dataset.load(args.train_split, class_names)
+    print(f"training data, {train.where}:\n{train.report.format()}")
     val_split = args.val_split
     if val_split is None:
-        present = datasets.existing_splits(root)
-        val_split = next(
-            (s for s in ("val", "test") if s in present and s != args.train_split), "none"
-        )
-    val = []
-    if val_split.lower() != "none":
-        val, report = datasets.load_voc_split(root, val_split, class_names)
-        print(f"validation split '{val_split}':\n{report.format()}")
-    else:
+        val_split = default_val_split(dataset, args.train_split)
+    if val_split is None or val_split.lower() == "none":
         print("no validation split: best.h5 follows the training loss")
-    return train, val, class_names
+        return train.samples, [], class_names
+    val = _validation_data(args, dataset, val_split, class_names)
+    print(f"validation data, {val.where}:\n{val.report.format()}")
+    return train.samples, val.samples, class_names
+
+
+def _validation_data(args, dataset, val_split, class_names):
+    """A split of --data, or (a path) the whole of another dataset."""
+    from utils.data.datasets import detect_format, open_dataset
+
+    if dataset.has_split(val_split) and not dataset.one_piece:
+        return dataset.load(val_split, class_names)
+    if not os.path.exists(val_split):
+        if dataset.one_piece:
+            raise UsageError(
+                f"--val-split {val_split}: {dataset.root} is a single split; name another "
+                "dataset (a path) or 'none'"
+            )
+        raise dataset.missing_split(val_split)
+    images = args.val_coco_images or args.coco_images
+    data_format = detect_format(val_split)
+    other = open_dataset(
+        val_split, data_format, coco_images=images if data_format == "coco" else None
+    )
+    return other.load(None, class_names)
 
 
 def plan_random_initialisation(args):

@@ -128,8 +128,12 @@ def _is_difficult(annotation):
 
 
 def _read_samples(images, objects_by_image, image_dir, class_names, report, check_images, progress):
-    """The samples of the images that can be read, in the file's order."""
+    """The samples of the images that can be read, in the file's order. A sample's id is its
+    file's stem, as in the other formats (so results sort alike), or the COCO id where stems
+    repeat."""
     image_ids = list(images)
+    stems = [os.path.splitext(os.path.basename(str(images[i]["file_name"])))[0] for i in image_ids]
+    names = dict(zip(image_ids, stems)) if len(set(stems)) == len(stems) else None
     if progress:
         from tqdm import tqdm
 
@@ -141,6 +145,7 @@ def _read_samples(images, objects_by_image, image_dir, class_names, report, chec
             image_id, images[image_id], objects, image_dir, class_names, report, check_images
         )
         if sample is not None:
+            sample.image_id = names[image_id] if names else str(image_id)
             samples.append(sample)
     return samples
 

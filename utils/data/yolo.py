@@ -31,6 +31,8 @@ from utils.data.samples import (
 # Keys of a data.yaml that are not splits.
 YAML_META_KEYS = frozenset({"path", "names", "nc", "download", "yaml_file", "channels"})
 CLASSES_FILE = "classes.txt"
+# How far a box edge may pass the image (as a fraction of it) from rounding alone.
+_EDGE_SLACK = 1e-5
 
 
 def label_path(image_path: str) -> str:
@@ -160,13 +162,12 @@ def _read_label_file(path, names, report, file):
 
 
 def _pixel_box(box, width, height):
+    """Pixel corners of a normalised box; edges past the image by no more than the rounding of
+    six decimals (how YOLO labels are written) are put on the edge, not reported as clipped."""
     cx, cy, w, h = box
-    return [
-        (cx - w / 2) * width,
-        (cy - h / 2) * height,
-        (cx + w / 2) * width,
-        (cy + h / 2) * height,
-    ]
+    edges = [cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2]
+    edges = [0.0 if -_EDGE_SLACK < v < 0 else 1.0 if 1 < v < 1 + _EDGE_SLACK else v for v in edges]
+    return [edges[0] * width, edges[1] * height, edges[2] * width, edges[3] * height]
 
 
 def _image_ids(image_paths):
