@@ -51,6 +51,16 @@ BAD_FLAGS = {
         ["--gt", "g", "--pred", "p", "--iou-threshold", "2"],
         "--iou-threshold must be in [0, 1]",
     ),
+    "check_dataset": (
+        ["--data", ".", "--seed", "x"],
+        ["--data", ".", "--max-problems", "-1"],
+        "--max-problems must be at least 0",
+    ),
+    "convert_dataset": (
+        ["--data", ".", "--to", "yolo", "--out", "o", "--max-problems", "x"],
+        ["--data", ".", "--to", "yolo", "--out", "o", "--max-problems", "-1"],
+        "--max-problems must be at least 0",
+    ),
 }
 
 

@@ -152,9 +152,9 @@ def test_bad_map_out_is_reported_not_fatal(capsys, tmp_path):
     "argv, message",
     [
         (["--map-out", "no/such/folder"], "no/such/folder: no such folder"),
-        ([], "give one of --data ROOT or --coco-json FILE"),
+        ([], "give one of --data PATH"),
         (["--map-out", ".", "--iou", "1.5"], "--iou: IoU threshold 1.5 is outside"),
-        (["--data", "no/such/voc"], "dataset folder not found"),
+        (["--data", "no/such/voc"], "dataset not found: no/such/voc"),
     ],
 )
 def test_unusable_arguments_exit_with_one_line(capsys, tmp_path, argv, message):

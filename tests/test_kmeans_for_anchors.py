@@ -63,5 +63,5 @@ def test_cli_writes_reproducible_anchors_and_plot(tmp_path):
         cwd=ROOT,
     )
     assert (
-        bad.returncode == 2 and "Traceback" not in bad.stderr and "not a VOC folder" in bad.stderr
+        bad.returncode == 2 and "Traceback" not in bad.stderr and "is not a dataset" in bad.stderr
     )

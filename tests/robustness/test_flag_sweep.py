@@ -24,6 +24,8 @@ SCRIPTS = {  # script: flags that make it stop after its checks
     "summary": [],
     "voc_annotation": ["--data", "{missing}"],
     "track_eval": ["--det", "{missing}", "--gt", "{missing}"],
+    "check_dataset": ["--data", "{missing}"],
+    "convert_dataset": ["--data", "{missing}", "--to", "yolo", "--out", "{tmp}/converted"],
 }
 VALUES = ("0", "-1", "nan", "inf", "1e12", "1000000000000")
 NEVER_VALID = ("-1", "nan", "inf")

@@ -23,6 +23,8 @@ SCRIPTS = (
     "voc_annotation",
     "convert_weights",
     "track_eval",
+    "check_dataset",
+    "convert_dataset",
 )
 
 
@@ -54,6 +56,8 @@ WRITTEN = {
     "voc_annotation": {"write_lines"},
     "convert_weights": {"convert_out"},
     "track_eval": {"pred", "json"},
+    "check_dataset": set(),
+    "convert_dataset": {"out"},
 }
 
 

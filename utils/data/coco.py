@@ -208,6 +208,8 @@ ROBOFLOW_JSON = "_annotations.coco.json"
 # What a split asked for may be called in a COCO folder besides its own name (COCO's
 # 'train2017', Roboflow's 'valid').
 _SPLIT_ALIASES = {"val": ("valid", "validation")}
+# How many of a split's first images are looked for to find its image folder.
+_IMAGES_LOOKED_FOR = 20
 
 
 def split_name_of(json_path: str) -> str:
@@ -291,7 +293,14 @@ class CocoDataset(Dataset):
     def claims(cls, path: str) -> bool:
         if os.path.isfile(path):
             return path.lower().endswith(".json")
-        return bool(_folder_splits(path) or _single_json(path))
+        if _folder_splits(path):
+            return True
+        # A lone .json in a folder that is plainly another format's (a YOLO data.yaml or labels/,
+        # VOC's Annotations/) is not what the folder is.
+        return bool(_single_json(path)) and not any(
+            os.path.exists(os.path.join(path, n))
+            for n in ("data.yaml", "dataset.yaml", "labels", "Annotations")
+        )
 
     @property
     def one_piece(self) -> bool:
@@ -329,13 +338,19 @@ class CocoDataset(Dataset):
                 data, os.path.basename(json_path), image_dir, class_names, check_images, progress
             )
             parts.append((samples, report))
-        samples = [s for part, _ in parts for s in part]
+        # An image in several splits (trainval and train) is one sample of the whole dataset.
+        samples, seen = [], set()
+        for part, _ in parts:
+            for sample in part:
+                if sample.image_path not in seen:
+                    seen.add(sample.image_path)
+                    samples.append(sample)
         report = parts[0][1] if len(parts) == 1 else merge_reports([r for _, r in parts])
         return DatasetSplit(samples, report, list(class_names), self.describe(split))
 
     def _find_images(self, split, json_path, data):
         """The image folder of a split: the first of images/<split>, <split>/, images/ and the
-        json's own folder (beside the root or annotations/) holding its first image."""
+        json's own folder (beside the root or annotations/) holding one of its first images."""
         folder = os.path.dirname(os.path.abspath(json_path))
         root = os.path.dirname(folder) if os.path.basename(folder) == "annotations" else folder
         candidates = [
@@ -348,9 +363,11 @@ class CocoDataset(Dataset):
         names = [str(i.get("file_name", "")) for i in data["images"] if isinstance(i, dict)]
         if not names:
             return candidates[-1]
-        for candidate in candidates:
-            if os.path.isfile(os.path.join(candidate, names[0])):
-                return candidate
+        # Several names, so that one missing image (reported when read) does not hide the folder.
+        for name in names[:_IMAGES_LOOKED_FOR]:
+            for candidate in candidates:
+                if os.path.isfile(os.path.join(candidate, name)):
+                    return candidate
         raise DatasetError(
             f"cannot find the images of {json_path} ({names[0]} is in none of "
             f"{', '.join(dict.fromkeys(candidates))}); give --coco-images DIR"

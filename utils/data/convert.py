@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import shutil
-import tempfile
+import uuid
 from collections.abc import Sequence
 
 from utils.data.datasets import Dataset, dataset_formats, merge_reports
@@ -70,14 +70,19 @@ def convert_dataset(
         raise DatasetError(f"unknown dataset format {to!r} (formats: {', '.join(formats)})")
     if os.path.isdir(out) and os.listdir(out):
         raise DatasetError(f"--out {out} exists and is not empty")
+    if os.path.lexists(out) and not os.path.isdir(out):
+        raise DatasetError(f"--out {out} exists and is not a folder")
     parts, report, class_names = read_all_splits(
         dataset, class_names, check_images=check_images, progress=progress
     )
     if not any(parts.values()):
         raise DatasetError(f"no usable image in {dataset.root}: nothing to convert")
-    parent = os.path.dirname(os.path.abspath(out))
+    parent, name = os.path.split(os.path.abspath(out))
     os.makedirs(parent, exist_ok=True)
-    staging = tempfile.mkdtemp(prefix=".converting-", dir=parent)
+    # Not tempfile.mkdtemp: its folder is private (0700), and the output must get the usual
+    # permissions.
+    staging = os.path.join(parent, f".converting-{name}-{uuid.uuid4().hex[:8]}")
+    os.mkdir(staging)
     try:
         notes = formats[to].write(staging, parts, class_names, copy)
         if os.path.isdir(out):

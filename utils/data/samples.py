@@ -40,7 +40,7 @@ class DatasetError(UserError, ValueError):
 class Sample:
     """One image and its objects, validated against the image file."""
 
-    image_id: str  # annotation file stem (VOC) or the COCO image id as str
+    image_id: str  # the image's file stem (COCO: its id as str where stems repeat)
     image_path: str  # absolute path of an existing image file
     width: int  # real image size, read from the image file
     height: int

@@ -42,6 +42,8 @@ def read_data_yaml(path: str) -> dict:
             data = yaml.safe_load(f)
     except OSError as exc:
         raise DatasetError(f"cannot read {path}: {exc}") from None
+    except UnicodeDecodeError:
+        raise DatasetError(f"{path} is not valid YAML (not UTF-8 text)") from None
     except yaml.YAMLError as exc:
         where = getattr(exc, "problem_mark", None)
         line = f" (line {where.line + 1})" if where is not None else ""

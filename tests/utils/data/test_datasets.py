@@ -431,14 +431,14 @@ def test_coco_json_maps_categories_boxes_and_crowds(coco_files):
     samples, report, names = load_coco_json(path, image_dir)
     assert names == ["person", "car", "zebra"]  # contiguous indices in category id order
     by_id = {s.image_id: s for s in samples}
-    assert set(by_id) == {"11", "12", "13"}
-    a = by_id["11"]
+    assert set(by_id) == {"a", "b", "c"}  # named by file stem, as VOC and YOLO samples are
+    a = by_id["a"]
     np.testing.assert_allclose(
         a.boxes, [[10, 20, 40, 60], [0, 0, 100, 10]]
     )  # crowd box clipped to the image
     assert a.class_ids.tolist() == [0, 2] and a.difficult.tolist() == [False, True]
-    np.testing.assert_allclose(by_id["12"].boxes, [[5.5, 5, 15.5, 15]])
-    assert by_id["13"].boxes.shape == (0, 4)
+    np.testing.assert_allclose(by_id["b"].boxes, [[5.5, 5, 15.5, 15]])
+    assert by_id["c"].boxes.shape == (0, 4)
     messages = " | ".join(f"{f}: {m}" for f, m in report.problems)
     for expected in (
         "unknown image id 99",
@@ -456,10 +456,23 @@ def test_coco_json_with_a_class_subset_counts_the_rest_as_unknown(coco_files, tm
     path, image_dir = coco_files
     samples, report, names = load_coco_json(path, image_dir, class_names=["car", "person"])
     assert names == ["car", "person"]
-    assert {s.image_id: s.class_ids.tolist() for s in samples}["11"] == [1]
+    assert {s.image_id: s.class_ids.tolist() for s in samples}["a"] == [1]
     assert report.unknown_classes == {"zebra": 1}
     with pytest.raises(DatasetError, match="not a COCO instances file"):
         (tmp_path / "bad.json").write_text("[1, 2]")
         load_coco_json(str(tmp_path / "bad.json"), image_dir)
     with pytest.raises(DatasetError, match="not found"):
         load_coco_json(str(tmp_path / "nope.json"), image_dir)
+
+
+def test_coco_images_whose_stems_repeat_keep_their_coco_ids(tmp_path):
+    for folder in ("x", "y"):
+        (tmp_path / folder).mkdir()
+        Image.new("RGB", (20, 20)).save(tmp_path / folder / "same.jpg")
+    data = {
+        "images": [{"id": 5, "file_name": "x/same.jpg"}, {"id": 6, "file_name": "y/same.jpg"}],
+        "categories": [{"id": 1, "name": "thing"}],
+    }
+    (tmp_path / "i.json").write_text(json.dumps(data))
+    samples, _, _ = load_coco_json(str(tmp_path / "i.json"), str(tmp_path))
+    assert [s.image_id for s in samples] == ["5", "6"]
