@@ -142,3 +142,53 @@ def make_coco_cases(folder, images_dir):
         with open(paths[case], "w") as f:
             f.write(text)
     return paths
+
+
+# YOLO label lines for raccoon-2, one problem each: {case: label text}; None: no label file.
+YOLO_LABELS = {
+    "wrong_value_count": "0 0.5 0.5 0.2\n",
+    "outside_unit_range": "0 1.5 0.5 0.2 0.2\n",
+    "zero_size": "0 0.5 0.5 0 0.2\n",
+    "class_beyond_names": "3 0.5 0.5 0.2 0.2\n",
+    "non_numeric": "0 left 0.5 0.2 0.2\n",
+    "image_without_label": None,
+    "label_without_image": "0 0.5 0.5 0.2 0.2\n",
+}
+GOOD_YAML = "train: images/train\nval: images/train\nnames: [raccoon]\n"
+# data.yaml texts that no tool can read.
+BAD_YAMLS = {
+    "yaml_not_yaml": "names: [raccoon\ntrain: : images/train\n",
+    "yaml_without_names": "train: images/train\nval: images/train\n",
+    "yaml_missing_folder": "train: images/nope\nval: images/train\nnames: [raccoon]\n",
+}
+
+
+def make_yolo_cases(folder, images_dir):
+    """One YOLO dataset (data.yaml, images/train, labels/train) per case under ``folder``, with
+    raccoon-1 labelled well and raccoon-2 (or the yaml) carrying the case; returns {case:
+    data.yaml path}."""
+    paths = {}
+    good = "0 0.4 0.5 0.5 0.6\n"
+    for case in [*YOLO_LABELS, *BAD_YAMLS]:
+        root = os.path.join(folder, case)
+        os.makedirs(os.path.join(root, "images", "train"))
+        os.makedirs(os.path.join(root, "labels", "train"))
+        for image_id in (GOOD_ID, ODD_ID):
+            os.symlink(
+                os.path.join(images_dir, image_id + ".jpg"),
+                os.path.join(root, "images", "train", image_id + ".jpg"),
+            )
+        labels = os.path.join(root, "labels", "train")
+        with open(os.path.join(labels, GOOD_ID + ".txt"), "w") as f:
+            f.write(good)
+        odd = YOLO_LABELS.get(case, good)
+        if odd is not None:
+            name = "ghost" if case == "label_without_image" else ODD_ID
+            with open(os.path.join(labels, name + ".txt"), "w") as f:
+                f.write(odd)
+        paths[case] = os.path.join(root, "data.yaml")
+        with open(paths[case], "w") as f:
+            f.write(
+                BAD_YAMLS.get(case, "train: images/train\nval: images/train\nnames: [raccoon]\n")
+            )
+    return paths

@@ -14,10 +14,10 @@ import numpy as np
 import pytest
 
 from tests.conftest import ROOT, shared_path
-from tests.robustness.bad_datasets import make_coco_cases, make_voc_cases
+from tests.robustness.bad_datasets import make_coco_cases, make_voc_cases, make_yolo_cases
 
 RACCOON = ("datasets", "raccoon", "VOC2007")
-pytestmark = pytest.mark.slow  # 84 processes: about 85 s on two workers
+pytestmark = pytest.mark.slow  # 97 processes: about 100 s on two workers
 
 
 @pytest.fixture(scope="session")
@@ -75,6 +75,7 @@ def files(tmp_path_factory):
     images = shared_path(*RACCOON, "JPEGImages")
     make_voc_cases(root / "voc", images)
     make_coco_cases(root / "coco", images)
+    make_yolo_cases(root / "yolo", images)
     _save_keras_models(root)
     return root
 
@@ -140,7 +141,7 @@ def coco(case):
         *MODEL,
         "--weights",
         "{weights}",
-        "--coco-json",
+        "--data",
         "{files}/coco/" + case + ".json",
         "--coco-images",
         "{images}",
@@ -175,6 +176,26 @@ COCO = [
     ("malformed_entries", 0, "has no id; skipped"),
 ]
 
+# YOLO datasets read by check_dataset.py: (case, exit status, fragment). Bad lines and files
+# are reported with the file's name and skipped; a data.yaml that cannot be read is one error.
+YOLO = [
+    ("wrong_value_count", 0, "raccoon-2.txt: line 1: 4 values, expected 5"),
+    ("outside_unit_range", 0, "raccoon-2.txt: line 1: coordinates 1.5 0.5 0.2 0.2 outside 0..1"),
+    ("zero_size", 0, "raccoon-2.txt: line 1: box has zero size"),
+    ("class_beyond_names", 0, "raccoon-2.txt: line 1: class id 3 is beyond names (0..0)"),
+    ("non_numeric", 0, "raccoon-2.txt: line 1: non-numeric value"),
+    ("image_without_label", 0, "raccoon-2.jpg: no label file; kept as a background image"),
+    ("label_without_image", 0, "ghost.txt: label file without an image"),
+    ("yaml_not_yaml", 2, "data.yaml is not valid YAML (line 2)"),
+    ("yaml_without_names", 2, "data.yaml has no 'names'"),
+    ("yaml_missing_folder", 2, "'train' points at images/nope, which does not exist"),
+]
+
+
+def check_yolo(case):
+    return ["check_dataset.py", "--data", "{files}/yolo/" + case + "/data.yaml"]
+
+
 # (case id, argv with {files}/{weights}/{voc} placeholders, exit status, message fragment)
 CASES = (
     [
@@ -188,6 +209,37 @@ CASES = (
     + [
         (f"get_map COCO {case.replace('_', ' ')}", coco(case), status, fragment)
         for case, status, fragment in COCO
+    ]
+    + [
+        (f"check_dataset YOLO {case.replace('_', ' ')}", check_yolo(case), status, fragment)
+        for case, status, fragment in YOLO
+    ]
+    + [
+        (
+            "train on a data.yaml without names",
+            ["train.py", *MODEL, "--data", "{files}/yolo/yaml_without_names/data.yaml"],
+            2,
+            "data.yaml has no 'names'",
+        ),
+        (
+            "get_map on a YOLO split that does not exist",
+            [
+                "get_map.py",
+                *MODEL,
+                "--data",
+                "{files}/yolo/zero_size/data.yaml",
+                "--split",
+                "test",
+            ],
+            2,
+            "has no split 'test' (splits: train, val)",
+        ),
+        (
+            "convert to an unknown format",
+            ["convert_dataset.py", "--data", "{voc}", "--to", "kitti", "--out", "{out}/k"],
+            2,
+            "unknown dataset format 'kitti'",
+        ),
     ]
     + [
         # ------------------------------------------------------------------ annotations, other

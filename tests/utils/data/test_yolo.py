@@ -1,4 +1,4 @@
-"""YOLO txt datasets read from synthetic folders: labels, bad input, data.yaml layouts, detection."""
+"""YOLO txt datasets from synthetic folders: labels, bad input, data.yaml layouts, detection."""
 
 import json
 import os
@@ -362,7 +362,9 @@ def test_class_names_in_another_order_are_mapped_by_name(tmp_path):
 
 
 def test_names_missing_from_the_class_list_count_as_unknown(tmp_path):
-    root = _folder(tmp_path, {"a": "0 0.5 0.5 0.2 0.2\n1 0.25 0.25 0.1 0.1\n", "b": "0 .5 .5 .5 .5"})
+    root = _folder(
+        tmp_path, {"a": "0 0.5 0.5 0.2 0.2\n1 0.25 0.25 0.1 0.1\n", "b": "0 .5 .5 .5 .5"}
+    )
     read = _load(root, class_names=["bird", "dog"])
     assert [s.class_ids.tolist() for s in read.samples] == [[1], []]
     assert read.report.unknown_classes == {"cat": 2}
