@@ -66,6 +66,7 @@ SUBSTITUTIONS = {
     "from utils.inference.detector import Detector": [],
     "from utils.inference.runtime_detector import load_detector": [],
     "from nets import register_backbone": [],
+    "from utils.data.convert import convert_dataset": [],
     "from nets import yolo_body, load_weights": [],
     "from nets import yolo_body\nfrom utils.config import load_anchors": [
         (
@@ -109,6 +110,14 @@ assert detector.class_names == voc_classes
     "from nets import yolo_body, load_weights": """
 assert report.summary().startswith("loaded 157/157 weighted layers"), report.summary()
 assert [tuple(p.shape[1:3]) for p in (p5, p4, p3)] == [(13, 13), (26, 26), (52, 52)]
+""",
+    "from utils.data.convert import convert_dataset": """
+import numpy as np
+
+assert dataset.format == "voc" and again.samples and converted.data_format == "yolo"
+assert [s.image_id for s in again.samples] == [s.image_id for s in train.samples]
+for a, b in zip(train.samples, again.samples):
+    np.testing.assert_allclose(a.boxes, b.boxes, atol=1e-3)
 """,
     "from nets import register_backbone": """
 from nets import get_backbone, yolo_body

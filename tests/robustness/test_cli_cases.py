@@ -17,7 +17,7 @@ from tests.conftest import ROOT, shared_path
 from tests.robustness.bad_datasets import make_coco_cases, make_voc_cases, make_yolo_cases
 
 RACCOON = ("datasets", "raccoon", "VOC2007")
-pytestmark = pytest.mark.slow  # 97 processes: about 100 s on two workers
+pytestmark = pytest.mark.slow  # 105 processes: about 105 s on two workers
 
 
 @pytest.fixture(scope="session")

@@ -103,8 +103,9 @@ def dataset_formats() -> dict[str, type[Dataset]]:
 
 
 def _builtin_formats() -> None:
-    # Importing the modules registers their formats (YOLO first: a YOLO folder may also hold
-    # a COCO json, never the other way round).
+    # Importing the modules registers their formats. Each claims only what holds its own files
+    # (COCO's one-json folder rule steps aside for a folder with YOLO or VOC files), so the
+    # order they are asked in does not decide.
     from utils.data import coco, voc, yolo_dataset  # noqa: F401
 
 

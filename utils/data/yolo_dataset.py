@@ -53,6 +53,8 @@ def read_data_yaml(path: str) -> dict:
     if "names" not in data:
         raise DatasetError(f"{path} has no 'names' (the class names, a list or a dict id: name)")
     data["names"] = _names_list(data["names"], path)
+    if "nc" in data and data["nc"] != len(data["names"]):
+        raise DatasetError(f"{path}: nc is {data['nc']} but 'names' has {len(data['names'])}")
     return data
 
 
@@ -69,6 +71,13 @@ def _names_list(names, path):
     if not isinstance(names, list) or not names:
         raise DatasetError(f"{path}: 'names' must be a non-empty list or dict of class names")
     return [str(n) for n in names]
+
+
+def _is_split_value(value):
+    """A path, or a non-empty list of paths (not kpt_shape's numbers or flip_idx's)."""
+    if isinstance(value, list):
+        return bool(value) and all(isinstance(v, str) for v in value)
+    return isinstance(value, str) and bool(value)
 
 
 def _read_classes_file(folder):
@@ -99,9 +108,7 @@ class YoloDataset(Dataset):
             self.root = self._yaml_root(data)
             self.names = data["names"]
             self._split_values = {
-                k: v
-                for k, v in data.items()
-                if k not in YAML_META_KEYS and isinstance(v, (str, list)) and v
+                k: v for k, v in data.items() if k not in YAML_META_KEYS and _is_split_value(v)
             }
             if not self._split_values:
                 raise DatasetError(f"{self.yaml_path} names no split (train: images/train, ...)")
