@@ -119,6 +119,21 @@ CASES = [
         "--data",
     ),
     (
+        "convert_dataset --out is a file",
+        ["convert_dataset.py", "--data", "{voc}", "--to", "yolo", "--out", "{tmp}/afile"],
+        "--out",
+    ),
+    (
+        "convert_dataset --out in /sys",
+        ["convert_dataset.py", "--data", "{voc}", "--to", "coco", "--out", "/sys/converted"],
+        "--out",
+    ),
+    (
+        "check_dataset --write-splits under a file",
+        ["check_dataset.py", "--data", "{tmp}/voc_no_splits", "--write-splits"],
+        "--data",
+    ),
+    (
         "convert_weights --out is a folder",
         [
             "convert_weights.py",
