@@ -3,7 +3,7 @@
 Examples:
     python convert_dataset.py --data VOCdevkit/VOC2007 --to yolo --out voc-yolo
     python convert_dataset.py --data my-project/data.yaml --to coco --out my-coco --copy
-    python convert_dataset.py --data instances_val2017.json --coco-images val2017/ --to voc --out v
+    python convert_dataset.py --data instances_val2017.json --coco-images val2017/ --to yolo --out y
 
 The images are linked into the output (copied with --copy); the output is a valid --data for
 every tool. Boxes come back the same through a round trip to the pixel rounding of the format

@@ -6,7 +6,8 @@ Examples:
     python get_map.py --map-out map_out --metric coco          # re-evaluate written files
     python get_map.py --data instances_val2017.json --coco-images val2017/ \
         --weights logs/coco/best.h5 --classes logs/coco/classes.txt --metric both
-    python get_map.py --data my-project/data.yaml --split val --weights logs/mine/best.h5
+    python get_map.py --data my-project/data.yaml --split val --weights logs/mine/best.h5 \
+        --classes logs/mine/classes.txt
 """
 
 import os

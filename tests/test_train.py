@@ -399,7 +399,7 @@ def test_help_and_bad_flags():
 @pytest.mark.slow
 def test_missing_dataset_and_bad_weights_give_one_line_errors(tmp_path, capsys):
     rc = train.main(["--data", str(tmp_path / "nowhere"), "--save-dir", str(tmp_path / "o")])
-    assert rc == 2 and "dataset folder not found" in capsys.readouterr().err
+    assert rc == 2 and "dataset not found" in capsys.readouterr().err
     root = voc_subset(
         tmp_path,
         "raccoon",

@@ -174,10 +174,11 @@ def _coco_json_as_data(args):
     if getattr(args, "data", None):
         raise UsageError("give either --data or --coco-json, not both")
     args.data, args.data_format = args.coco_json, "coco"
+    args.coco_json = None  # replaced: a resumed run reads --data alone
 
 
 def _val_coco_json_as_val_split(args):
-    args.val_split = args.val_coco_json
+    args.val_split, args.val_coco_json = args.val_coco_json, None
 
 
 # Flags replaced by others: {destination: (what to write now, how the arguments change)}.

@@ -368,7 +368,7 @@ OPTIONS = {
     "val_split": Option(
         None,
         "split for validation loss and mAP (default: val, else test, when "
-        "present); 'none' to skip validation",
+        "present); 'none' to skip validation; or the path of another dataset to validate on",
     ),
     "coco_images": Option(
         None,

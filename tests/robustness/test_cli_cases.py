@@ -280,7 +280,7 @@ CASES = (
                 "{files}/one_class.txt",
             ],
             2,
-            "write it with voc_annotation.py",
+            "write them with check_dataset.py --write-splits",
         ),
         (
             "kmeans on too few boxes",

@@ -1,7 +1,16 @@
-"""Datasets: validated samples from VOC folders and COCO files, images, augmentation, targets and
-the ``tf.data`` training pipeline (``utils.data.pipeline``, which imports TensorFlow)."""
+"""Datasets: validated samples from VOC folders, COCO files and YOLO txt behind one interface
+(``utils.data.datasets``: ``open_dataset(path).load(split)``), conversion between them, images,
+augmentation, targets and the ``tf.data`` training pipeline (``utils.data.pipeline``, which imports
+TensorFlow)."""
 
 from utils.data.coco import load_coco_json
+from utils.data.datasets import (
+    Dataset,
+    DatasetSplit,
+    dataset_formats,
+    open_dataset,
+    register_dataset_format,
+)
 from utils.data.samples import (
     DatasetError,
     DatasetReport,
@@ -30,11 +39,14 @@ from utils.data.voc import (
 
 __all__ = [
     "SPLIT_NAMES",
+    "Dataset",
     "DatasetError",
     "DatasetReport",
+    "DatasetSplit",
     "ImageProblem",
     "Sample",
     "annotation_line",
+    "dataset_formats",
     "existing_splits",
     "image_size",
     "list_annotation_ids",
@@ -43,8 +55,10 @@ __all__ = [
     "load_voc_folder",
     "load_voc_split",
     "make_voc_splits",
+    "open_dataset",
     "parse_voc_xml",
     "read_split_ids",
+    "register_dataset_format",
     "report_duplicates",
     "resolve_voc_root",
     "split_path",

@@ -111,7 +111,13 @@ def _objects_by_image(annotations, images, category_names, json_name, report):
                 where, f"refers to unknown image id {ann['image_id']!r}; skipped", "bad annotation"
             )
             continue
-        name = category_names.get(ann.get("category_id"), f"category id {ann.get('category_id')}")
+        category = ann.get("category_id")
+        if not isinstance(category, (int, str)):
+            report.add_problem(
+                where, f"category_id {category!r} is not an id; skipped", "bad annotation"
+            )
+            continue
+        name = category_names.get(category, f"category id {category}")
         try:
             x, y, w, h = (float(v) for v in ann["bbox"])
         except (TypeError, ValueError):
@@ -309,8 +315,10 @@ class CocoDataset(Dataset):
     def split_names(self) -> list[str]:
         return [] if self.one_piece else list(self._splits)
 
-    def has_split(self, split: str) -> bool:
-        return self.one_piece or _match_split(list(self._splits), split) is not None
+    def resolve_split(self, split: str) -> str | None:
+        if self.one_piece:
+            return split
+        return _match_split(list(self._splits), split)
 
     def _split_files(self, split):
         """[(split name, json path, image folder or None)] that ``split`` reads."""

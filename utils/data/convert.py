@@ -91,5 +91,8 @@ def convert_dataset(
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
+    unlisted = dataset.unlisted_images()
+    if unlisted:
+        notes.append(f"{unlisted} annotated images that no split lists were not converted")
     counts = {split: len(samples) for split, samples in parts.items()}
     return ConversionResult(out, to, counts, report, notes)

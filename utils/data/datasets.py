@@ -59,8 +59,18 @@ class Dataset:
         """True when one file or folder is the whole dataset and serves any split asked for."""
         return False
 
+    def resolve_split(self, split: str) -> str | None:
+        """The name of the split that ``split`` asks for (a format may accept other spellings:
+        COCO's 'val' finds 'val2017'), or None when there is none; a one-piece dataset serves
+        every name."""
+        return split if self.one_piece or split in self.split_names() else None
+
     def has_split(self, split: str) -> bool:
-        return self.one_piece or split in self.split_names()
+        return self.resolve_split(split) is not None
+
+    def unlisted_images(self) -> int:
+        """Annotated images that no named split lists (a VOC annotation in no split file)."""
+        return 0
 
     def class_names(self, split: str | None = None) -> list[str]:
         """The class names the dataset declares, or finds in the annotations of ``split``."""
@@ -104,18 +114,23 @@ def dataset_formats() -> dict[str, type[Dataset]]:
 
 def _builtin_formats() -> None:
     # Importing the modules registers their formats. Each claims only what holds its own files
-    # (COCO's one-json folder rule steps aside for a folder with YOLO or VOC files), so the
-    # order they are asked in does not decide.
+    # (COCO's one-json folder rule steps aside for a folder with YOLO or VOC files), and a path
+    # that two formats claim is refused, so the order they are asked in does not decide.
     from utils.data import coco, voc, yolo_dataset  # noqa: F401
 
 
 def detect_format(path: str) -> str:
-    """The name of the registered format that ``path`` is, or :class:`DatasetError`."""
+    """The name of the registered format that ``path`` is, or :class:`DatasetError` (also when
+    several formats claim it: Ultralytics' COCO download holds both COCO json and YOLO labels)."""
     if not os.path.exists(path):
         raise DatasetError(f"dataset not found: {path}")
-    for name, cls in dataset_formats().items():
-        if cls.claims(path):
-            return name
+    claims = [name for name, cls in dataset_formats().items() if cls.claims(path)]
+    if len(claims) == 1:
+        return claims[0]
+    if claims:
+        raise DatasetError(
+            f"{path} holds a {' and a '.join(claims)} dataset: name one with --data-format"
+        )
     raise DatasetError(
         f"{path} is not a dataset this tool reads: expected a VOC folder (Annotations/, "
         "JPEGImages/), a COCO instances .json (or a folder with annotations/*.json), or a YOLO "
@@ -157,16 +172,20 @@ def default_val_split(dataset: Dataset, train_split: str) -> str | None:
     the training split; None for a one-piece dataset."""
     if dataset.one_piece:
         return None
-    present = dataset.split_names()
-    return next((s for s in ("val", "test") if s in present and s != train_split), None)
+    train = dataset.resolve_split(train_split)
+    return next((s for s in ("val", "test") if dataset.resolve_split(s) not in (None, train)), None)
 
 
 def merge_reports(reports: Sequence[DatasetReport]) -> DatasetReport:
-    """One report of several splits' reports (their problems in order, counts added)."""
+    """One report of several splits' reports: their problems in order, each once (a file in
+    two splits has its problem reported by both), and their counts added."""
     merged = DatasetReport()
+    seen = set()
     for report in reports:
         for (file, message), kind in zip(report.problems, report._kinds):
-            merged.add_problem(file, message, kind)
+            if (file, message) not in seen:
+                seen.add((file, message))
+                merged.add_problem(file, message, kind)
         for name, count in report.class_counts.items():
             merged.class_counts[name] = merged.class_counts.get(name, 0) + count
         for name, count in report.difficult_counts.items():

@@ -246,7 +246,10 @@ def read_split_ids(voc_root, split):
     """Ids listed in ``ImageSets/Main/<split>.txt`` (first token of each non-empty line)."""
     path = split_path(voc_root, split)
     if not os.path.isfile(path):
-        raise DatasetError(f"split file not found: {path} (write it with voc_annotation.py)")
+        raise DatasetError(
+            f"split file not found: {path} (write them with check_dataset.py --write-splits "
+            "or voc_annotation.py)"
+        )
     with open(path, encoding="utf8") as f:
         return [line.split()[0] for line in f if line.strip()]
 
@@ -376,10 +379,30 @@ class VocDataset(Dataset):
         return True
 
     def split_names(self) -> list[str]:
-        return list(existing_splits(self.root))
+        """The standard split files present, then any other ones (not VOC's per-class
+        ``<class>_<split>.txt`` lists)."""
+        folder = os.path.dirname(split_path(self.root, "train"))
+        names = os.listdir(folder) if os.path.isdir(folder) else []
+        others = sorted(n[:-4] for n in names if n.endswith(".txt") and "_" not in n)
+        return list(existing_splits(self.root)) + [n for n in others if n not in SPLIT_NAMES]
 
-    def has_split(self, split: str) -> bool:
-        return os.path.isfile(split_path(self.root, split))
+    def resolve_split(self, split: str) -> str | None:
+        return split if os.path.isfile(split_path(self.root, split)) else None
+
+    def missing_split(self, split: str) -> DatasetError:
+        names = self.split_names()
+        known = f"splits: {', '.join(names)}" if names else "it has no split files"
+        return DatasetError(
+            f"VOC folder {self.root} has no {split_path(self.root, split)} ({known}; write "
+            "them with check_dataset.py --write-splits)"
+        )
+
+    def unlisted_images(self) -> int:
+        splits = self.split_names()
+        if not splits:
+            return 0
+        listed = set().union(*(read_split_ids(self.root, s) for s in splits))
+        return len(set(list_annotation_ids(self.root)) - listed)
 
     def class_names(self, split: str | None = None) -> list[str]:
         ids = None if split is None else read_split_ids(self.root, split)

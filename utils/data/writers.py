@@ -112,6 +112,8 @@ def write_voc(out: str, parts: Parts, class_names: Sequence[str], copy: bool) ->
             ids.append(stem)
         if split is not None:
             _write_lines(os.path.join(out, "ImageSets", "Main", f"{split}.txt"), ids)
+    if None in parts:
+        return ["the source has no splits: write them with check_dataset.py --write-splits"]
     return []
 
 

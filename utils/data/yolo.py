@@ -60,10 +60,11 @@ def images_in_folder(folder: str) -> list[str]:
 
 
 def images_in_list_file(path: str, report: DatasetReport) -> list[str]:
-    """The image paths a txt split file lists, one per line; relative ones are relative to the
-    file's folder. Listed images that do not exist are reported."""
+    """The image paths a txt split file lists, one per line. A relative one is relative to the
+    file's folder (Ultralytics' rule for ``./`` lines), else to the working folder (its rule
+    for the others). Listed images that do not exist are reported."""
     try:
-        with open(path, encoding="utf8") as f:
+        with open(path, encoding="utf-8-sig") as f:
             lines = [line.strip() for line in f]
     except (OSError, UnicodeDecodeError) as exc:
         raise DatasetError(f"cannot read split list {path}: {exc}") from None
@@ -73,6 +74,8 @@ def images_in_list_file(path: str, report: DatasetReport) -> list[str]:
         if not line or line.startswith("#"):
             continue
         image = os.path.abspath(os.path.join(base, line))
+        if not os.path.isfile(image) and not line.startswith("./"):
+            image = os.path.abspath(line)
         if os.path.isfile(image):
             images.append(image)
         else:
@@ -85,7 +88,9 @@ def images_in_list_file(path: str, report: DatasetReport) -> list[str]:
     return images
 
 
-def parse_label_lines(text: str, num_names: int) -> tuple[list, list[str]]:
+def parse_label_lines(
+    text: str, num_names: int, keypoint_values: int = 0
+) -> tuple[list, list[str]]:
     """``[(class_id, cx, cy, w, h)]`` of a label file's text and a message per bad line.
 
     A line is ``class cx cy w h`` (or a polygon ``class x1 y1 x2 y2 x3 y3 ...``, read as its
@@ -96,7 +101,7 @@ def parse_label_lines(text: str, num_names: int) -> tuple[list, list[str]]:
         values = line.split()
         if not values:
             continue
-        problem, obj = _parse_label_line(values, num_names)
+        problem, obj = _parse_label_line(values, num_names, keypoint_values)
         if problem:
             problems.append(f"line {number}: {problem}; skipped")
         else:
@@ -104,8 +109,13 @@ def parse_label_lines(text: str, num_names: int) -> tuple[list, list[str]]:
     return objects, problems
 
 
-def _parse_label_line(values, num_names):
-    """(problem, None) or (None, (class_id, cx, cy, w, h)) for one line's values."""
+def _parse_label_line(values, num_names, keypoint_values=0):
+    """(problem, None) or (None, (class_id, cx, cy, w, h)) for one line's values; a pose
+    dataset's line has ``keypoint_values`` more after the box, which are not needed here."""
+    if keypoint_values:
+        if len(values) != 5 + keypoint_values:
+            return f"{len(values)} values, expected {5 + keypoint_values} (box and keypoints)", None
+        values = values[:5]
     polygon = len(values) >= 7 and len(values) % 2 == 1
     if len(values) != 5 and not polygon:
         return f"{len(values)} values, expected 5 (class cx cy w h)", None
@@ -142,11 +152,11 @@ def _parse_label_line(values, num_names):
     return None, (int(class_id), *box)
 
 
-def _read_label_file(path, names, report, file):
+def _read_label_file(path, names, report, file, keypoint_values=0):
     """([(class name, normalised cx cy w h)], whether the file exists) of one label file; its
     problems are reported."""
     try:
-        with open(path, encoding="utf8") as f:
+        with open(path, encoding="utf-8-sig") as f:
             text = f.read()
     except FileNotFoundError:
         return [], False
@@ -155,7 +165,7 @@ def _read_label_file(path, names, report, file):
             file, f"cannot read label file ({exc}); image kept without labels", "bad label file"
         )
         return [], True
-    objects, problems = parse_label_lines(text, len(names))
+    objects, problems = parse_label_lines(text, len(names), keypoint_values)
     for message in problems:
         report.add_problem(file, message, "bad label line")
     return [(names[c], (cx, cy, w, h)) for c, cx, cy, w, h in objects], True
@@ -171,13 +181,14 @@ def _pixel_box(box, width, height):
 
 
 def _image_ids(image_paths):
-    """The file stem of each image, or its path below the common folder where stems repeat."""
+    """The file stem of each image, or where stems repeat its path below the common folder with
+    '__' between the folders (ids name result files, so they hold no '/')."""
     stems = [os.path.splitext(os.path.basename(p))[0] for p in image_paths]
     if len(set(stems)) == len(stems):
         return stems
     common = os.path.commonpath([os.path.dirname(p) for p in image_paths])
     return [
-        os.path.splitext(os.path.relpath(p, common))[0].replace(os.sep, "/") for p in image_paths
+        os.path.splitext(os.path.relpath(p, common))[0].replace(os.sep, "__") for p in image_paths
     ]
 
 
@@ -189,12 +200,14 @@ def load_yolo_images(
     report: DatasetReport | None = None,
     check_images: bool = True,
     progress: bool = False,
+    keypoint_values: int = 0,
 ) -> tuple[list[Sample], DatasetReport]:
     """Samples of the given images with their YOLO label files, in the given order.
 
     ``names`` are the dataset's class names (the ids of the label lines index them); the samples'
     class ids index ``class_names`` (default ``names``), matched by name, and names missing from
-    it count as unknown classes. Repeated images are read once.
+    it count as unknown classes. Repeated images are read once. ``keypoint_values``: the values
+    after the box on a pose dataset's lines (its kpt_shape's product).
     """
     class_names = list(names if class_names is None else class_names)
     if report is None:
@@ -216,7 +229,9 @@ def load_yolo_images(
         items = tqdm(items, desc="reading labels", unit="image")
     samples = []
     for image_id, image_path in items:
-        sample = _image_sample(image_id, image_path, names, class_names, report, check_images)
+        sample = _image_sample(
+            image_id, image_path, names, class_names, report, check_images, keypoint_values
+        )
         if sample is None:
             report.num_skipped += 1
         else:
@@ -226,7 +241,7 @@ def load_yolo_images(
     return samples, report
 
 
-def _image_sample(image_id, image_path, names, class_names, report, check_images):
+def _image_sample(image_id, image_path, names, class_names, report, check_images, keypoints):
     file = os.path.basename(image_path)
     try:
         width, height = image_size(image_path, check=check_images)
@@ -234,7 +249,7 @@ def _image_sample(image_id, image_path, names, class_names, report, check_images
         report.add_problem(file, f"{exc}; skipped", "bad image")
         return None
     labels = label_path(image_path)
-    objects, found = _read_label_file(labels, names, report, os.path.basename(labels))
+    objects, found = _read_label_file(labels, names, report, os.path.basename(labels), keypoints)
     if not found:
         report.add_problem(file, "no label file; kept as a background image", "no label file")
     elif not objects:

@@ -1,9 +1,12 @@
 """The YOLO dataset: an Ultralytics ``data.yaml``, or a folder with ``images/`` and ``labels/``.
 
-A data.yaml's split values are resolved as Ultralytics resolves them: relative to its ``path``
-(itself relative to the yaml's folder), or to the yaml's folder when it has none; a value
-starting with ``../`` that does not exist there is also tried without it (Roboflow's exports
-say ``../train/images`` for a ``train/images`` beside the yaml). The label files are read by
+A data.yaml's split values are relative to its ``path``, or to the yaml's folder when it has
+none. A relative ``path`` is looked for beside the yaml first, then in the working folder (where
+Ultralytics looks, besides its own datasets folder). A value starting with ``../`` that does not
+exist is also tried without it, as Ultralytics does (Roboflow's exports say ``../train/images``
+for a ``train/images`` beside the yaml). The splits are the keys Ultralytics reads (train, val,
+test, minival), plus any other key naming a path that exists. A pose dataset's ``kpt_shape``
+says how many keypoint values follow each box. The label files are read by
 :mod:`utils.data.yolo`.
 """
 
@@ -26,6 +29,8 @@ from utils.data.yolo import (
 )
 
 YAML_NAMES = ("data.yaml", "dataset.yaml")
+# The keys Ultralytics reads as splits.
+STANDARD_SPLITS = ("train", "val", "test", "minival")
 
 
 def _yaml_in(folder):
@@ -38,7 +43,7 @@ def _yaml_in(folder):
 def read_data_yaml(path: str) -> dict:
     """The yaml's mapping, checked to have usable ``names``; :class:`DatasetError` otherwise."""
     try:
-        with open(path, encoding="utf8") as f:
+        with open(path, encoding="utf-8-sig") as f:
             data = yaml.safe_load(f)
     except OSError as exc:
         raise DatasetError(f"cannot read {path}: {exc}") from None
@@ -73,6 +78,16 @@ def _names_list(names, path):
     return [str(n) for n in names]
 
 
+def _keypoint_values(data, path):
+    """The values after the box on each line of a pose dataset (kpt_shape [K, D]: K * D)."""
+    shape = data.get("kpt_shape")
+    if shape is None:
+        return 0
+    if not (isinstance(shape, list) and len(shape) == 2 and all(isinstance(n, int) for n in shape)):
+        raise DatasetError(f"{path}: kpt_shape must be [keypoints, 2 or 3], not {shape!r}")
+    return shape[0] * shape[1]
+
+
 def _is_split_value(value):
     """A path, or a non-empty list of paths (not kpt_shape's numbers or flip_idx's)."""
     if isinstance(value, list):
@@ -83,8 +98,11 @@ def _is_split_value(value):
 def _read_classes_file(folder):
     for path in (os.path.join(folder, CLASSES_FILE), os.path.join(folder, "labels", CLASSES_FILE)):
         if os.path.isfile(path):
-            with open(path, encoding="utf8") as f:
-                return [line.strip() for line in f if line.strip()]
+            try:
+                with open(path, encoding="utf-8-sig") as f:
+                    return [line.strip() for line in f if line.strip()]
+            except (OSError, UnicodeDecodeError) as exc:
+                raise DatasetError(f"cannot read the class names in {path}: {exc}") from None
     return None
 
 
@@ -107,13 +125,21 @@ class YoloDataset(Dataset):
             data = read_data_yaml(self.yaml_path)
             self.root = self._yaml_root(data)
             self.names = data["names"]
+            self.keypoint_values = _keypoint_values(data, self.yaml_path)
+            # The standard keys are splits; another key is one when it names a path that exists
+            # (convert_dataset.py's trainval), so a 'license:' line is not taken for a split.
             self._split_values = {
-                k: v for k, v in data.items() if k not in YAML_META_KEYS and _is_split_value(v)
+                k: v
+                for k, v in data.items()
+                if k not in YAML_META_KEYS
+                and _is_split_value(v)
+                and (k in STANDARD_SPLITS or self._resolves(v))
             }
             if not self._split_values:
                 raise DatasetError(f"{self.yaml_path} names no split (train: images/train, ...)")
         else:
             self.root = path
+            self.keypoint_values = 0
             if not (
                 os.path.isdir(os.path.join(path, "images"))
                 and os.path.isdir(os.path.join(path, "labels"))
@@ -129,9 +155,21 @@ class YoloDataset(Dataset):
             }
 
     def _yaml_root(self, data):
+        """``path`` (relative: to the yaml's folder, else to the working folder), or the yaml's
+        folder when it has none."""
         folder = os.path.dirname(self.yaml_path)
         root = data.get("path")
-        return os.path.normpath(os.path.join(folder, str(root))) if root else folder
+        if not root:
+            return folder
+        beside = os.path.normpath(os.path.join(folder, str(root)))
+        if os.path.isdir(beside) or os.path.isabs(str(root)):
+            return beside
+        here = os.path.abspath(str(root))
+        return here if os.path.isdir(here) else beside
+
+    def _resolves(self, value):
+        values = value if isinstance(value, list) else [value]
+        return all(self._resolve(str(v)) is not None for v in values)
 
     @classmethod
     def claims(cls, path: str) -> bool:
@@ -162,7 +200,13 @@ class YoloDataset(Dataset):
         report = DatasetReport()
         images = self.split_images(split, report)
         samples, report = load_yolo_images(
-            images, names, class_names, report=report, check_images=check_images, progress=progress
+            images,
+            names,
+            class_names,
+            report=report,
+            check_images=check_images,
+            progress=progress,
+            keypoint_values=self.keypoint_values,
         )
         used = list(names if class_names is None else class_names)
         return DatasetSplit(samples, report, used, self.describe(split))

@@ -220,8 +220,9 @@ def test_folder_layout_with_split_subfolders_and_classes_txt(tmp_path):
     assert dataset.split_names() == ["train", "val"] and dataset.class_names() == NAMES
     assert dataset.has_split("val") and not dataset.has_split("test")
     assert dataset.load("val").samples[0].class_ids.tolist() == [1]
-    # The same stem in two splits: the whole dataset names them by their folder.
-    assert [s.image_id for s in dataset.load(None).samples] == ["train/a", "val/a"]
+    # The same stem in two splits: the whole dataset names them by their folder, without a '/'
+    # (ids name get_map.py's result files).
+    assert [s.image_id for s in dataset.load(None).samples] == ["train__a", "val__a"]
     with pytest.raises(DatasetError, match="no split 'test'"):
         dataset.load("test")
 
@@ -370,3 +371,24 @@ def test_names_missing_from_the_class_list_count_as_unknown(tmp_path):
     assert read.report.unknown_classes == {"cat": 2}
     assert read.report.unknown_examples == {"cat": "a.txt"}
     assert read.report.class_counts == {"bird": 0, "dog": 1}
+
+
+def test_pose_lines_give_their_box_and_a_stray_key_is_no_split(tmp_path):
+    _image(tmp_path / "images" / "train" / "a.jpg")
+    # Two keypoints of (x, y, visible) after the box.
+    _text(tmp_path / "labels" / "train" / "a.txt", "0 0.5 0.5 0.2 0.2 0.1 0.1 2 0.9 0.9 2\n")
+    yaml_text = "train: images/train\nnames: [cat]\nkpt_shape: [2, 3]\nlicense: CC BY 4.0\n"
+    _text(tmp_path / "data.yaml", yaml_text)
+    dataset = open_dataset(str(tmp_path / "data.yaml"))
+    assert dataset.split_names() == ["train"]
+    read = dataset.load("train")
+    assert read.report.problems == []
+    np.testing.assert_allclose(read.samples[0].boxes, [[W * 0.4, H * 0.4, W * 0.6, H * 0.6]])
+
+
+def test_a_folder_two_formats_could_read_is_refused(tmp_path):
+    _folder(tmp_path, {"a": "0 0.5 0.5 0.2 0.2\n"}, split="val")
+    _text(tmp_path / "annotations" / "instances_val.json", '{"images": [], "categories": []}')
+    with pytest.raises(DatasetError, match="holds a coco and a yolo dataset: name one"):
+        open_dataset(str(tmp_path))
+    assert open_dataset(str(tmp_path), "yolo").split_names() == ["val"]
