@@ -43,7 +43,7 @@ def read_all_splits(
     if class_names is None:
         class_names = dataset.class_names()
     class_names = list(class_names)
-    splits = dataset.split_names() or [None]
+    splits: list[str | None] = [*dataset.split_names()] or [None]
     parts, reports = {}, []
     for split in splits:
         read = dataset.load(split, class_names, check_images=check_images, progress=progress)

@@ -17,7 +17,7 @@ from __future__ import annotations
 import dataclasses
 import os
 from collections.abc import Callable, Sequence
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from utils.data.samples import DatasetError, DatasetReport, Sample
 
@@ -151,11 +151,13 @@ def open_dataset(
         raise DatasetError(f"unknown --data-format {data_format!r} (formats: {', '.join(formats)})")
     elif not os.path.exists(path):
         raise DatasetError(f"dataset not found: {path}")
+    # The constructors differ (COCO's takes its image folder), so the class is not typed here.
+    cls: Any = formats[data_format]
     if data_format == "coco":
-        return formats[data_format](path, images=coco_images)
+        return cls(path, images=coco_images)
     if coco_images:
         raise DatasetError(f"--coco-images is for COCO data; {path} is a {data_format} dataset")
-    return formats[data_format](path)
+    return cls(path)
 
 
 def dataset_for_args(args) -> Dataset:

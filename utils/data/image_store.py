@@ -114,7 +114,7 @@ class ImageStore:
     def get(self, index):
         """(image uint8 RGB, sx, sy), sx and sy mapping the annotation's pixels onto the image;
         None if unreadable."""
-        if self.cached:
+        if self._cache is not None:
             return self._cache[index]
         image = self._decode(index)
         return None if image is None else (image, 1.0, 1.0)

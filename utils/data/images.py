@@ -15,6 +15,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from nets.errors import UserError
 from utils.options import LETTERBOX_FILL, default
 
+BICUBIC = Image.Resampling.BICUBIC
 IMAGE_EXTENSIONS = (
     ".jpg",
     ".jpeg",
@@ -39,7 +40,7 @@ class ImageLoadError(UserError, ValueError):
     """An image file is missing, unreadable, truncated or not an image."""
 
 
-_pixel_limit = {"max": None}
+_pixel_limit: dict[str, int | None] = {"max": None}
 
 
 def set_max_pixels(limit):
@@ -174,7 +175,7 @@ def resize_image(image, input_size, threads=1):
 
 # Below this many source pixels a resize takes under ~2 ms: threads would cost more than they save.
 PARALLEL_RESIZE_MIN_PIXELS = 500_000
-_thread_pools = {}
+_thread_pools: dict = {}
 _thread_pools_lock = threading.Lock()
 
 
@@ -191,7 +192,7 @@ def thread_pool(purpose, threads):
 
 
 def resize_bicubic(image, size, threads=1):
-    """``image.resize(size, Image.BICUBIC)``, pixel for pixel, on up to ``threads`` threads.
+    """``image.resize(size, BICUBIC)``, pixel for pixel, on up to ``threads`` threads.
 
     Pillow resamples in two separable passes, widths first, then heights, from an 8-bit
     intermediate; each pass computes every row (first pass) or column (second pass) on its own.
@@ -204,7 +205,7 @@ def resize_bicubic(image, size, threads=1):
     if threads >= 2:
         ensure_loaded(image)  # decoded in this thread, before the bands read it at once
     if threads < 2 or iw * ih < PARALLEL_RESIZE_MIN_PIXELS or image.mode not in ("RGB", "L"):
-        return image.resize(size, Image.BICUBIC)
+        return image.resize(size, BICUBIC)
     pool = thread_pool("resize", threads)
     width, height = size
     if width != iw:
@@ -224,8 +225,8 @@ def _resize_in_bands(pool, image, size, along_rows, parts):
     def band(k):
         a, b = cuts[k], cuts[k + 1]
         if along_rows:
-            return np.asarray(image.crop((0, a, iw, b)).resize((size[0], b - a), Image.BICUBIC))
-        return np.asarray(image.crop((a, 0, b, ih)).resize((b - a, size[1]), Image.BICUBIC))
+            return np.asarray(image.crop((0, a, iw, b)).resize((size[0], b - a), BICUBIC))
+        return np.asarray(image.crop((a, 0, b, ih)).resize((b - a, size[1]), BICUBIC))
 
     return Image.fromarray(
         np.concatenate(list(pool.map(band, range(parts))), axis=0 if along_rows else 1)

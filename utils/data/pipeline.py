@@ -331,7 +331,8 @@ class _ValExampleMaker(_MakerBase):
                 np.zeros((0, 4), np.float32),
                 np.zeros(0, np.int32),
             )
-        return _example_arrays(*example, self)
+        image, boxes, ids = example
+        return _example_arrays(image, boxes, ids, self)
 
 
 def build_val_dataset(

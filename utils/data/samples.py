@@ -82,7 +82,7 @@ class DatasetReport:
         if max_problems is None or len(self.problems) <= max_problems:
             return [f"  {file}: {message}" for file, message in self.problems]
         per_kind = max(1, max_problems // len(self.problem_kinds))
-        lines = []
+        lines: list[str] = []
         for kind, total in sorted(self.problem_kinds.items(), key=lambda item: item[1]):
             shown = [p for p, k in zip(self.problems, self._kinds) if k == kind][:per_kind]
             lines.extend(f"  {file}: {message}" for file, message in shown)
@@ -212,7 +212,7 @@ def _index_images(image_dir):
     """{stem: file name} for the image files in a folder, in DATASET_IMAGE_EXTENSIONS' order of
     preference."""
     rank = {ext: i for i, ext in enumerate(DATASET_IMAGE_EXTENSIONS)}
-    found = {}
+    found: dict[str, str] = {}
     try:
         names = os.listdir(image_dir)
     except OSError:
@@ -249,17 +249,13 @@ def _fmt_box(box):
 def _validated_objects(objects, width, height, class_names, file, report):
     """Turn [(name, box, difficult)] into the sample's arrays, reporting and fixing bad boxes."""
     index = {name: i for i, name in enumerate(class_names)}
-    boxes, class_ids, difficult = [], [], []
-    for name, box, hard in objects:
+    kept = [(box, index[name], hard) for name, box, hard in objects if name in index]
+    for name, _, _ in objects:
         if name not in index:
             report.count_unknown(name, file)
-            continue
-        boxes.append(box)
-        class_ids.append(index[name])
-        difficult.append(hard)
-    boxes = np.asarray(boxes, np.float32).reshape(-1, 4)
-    class_ids = np.asarray(class_ids, np.int32)
-    difficult = np.asarray(difficult, bool)
+    boxes = np.asarray([box for box, _, _ in kept], np.float32).reshape(-1, 4)
+    class_ids = np.asarray([class_id for _, class_id, _ in kept], np.int32)
+    difficult = np.asarray([hard for _, _, hard in kept], bool)
     if len(boxes):
         clipped, kept, moved = _clip_boxes(boxes, width, height)
         for i in np.flatnonzero(moved & kept):

@@ -184,7 +184,7 @@ def resolve_voc_root(path):
 def list_voc_class_names(voc_root, ids=None):
     """Sorted names of every object class in a VOC folder's annotations (unparsable files
     ignored)."""
-    names = set()
+    names: set[str] = set()
     for image_id in list_annotation_ids(voc_root) if ids is None else ids:
         try:
             _, _, objects, _ = parse_voc_xml(
@@ -273,7 +273,9 @@ def load_voc_split(voc_root, split, class_names, *, check_images=True, progress=
 
 def unique_ids(ids):
     """(ids in their order without repeats, the repeated ones)."""
-    unique, seen, duplicates = [], set(), []
+    unique: list[str] = []
+    duplicates: list[str] = []
+    seen: set[str] = set()
     for image_id in ids:
         (duplicates if image_id in seen else unique).append(image_id)
         seen.add(image_id)

@@ -120,7 +120,8 @@ def write_voc(out: str, parts: Parts, class_names: Sequence[str], copy: bool) ->
 def coco_instances(samples: Sequence[Sample], names: Sequence[str], class_names) -> dict:
     """A COCO instances dict: image ids from 1 in the samples' order, category ids from 1 in
     the class list's order; a difficult object has ``attributes: {difficult: true}``."""
-    images, annotations = [], []
+    images: list[dict] = []
+    annotations: list[dict] = []
     for image_id, (sample, file_name) in enumerate(zip(samples, names), start=1):
         images.append(
             {"id": image_id, "file_name": file_name, "width": sample.width, "height": sample.height}
@@ -198,7 +199,7 @@ def write_yolo(out: str, parts: Parts, class_names: Sequence[str], copy: bool) -
     if None in parts:
         _write_lines(os.path.join(out, "classes.txt"), list(class_names))
     else:
-        config = {split: f"{split}.txt" for split in parts}
+        config: dict[str, object] = {split: f"{split}.txt" for split in parts}
         config["names"] = dict(enumerate(class_names))
         with open(os.path.join(out, "data.yaml"), "w", encoding="utf8") as f:
             f.write("# written by convert_dataset.py; paths are relative to this file's folder\n")

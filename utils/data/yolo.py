@@ -52,7 +52,7 @@ def is_image_file(name: str) -> bool:
 
 def images_in_folder(folder: str) -> list[str]:
     """Every image file below ``folder`` (recursively), sorted by path."""
-    found = []
+    found: list[str] = []
     for parent, dirs, names in os.walk(folder):
         dirs.sort()
         found.extend(os.path.join(parent, n) for n in sorted(names) if is_image_file(n))
@@ -141,7 +141,7 @@ def _parse_label_line(values, num_names, keypoint_values=0):
             max(ys) - min(ys),
         )
     else:
-        box = tuple(numbers[1:])
+        box = (numbers[1], numbers[2], numbers[3], numbers[4])
         if not all(0.0 <= v <= 1.0 for v in box):
             return (
                 f"coordinates {' '.join(values[1:])} outside 0..1 (must be normalised)",
