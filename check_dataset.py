@@ -12,14 +12,7 @@ outside its image, ...) is reported with the file's name and the reading goes on
 
 import sys
 
-from utils.cli import (
-    ArgumentParser,
-    UsageError,
-    apply_max_pixels,
-    check_range,
-    check_seed,
-    run_cli,
-)
+from utils.cli import ArgumentParser, UsageError, check_split_flags, run_cli
 from utils.options import add_options
 
 MODE = "check"
@@ -78,11 +71,7 @@ def run(args):
     from utils.data.datasets import dataset_for_args, merge_reports
     from utils.data.stats import box_size_summary, class_table
 
-    check_range(args.trainval_percent, "--trainval-percent", 0.0, 1.0)
-    check_range(args.train_percent, "--train-percent", 0.0, 1.0)
-    check_range(args.max_problems, "--max-problems", 0)
-    check_seed(args)
-    apply_max_pixels(args)
+    check_split_flags(args)
     class_names = load_class_names(args.classes) if args.classes else None
     dataset = dataset_for_args(args)
     if args.write_splits:

@@ -12,10 +12,8 @@ import sys
 from utils import files
 from utils.cli import (
     ArgumentParser,
-    apply_max_pixels,
     check_output_path,
-    check_range,
-    check_seed,
+    check_split_flags,
     run_cli,
 )
 from utils.config import load_class_names
@@ -114,11 +112,7 @@ def write_annotation_lines(out_dir, voc_root, split_samples):
 
 def run(args):
     """Everything voc_annotation.py does, given parsed arguments; returns the exit status."""
-    check_range(args.trainval_percent, "--trainval-percent", 0.0, 1.0)
-    check_range(args.train_percent, "--train-percent", 0.0, 1.0)
-    check_range(args.max_problems, "--max-problems", 0)
-    check_seed(args)
-    apply_max_pixels(args)
+    check_split_flags(args)
     class_names = load_class_names(args.classes)
     voc_root = resolve_voc_root(args.data)
     had_splits = bool(existing_splits(voc_root))

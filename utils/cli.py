@@ -102,6 +102,16 @@ def check_seed(args):
         check_range(args.seed, "--seed", 0, 2**32 - 1)
 
 
+def check_split_flags(args):
+    """The flags that check_dataset.py and voc_annotation.py share: drawing splits, listing
+    problems, the pixel limit."""
+    check_range(args.trainval_percent, "--trainval-percent", 0.0, 1.0)
+    check_range(args.train_percent, "--train-percent", 0.0, 1.0)
+    check_range(args.max_problems, "--max-problems", 0)
+    check_seed(args)
+    apply_max_pixels(args)
+
+
 def check_model_options(args):
     """--alpha must be one of the backbone's widths (checked before anything slow)."""
     from nets import get_backbone

@@ -260,3 +260,12 @@ def write_figure(path, figure, **params):
 def write_json(path, value, indent=1):
     """Write ``value`` as JSON to ``path`` atomically."""
     return write_text(path, json.dumps(value, indent=indent) + "\n")
+
+
+def read_list_file(path: str) -> list[tuple[int, str]]:
+    """``(line number, entry)`` of a text file listing one path a line: entries stripped, blank
+    lines and ``#`` comments skipped, a UTF-8 byte-order mark ignored. Raises ``OSError`` or
+    ``UnicodeDecodeError``."""
+    with open(path, encoding="utf-8-sig") as handle:
+        lines = [line.strip() for line in handle]
+    return [(n, line) for n, line in enumerate(lines, 1) if line and not line.startswith("#")]

@@ -27,6 +27,7 @@ from utils.data.samples import (
     _validated_objects,
     image_size,
 )
+from utils.files import read_list_file
 
 # Keys of a data.yaml that are not splits.
 YAML_META_KEYS = frozenset({"path", "names", "nc", "download", "yaml_file", "channels"})
@@ -64,15 +65,12 @@ def images_in_list_file(path: str, report: DatasetReport) -> list[str]:
     file's folder (Ultralytics' rule for ``./`` lines), else to the working folder (its rule
     for the others). Listed images that do not exist are reported."""
     try:
-        with open(path, encoding="utf-8-sig") as f:
-            lines = [line.strip() for line in f]
+        entries = read_list_file(path)
     except (OSError, UnicodeDecodeError) as exc:
         raise DatasetError(f"cannot read split list {path}: {exc}") from None
     base = os.path.dirname(os.path.abspath(path))
     images = []
-    for number, line in enumerate(lines, 1):
-        if not line or line.startswith("#"):
-            continue
+    for number, line in entries:
         image = os.path.abspath(os.path.join(base, line))
         if not os.path.isfile(image) and not line.startswith("./"):
             image = os.path.abspath(line)

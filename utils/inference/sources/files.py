@@ -13,6 +13,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
+from utils.files import read_list_file
 from utils.inference.sources import (
     Frame,
     FrameSource,
@@ -134,16 +135,11 @@ class ImageList(ImageFiles):
 
     def find_paths(self, text: str) -> list[str]:
         try:
-            with open(text, encoding="utf8") as handle:
-                lines = [line.strip() for line in handle]
+            entries = read_list_file(text)
         except (OSError, UnicodeDecodeError) as exc:
             raise SourceError(f"{text}: cannot read the list of images ({exc})") from None
         base = os.path.dirname(os.path.abspath(text))
-        paths = [
-            line if os.path.isabs(line) else os.path.join(base, line)
-            for line in lines
-            if line and not line.startswith("#")
-        ]
+        paths = [line if os.path.isabs(line) else os.path.join(base, line) for _, line in entries]
         missing = [p for p in paths if not os.path.isfile(p)]
         if missing:
             more = f" and {len(missing) - 1} more" if len(missing) > 1 else ""
