@@ -20,9 +20,10 @@ from utils.cli import (
     apply_max_pixels,
     check_detection_ranges,
     check_range,
+    check_slice_options,
     run_cli,
 )
-from utils.options import DETECTION_OPTIONS, add_options
+from utils.options import DETECTION_OPTIONS, SLICE_OPTIONS, add_options
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 MODE = "eval"
@@ -55,6 +56,7 @@ def build_parser():
         DETECTION_OPTIONS + ("batch_size",),
         MODE,
     )
+    add_options(parser.add_argument_group("sliced inference (with --data)"), SLICE_OPTIONS, MODE)
     add_options(
         parser.add_argument_group("metric"),
         ("iou", "metric", "score_threshold", "voc07", "coco_compat"),
@@ -78,6 +80,7 @@ def check_args(args):
         raise UsageError(f"--iou: {exc}") from None
     check_range(args.score_threshold, "--score-threshold", 0.0, 1.0)
     check_detection_ranges(args)
+    check_slice_options(args)
     check_range(args.batch_size, "--batch-size", 1)
     apply_max_pixels(args)
     if args.data:  # the model's options, before the dataset is read

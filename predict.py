@@ -17,14 +17,16 @@ import sys
 
 from utils.cli import (
     ArgumentParser,
+    UsageError,
     add_model_options,
     apply_max_pixels,
     check_detection_ranges,
     check_model_options,
     check_range,
+    check_slice_options,
     run_cli,
 )
-from utils.options import DETECTION_OPTIONS, add_options
+from utils.options import DETECTION_OPTIONS, SLICE_OPTIONS, add_options
 
 # Quiet native libraries before they are imported: a user sees our messages, not their logs.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -41,6 +43,7 @@ def build_parser():
     )
     add_model_options(parser, MODE)
     add_options(parser.add_argument_group("detection"), DETECTION_OPTIONS, MODE)
+    add_options(parser.add_argument_group("sliced inference"), SLICE_OPTIONS, MODE)
     add_options(
         parser.add_argument_group("input and output"),
         (
@@ -94,6 +97,9 @@ def check_args(args):
     check_range(args.vid_stride, "--vid-stride", 1)
     check_range(args.reconnect, "--reconnect", 0)
     check_tracking_args(args)
+    check_slice_options(args)
+    if args.slice and args.mode != "predict":
+        raise UsageError(f"--slice works with --mode predict, not {args.mode}")
     apply_max_pixels(args)
     args.input_size = parse_input_size(args.input_size)
 

@@ -112,6 +112,18 @@ def check_split_flags(args):
     apply_max_pixels(args)
 
 
+def check_slice_options(args):
+    """--slice as (height, width), --slice-overlap in [0, 1)."""
+    from utils.config import ConfigError, parse_input_size
+
+    if args.slice is not None:
+        try:
+            args.slice = parse_input_size(args.slice)
+        except ConfigError as exc:
+            raise UsageError(f"--slice: {exc}") from None
+    check_range(args.slice_overlap, "--slice-overlap", 0.0, 1.0, high_open=True)
+
+
 def check_model_options(args):
     """--alpha must be one of the backbone's widths (checked before anything slow)."""
     from nets import get_backbone

@@ -180,6 +180,20 @@ OPTIONS = {
     "letterbox": Option(
         True, "keep the aspect ratio (grey padding) instead of a plain resize", action="bool"
     ),
+    # ---------------------------------------------------------------- sliced inference
+    "slice": Option(
+        None,
+        "also detect on overlapping HxW tiles of each image (N or HxW, like --input-size) and "
+        "merge them with the whole image's detections: for objects too small at the input size",
+        metavar="HxW",
+    ),
+    "slice_overlap": Option(0.2, "overlap of neighbouring tiles, a fraction of a tile", type=float),
+    "slice_merge": Option(
+        "greedynmm",
+        "how boxes found twice (in two tiles, or a tile and the whole image) become one: "
+        "greedynmm or nmm (the box around them, their best score) or nms (the best one)",
+        choices=("greedynmm", "nmm", "nms"),
+    ),
     # ---------------------------------------------------------------- predict.py
     "source": Option(
         None,
@@ -626,6 +640,7 @@ _FLAG_NAMES = {"json_summary": "--json", "convert_out": "--out"}
 # The flags of each tool's shared groups.
 MODEL_OPTIONS = ("backbone", "alpha", "weights", "classes", "anchors", "input_size")
 DETECTION_OPTIONS = ("conf", "nms_iou", "max_boxes", "letterbox")
+SLICE_OPTIONS = ("slice", "slice_overlap", "slice_merge")
 
 
 def default(name, mode=None):

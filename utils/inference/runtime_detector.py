@@ -123,8 +123,9 @@ class RuntimeDetector(DetectorBase):
 def load_detector_for_args(args: Any, single_image: bool = False) -> DetectorBase:
     """:func:`load_detector` with the model and detection flags every model-running script
     shares (``--backbone``, ``--alpha``, ``--weights``, ``--classes``, ``--anchors``,
-    ``--input-size``, ``--letterbox``, ``--conf``, ``--nms-iou``, ``--max-boxes``)."""
-    return load_detector(
+    ``--input-size``, ``--letterbox``, ``--conf``, ``--nms-iou``, ``--max-boxes``), sliced
+    when ``--slice`` is given (``--slice-overlap``, ``--slice-merge``)."""
+    detector = load_detector(
         args.backbone,
         args.alpha,
         args.weights,
@@ -137,6 +138,12 @@ def load_detector_for_args(args: Any, single_image: bool = False) -> DetectorBas
         max_boxes=args.max_boxes,
         single_image=single_image,
     )
+    if getattr(args, "slice", None):
+        from utils.inference.slicing import SlicedDetector, SliceSettings
+
+        settings = SliceSettings(args.slice, args.slice_overlap, args.slice_merge)
+        return SlicedDetector(detector, settings)
+    return detector
 
 
 def load_detector(
