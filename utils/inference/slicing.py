@@ -95,13 +95,24 @@ def merge_detections(
         groups = merge(predictions, "IOS", settings.match_threshold)
     kept = sorted(groups, key=lambda i: -scores[i])[:max_boxes]
     merged = np.asarray(
-        [
-            [*boxes[[i, *groups[i]], :2].min(axis=0), *boxes[[i, *groups[i]], 2:].max(axis=0)]
-            for i in kept
-        ],
-        np.float32,
+        [_merged_box(boxes, i, groups[i], settings.match_threshold) for i in kept], np.float32
     ).reshape(-1, 4)
     return Detections(merged, scores[kept].astype(np.float32), classes[kept].astype(np.int32))
+
+
+def _merged_box(boxes, keep, members, threshold):
+    """The kept box grown by each member that still overlaps it enough (as SAHI merges: the
+    growing box is checked again before each union)."""
+    box = boxes[keep].copy()
+    for member in members:
+        other = boxes[member]
+        inter = np.prod(
+            np.maximum(0.0, np.minimum(box[2:], other[2:]) - np.maximum(box[:2], other[:2]))
+        )
+        smaller = min(np.prod(box[2:] - box[:2]), np.prod(other[2:] - other[:2]))
+        if smaller > 0 and inter / smaller >= threshold:
+            box = np.concatenate([np.minimum(box[:2], other[:2]), np.maximum(box[2:], other[2:])])
+    return box
 
 
 class SlicedDetector(DetectorBase):
