@@ -20,7 +20,13 @@ from utils import options
 from utils.evaluation import map_io
 from utils.evaluation.coco import coco_evaluate
 from utils.evaluation.map_out_report import MapOutReport
-from utils.evaluation.metrics import EvalData, iou_key, parse_iou_thresholds, voc_evaluate_many
+from utils.evaluation.metrics import (
+    EvalData,
+    iou_key,
+    parse_iou_thresholds,
+    voc_evaluate_many,
+    voc_size_bands,
+)
 from utils.evaluation.report import StrPath, write_outputs
 
 if TYPE_CHECKING:
@@ -327,6 +333,7 @@ def _voc_results(
         results["voc"][iou_key(threshold)] = _voc_json(raw)
     if len(iou_thresholds) > 1:
         results["voc_mean_mAP"] = float(np.mean([r["mAP"] for r in voc_raw.values()]))
+    results["voc_sizes"] = voc_size_bands(data, 0.5, voc07, score_threshold)
     return voc_raw
 
 

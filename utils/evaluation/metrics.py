@@ -270,6 +270,36 @@ def voc_evaluate_many(
     ]
 
 
+# COCO's object sizes by box area in pixels: small below 32x32, large from 96x96.
+SIZE_BANDS = {"small": (0.0, 32.0**2), "medium": (32.0**2, 96.0**2), "large": (96.0**2, np.inf)}
+
+
+def voc_size_bands(
+    data: EvalData,
+    iou_threshold: float = 0.5,
+    voc07: bool = False,
+    score_threshold: float = default("score_threshold"),
+) -> dict[str, dict[str, Any]]:
+    """VOC mAP of each size band (:data:`SIZE_BANDS`), as COCO scores its APs/APm/APl: ground
+    truths outside the band are ignored like difficult ones (so are the detections they match),
+    and so are unmatched detections outside the band. Returns ``{band: {"mAP", "num_gt"}}``;
+    a band's mAP averages the classes with ground truth in it (None when no class has)."""
+    order, best_iou, match = voc_best_matches(data)
+    gt_area = np.prod(data.gt_boxes[:, 2:] - data.gt_boxes[:, :2], axis=1)
+    det_area = np.prod(data.det_boxes[order, 2:] - data.det_boxes[order, :2], axis=1)
+    bands = {}
+    for band, (low, high) in SIZE_BANDS.items():
+        outside = data.gt_difficult | (gt_area < low) | (gt_area >= high)
+        status = voc_match_status(best_iou, match, outside, iou_threshold)
+        status[(status == 0) & ((det_area < low) | (det_area >= high))] = -1
+        in_band = dataclasses.replace(data, gt_difficult=outside)
+        raw = _voc_classes(in_band, order, status, voc07, score_threshold)
+        num_gt = int(np.count_nonzero(~outside))
+        with_gt = any(c.num_gt for c in raw["classes"])
+        bands[band] = {"mAP": raw["mAP"] if with_gt else None, "num_gt": num_gt}
+    return bands
+
+
 def _voc_classes(
     data: EvalData, order: np.ndarray, status: np.ndarray, voc07: bool, score_threshold: float
 ) -> dict[str, Any]:

@@ -78,6 +78,11 @@ def write_plots(
             )
 
 
+def _size_band(band: str, value: Mapping[str, Any]) -> str:
+    ap = "-" if value["mAP"] is None else f"{value['mAP'] * 100:.2f}%"
+    return f"{band} {ap} ({value['num_gt']} objects)"
+
+
 def format_results(results: Mapping[str, Any]) -> str:
     """results.json as readable text: VOC table per IoU, COCO statistics, input problems."""
     lines = [
@@ -117,6 +122,9 @@ def format_results(results: Mapping[str, Any]) -> str:
                     f"  {name:<{width}}  {'-':>7}  {'':>7}  {'':>7}  {'':>5}  {gt:>6}  "
                     f"{dets:>7}  {'':>6}  {voc['fp'][name]:>7}   (no ground truth)"
                 )
+    if "voc_sizes" in results:
+        bands = ", ".join(_size_band(band, v) for band, v in results["voc_sizes"].items())
+        lines.append(f"VOC mAP@0.5 by object size (COCO's areas: 32x32, 96x96): {bands}")
     if "voc_mean_mAP" in results:
         lines.append("")
         keys = ", ".join(results["voc"])
