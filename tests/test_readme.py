@@ -64,6 +64,7 @@ del np, Image, letterbox_image, load_image
 SUBSTITUTIONS = {
     "from utils.inference import jobs": [],
     "from utils.inference.detector import Detector": [],
+    "from utils.inference.detector import Detector\nfrom utils.inference.slicing": [],
     "from utils.inference.runtime_detector import load_detector": [],
     "from nets import register_backbone": [],
     "from utils.data.convert import convert_dataset": [],
@@ -101,6 +102,10 @@ assert os.listdir("runs")
 assert len(detections.scores) > 0, detections
 assert len(batch) == 2
 assert detector.detect(image_a).class_ids.tolist() == batch[0].class_ids.tolist()
+""",
+    "from utils.inference.detector import Detector\nfrom utils.inference.slicing": """
+assert len(detections) > 0 and sliced.class_names == detector.class_names
+assert (detections.boxes[:, 2] > detections.boxes[:, 0]).all()
 """,
     "from utils.inference.runtime_detector import load_detector": """
 assert len(detections.scores) > 0, detections

@@ -17,7 +17,7 @@ from tests.conftest import ROOT, shared_path
 from tests.robustness.bad_datasets import make_coco_cases, make_voc_cases, make_yolo_cases
 
 RACCOON = ("datasets", "raccoon", "VOC2007")
-pytestmark = pytest.mark.slow  # 105 processes: about 105 s on two workers
+pytestmark = pytest.mark.slow  # 108 processes: about 110 s on two workers
 
 
 @pytest.fixture(scope="session")
@@ -215,6 +215,24 @@ CASES = (
         for case, status, fragment in YOLO
     ]
     + [
+        (
+            "predict tiles that are no input size",
+            ["predict.py", *MODEL, "--slice", "7"],
+            2,
+            "--slice: input size must be a positive multiple of 32, got 7x7",
+        ),
+        (
+            "predict sliced fps",
+            ["predict.py", *MODEL, "--slice", "320", "--mode", "fps"],
+            2,
+            "--slice works with --mode predict, not fps",
+        ),
+        (
+            "get_map tiles overlapping entirely",
+            ["get_map.py", *MODEL, "--data", "{voc}", "--slice", "320", "--slice-overlap", "1"],
+            2,
+            "--slice-overlap must be in [0, 1)",
+        ),
         (
             "train on a data.yaml without names",
             ["train.py", *MODEL, "--data", "{files}/yolo/yaml_without_names/data.yaml"],
