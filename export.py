@@ -143,13 +143,13 @@ def run(args):
     import_tensorflow_quietly()
 
     from nets.anchors import ANCHORS_MASK
-    from utils.config import load_anchors, load_class_names
+    from utils.config import anchors_path_for, load_anchors, load_class_names
     from utils.export.exporter import export_model
     from utils.inference.detector import load_model
-    from utils.options import DEFAULT_ANCHORS_PATH, DEFAULT_CLASSES_PATH
+    from utils.options import DEFAULT_CLASSES_PATH
 
     class_names = load_class_names(args.classes or DEFAULT_CLASSES_PATH)
-    anchors = load_anchors(args.anchors or DEFAULT_ANCHORS_PATH)
+    anchors = load_anchors(anchors_path_for(args.anchors, args.weights))
     check_images = calibration = None
     if args.data:
         from utils.data.datasets import dataset_for_args

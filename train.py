@@ -280,8 +280,14 @@ def run(args):
     from utils import files
 
     if distribution.is_chief:
+        from utils.config import ANCHORS_FILE
+        from utils.data.anchors import format_anchors
+
         text = "\n".join(job.class_names) + "\n"
         files.write_text(os.path.join(args.save_dir, "classes.txt"), text)
+        # Beside the checkpoints, where predict.py, get_map.py and export.py look for them.
+        anchors_text = format_anchors(job.anchors) + "\n"
+        files.write_text(os.path.join(args.save_dir, ANCHORS_FILE), anchors_text)
     from utils.training.run_report import print_settings, report_result, settings_rows
 
     print_settings(
@@ -328,17 +334,19 @@ def prepare_job(args, distribution):
     model; turn the flags into training settings."""
     import keras
 
-    from utils.config import load_anchors, load_class_names, parse_input_size
-    from utils.options import DEFAULT_ANCHORS_PATH
+    from utils.config import load_class_names, parse_input_size
     from utils.training import TrainSettings
     from utils.training.state import load_training_state
 
     input_size = parse_input_size(args.input_size)
-    anchors = load_anchors(args.anchors or DEFAULT_ANCHORS_PATH)
+    if args.anchors != "auto":  # a bad file fails before the data is read
+        anchors = training_anchors(args, input_size, [])
     class_names = load_class_names(args.classes) if args.classes else None
     train_samples, val_samples, class_names = load_data(args, class_names)
     if not train_samples:
         raise UsageError("the training split has no usable images")
+    if args.anchors == "auto":
+        anchors = training_anchors(args, input_size, train_samples)
     resume_state = load_training_state(args.save_dir) if args.resume else None
     if resume_state is None:
         plan_random_initialisation(args)
@@ -352,6 +360,31 @@ def prepare_job(args, distribution):
     return TrainingJob(
         settings, body, anchors, class_names, train_samples, val_samples, resume_state
     )
+
+
+def training_anchors(args, input_size, train_samples):
+    """--anchors: a file; 'auto', fitted to the training boxes by k-means (a resumed run keeps
+    the ones it saved); or model_data/yolo_anchors.txt. Whole pixels, as anchors.txt holds
+    them, so the tools that read the file use the anchors the model was trained with."""
+    import numpy as np
+
+    from utils.config import ANCHORS_FILE, load_anchors
+    from utils.data.anchors import fit_anchors, format_anchors
+    from utils.options import DEFAULT_ANCHORS_PATH
+
+    if args.anchors != "auto":
+        return load_anchors(args.anchors or DEFAULT_ANCHORS_PATH)
+    saved = os.path.join(args.save_dir, ANCHORS_FILE)
+    if args.resume and os.path.isfile(saved):
+        return load_anchors(saved)
+    anchors, fit = fit_anchors(train_samples, input_size)
+    anchors = np.round(anchors).astype(np.float32)
+    boxes = sum(len(s.boxes) for s in train_samples)
+    print(
+        f"anchors fitted to the {boxes} training boxes at {input_size[0]}x{input_size[1]}: "
+        f"{format_anchors(anchors)} (mean IoU of a box with its best anchor {fit:.3f})"
+    )
+    return anchors
 
 
 def build_body(args, input_size, num_classes, distribution, resume_state):

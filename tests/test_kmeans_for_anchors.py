@@ -6,9 +6,9 @@ import sys
 
 import numpy as np
 
-from kmeans_for_anchors import kmeans_iou, mean_best_iou, wh_iou
 from tests.conftest import ROOT, shared_path
 from utils.config import load_anchors
+from utils.data.anchors import kmeans_iou, mean_best_iou, wh_iou
 
 
 def test_kmeans_finds_well_separated_size_clusters():

@@ -442,3 +442,33 @@ def test_published_weights_keep_the_fine_tuning_schedule(capsys):
     train.plan_random_initialisation(args)
     assert (args.epochs, args.freeze_epochs) == (200, 0)
     assert "no published weights" not in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_auto_anchors_are_saved_with_the_checkpoint_and_every_tool_uses_them(
+    raccoon_small, tmp_path, v1_025_weights, capsys
+):
+    # k-means needs 9 boxes for 9 anchors: 12 images.
+    root = voc_subset(tmp_path, "raccoon", {"train": dataset_ids("raccoon", "train", 12)})
+    from utils.config import load_anchors
+    from utils.data.anchors import fit_anchors
+    from utils.data.datasets import open_dataset
+    from utils.inference.runtime_detector import load_detector
+
+    classes = raccoon_small[1]
+    save_dir = tmp_path / "run"
+    argv = SMALL + ["--data", root, "--classes", classes, "--weights", v1_025_weights]
+    argv += ["--epochs", "1", "--freeze-epochs", "0", "--anchors", "auto", "--val-split", "none"]
+    assert train.main([*argv, "--save-dir", str(save_dir)]) == 0
+    assert "anchors fitted to the 13 training boxes at 128x128" in capsys.readouterr().out
+    samples = open_dataset(root).load("train", ["raccoon"]).samples
+    fitted = np.round(fit_anchors(samples, (128, 128))[0])
+    saved = load_anchors(str(save_dir / "anchors.txt"))
+    np.testing.assert_array_equal(saved, fitted)
+    assert not np.array_equal(saved, load_anchors())  # not model_data's
+    model = ["mobilenetv1", 0.25, str(save_dir / "last.h5")]
+    found = load_detector(*model, classes_path=classes, input_size=128)
+    np.testing.assert_array_equal(found.anchors, saved)  # picked up beside the checkpoint
+    default = "model_data/yolo_anchors.txt"
+    chosen = load_detector(*model, classes_path=classes, anchors_path=default, input_size=128)
+    np.testing.assert_array_equal(chosen.anchors, load_anchors())  # an explicit file wins

@@ -26,6 +26,22 @@ def load_class_names(path=DEFAULT_CLASSES_PATH):
     return names
 
 
+# What train.py writes beside its checkpoints: the anchors the model was trained with.
+ANCHORS_FILE = "anchors.txt"
+
+
+def anchors_path_for(anchors_path, weights):
+    """The anchors a model uses: ``--anchors`` when given, else the anchors.txt that train.py
+    saved beside a ``.h5`` checkpoint, else model_data/yolo_anchors.txt."""
+    if anchors_path:
+        return anchors_path
+    if weights and os.path.isfile(weights):
+        saved = os.path.join(os.path.dirname(os.path.abspath(weights)), ANCHORS_FILE)
+        if os.path.isfile(saved):
+            return saved
+    return DEFAULT_ANCHORS_PATH
+
+
 def load_anchors(path=DEFAULT_ANCHORS_PATH):
     """Anchors as a (9, 2) float32 array of (width, height) in input pixels."""
     if not os.path.isfile(path):

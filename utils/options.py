@@ -156,7 +156,20 @@ OPTIONS = {
             annotate="class names file, one per line",
         ),
     ),
-    "anchors": Option(None, "anchors file, 9 'w,h' pairs (default model_data/yolo_anchors.txt)"),
+    "anchors": Option(
+        None,
+        PerMode(
+            **dict.fromkeys(
+                ("predict", "eval", "export"),
+                "anchors file, 9 'w,h' pairs (default: the anchors.txt train.py saved beside a "
+                ".h5 checkpoint, else model_data/yolo_anchors.txt)",
+            ),
+            train="anchors file, 9 'w,h' pairs, or 'auto': fitted to the training boxes by "
+            "k-means (default model_data/yolo_anchors.txt); saved as --save-dir/anchors.txt, "
+            "which the other tools read beside the checkpoints",
+            summary="anchors file (default model_data/yolo_anchors.txt)",
+        ),
+    ),
     # The reference's input size; any multiple of 32 works, as N or HxW.
     "input_size": Option("416", "network input size N or HxW, multiples of 32"),
     "num_classes": Option(DEFAULT_NUM_CLASSES, "number of classes", type=int),

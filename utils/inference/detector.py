@@ -22,7 +22,13 @@ from nets.anchors import ANCHORS_MASK
 from nets.fuse import fold_batchnorm
 from nets.postprocess import detect_from_outputs, objectness_maps
 from utils import options
-from utils.config import ConfigError, load_anchors, load_class_names, parse_input_size
+from utils.config import (
+    ConfigError,
+    anchors_path_for,
+    load_anchors,
+    load_class_names,
+    parse_input_size,
+)
 from utils.data.images import as_pil_rgb
 from utils.inference.base import Detections, DetectorBase, detect_in_batches, detections_to_dicts
 
@@ -118,7 +124,7 @@ class Detector(DetectorBase):
         ``nets.WeightsMismatchError``) and ``ConfigError`` for bad class/anchor files.
         """
         class_names = load_class_names(classes_path or options.DEFAULT_CLASSES_PATH)
-        anchors = load_anchors(anchors_path or options.DEFAULT_ANCHORS_PATH)
+        anchors = load_anchors(anchors_path_for(anchors_path, weights))
         input_size = parse_input_size(input_size)
         anchors_mask = kwargs.pop("anchors_mask", ANCHORS_MASK)
         kwargs.setdefault("fuse", True)
