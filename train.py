@@ -106,6 +106,7 @@ def build_parser():
             "train_split",
             "val_split",
             "coco_images",
+            "train_slice",
             "max_pixels",
         ),
         MODE,
@@ -189,6 +190,13 @@ def check_args(args):
     check_range(args.cpu_replicas, "--cpu-replicas", 1, 64)
     check_seed(args)
     apply_max_pixels(args)
+    if args.train_slice is not None:
+        from utils.config import ConfigError, parse_input_size
+
+        try:
+            args.train_slice = parse_input_size(args.train_slice)
+        except ConfigError as exc:
+            raise UsageError(f"--train-slice: {exc}") from None
     if args.cpu_replicas > 1 and args.distribute not in ("mirrored", "auto"):
         raise UsageError("--cpu-replicas needs --distribute mirrored")
 
@@ -345,6 +353,8 @@ def prepare_job(args, distribution):
     train_samples, val_samples, class_names = load_data(args, class_names)
     if not train_samples:
         raise UsageError("the training split has no usable images")
+    if args.train_slice:
+        train_samples = add_training_tiles(args, train_samples)
     if args.anchors == "auto":
         anchors = training_anchors(args, input_size, train_samples)
     resume_state = load_training_state(args.save_dir) if args.resume else None
@@ -360,6 +370,19 @@ def prepare_job(args, distribution):
     return TrainingJob(
         settings, body, anchors, class_names, train_samples, val_samples, resume_state
     )
+
+
+def add_training_tiles(args, samples):
+    """--train-slice: the samples and the tiles of the larger ones (utils.data.tiles)."""
+    from utils.data.tiles import tile_samples
+
+    tiles = tile_samples(samples, args.train_slice, os.path.join(args.save_dir, "train_tiles"))
+    height, width = args.train_slice
+    print(
+        f"--train-slice {height}x{width}: {len(tiles)} tiles with boxes added to the "
+        f"{len(samples)} training images"
+    )
+    return list(samples) + tiles
 
 
 def training_anchors(args, input_size, train_samples):

@@ -445,7 +445,7 @@ def test_published_weights_keep_the_fine_tuning_schedule(capsys):
 
 
 @pytest.mark.slow
-def test_auto_anchors_are_saved_with_the_checkpoint_and_every_tool_uses_them(
+def test_tiles_and_auto_anchors_train_and_the_anchors_go_with_the_checkpoint(
     raccoon_small, tmp_path, v1_025_weights, capsys
 ):
     # k-means needs 9 boxes for 9 anchors: 12 images.
@@ -453,16 +453,21 @@ def test_auto_anchors_are_saved_with_the_checkpoint_and_every_tool_uses_them(
     from utils.config import load_anchors
     from utils.data.anchors import fit_anchors
     from utils.data.datasets import open_dataset
+    from utils.data.tiles import tile_samples
     from utils.inference.runtime_detector import load_detector
 
     classes = raccoon_small[1]
     save_dir = tmp_path / "run"
     argv = SMALL + ["--data", root, "--classes", classes, "--weights", v1_025_weights]
     argv += ["--epochs", "1", "--freeze-epochs", "0", "--anchors", "auto", "--val-split", "none"]
-    assert train.main([*argv, "--save-dir", str(save_dir)]) == 0
-    assert "anchors fitted to the 13 training boxes at 128x128" in capsys.readouterr().out
+    assert train.main([*argv, "--train-slice", "256", "--save-dir", str(save_dir)]) == 0
+    out = capsys.readouterr().out
     samples = open_dataset(root).load("train", ["raccoon"]).samples
-    fitted = np.round(fit_anchors(samples, (128, 128))[0])
+    tiles = tile_samples(samples, (256, 256), str(save_dir / "train_tiles"))  # the cached ones
+    assert f"--train-slice 256x256: {len(tiles)} tiles with boxes added to the 12" in out
+    boxes = sum(len(s.boxes) for s in samples + tiles)
+    assert f"anchors fitted to the {boxes} training boxes at 128x128" in out
+    fitted = np.round(fit_anchors(samples + tiles, (128, 128))[0])
     saved = load_anchors(str(save_dir / "anchors.txt"))
     np.testing.assert_array_equal(saved, fitted)
     assert not np.array_equal(saved, load_anchors())  # not model_data's

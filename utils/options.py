@@ -207,6 +207,12 @@ OPTIONS = {
         "greedynmm or nmm (the box around them, their best score) or nms (the best one)",
         choices=("greedynmm", "nmm", "nms"),
     ),
+    "train_slice": Option(
+        None,
+        "also train on HxW tiles (N or HxW) of the training images larger than that, each box "
+        "mostly inside a tile cut to it (the rest dropped); cached in --save-dir/train_tiles",
+        metavar="HxW",
+    ),
     # ---------------------------------------------------------------- predict.py
     "source": Option(
         None,

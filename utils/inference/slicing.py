@@ -2,10 +2,11 @@
 boxes moved back to image pixels and merged, for objects too small to survive the resize of the
 whole image to the network input.
 
-The tiles come from SAHI's ``get_slice_bboxes`` and the merging from SAHI's NMS / NMM functions
-(numpy, no PyTorch); running them is ours, so the tiles of every image of a batch go through
-``detect_batch`` together (SAHI's own ``get_sliced_prediction`` takes one image at a time and
-builds a Python object per box; ``benchmarks/bench_slicing.py`` compares the two).
+The tiles come from SAHI's ``get_slice_bboxes`` (:mod:`utils.data.tiles`) and the merging from
+SAHI's NMS / NMM functions (numpy, no PyTorch); running them is ours, so the tiles of every
+image of a batch go through ``detect_batch`` together (SAHI's own ``get_sliced_prediction`` takes
+one image at a time and builds a Python object per box; ``benchmarks/bench_slicing.py``
+compares the two).
 :class:`SlicedDetector` wraps any detector (Keras, TFLite, ONNX, SavedModel) and keeps its API.
 """
 
@@ -17,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from utils.data import tiles
 from utils.data.images import as_pil_rgb
 from utils.inference.base import Detections, DetectorBase
 
@@ -48,21 +50,7 @@ class SliceSettings:
 def tile_boxes(width: int, height: int, settings: SliceSettings) -> np.ndarray:
     """(N, 4) int tiles [x1, y1, x2, y2] covering a ``width`` x ``height`` image; none when the
     image fits in one tile (the whole image is then all there is to detect)."""
-    from sahi.slicing import get_slice_bboxes
-
-    tile_h, tile_w = settings.size
-    if width <= tile_w and height <= tile_h:
-        return np.zeros((0, 4), np.int64)
-    boxes = get_slice_bboxes(
-        image_height=height,
-        image_width=width,
-        slice_height=min(tile_h, height),
-        slice_width=min(tile_w, width),
-        auto_slice_resolution=False,
-        overlap_height_ratio=settings.overlap,
-        overlap_width_ratio=settings.overlap,
-    )
-    return np.asarray(boxes, np.int64).reshape(-1, 4)
+    return tiles.tile_boxes(width, height, settings.size, settings.overlap)
 
 
 def shift_detections(detections: Detections, x: float, y: float) -> Detections:
