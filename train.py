@@ -130,7 +130,7 @@ def build_parser():
     )
     add_options(
         parser.add_argument_group("augmentation and loss"),
-        ("mosaic", "mixup", "aug_off_ratio", "label_smoothing", "focal_loss", "ema"),
+        ("mosaic", "mixup", "multi_scale", "aug_off_ratio", "label_smoothing", "focal_loss", "ema"),
         MODE,
     )
     add_options(
@@ -423,9 +423,9 @@ def build_body(args, input_size, num_classes, distribution, resume_state):
     if args.seed is not None:  # seeds the random initial weights too
         keras.utils.set_random_seed(int(args.seed))
     with distribution.strategy.scope():
-        body = yolo_body(
-            input_size, num_classes=num_classes, backbone=args.backbone, alpha=args.alpha
-        )
+        # A multi-scale run's batches come in several sizes: the model takes any.
+        shape = (None, None) if args.multi_scale else input_size
+        body = yolo_body(shape, num_classes=num_classes, backbone=args.backbone, alpha=args.alpha)
     if resume_state is None:
         print(initialise_weights(body, args.weights, args.backbone, args.alpha))
     return body

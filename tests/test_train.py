@@ -445,7 +445,7 @@ def test_published_weights_keep_the_fine_tuning_schedule(capsys):
 
 
 @pytest.mark.slow
-def test_tiles_and_auto_anchors_train_and_the_anchors_go_with_the_checkpoint(
+def test_tiles_multi_scale_and_auto_anchors_train_and_the_anchors_go_with_the_checkpoint(
     raccoon_small, tmp_path, v1_025_weights, capsys
 ):
     # k-means needs 9 boxes for 9 anchors: 12 images.
@@ -460,8 +460,10 @@ def test_tiles_and_auto_anchors_train_and_the_anchors_go_with_the_checkpoint(
     save_dir = tmp_path / "run"
     argv = SMALL + ["--data", root, "--classes", classes, "--weights", v1_025_weights]
     argv += ["--epochs", "1", "--freeze-epochs", "0", "--anchors", "auto", "--val-split", "none"]
-    assert train.main([*argv, "--train-slice", "256", "--save-dir", str(save_dir)]) == 0
+    argv += ["--train-slice", "256", "--multi-scale", "--save-dir", str(save_dir)]
+    assert train.main(argv) == 0
     out = capsys.readouterr().out
+    assert "multi-scale 96x96 to 160x160 (3 sizes)" in out
     samples = open_dataset(root).load("train", ["raccoon"]).samples
     tiles = tile_samples(samples, (256, 256), str(save_dir / "train_tiles"))  # the cached ones
     assert f"--train-slice 256x256: {len(tiles)} tiles with boxes added to the 12" in out

@@ -207,6 +207,12 @@ OPTIONS = {
         "greedynmm or nmm (the box around them, their best score) or nms (the best one)",
         choices=("greedynmm", "nmm", "nms"),
     ),
+    "multi_scale": Option(
+        False,
+        "train each batch at a random multiple-of-32 size from 0.7 to 1.3 times --input-size "
+        "(416: 320 to 512), so objects are seen at more scales",
+        action="store_true",
+    ),
     "train_slice": Option(
         None,
         "also train on HxW tiles (N or HxW) of the training images larger than that, each box "

@@ -62,9 +62,12 @@ class _MakerBase:
 class _ExampleMaker(_MakerBase):
     """Builds one augmented training example (the body of the pipeline's numpy_function)."""
 
-    def __init__(self, samples, store, input_size, anchors, num_classes, anchors_mask, aug):
+    def __init__(
+        self, samples, store, input_size, anchors, num_classes, anchors_mask, aug, sizes=None
+    ):
         super().__init__(samples, store, input_size, anchors, num_classes, anchors_mask)
         self.aug = aug
+        self.sizes = tuple(sizes) if sizes else (self.input_size,)  # by size index
 
     def _load(self, index, rng):
         """Image and its boxes in image pixels; an unreadable image is replaced by a random
@@ -85,14 +88,14 @@ class _ExampleMaker(_MakerBase):
             f"is the dataset readable? (e.g. {self.store.paths[index]})"
         )
 
-    def _single(self, index, rng):
+    def _single(self, index, rng, size):
         a = self.aug
         image, boxes, ids = self._load(index, rng)
         return augment.random_resize_place(
             image,
             boxes,
             ids,
-            self.input_size,
+            size,
             rng,
             jitter=a["jitter"],
             flip=a["flip"],
@@ -101,9 +104,11 @@ class _ExampleMaker(_MakerBase):
             val=a["val"],
         )
 
-    def augmented(self, index, rng, special_aug):
-        """(image, boxes, class_ids) after the reference's augmentation choices."""
+    def augmented(self, index, rng, special_aug, size=None):
+        """(image, boxes, class_ids) at ``size`` (default the input size) after the reference's
+        augmentation choices."""
         a = self.aug
+        size = self.input_size if size is None else size
         if special_aug and rng.random() < a["mosaic"]:
             n = len(self.labels)
             picks = [index] + [int(i) for i in rng.integers(n, size=3)]
@@ -113,7 +118,7 @@ class _ExampleMaker(_MakerBase):
                 [p[0] for p in parts],
                 [p[1] for p in parts],
                 [p[2] for p in parts],
-                self.input_size,
+                size,
                 rng,
                 jitter=a["jitter"],
                 flip=a["flip"],
@@ -122,22 +127,36 @@ class _ExampleMaker(_MakerBase):
                 val=a["val"],
             )
             if rng.random() < a["mixup"]:
-                other = self._single(int(rng.integers(n)), rng)
+                other = self._single(int(rng.integers(n)), rng, size)
                 image, boxes, ids = augment.mixup(image, boxes, ids, *other)
             return image, boxes, ids
-        return self._single(index, rng)
+        return self._single(index, rng, size)
 
-    def __call__(self, index, seed, special_aug):
+    def __call__(self, index, seed, special_aug, size_index=0):
         rng = np.random.default_rng([int(seed) & 0xFFFFFFFFFFFFFFFF, int(index)])
-        image, boxes, ids = self.augmented(int(index), rng, bool(special_aug))
-        return _example_arrays(image, boxes, ids, self)
+        size = self.sizes[int(size_index)]
+        image, boxes, ids = self.augmented(int(index), rng, bool(special_aug), size)
+        return _example_arrays(image, boxes, ids, self, size)
 
 
-def _example_arrays(image, boxes, ids, spec):
-    y_true = assign_targets(
-        boxes, ids, spec.input_size, spec.anchors, spec.num_classes, spec.anchors_mask
-    )
-    return (image, *y_true, padded_gt_boxes(boxes, spec.input_size))
+def _example_arrays(image, boxes, ids, spec, size=None):
+    size = spec.input_size if size is None else size
+    y_true = assign_targets(boxes, ids, size, spec.anchors, spec.num_classes, spec.anchors_mask)
+    return (image, *y_true, padded_gt_boxes(boxes, size))
+
+
+def multi_scale_sizes(input_size, low=0.7, high=1.3):
+    """The sizes a multi-scale run trains at: the heights that are multiples of 32 from ``low``
+    to ``high`` times the input height, each with the width scaled alike to a multiple of 32
+    (416x416: 320, 352, ..., 512 square)."""
+    height, width = input_size
+    first, last = int(np.ceil(low * height / 32)), int(np.floor(high * height / 32))
+    sizes = []
+    for side in range(max(first, 1), last + 1):
+        size = (side * 32, max(1, int(round(width * side / height))) * 32)
+        if size not in sizes:
+            sizes.append(size)
+    return sizes or [tuple(input_size)]
 
 
 def _check_inputs(samples, input_size, anchors, num_classes, batch_size, anchors_mask):
@@ -159,13 +178,15 @@ def _check_inputs(samples, input_size, anchors, num_classes, batch_size, anchors
             )
 
 
-def _output_signature(input_size, num_classes, anchors_mask):
+def _output_signature(input_size, num_classes, anchors_mask, any_size=False):
     height, width = input_size
     shapes = (
         [(height, width, 3)]
         + target_shapes(input_size, num_classes, anchors_mask)
         + [(MAX_GT_BOXES, 4)]
     )
+    if any_size:  # multi-scale: each batch has its own height and width
+        shapes = [(None, None, *s[2:]) for s in shapes[:-1]] + [shapes[-1]]
     dtypes = [tf.uint8] + [tf.float32] * 4
     return shapes, dtypes
 
@@ -217,6 +238,7 @@ def build_train_dataset(
     shard=(1, 0),
     epochs=1,
     first_epoch=0,
+    sizes=None,
 ):
     """Augmented training batches (see the module docstring for the element layout).
 
@@ -237,18 +259,27 @@ def build_train_dataset(
     `global_batch` images, and each pipeline keeps its consecutive share of every step *before*
     any image is decoded or augmented. The examples of a step, and their random augmentation,
     are those a single process with `batch_size=global_batch` makes.
+
+    Multi-scale training: `sizes` lists (height, width) sizes (:func:`multi_scale_sizes`); each
+    step's images are made at one of them, drawn from (seed, epoch, step), so every replica's
+    share of a step has the same size.
     """
     input_size = tuple(int(v) for v in input_size)
     global_batch = int(global_batch or batch_size)
     _check_inputs(samples, input_size, anchors, num_classes, global_batch, anchors_mask)
     workers = workers or os.cpu_count() or 1
-    store = ImageStore(samples, CACHE_SIDE_FACTOR * max(input_size), cache_mb, workers)
+    sizes = [tuple(int(v) for v in s) for s in sizes] if sizes else [input_size]
+    largest = max(max(s) for s in sizes)
+    store = ImageStore(samples, CACHE_SIDE_FACTOR * largest, cache_mb, workers)
     aug = dict(mosaic=mosaic, mixup=mixup, jitter=jitter, hue=hue, sat=sat, val=val, flip=flip)
-    maker = _ExampleMaker(samples, store, input_size, anchors, num_classes, anchors_mask, aug)
-    shapes, dtypes = _output_signature(input_size, num_classes, anchors_mask)
+    maker = _ExampleMaker(
+        samples, store, input_size, anchors, num_classes, anchors_mask, aug, sizes
+    )
+    shapes, dtypes = _output_signature(input_size, num_classes, anchors_mask, len(sizes) > 1)
 
-    def make_example(index, element_seed, special_aug):
-        return _numpy_example_fn(maker, [index, element_seed, special_aug], shapes, dtypes)
+    def make_example(index, element_seed, special_aug, size_index):
+        inputs = [index, element_seed, special_aug, size_index]
+        return _numpy_example_fn(maker, inputs, shapes, dtypes)
 
     # Each epoch's order and augmentation seeds are a pure function of (seed, epoch): a dataset
     # iterated again, on another worker or after --resume, makes the same examples.
@@ -269,8 +300,13 @@ def build_train_dataset(
             [len(samples)], seed=key + [0, 1 << 32], minval=None, maxval=None, dtype=tf.int64
         )
         special_aug = tf.fill([per_epoch], epoch < aug_off_epoch)
+        steps = per_epoch // global_batch
+        step_sizes = tf.random.stateless_uniform(
+            [steps], seed=key + [0, 2 << 32], maxval=len(sizes), dtype=tf.int64
+        )
+        size_index = tf.repeat(step_sizes, global_batch)
         return tf.data.Dataset.from_tensor_slices(
-            (tf.cast(order[:per_epoch], tf.int64), seeds[:per_epoch], special_aug)
+            (tf.cast(order[:per_epoch], tf.int64), seeds[:per_epoch], special_aug, size_index)
         )
 
     epochs_ds = tf.data.Dataset.range(int(first_epoch), int(first_epoch) + int(epochs))

@@ -67,6 +67,16 @@ def progress_kept(save_dir):
     )
 
 
+def _multi_scale_text(settings):
+    if not settings.multi_scale:
+        return ""
+    from utils.data.pipeline import multi_scale_sizes
+
+    sizes = multi_scale_sizes(settings.input_size)
+    first, last = ("x".join(str(v) for v in size) for size in (sizes[0], sizes[-1]))
+    return f"; multi-scale {first} to {last} ({len(sizes)} sizes)"
+
+
 def settings_rows(
     args, settings, class_names, train_samples, val_samples, resume_state, distribution=None
 ):
@@ -102,7 +112,7 @@ def settings_rows(
             "augmentation",
             (
                 f"mosaic {args.mosaic:g}, mixup {args.mixup:g}, off after "
-                f"{args.aug_off_ratio:.0%} of the epochs"
+                f"{args.aug_off_ratio:.0%} of the epochs" + _multi_scale_text(settings)
             ),
         ),
         (

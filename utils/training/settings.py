@@ -45,6 +45,7 @@ class TrainSettings:
     weight_decay: float = _opt("weight_decay")
     mosaic: float = _opt("mosaic")
     mixup: float = _opt("mixup")
+    multi_scale: bool = _opt("multi_scale")
     aug_off_ratio: float = _opt("aug_off_ratio")
     label_smoothing: float = _opt("label_smoothing")
     focal_loss: bool = _opt("focal_loss")

@@ -303,6 +303,9 @@ class _TrainingRun:
             aug_off_epoch=self.aug_off_epoch,
             global_batch=batch_size,
             shard=shard,
+            sizes=self.pipeline.multi_scale_sizes(settings.input_size)
+            if settings.multi_scale
+            else None,
             epochs=end - begin,
             first_epoch=begin,
         ).repeat()

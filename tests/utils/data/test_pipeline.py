@@ -347,3 +347,26 @@ def test_val_dataset_keeps_order_and_partial_last_batch(raccoon):
 def test_too_few_images_for_a_batch_is_a_clear_error(raccoon):
     with pytest.raises(ValueError, match="fewer than one batch"):
         build_train_dataset(raccoon[:3], (160, 160), ANCHORS, 1, 4)
+
+
+def test_multi_scale_batches_come_in_several_sizes_each_with_its_own_targets(raccoon):
+    from utils.data.pipeline import multi_scale_sizes
+
+    sizes = multi_scale_sizes((160, 160))
+    assert sizes == [(128, 128), (160, 160), (192, 192)]
+
+    def shapes():
+        ds = build_train_dataset(raccoon, (160, 160), ANCHORS, 1, 2, seed=5, sizes=sizes, epochs=2)
+        found = []
+        for images, (p5, p4, p3, gt) in take(ds, 16):
+            h, w = images.shape[1:3]
+            assert (h, w) in sizes and images.shape[0] == 2  # one size per batch
+            assert p5.shape[1:3] == (h // 32, w // 32) and p3.shape[1:3] == (h // 8, w // 8)
+            assert np.all((gt[..., :2] >= 0) & (gt[..., :2] <= 1))  # normalised at any size
+            assert p5[..., 4].sum() + p4[..., 4].sum() + p3[..., 4].sum() > 0
+            found.append((h, w))
+        return found
+
+    first = shapes()
+    assert len(set(first)) == len(sizes)  # 16 steps draw every size
+    assert shapes() == first  # a pure function of the seed, as every other choice
