@@ -17,6 +17,7 @@ import numpy as np
 from PIL import Image
 
 from utils import files
+from utils.config import load_anchors
 from utils.training.state import STATE_JSON, load_training_state
 
 
@@ -81,6 +82,8 @@ def check_training_dir(save_dir, weights_count):
             check_png(path)
         elif name == "classes.txt":
             assert open(path).read() == "raccoon\n"
+        elif name == "anchors.txt":  # the anchors the run trains with, whole
+            assert load_anchors(path).shape == (9, 2)
         elif name == "tensorboard":
             for root, _, names in os.walk(path):
                 for event_file in names:
