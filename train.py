@@ -353,7 +353,9 @@ def prepare_job(args, distribution):
     train_samples, val_samples, class_names = load_data(args, class_names)
     if not train_samples:
         raise UsageError("the training split has no usable images")
+    epoch_images = None
     if args.train_slice:
+        epoch_images = len(train_samples)
         train_samples = add_training_tiles(args, train_samples)
     if args.anchors == "auto":
         anchors = training_anchors(args, input_size, train_samples)
@@ -364,6 +366,7 @@ def prepare_job(args, distribution):
     settings = TrainSettings.from_args(
         args,
         input_size=input_size,
+        epoch_images=epoch_images,
         mixed_precision=keras.mixed_precision.global_policy().name == "mixed_float16",
         verbose=2 if args.quiet or not sys.stdout.isatty() else 1,
     )
@@ -380,7 +383,7 @@ def add_training_tiles(args, samples):
     height, width = args.train_slice
     print(
         f"--train-slice {height}x{width}: {len(tiles)} tiles with boxes added to the "
-        f"{len(samples)} training images"
+        f"{len(samples)} training images; each epoch draws {len(samples)} of them afresh"
     )
     return list(samples) + tiles
 

@@ -467,6 +467,7 @@ def test_tiles_multi_scale_and_auto_anchors_train_and_the_anchors_go_with_the_ch
     samples = open_dataset(root).load("train", ["raccoon"]).samples
     tiles = tile_samples(samples, (256, 256), str(save_dir / "train_tiles"))  # the cached ones
     assert f"--train-slice 256x256: {len(tiles)} tiles with boxes added to the 12" in out
+    assert "each epoch draws 12 of them afresh" in out and "batch 4, 3 steps/epoch" in out
     boxes = sum(len(s.boxes) for s in samples + tiles)
     assert f"anchors fitted to the {boxes} training boxes at 128x128" in out
     fitted = np.round(fit_anchors(samples + tiles, (128, 128))[0])

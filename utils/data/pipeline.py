@@ -239,6 +239,7 @@ def build_train_dataset(
     epochs=1,
     first_epoch=0,
     sizes=None,
+    epoch_size=None,
 ):
     """Augmented training batches (see the module docstring for the element layout).
 
@@ -259,6 +260,9 @@ def build_train_dataset(
     `global_batch` images, and each pipeline keeps its consecutive share of every step *before*
     any image is decoded or augmented. The examples of a step, and their random augmentation,
     are those a single process with `batch_size=global_batch` makes.
+
+    `epoch_size`: images per epoch (default all), a fresh random draw of the samples each epoch
+    (how training tiles join the images without making the epochs longer).
 
     Multi-scale training: `sizes` lists (height, width) sizes (:func:`multi_scale_sizes`); each
     step's images are made at one of them, drawn from (seed, epoch, step), so every replica's
@@ -286,7 +290,8 @@ def build_train_dataset(
     base_seed = (
         int(seed) if seed is not None else int(np.random.SeedSequence().generate_state(1)[0])
     )
-    per_epoch = len(samples) // global_batch * global_batch  # whole steps only
+    epoch_images = len(samples) if epoch_size is None else min(int(epoch_size), len(samples))
+    per_epoch = epoch_images // global_batch * global_batch  # whole steps only
     aug_off_epoch = np.iinfo(np.int64).max if aug_off_epoch is None else int(aug_off_epoch)
 
     def epoch_elements(epoch):

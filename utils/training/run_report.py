@@ -98,7 +98,7 @@ def settings_rows(
                 f"{name} phase",
                 (
                     f"epochs {first + 1}-{end}, batch {bs}, "
-                    f"{len(train_samples) // bs} steps/epoch, "
+                    f"{(settings.epoch_images or len(train_samples)) // bs} steps/epoch, "
                     f"LR {schedule['lr']:.2g} -> {schedule['min_lr']:.2g}"
                 ),
             )

@@ -59,6 +59,9 @@ class TrainSettings:
     ema: bool = _opt("ema")
     sync_bn: bool = _opt("sync_bn")
     verbose: int = 1
+    # Images per epoch, drawn afresh each epoch (None: all). train.py --train-slice sets it to
+    # the number of images, so the tiles join them without making the epochs longer.
+    epoch_images: int | None = None
 
     def __post_init__(self) -> None:
         self.input_size = parse_input_size(self.input_size)

@@ -228,7 +228,8 @@ class _TrainingRun:
     def train_phase(self, name, begin, end, batch_size):
         """Fit epochs ``begin`` to ``end`` of phase ``name`` ("frozen" or "unfrozen")."""
         self.context.phase = name
-        steps = _steps_per_epoch(len(self.data.train_samples), batch_size)
+        images = self.settings.epoch_images or len(self.data.train_samples)
+        steps = _steps_per_epoch(images, batch_size)
         set_backbone_frozen(self.trainer.body, frozen=(name == "frozen"))
         if self.trainer.ema is not None:
             self.trainer.ema.set_epoch_length(steps)
@@ -306,6 +307,7 @@ class _TrainingRun:
             sizes=self.pipeline.multi_scale_sizes(settings.input_size)
             if settings.multi_scale
             else None,
+            epoch_size=settings.epoch_images,
             epochs=end - begin,
             first_epoch=begin,
         ).repeat()

@@ -370,3 +370,26 @@ def test_multi_scale_batches_come_in_several_sizes_each_with_its_own_targets(rac
     first = shapes()
     assert len(set(first)) == len(sizes)  # 16 steps draw every size
     assert shapes() == first  # a pure function of the seed, as every other choice
+
+
+def test_an_epoch_size_draws_that_many_samples_afresh_each_epoch(raccoon):
+    import dataclasses
+
+    # Sample i's objects are of class i, so a batch's targets say which samples it holds.
+    marked = [
+        dataclasses.replace(s, class_ids=np.full(len(s.class_ids), i, np.int32))
+        for i, s in enumerate(raccoon)
+    ]
+    ds = build_train_dataset(
+        marked, (128, 128), ANCHORS, 16, 4, seed=2, epochs=3, epoch_size=8, mosaic=0, mixup=0
+    )
+    assert ds.cardinality().numpy() == 6  # 2 steps an epoch instead of 4
+    drawn = []
+    for epoch in range(3):
+        seen = set()
+        for _, targets in take(ds.skip(2 * epoch), 2):
+            for level in targets[:3]:
+                seen |= set(np.nonzero(level[..., 5:].sum(axis=(0, 1, 2, 3)))[0].tolist())
+        drawn.append(seen)
+    assert all(len(seen) <= 8 for seen in drawn) and len(set.union(*drawn)) > 8
+    assert drawn[0] != drawn[1]  # each epoch another draw
