@@ -107,7 +107,7 @@ def main():
     ]
     weights = os.path.join(SHARED, "weights", "yolov4_mobilenet_v1_025_voc.h5")
     detector = load_detector("mobilenetv1", 0.25, weights, conf=args.conf)
-    settings = SliceSettings((args.slice, args.slice))
+    settings = SliceSettings((args.slice, args.slice), merge="greedynmm")  # SAHI's default
     ours = SlicedDetector(detector, settings)
     sahi_model = YoloLiteSahiModel(detector)
     ours.detect_batch(images[:1])  # warm-up: graph traced for both

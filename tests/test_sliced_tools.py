@@ -16,7 +16,7 @@ def test_predict_slices_a_folder_in_batches(v1_025_weights, tmp_path, capsys):
     argv += ["--batch-size", "4", "--json", str(tmp_path / "r.json"), "--save-dir", str(tmp_path)]
     assert predict.main(argv) == 0
     out = capsys.readouterr()
-    assert "sliced: 256x256 tiles, overlap 0.2, greedynmm merge" in out.out + out.err
+    assert "sliced: 256x256 tiles, overlap 0.2, nms merge" in out.out + out.err
     records = json.load(open(tmp_path / "r.json"))["images"]
     assert len(records) == 5 and sum(len(r["detections"]) for r in records) > 5
     for record in records:  # merged boxes, clipped to their image as always

@@ -202,10 +202,11 @@ OPTIONS = {
     ),
     "slice_overlap": Option(0.2, "overlap of neighbouring tiles, a fraction of a tile", type=float),
     "slice_merge": Option(
-        "greedynmm",
-        "how boxes found twice (in two tiles, or a tile and the whole image) become one: "
-        "greedynmm or nmm (the box around them, their best score) or nms (the best one)",
-        choices=("greedynmm", "nmm", "nms"),
+        "nms",
+        "how boxes found twice (in two tiles, or a tile and the whole image) become one: nms "
+        "keeps the best; greedynmm and nmm the box around them with their best score (can "
+        "swallow small objects in low-scored large boxes)",
+        choices=("nms", "greedynmm", "nmm"),
     ),
     "multi_scale": Option(
         False,

@@ -83,7 +83,7 @@ def test_boxes_of_a_tile_come_back_in_image_pixels_exactly():
     assert found.boxes.tolist() == [list(box)]
 
 
-@pytest.mark.parametrize("merge", ["greedynmm", "nmm"])
+@pytest.mark.parametrize("merge", ["nms", "greedynmm", "nmm"])
 def test_an_object_cut_by_tile_borders_comes_back_as_one_box(merge):
     box = (180, 150, 420, 300)  # crosses tile borders both ways: six tiles see a part of it
     settings = SliceSettings((256, 256), 0.2, merge)
