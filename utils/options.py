@@ -103,6 +103,9 @@ _MODEL_WEIGHTS_HELP = PerMode(
     "(default: the published VOC weights of the backbone, downloaded once)",
     export="weights to export: a .h5 file (default: the published VOC weights of the "
     "backbone, downloaded once)",
+    serve="model to serve: a .h5 file, or a model exported by export.py (.tflite, .onnx, a "
+    "SavedModel folder; a .tflite or .onnx service never imports TensorFlow) (default: the "
+    "published VOC weights of the backbone, downloaded once)",
     train="initial weights: a .h5 file (a detector checkpoint or an ImageNet backbone file), "
     "'none' for random initialisation; default: the published VOC weights of the "
     "backbone (downloaded once)",
@@ -131,6 +134,7 @@ OPTIONS = {
     "classes": Option(
         PerMode(
             predict=None,
+            serve=None,
             eval=None,
             train=None,
             anchors=None,
@@ -141,6 +145,8 @@ OPTIONS = {
         ),
         PerMode(
             predict="class names file, one per line (default "
+            "model_data/voc_classes.txt; an exported model's own)",
+            serve="class names file, one per line (default "
             "model_data/voc_classes.txt; an exported model's own)",
             export="class names file, one per line, stored in the exported "
             "model (default model_data/voc_classes.txt)",
@@ -160,7 +166,7 @@ OPTIONS = {
         None,
         PerMode(
             **dict.fromkeys(
-                ("predict", "eval", "export"),
+                ("predict", "serve", "eval", "export"),
                 "anchors file, 9 'w,h' pairs (default: the anchors.txt train.py saved beside a "
                 ".h5 checkpoint, else model_data/yolo_anchors.txt)",
             ),
@@ -177,9 +183,10 @@ OPTIONS = {
     # predict shows confident boxes; evaluation keeps nearly all of them, since AP integrates
     # precision over every recall level.
     "conf": Option(
-        PerMode(predict=0.5, eval=0.001, export=0.5),
+        PerMode(predict=0.5, serve=0.5, eval=0.001, export=0.5),
         PerMode(
             predict="score threshold (objectness x class)",
+            serve="score threshold of a request that gives no conf",
             eval="score threshold (objectness x class)",
             export="score threshold built into --nms graphs",
         ),
@@ -187,7 +194,14 @@ OPTIONS = {
     ),
     # The reference's values: 0.3 for drawn results, 0.5 for mAP.
     "nms_iou": Option(
-        PerMode(predict=0.3, eval=0.5, export=0.3), "NMS IoU threshold (per class)", type=float
+        PerMode(predict=0.3, serve=0.3, eval=0.5, export=0.3),
+        PerMode(
+            predict="NMS IoU threshold (per class)",
+            serve="NMS IoU threshold (per class) of a request that gives no nms_iou",
+            eval="NMS IoU threshold (per class)",
+            export="NMS IoU threshold (per class)",
+        ),
+        type=float,
     ),
     "max_boxes": Option(100, "detections kept per class and per image", type=int),
     "letterbox": Option(
@@ -367,7 +381,52 @@ OPTIONS = {
     ),
     "quiet": Option(
         False,
-        PerMode(predict="print less", train="one line per epoch, no progress bar"),
+        PerMode(
+            predict="print less",
+            train="one line per epoch, no progress bar",
+            serve="no access log",
+        ),
+        action="store_true",
+    ),
+    # ---------------------------------------------------------------- serve.py
+    "host": Option(
+        "127.0.0.1",
+        "address to listen on; any other than loopback needs --api-key (or $YOLO_LITE_API_KEY) "
+        "or --no-auth",
+    ),
+    "port": Option(8000, "port to listen on (0: any free port, printed at start)", type=int),
+    # Measured by benchmarks/bench_serve.py on 2 cores: see the README's Serve section.
+    "max_batch": Option(
+        8,
+        "images per run of the model, gathered from concurrent requests (1: no batching)",
+        type=int,
+    ),
+    "max_wait_ms": Option(
+        5.0,
+        "how long the first request of a batch waits for others to join it (milliseconds)",
+        type=float,
+    ),
+    "max_queue": Option(
+        64,
+        "requests admitted at once (being read, waiting or in the model); one more is "
+        "answered 503 with Retry-After",
+        type=int,
+    ),
+    "max_upload_mb": Option(
+        20.0, "largest upload accepted (MB); a larger one is answered 413", type=float
+    ),
+    "request_timeout": Option(
+        30.0, "seconds a request may wait for its result; then it is answered 504", type=float
+    ),
+    "api_key": Option(
+        None,
+        "key every /v1 and /metrics request must send (header 'Authorization: Bearer KEY' or "
+        "'X-API-Key: KEY'); default $YOLO_LITE_API_KEY",
+        metavar="KEY",
+    ),
+    "no_auth": Option(
+        False,
+        "serve a non-loopback address without an API key (anyone who reaches it may use it)",
         action="store_true",
     ),
     # ---------------------------------------------------------------- datasets

@@ -6,6 +6,7 @@
 reference's preprocessing exactly (bicubic resize into a grey canvas).
 """
 
+import io
 import os
 import threading
 
@@ -38,6 +39,10 @@ _ALPHA_BACKGROUND = (255, 255, 255)
 
 class ImageLoadError(UserError, ValueError):
     """An image file is missing, unreadable, truncated or not an image."""
+
+
+class PixelLimitError(ImageLoadError):
+    """An image with more pixels than ``--max-pixels`` allows (refused before decoding)."""
 
 
 _pixel_limit: dict[str, int | None] = {"max": None}
@@ -111,20 +116,38 @@ def load_image(path, apply_exif=True):
         ImageLoadError: the file is missing, a directory, not an image, truncated or corrupt.
     """
     path = os.fspath(path)
-    name = path
     if not os.path.exists(path):
-        raise ImageLoadError(f"{name}: no such file")
+        raise ImageLoadError(f"{path}: no such file")
     if os.path.isdir(path):
-        raise ImageLoadError(f"{name}: is a folder, not an image file")
+        raise ImageLoadError(f"{path}: is a folder, not an image file")
+    return _decode(path, path, apply_exif)
+
+
+def decode_image_bytes(data, name="upload", apply_exif=True):
+    """An encoded image held in memory (an upload) as :func:`load_image` reads a file: the pixel
+    limit checked from the header before any pixel is decoded, then RGB in displayed orientation.
+
+    Raises:
+        ImageLoadError: empty, not an image, truncated, corrupt or above the pixel limit (the
+            message starts with ``name``).
+    """
+    if not data:
+        raise ImageLoadError(f"{name}: empty (no bytes)")
+    return _decode(io.BytesIO(data), name, apply_exif)
+
+
+def _decode(source, name, apply_exif):
     try:
-        with Image.open(path) as image:
+        with Image.open(source) as image:
             problem = pixel_limit_problem(*image.size)
             if problem:
-                raise ImageLoadError(f"{name}: {problem}")
+                raise PixelLimitError(f"{name}: {problem}")
             image.load()  # decode now, so truncated files fail here and not later
             if apply_exif:
                 image = ImageOps.exif_transpose(image)
             return to_rgb(image)
+    except ImageLoadError:
+        raise
     except UnidentifiedImageError:
         raise ImageLoadError(f"{name}: not an image file (format not recognised)") from None
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
