@@ -7,6 +7,7 @@ must differ, an option holds one value per *mode*:
 * ``predict``  - predict.py, ``Detector`` used directly;
 * ``eval``     - get_map.py and the mAP measured during training (the same measurement);
 * ``train``    - train.py and ``TrainSettings``;
+* ``serve``    - serve.py and ``ServeSettings`` (a request's defaults: predict's values);
 * ``summary``, ``anchors``, ``annotate`` - summary.py, kmeans_for_anchors.py, voc_annotation.py;
 * ``track_eval`` - track_eval.py;
 * ``check``, ``convert_data`` - check_dataset.py, convert_dataset.py.

@@ -25,6 +25,7 @@ SCRIPTS = (
     "track_eval",
     "check_dataset",
     "convert_dataset",
+    "serve",
 )
 
 
@@ -58,6 +59,7 @@ WRITTEN = {
     "track_eval": {"pred", "json"},
     "check_dataset": set(),
     "convert_dataset": {"out"},
+    "serve": set(),
 }
 
 

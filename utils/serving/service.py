@@ -39,6 +39,11 @@ class Service:
         self.settings = settings
         self.metrics = ServiceMetrics(settings.max_batch)
         self.defaults = Thresholds(settings.conf, settings.nms_iou, settings.max_boxes)
+        detector.conf, detector.nms_iou, detector.max_boxes = (
+            self.defaults.conf,
+            self.defaults.nms_iou,
+            self.defaults.max_boxes,
+        )
         self.built_in = built_in_nms(detector)
         if self.built_in is not None:
             problem = self._built_in_problem(self.defaults)
