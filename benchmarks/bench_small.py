@@ -10,8 +10,8 @@ row. Each row runs train.py and get_map.py as a user would (subprocesses) and ke
 ``--out/<row>/`` (row a's is what the deployment benchmark reuses):
 
     a  train.py's defaults at 416          d  --train-slice 416, detected with --slice 416
-    b  the same at 608                     e  d with --anchors auto
-    c  a's model, detected with --slice 416
+    b  the same at 608                     e  a's model, detected at 832 (the best found)
+    c  a's model, detected with --slice 416  f  d with --anchors auto
 
 A row reports mAP@0.5 (VOC), APs (COCO AP@[.5:.95] of small boxes), AP50 of small boxes (VOC
 mAP@0.5 of the small band), the training wall time and the milliseconds per test image at
@@ -44,7 +44,8 @@ ROWS = {
         ["--train-slice", "{size}"],
         ["--slice", "{size}"],
     ),
-    "e": (
+    "e": ("a, detected at 832", "a", ["--input-size", "832"]),
+    "f": (
         "d with --anchors auto",
         ["--train-slice", "{size}", "--anchors", "auto"],
         ["--slice", "{size}"],
@@ -80,6 +81,12 @@ def subset(folder, train, test):
         with open(os.path.join(root, "ImageSets", "Main", f"{split}.txt"), "w") as f:
             f.write("".join(i + "\n" for i in ids[:count]))
     return root
+
+
+def flag_value(flags, flag, default):
+    """The last value given to ``flag`` in ``flags`` (as argparse takes it), else ``default``."""
+    given = [flags[i + 1] for i, f in enumerate(flags[:-1]) if f == flag]
+    return given[-1] if given else default
 
 
 def run(command):
@@ -180,7 +187,8 @@ def main():
             flags = [f.replace("{size}", size) for f in train_flags]
             seconds, save_dir = train_row(row, flags, data, args, size)
             minutes = seconds / 60
-        row_size = "608" if row == "b" else size
+        trained_with = [] if isinstance(train_flags, str) else list(train_flags)
+        row_size = flag_value(trained_with + fill, "--input-size", size)
         figures = evaluate_row(save_dir, fill, data, os.path.join(args.out, f"map_{row}"), row_size)
         ms = time_row(save_dir, fill, data, row_size, args.time_images)
         results[row] = dict(
