@@ -69,6 +69,8 @@ SUBSTITUTIONS = {
     "from nets import register_backbone": [],
     "from utils.data.convert import convert_dataset": [],
     "from nets import yolo_body, load_weights": [],
+    # The client talks to the service the block before it starts, on the port it took.
+    "import httpx": [('"http://127.0.0.1:8000/v1/detect"', 'service.url + "/v1/detect"')],
     "from nets import yolo_body\nfrom utils.config import load_anchors": [
         (
             'epochs=30, save_dir="logs/raccoon")',
@@ -80,6 +82,17 @@ SUBSTITUTIONS = {
 # Run before a block: ``register_backbone`` names a module, nets/backbones/mybackbone.py, that
 # a user would have written; it is made in the workspace (on nets.backbones' path).
 PRIORS = {
+    # serve.py started as the README's Serve section starts it (on a free port).
+    "import httpx": """
+import os
+
+from tests.serving import ServiceProcess
+
+service = ServiceProcess(
+    ["--backbone", "mobilenetv1", "--alpha", "0.25", "--quiet",
+     "--weights", os.path.abspath("yolov4_mobilenet_v1_025_voc.h5")]
+).start()
+""",
     "from nets import register_backbone": """
 import nets.backbones
 
@@ -131,6 +144,12 @@ spec = get_backbone("mybackbone", 1.0)
 assert spec.pretrained_file(1.0) == "yolov4_mybackbone_voc.h5"
 model = yolo_body((64, 64), num_classes=3, backbone="mybackbone", alpha=0.5)
 assert [tuple(o.shape[1:]) for o in model.outputs] == [(2, 2, 24), (4, 4, 24), (8, 8, 24)]
+""",
+    "import httpx": """
+found = answer.json()["detections"]
+assert found and {d["class"] for d in found} <= {"person", "car"}, found
+assert all(d["score"] >= 0.4 for d in found)
+assert service.stop() == 0, service.output
 """,
     "from nets import yolo_body\nfrom utils.config import load_anchors": """
 import os

@@ -77,7 +77,7 @@ def serve(service: Service, api_key: str | None) -> int:
         app,
         log_level="warning",
         access_log=not settings.quiet,
-        timeout_graceful_shutdown=max(settings.request_timeout, 1.0) + 5.0,
+        timeout_graceful_shutdown=int(max(settings.request_timeout, 1.0)) + 5,
         lifespan="on",
     )
     server = uvicorn.Server(config)

@@ -8,7 +8,7 @@ so an oversize upload is refused (413) before it is held in memory; the pixel li
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 
 from starlette.formparsers import MultiPartException, MultiPartParser
@@ -28,7 +28,7 @@ def _mb(limit: int) -> str:
     return f"{limit / 1e6:g} MB"
 
 
-async def _limited(request: Request, limit: int) -> AsyncIterator[bytes]:
+async def _limited(request: Request, limit: int) -> AsyncGenerator[bytes, None]:
     received = 0
     async for chunk in request.stream():
         received += len(chunk)
