@@ -8,7 +8,8 @@ mobilenetv1-0.25 with the VOC weights in ../shared at 416. Each configuration st
 user does (its own process, on a free loopback port, ``--quiet``), waits for /readyz, then for
 each client count runs that many concurrent clients (asyncio + httpx, keep-alive connections)
 until ``--requests`` answers came back (at least 4 per client), each client sending raw JPEG
-bodies of the voc_mini and raccoon test images in turn. "Batching off" is ``--max-batch 1``;
+bodies of the voc_mini and raccoon test images in turn; a client answered 503 waits the
+``Retry-After`` it was given, as a well-behaved client does. "Batching off" is ``--max-batch 1``;
 "on" is serve.py's defaults. The clients share the machine with the service (loopback): on 2
 cores, what they spend is taken from it, the same for every row. Batch sizes come from the
 service's /metrics (the difference over each run); peak RSS is the service's VmHWM at the end.
@@ -46,6 +47,12 @@ def parse_args():
     parser.add_argument("--formats", nargs="+", default=["keras", "tflite"])
     parser.add_argument("--input-size", default="416")
     parser.add_argument("--json", default=None, help="also write the figures here")
+    parser.add_argument(
+        "--serve-flags",
+        default="",
+        help="more serve.py flags for every row, e.g. '--max-queue 256'",
+    )
+    parser.add_argument("--batching", nargs="+", default=["on", "off"], choices=["on", "off"])
     return parser.parse_args()
 
 
@@ -95,6 +102,7 @@ def histogram_text(before, after):
 async def drive(url, bodies, clients, total):
     latencies, statuses = [], {}
     sent = 0
+    cpu_start = time.process_time()
 
     async def client_loop(client, k):
         nonlocal sent
@@ -110,12 +118,15 @@ async def drive(url, bodies, clients, total):
             statuses[status] = statuses.get(status, 0) + 1
             if status == 200:
                 latencies.append(time.perf_counter() - start)
+            elif status == 503:  # a well-behaved client waits as told
+                await asyncio.sleep(float(answer.headers.get("retry-after", 1)))
 
     limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
     async with httpx.AsyncClient(base_url=url, timeout=120, limits=limits) as client:
         start = time.perf_counter()
         await asyncio.gather(*(client_loop(client, k) for k in range(clients)))
         seconds = time.perf_counter() - start
+    statuses["client_cpu_share"] = (time.process_time() - cpu_start) / seconds
     return latencies, statuses, seconds
 
 
@@ -133,6 +144,7 @@ def run_config(name, flags, bodies, args):
             total = max(args.requests, 4 * clients)
             before = batch_histogram(service.url)
             latencies, statuses, seconds = asyncio.run(drive(service.url, bodies, clients, total))
+            client_cpu = statuses.pop("client_cpu_share")
             after = batch_histogram(service.url)
             ms = (
                 np.percentile(np.asarray(latencies) * 1000, [50, 95, 99])
@@ -150,6 +162,7 @@ def run_config(name, flags, bodies, args):
                 "errors": {str(k): v for k, v in statuses.items() if k != 200},
                 "batches": histogram_text(before, after),
                 "peak_rss_mb": peak_rss_mb(service.process.pid),
+                "client_cores": client_cpu,
             }
             rows.append(row)
             print(json.dumps(row), flush=True)
@@ -185,7 +198,9 @@ def main():
         if "tflite" in args.formats:
             models["tflite"] = ["--weights", export_tflite(folder, args.input_size)]
         for fmt in args.formats:
-            for batching, extra in (("on", []), ("off", ["--max-batch", "1"])):
+            for batching in args.batching:
+                extra = ["--max-batch", "1"] if batching == "off" else []
+                extra += args.serve_flags.split()
                 flags = models[fmt] + ["--input-size", args.input_size] + extra
                 if fmt != "keras":
                     flags = models[fmt] + extra  # the export has its own input size

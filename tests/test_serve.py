@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 
 import httpx
@@ -201,39 +202,63 @@ def test_model_page_docs_and_readiness(service):
         assert client.get("/page/../serve.py").status_code == 404
 
 
-def test_a_full_queue_answers_503_then_recovers():
-    """Requests wait 400 ms for a batch to fill: with room for 2, the rest of 12 get 503."""
-    flags = model_flags() + ["--input-size", "128", "--max-queue", "2", "--max-wait-ms", "400"]
-    street = shared_path("reference", "street.jpg")
+@pytest.fixture(scope="module")
+def big_photo(tmp_path_factory):
+    """street.jpg at 4000x4000 (16 megapixels): a quarter of a second to decode and letterbox,
+    so requests are reliably in flight together."""
+    path = tmp_path_factory.mktemp("big") / "street_16mp.jpg"
+    Image.open(shared_path("reference", "street.jpg")).resize((4000, 4000)).save(path, quality=90)
+    return str(path)
+
+
+def send_together(client, path, count):
+    """``count`` uploads of ``path`` started at the same moment, from ``count`` threads."""
+    barrier = threading.Barrier(count)
+
+    def send(_):
+        barrier.wait()
+        return detect(client, path)
+
+    pool = concurrent.futures.ThreadPoolExecutor(count)
+    return pool, [pool.submit(send, i) for i in range(count)]
+
+
+def test_a_full_queue_answers_503_then_recovers(big_photo):
+    """With room for 2, the rest of 12 uploads sent at once get 503; then the service serves,
+    and a lone request does not wait --max-wait-ms for company that is not coming."""
+    flags = model_flags() + ["--input-size", "128", "--max-queue", "2", "--max-wait-ms", "3000"]
     with ServiceProcess(flags + ["--quiet"]) as service, service.client() as client:
-        with concurrent.futures.ThreadPoolExecutor(12) as pool:
-            answers = list(pool.map(lambda _: detect(client, street), range(12)))
+        pool, futures = send_together(client, big_photo, 12)
+        answers = [f.result() for f in futures]
+        pool.shutdown()
         statuses = sorted(a.status_code for a in answers)
         assert statuses.count(503) >= 8 and statuses.count(200) >= 1, statuses
         full = next(a for a in answers if a.status_code == 503)
         assert full.headers["retry-after"] == "1" and "--max-queue" in full.json()["error"]
-        assert detect(client, street).status_code == 200  # recovered
+        alone = detect(client, shared_path("reference", "street.jpg"))
+        assert alone.status_code == 200  # recovered
+        assert alone.json()["timing"]["queue_ms"] < 1000, alone.json()["timing"]
 
 
-def test_a_request_that_waits_too_long_gets_504():
-    flags = model_flags() + ["--input-size", "128", "--max-wait-ms", "3000"]
-    street = shared_path("reference", "street.jpg")
-    flags += ["--request-timeout", "0.5", "--quiet"]
+def test_a_request_without_a_result_in_time_gets_504(big_photo):
+    flags = model_flags() + ["--input-size", "128", "--request-timeout", "0.02", "--quiet"]
     with ServiceProcess(flags) as service, service.client() as client:
-        answer = detect(client, street)
+        answer = detect(client, big_photo)
         assert answer.status_code == 504 and "--request-timeout" in answer.json()["error"]
         assert client.get("/healthz").status_code == 200
 
 
-def test_sigterm_under_load_lets_every_request_finish():
-    flags = model_flags() + ["--input-size", "128", "--max-wait-ms", "500", "--max-batch", "32"]
-    street = shared_path("reference", "street.jpg")
+def test_sigterm_under_load_lets_every_request_finish(big_photo):
+    flags = model_flags() + ["--input-size", "128", "--max-batch", "4"]
     service = ServiceProcess(flags).start()
-    with service.client() as client, concurrent.futures.ThreadPoolExecutor(16) as pool:
-        futures = [pool.submit(detect, client, street) for _ in range(16)]
-        time.sleep(0.25)  # all sent, waiting for their batch
+    with service.client() as client:
+        pool, futures = send_together(client, big_photo, 16)
+        time.sleep(0.5)  # all connected; two cores decode 16 large photos for seconds
+        in_flight = sum(not f.done() for f in futures)
         status = service.stop()
         answers = [f.result() for f in futures]
+        pool.shutdown()
+    assert in_flight >= 8, in_flight
     assert [a.status_code for a in answers] == [200] * 16
     assert status == 0, service.output
     assert "stopped" in service.output

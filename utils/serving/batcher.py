@@ -7,6 +7,10 @@ alone. The compiled graph takes one set of thresholds per run, so a batch holds 
 that ask for the same :class:`Thresholds`; the oldest waiting request decides which, so none
 waits behind a stream of others.
 
+A run waits for more requests only while some are on their way (admitted, still being read or
+decoded: :meth:`DynamicBatcher.expect`): a lone request runs at once instead of paying
+``max_wait_s`` for company that is not coming.
+
 One worker thread owns the detector (TFLite interpreters and the Keras graph are then never
 entered by two threads); it first warms up every batch size it will use, then serves.
 """
@@ -91,19 +95,40 @@ class DynamicBatcher:
         self.warm_up_seconds: float | None = None
         self.warm_up_error: BaseException | None = None
         self._pending: list[Job] = []
+        self._incoming = 0  # requests admitted and not yet submitted
         self._condition = threading.Condition()
         self._stopping = False
         self._thread = threading.Thread(target=self._serve, name="batcher", daemon=True)
 
     # -- the request side --------------------------------------------------------------------
-    def submit(self, canvas: np.ndarray, transform: np.ndarray, thresholds: Thresholds) -> Future:
-        """Queue one letterboxed canvas; the future resolves to its :class:`BatchResult`."""
+    def expect(self) -> None:
+        """A request is on its way: runs may wait (up to ``max_wait_s``) for it."""
+        with self._condition:
+            self._incoming += 1
+
+    def not_coming(self) -> None:
+        """An expected request will not be submitted (it failed or timed out first)."""
+        with self._condition:
+            self._incoming = max(self._incoming - 1, 0)
+            self._condition.notify_all()
+
+    def submit(
+        self,
+        canvas: np.ndarray,
+        transform: np.ndarray,
+        thresholds: Thresholds,
+        expected: bool = False,
+    ) -> Future:
+        """Queue one letterboxed canvas (``expected``: announced by :meth:`expect`); the future
+        resolves to its :class:`BatchResult`."""
         job = Job(canvas, transform, thresholds)
         with self._condition:
+            if expected:
+                self._incoming = max(self._incoming - 1, 0)
             if self._stopping:
                 raise RuntimeError("the batcher is stopping")
             self._pending.append(job)
-            self._condition.notify()
+            self._condition.notify_all()
         return job.future
 
     @property
@@ -160,7 +185,8 @@ class DynamicBatcher:
             while True:
                 batch = [job for job in self._pending if job.thresholds == first.thresholds]
                 remaining = deadline - time.perf_counter()
-                if len(batch) >= self.max_batch or remaining <= 0 or self._stopping:
+                full = len(batch) >= self.max_batch
+                if full or remaining <= 0 or self._stopping or not self._incoming:
                     break
                 self._condition.wait(remaining)
             batch = batch[: self.max_batch]

@@ -8,13 +8,14 @@ can be read (and tested) without HTTP.
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
 from utils.cli import MAX_BOXES_LIMIT
@@ -59,6 +60,9 @@ class Service:
             on_batch=self.metrics.observe_batch,
         )
         self.in_flight = 0
+        # Decoding on as many threads as cores: more would only share them, and a wide pool
+        # starves the model's thread when a crowd of uploads arrives at once.
+        self._decoders = ThreadPoolExecutor(os.cpu_count() or 1, thread_name_prefix="decode")
         self.description = detector.describe()  # with the defaults (requests change them)
 
     # -- life --------------------------------------------------------------------------------
@@ -69,6 +73,7 @@ class Service:
     def stop(self) -> None:
         """Finish what is queued and stop the worker."""
         self.batcher.stop()
+        self._decoders.shutdown(wait=False)
 
     @property
     def ready(self) -> bool:
@@ -170,10 +175,20 @@ class Service:
 
     async def _detect(self, request, thresholds, class_ids):
         arrived = time.perf_counter()
-        upload = await read_upload(request, self.settings.max_upload_bytes)
-        canvas, transform, size = await run_in_threadpool(self._prepare, upload)
-        decoded = time.perf_counter()
-        future = self.batcher.submit(canvas, transform, thresholds)
+        self.batcher.expect()
+        submitted = False
+        try:
+            upload = await read_upload(request, self.settings.max_upload_bytes)
+            loop = asyncio.get_running_loop()
+            canvas, transform, size = await loop.run_in_executor(
+                self._decoders, self._prepare, upload
+            )
+            decoded = time.perf_counter()
+            future = self.batcher.submit(canvas, transform, thresholds, expected=True)
+            submitted = True
+        finally:
+            if not submitted:
+                self.batcher.not_coming()
         self.metrics.queue_depth.set(self.batcher.waiting)
         result: BatchResult = await asyncio.wrap_future(future)
         self.metrics.queue_depth.set(self.batcher.waiting)

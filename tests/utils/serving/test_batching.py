@@ -46,7 +46,9 @@ def test_runs_hold_one_set_of_thresholds_and_match_detect_alone(detector, images
     batcher.start()
     assert batcher.ready.wait(60) and batcher.warm_up_seconds is not None
     prepared = [detector.preprocess(image, threads=1) for image in images]
-    futures = [batcher.submit(c, t, th) for (c, t, _), th in zip(prepared, wanted)]
+    for _ in images:
+        batcher.expect()  # six requests on their way: runs wait for them
+    futures = [batcher.submit(c, t, th, expected=True) for (c, t, _), th in zip(prepared, wanted)]
     results = [f.result(timeout=60) for f in futures]
     batcher.stop()
     assert runs == [3, 3]  # six requests, two threshold sets, one run each
@@ -67,12 +69,35 @@ def test_a_cancelled_request_is_not_run(detector, images):
     batcher.start()
     assert batcher.ready.wait(60)
     canvas, transform, _ = detector.preprocess(images[0], threads=1)
-    dropped = batcher.submit(canvas, transform, Thresholds(0.1, 0.3, 100))
-    kept = batcher.submit(canvas, transform, Thresholds(0.1, 0.3, 100))
+    batcher.expect()
+    batcher.expect()
+    dropped = batcher.submit(canvas, transform, Thresholds(0.1, 0.3, 100), expected=True)
+    kept = batcher.submit(canvas, transform, Thresholds(0.1, 0.3, 100), expected=True)
     assert dropped.cancel()  # its request timed out while it waited
     kept.result(timeout=30)
     batcher.stop()
     assert runs == [1]
+
+
+def test_a_lone_request_runs_at_once_and_a_failed_one_stops_the_wait(detector, images):
+    runs = []
+    batcher = DynamicBatcher(
+        detector, 8, 30.0, Thresholds(0.1, 0.3, 100), lambda n, s: runs.append(n)
+    )
+    batcher.start()
+    assert batcher.ready.wait(60)
+    canvas, transform, _ = detector.preprocess(images[0], threads=1)
+    start = time.perf_counter()
+    batcher.submit(canvas, transform, Thresholds(0.1, 0.3, 100)).result(timeout=30)
+    batcher.expect()
+    batcher.expect()
+    waiting = batcher.submit(canvas, transform, Thresholds(0.1, 0.3, 100), expected=True)
+    time.sleep(0.2)
+    assert not waiting.done()  # one more is on its way
+    batcher.not_coming()  # ...until it failed
+    waiting.result(timeout=30)
+    batcher.stop()
+    assert runs == [1, 1] and time.perf_counter() - start < 10  # never the 30 s wait
 
 
 def test_nothing_is_served_before_warm_up(detector):
