@@ -6,9 +6,9 @@ service's peak memory, with batching on and off, for the Keras model and its TFL
 
 mobilenetv1-0.25 with the VOC weights in ../shared at 416. Each configuration starts serve.py as a
 user does (its own process, on a free loopback port, ``--quiet``), waits for /readyz, then for
-each client count runs that many concurrent clients (asyncio + httpx, keep-alive connections)
-until ``--requests`` answers came back (at least 4 per client), each client sending raw JPEG
-bodies of the voc_mini and raccoon test images in turn; a client answered 503 waits the
+each client count runs that many concurrent clients (asyncio + httpx) until ``--requests``
+answers came back (at least 4 per client), each client on its own keep-alive connection sending
+raw JPEG bodies of the voc_mini and raccoon test images in turn; a client answered 503 waits the
 ``Retry-After`` it was given, as a well-behaved client does. "Batching off" is ``--max-batch 1``;
 "on" is serve.py's defaults. The clients share the machine with the service (loopback): on 2
 cores, what they spend is taken from it, the same for every row. Batch sizes come from the
@@ -46,7 +46,9 @@ def parse_args():
     parser.add_argument("--requests", type=int, default=96, help="answers per client count")
     parser.add_argument("--formats", nargs="+", default=["keras", "tflite"])
     parser.add_argument("--input-size", default="416")
-    parser.add_argument("--json", default=None, help="also write the figures here")
+    parser.add_argument(
+        "--json", default=None, help="also write the figures here (and the table beside, .md)"
+    )
     parser.add_argument(
         "--serve-flags",
         default="",
@@ -121,11 +123,14 @@ async def drive(url, bodies, clients, total):
             elif status == 503:  # a well-behaved client waits as told
                 await asyncio.sleep(float(answer.headers.get("retry-after", 1)))
 
-    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
-    async with httpx.AsyncClient(base_url=url, timeout=120, limits=limits) as client:
-        start = time.perf_counter()
-        await asyncio.gather(*(client_loop(client, k) for k in range(clients)))
-        seconds = time.perf_counter() - start
+    # One connection per client, each in its own httpx client: one shared pool makes the
+    # clients queue for its connections (seconds at 128 clients) and that is not the service.
+    pool = [httpx.AsyncClient(base_url=url, timeout=120) for _ in range(clients)]
+    start = time.perf_counter()
+    await asyncio.gather(*(client_loop(client, k) for k, client in enumerate(pool)))
+    seconds = time.perf_counter() - start
+    for client in pool:
+        await client.aclose()
     statuses["client_cpu_share"] = (time.process_time() - cpu_start) / seconds
     return latencies, statuses, seconds
 
@@ -210,6 +215,8 @@ def main():
     if args.json:
         with open(args.json, "w") as f:
             json.dump(rows, f, indent=1)
+        with open(os.path.splitext(args.json)[0] + ".md", "w") as f:
+            f.write(text + "\n")
 
 
 if __name__ == "__main__":

@@ -164,15 +164,36 @@ def _add_error_handlers(app: FastAPI) -> None:
 
 
 def _add_metrics_middleware(app: FastAPI, service: Service) -> None:
-    @app.middleware("http")
-    async def count(request: Request, call_next):
+    """Every HTTP answer counted by route and status, and timed (a plain ASGI middleware:
+    Starlette's BaseHTTPMiddleware would wrap every request's body and response in streams)."""
+    inner = app.build_middleware_stack
+
+    def build():
+        return _Counted(inner(), service)
+
+    app.build_middleware_stack = build  # type: ignore[method-assign]
+
+
+class _Counted:
+    def __init__(self, app, service: Service) -> None:
+        self.app = app
+        self.metrics = service.metrics
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
         start = time.perf_counter()
         status = 500
+
+        async def sending(message):
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
         try:
-            response = await call_next(request)
-            status = response.status_code
-            return response
+            await self.app(scope, receive, sending)
         finally:
-            route = request.scope.get("route")
+            route = scope.get("route")
             path = getattr(route, "path", None) or "unmatched"
-            service.metrics.observe_request(path, status, time.perf_counter() - start)
+            self.metrics.observe_request(path, status, time.perf_counter() - start)
