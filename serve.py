@@ -77,34 +77,16 @@ def check_args(args):
     return access_key(args.host, args.api_key, args.no_auth)
 
 
-def settings_from_args(args, api_key):
-    from utils.serving.settings import ServeSettings
-
-    return ServeSettings(
-        host=args.host,
-        port=args.port,
-        max_batch=args.max_batch,
-        max_wait_ms=args.max_wait_ms,
-        max_queue=args.max_queue,
-        max_upload_mb=args.max_upload_mb,
-        request_timeout=args.request_timeout,
-        conf=args.conf,
-        nms_iou=args.nms_iou,
-        max_boxes=args.max_boxes,
-        api_key=api_key,
-        quiet=args.quiet,
-    )
-
-
 def run(args):
     """Load the model (its errors are one line, before anything listens), then serve."""
     from utils.inference.runtime_detector import load_detector_for_args
     from utils.serving.server import serve
     from utils.serving.service import Service
+    from utils.serving.settings import ServeSettings
 
     api_key = check_args(args)
     detector = load_detector_for_args(args)
-    service = Service(detector, settings_from_args(args, api_key))
+    service = Service(detector, ServeSettings.from_args(args, api_key))
     return serve(service, api_key)
 
 

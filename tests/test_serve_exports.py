@@ -40,7 +40,8 @@ key = serve.check_args(args)
 from utils.inference.runtime_detector import load_detector_for_args
 from utils.serving.app import create_app
 from utils.serving.service import Service
-service = Service(load_detector_for_args(args), serve.settings_from_args(args, key))
+from utils.serving.settings import ServeSettings
+service = Service(load_detector_for_args(args), ServeSettings.from_args(args, key))
 create_app(service, key)
 import uvicorn, utils.serving.server
 service.start()

@@ -18,6 +18,9 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
     "--no-first-run",
+    # A synthetic camera (a moving test pattern), allowed without asking.
+    "--use-fake-device-for-media-stream",
+    "--use-fake-ui-for-media-stream",
 ]
 
 
@@ -103,4 +106,17 @@ def test_an_error_is_shown_not_drawn(browser, service, tmp_path):
     page.wait_for_function("document.getElementById('status').classList.contains('error')")
     assert "400" in page.text_content("#status") and "not an image" in page.text_content("#status")
     assert drawn_boxes(page) == []
+    page.close()
+
+
+def test_the_webcam_sends_frame_after_frame(browser, service):
+    page = browser.new_page()
+    page.goto(service.url + "/")
+    page.click("#webcam")  # shown where the browser has getUserMedia
+    answered(page, 3)  # each frame is sent when the previous one is answered
+    shown = json.loads(page.text_content("#json"))
+    video = page.eval_on_selector("#video", "v => [v.videoWidth, v.videoHeight]")
+    assert shown["file"] == "webcam.jpg" and [shown["width"], shown["height"]] == video
+    assert page.text_content("#webcam") == "Stop the webcam"
+    page.click("#webcam")
     page.close()

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import ipaddress
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
+from typing import Any
 
 from utils import options
 from utils.cli import UsageError
@@ -34,6 +35,12 @@ class ServeSettings:
     max_boxes: int = _opt("max_boxes")
     api_key: str | None = None  # None: the service is open (see access_key)
     quiet: bool = _opt("quiet")
+
+    @classmethod
+    def from_args(cls, args: Any, api_key: str | None) -> ServeSettings:
+        """The settings of parsed serve.py flags (each field is the flag of its name)."""
+        values = {f.name: getattr(args, f.name) for f in fields(cls) if f.name != "api_key"}
+        return cls(api_key=api_key, **values)
 
     @property
     def max_upload_bytes(self) -> int:

@@ -37,14 +37,22 @@ def alone(detector, image, thresholds):
     return detector.detect(image)
 
 
+def started(detector, max_batch, max_wait_s, runs):
+    """A warmed-up batcher that appends each run's size to ``runs``."""
+    batcher = DynamicBatcher(
+        detector, max_batch, max_wait_s, Thresholds(0.1, 0.3, 100), lambda n, s: runs.append(n)
+    )
+    batcher.start()
+    assert batcher.ready.wait(60) and batcher.warm_up_seconds is not None
+    return batcher
+
+
 def test_runs_hold_one_set_of_thresholds_and_match_detect_alone(detector, images):
     loose, strict = Thresholds(0.05, 0.3, 100), Thresholds(0.3, 0.5, 10)
     wanted = [loose if i % 2 == 0 else strict for i in range(len(images))]
     expected = [alone(detector, image, t) for image, t in zip(images, wanted)]
     runs = []
-    batcher = DynamicBatcher(detector, 8, 0.3, loose, on_batch=lambda n, s: runs.append(n))
-    batcher.start()
-    assert batcher.ready.wait(60) and batcher.warm_up_seconds is not None
+    batcher = started(detector, 8, 0.3, runs)
     prepared = [detector.preprocess(image, threads=1) for image in images]
     for _ in images:
         batcher.expect()  # six requests on their way: runs wait for them
@@ -63,11 +71,7 @@ def test_runs_hold_one_set_of_thresholds_and_match_detect_alone(detector, images
 
 def test_a_cancelled_request_is_not_run(detector, images):
     runs = []
-    batcher = DynamicBatcher(
-        detector, 4, 0.2, Thresholds(0.1, 0.3, 100), lambda n, s: runs.append(n)
-    )
-    batcher.start()
-    assert batcher.ready.wait(60)
+    batcher = started(detector, 4, 0.2, runs)
     canvas, transform, _ = detector.preprocess(images[0], threads=1)
     batcher.expect()
     batcher.expect()
@@ -81,11 +85,7 @@ def test_a_cancelled_request_is_not_run(detector, images):
 
 def test_a_lone_request_runs_at_once_and_a_failed_one_stops_the_wait(detector, images):
     runs = []
-    batcher = DynamicBatcher(
-        detector, 8, 30.0, Thresholds(0.1, 0.3, 100), lambda n, s: runs.append(n)
-    )
-    batcher.start()
-    assert batcher.ready.wait(60)
+    batcher = started(detector, 8, 30.0, runs)
     canvas, transform, _ = detector.preprocess(images[0], threads=1)
     start = time.perf_counter()
     batcher.submit(canvas, transform, Thresholds(0.1, 0.3, 100)).result(timeout=30)
