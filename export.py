@@ -93,38 +93,6 @@ def check_switches(args):
             )
 
 
-def calibration_canvases(dataset, split, class_names, count, input_size, progress=True):
-    """Up to ``count`` letterboxed uint8 canvases from a split of a dataset (any format),
-    spread over it."""
-    import numpy as np
-    from tqdm import tqdm
-
-    from utils.config import ConfigError
-    from utils.data.images import ImageLoadError, letterbox_image, load_image
-
-    read = dataset.load(split, class_names)
-    samples, root = read.samples, read.where
-    if not samples:
-        raise ConfigError(f"no usable image in {root} for calibration")
-    picks = np.linspace(0, len(samples) - 1, min(count, len(samples))).round().astype(int)
-    canvases = []
-    for index in tqdm(
-        sorted(set(picks.tolist())),
-        desc="reading calibration images",
-        unit="img",
-        disable=not progress,
-        dynamic_ncols=True,
-    ):
-        try:
-            image = load_image(samples[index].image_path, apply_exif=False)
-        except ImageLoadError:
-            continue  # the split reader already reported it
-        canvases.append(np.asarray(letterbox_image(image, input_size), np.uint8))
-    if not canvases:
-        raise ConfigError(f"none of the calibration images in {root} could be read")
-    return np.stack(canvases)
-
-
 def print_summary(results):
     rows = [("format", "variant", "file", "MB", "check (its runtime against its source graph)")]
     rows += [
@@ -153,6 +121,7 @@ def run(args):
     check_images = calibration = None
     if args.data:
         from utils.data.datasets import dataset_for_args
+        from utils.export.calibration import calibration_canvases
 
         canvases = calibration_canvases(
             dataset_for_args(args),

@@ -41,6 +41,11 @@ BAD_FLAGS = {
         "--train-percent must be in [0, 1]",
     ),
     "export": (["--format", "pb"], ["--nms-iou", "0"], "--nms-iou must be in (0, 1]"),
+    "benchmark": (
+        ["--runs", "many"],
+        ["--data", ".", "--runs", "0"],
+        "--runs must be in [1, 100000]",
+    ),
     "serve": (["--port", "http"], ["--max-batch", "0"], "--max-batch must be in [1, 1024]"),
     "convert_weights": (
         ["--alpha", "x", "--checkpoint", "c", "--out", "o"],

@@ -66,11 +66,12 @@ def test_export_writes_every_file_and_a_summary_table(small_export):
     assert names == [
         "yolov4_lite_mobilenetv1_0.25_160.onnx",
         "yolov4_lite_mobilenetv1_0.25_160.tflite",
+        "yolov4_lite_mobilenetv1_0.25_160_int8.onnx",
         "yolov4_lite_mobilenetv1_0.25_160_int8.tflite",
     ]  # no temporary files
     table = result.stdout.splitlines()
     assert table[0].split()[:4] == ["format", "variant", "file", "MB"]
-    assert len(table) == 4 and all("raw max |diff|" in row for row in table[1:])
+    assert len(table) == 5 and all("raw max |diff|" in row for row in table[1:])
 
 
 @pytest.mark.slow
@@ -80,6 +81,7 @@ def test_export_writes_every_file_and_a_summary_table(small_export):
         "yolov4_lite_mobilenetv1_0.25_160.tflite",
         "yolov4_lite_mobilenetv1_0.25_160_int8.tflite",
         "yolov4_lite_mobilenetv1_0.25_160.onnx",
+        "yolov4_lite_mobilenetv1_0.25_160_int8.onnx",
     ],
 )
 def test_predict_runs_an_export_without_tensorflow_or_flags(small_export, tmp_path, name):

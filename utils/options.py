@@ -8,6 +8,7 @@ must differ, an option holds one value per *mode*:
 * ``eval``     - get_map.py and the mAP measured during training (the same measurement);
 * ``train``    - train.py and ``TrainSettings``;
 * ``serve``    - serve.py and ``ServeSettings`` (a request's defaults: predict's values);
+* ``benchmark`` - benchmark.py;
 * ``summary``, ``anchors``, ``annotate`` - summary.py, kmeans_for_anchors.py, voc_annotation.py;
 * ``track_eval`` - track_eval.py;
 * ``check``, ``convert_data`` - check_dataset.py, convert_dataset.py.
@@ -104,6 +105,8 @@ _MODEL_WEIGHTS_HELP = PerMode(
     "(default: the published VOC weights of the backbone, downloaded once)",
     export="weights to export: a .h5 file (default: the published VOC weights of the "
     "backbone, downloaded once)",
+    benchmark="model to benchmark: a .h5 file (exported to every format) (default: the "
+    "published VOC weights of the backbone, downloaded once)",
     serve="model to serve: a .h5 file, or a model exported by export.py (.tflite, .onnx, a "
     "SavedModel folder; a .tflite or .onnx service never imports TensorFlow) (default: the "
     "published VOC weights of the backbone, downloaded once)",
@@ -136,6 +139,7 @@ OPTIONS = {
         PerMode(
             predict=None,
             serve=None,
+            benchmark=None,
             eval=None,
             train=None,
             anchors=None,
@@ -149,6 +153,7 @@ OPTIONS = {
             "model_data/voc_classes.txt; an exported model's own)",
             serve="class names file, one per line (default "
             "model_data/voc_classes.txt; an exported model's own)",
+            benchmark="class names file, one per line (default model_data/voc_classes.txt)",
             export="class names file, one per line, stored in the exported "
             "model (default model_data/voc_classes.txt)",
             eval="class names file (default with --data: model_data/"
@@ -167,7 +172,7 @@ OPTIONS = {
         None,
         PerMode(
             **dict.fromkeys(
-                ("predict", "serve", "eval", "export"),
+                ("predict", "serve", "benchmark", "eval", "export"),
                 "anchors file, 9 'w,h' pairs (default: the anchors.txt train.py saved beside a "
                 ".h5 checkpoint, else model_data/yolo_anchors.txt)",
             ),
@@ -371,7 +376,14 @@ OPTIONS = {
         0.5, "IoU at which a track box matches a ground-truth box (CLEAR and identity)", type=float
     ),
     "show": Option(False, "show results in a window", action="store_true"),
-    "runs": Option(100, "timed runs in --mode fps", type=int),
+    "runs": Option(
+        PerMode(predict=100, benchmark=20),
+        PerMode(
+            predict="timed runs in --mode fps",
+            benchmark="timed runs per format (the median is reported)",
+        ),
+        type=int,
+    ),
     # PIL's own guard is 89 megapixels; 100 admits every camera sensor sold today.
     "max_pixels": Option(
         100_000_000,
@@ -388,6 +400,22 @@ OPTIONS = {
             serve="no access log",
         ),
         action="store_true",
+    ),
+    # ---------------------------------------------------------------- benchmark.py
+    "files": Option(
+        None,
+        "measure these exported files (and --weights' .h5, if given) instead of exporting",
+        nargs="+",
+        metavar="FILE",
+    ),
+    "bench_formats": Option(
+        ["keras", *(f.name for f in model_formats.model_formats())],
+        "formats to export and measure (keras: the .h5 itself)",
+        nargs="+",
+        choices=("keras", *(f.name for f in model_formats.model_formats())),
+    ),
+    "calib_split": Option(
+        "train", "split the int8 models are calibrated on (export.py's default: the training one)"
     ),
     # ---------------------------------------------------------------- serve.py
     "host": Option(
@@ -441,6 +469,7 @@ OPTIONS = {
             "folder with exactly one such subfolder, e.g. a VOCdevkit holding only "
             "VOC2007); check_dataset.py reads the other formats",
             export=_DATA_HELP + " whose images calibrate --int8 (and check the exports)",
+            benchmark=_DATA_HELP + ": mAP on --split, int8 calibration on --calib-split",
             check=_DATA_HELP + " to check",
             convert_data=_DATA_HELP + " to convert (every split)",
         ),
@@ -453,8 +482,9 @@ OPTIONS = {
         "read --data as this format: voc, coco or yolo (default: detected from what it is)",
     ),
     "split": Option(
-        PerMode(eval="test", export="train", check=None),
+        PerMode(eval="test", benchmark="test", export="train", check=None),
         PerMode(
+            benchmark="split to measure mAP on (named as for get_map.py)",
             eval="split to evaluate (VOC: ImageSets/Main/<split>.txt; YOLO: a data.yaml key or "
             "a folder of images/; COCO: annotations/instances_<split>.json); a single COCO "
             "file is its own split",
@@ -517,9 +547,16 @@ OPTIONS = {
         action="store_true",
     ),
     "out": Option(
-        PerMode(eval="map_out", anchors="yolo_anchors.txt", export="exports", convert_data=None),
+        PerMode(
+            eval="map_out",
+            anchors="yolo_anchors.txt",
+            export="exports",
+            convert_data=None,
+            benchmark="benchmark_out",
+        ),
         PerMode(
             eval="output folder",
+            benchmark="folder for the exported files and benchmark.csv / benchmark.json",
             anchors="anchors file to write",
             export="folder for the exported models",
             convert_data="folder to write the dataset into (new or empty)",
@@ -529,6 +566,7 @@ OPTIONS = {
             anchors=Writes("file"),
             export=Writes("folder"),
             convert_data=Writes("folder"),
+            benchmark=Writes("folder"),
         ),
     ),
     "no_progress": Option(False, "no progress bar", action="store_true"),
@@ -549,7 +587,8 @@ OPTIONS = {
     "half": Option(False, "also a float16 TFLite model (half the size)", action="store_true"),
     "int8": Option(
         False,
-        "also a full-integer TFLite model (uint8 input and output), calibrated on --data images",
+        "also full-integer models, calibrated on --data images: TFLite (uint8 input and "
+        "output) and ONNX (QDQ: int8 weights, uint8 activations, float input and output)",
         action="store_true",
     ),
     "calib_images": Option(100, "calibration images for --int8", type=int),
@@ -721,7 +760,7 @@ OPTIONS = {
 }
 
 # Flags whose command-line spelling differs from their option name.
-_FLAG_NAMES = {"json_summary": "--json", "convert_out": "--out"}
+_FLAG_NAMES = {"json_summary": "--json", "convert_out": "--out", "bench_formats": "--formats"}
 
 # The flags of each tool's shared groups.
 MODEL_OPTIONS = ("backbone", "alpha", "weights", "classes", "anchors", "input_size")

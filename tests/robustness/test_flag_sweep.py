@@ -27,6 +27,7 @@ SCRIPTS = {  # script: flags that make it stop after its checks
     "check_dataset": ["--data", "{missing}"],
     "convert_dataset": ["--data", "{missing}", "--to", "yolo", "--out", "{tmp}/converted"],
     "serve": [],
+    "benchmark": ["--data", "{missing}"],
 }
 VALUES = ("0", "-1", "nan", "inf", "1e12", "1000000000000")
 NEVER_VALID = ("-1", "nan", "inf")

@@ -26,6 +26,7 @@ SCRIPTS = (
     "check_dataset",
     "convert_dataset",
     "serve",
+    "benchmark",
 )
 
 
@@ -60,6 +61,7 @@ WRITTEN = {
     "check_dataset": set(),
     "convert_dataset": {"out"},
     "serve": set(),
+    "benchmark": {"out"},
 }
 
 

@@ -71,6 +71,7 @@ def export_model(
     stem: str | None = None,
     progress: bool = False,
     log: Callable[[str], Any] | None = None,
+    only: Sequence[str] | None = None,
 ) -> list[ExportResult]:
     """Write ``model`` in every asked format; returns a list of :class:`ExportResult`.
 
@@ -86,6 +87,8 @@ def export_model(
             calibration images, else the sample photo.
         progress: a progress bar while int8 calibration runs.
         log: callable for progress lines.
+        only: table entries (``"tflite_int8"``) to write of those the families and switches
+            choose (None: all of them).
     """
     switches = {"half"} if half else set()
     if calibration is not None:
@@ -94,6 +97,8 @@ def export_model(
         chosen = formats.formats_for(formats_asked, switches)
     except ValueError as exc:
         raise ExportError(str(exc)) from None
+    if only is not None:
+        chosen = [fmt for fmt in chosen if fmt.name in only]
     graphs = ExportGraphs(
         model,
         class_names,

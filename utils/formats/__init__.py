@@ -149,22 +149,27 @@ for _name, _quantization, _tag, _switch in (
         end_to_end_batch=1,
         purpose="phones, edge devices",
     )
-register_format(
-    name="onnx",
-    family="onnx",
-    quantization="float32",
-    tag="",
-    extension=".onnx",
-    folder=False,
-    switch=None,
-    writer=f"{_WRITERS}:write_onnx",
-    runtime=f"{_RUNTIMES}:ONNXRuntime",
-    metadata_reader=f"{_MD}:read_onnx_metadata",
-    metadata_writer=f"{_MD}:add_onnx_metadata",
-    end_to_end=True,
-    end_to_end_batch=1,
-    purpose="ONNX Runtime, TensorRT, OpenVINO",
-)
+for _name, _quantization, _tag, _switch in (
+    ("onnx", "float32", "", None),
+    ("onnx_int8", "int8", "_int8", "int8"),
+):
+    register_format(
+        name=_name,
+        family="onnx",
+        quantization=_quantization,
+        tag=_tag,
+        extension=".onnx",
+        folder=False,
+        switch=_switch,
+        writer=f"{_WRITERS}:write_onnx",
+        runtime=f"{_RUNTIMES}:ONNXRuntime",
+        metadata_reader=f"{_MD}:read_onnx_metadata",
+        metadata_writer=f"{_MD}:add_onnx_metadata",
+        # int8 stays raw, as for TFLite: quantised QDQ nodes around an NMS would round its boxes.
+        end_to_end=_quantization != "int8",
+        end_to_end_batch=1,
+        purpose="ONNX Runtime, TensorRT, OpenVINO",
+    )
 
 
 def model_formats() -> list[ModelFormat]:

@@ -55,7 +55,7 @@ def predict_source(
     )
 
 
-def time_detector(detector, image, runs=default("runs"), warmup=3):
+def time_detector(detector, image, runs=default("runs", "predict"), warmup=3):
     """Latency of ``detector`` on one PIL image over ``runs`` calls after ``warmup`` calls.
 
     Returns mean and median ms end to end (preprocess + model + decode + NMS) and for the

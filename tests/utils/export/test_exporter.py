@@ -140,16 +140,25 @@ def _match_rate(expected, got, min_iou):
     return float(np.mean(np.max(np.where(same, iou, 0.0), axis=1) >= min_iou))
 
 
-def test_int8_tflite_keeps_the_confident_detections(exports, keras_detector, capsys):
+@pytest.mark.parametrize("family", ["tflite", "onnx"])
+def test_int8_keeps_the_confident_detections(exports, keras_detector, capsys, family):
     from utils.data.samples import Sample
     from utils.evaluation.evaluate import evaluate_data, samples_to_data
 
-    int8 = RuntimeDetector(
-        open_runtime(exports[("tflite", "int8", False)].path), conf=0.001, nms_iou=0.5
-    )
+    path = exports[(family, "int8", False)].path
+    int8 = RuntimeDetector(open_runtime(path), conf=0.001, nms_iou=0.5)
     runtime = int8.runtime
-    assert runtime.input_detail["dtype"] == np.uint8  # uint8 in and out
-    assert all(d["dtype"] == np.uint8 for d in runtime.output_details.values())
+    if family == "tflite":
+        assert runtime.input_detail["dtype"] == np.uint8  # uint8 in and out
+        assert all(d["dtype"] == np.uint8 for d in runtime.output_details.values())
+    else:  # QDQ: float in and out, int8 weights inside
+        import onnx
+
+        ops = {node.op_type for node in onnx.load(path).graph.node}
+        assert {
+            "QuantizeLinear",
+            "DequantizeLinear",
+        } <= ops and runtime.input_type == "tensor(float)"
     street = load_image(shared_path("reference", "street.jpg"))
     keras = keras_detector.detect(street)
     int8.conf = 0.3
@@ -178,8 +187,8 @@ def test_int8_tflite_keeps_the_confident_detections(exports, keras_detector, cap
     agreement = evaluate_data(data)["voc"]["0.5"]["mAP"]
     with capsys.disabled():
         print(
-            f"\nint8 agreement mAP@0.5 with the Keras detections on {len(samples)} voc_mini "
-            f"images: {agreement:.3f}"
+            f"\n{family} int8 agreement mAP@0.5 with the Keras detections on {len(samples)} "
+            f"voc_mini images: {agreement:.3f}"
         )
     assert agreement >= 0.8
 
