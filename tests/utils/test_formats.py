@@ -17,6 +17,7 @@ def test_file_names_follow_the_table():
         "tflite_fp16": "m_fp16_nms.tflite",
         "tflite_int8": "m_int8.tflite",  # int8 stays raw
         "onnx": "m_nms.onnx",
+        "onnx_int8": "m_int8.onnx",  # int8 stays raw
     }
 
 
@@ -37,6 +38,7 @@ def test_switches_add_formats_to_their_family():
     assert pick(["onnx", "tflite"]) == ["onnx", "tflite"]
     assert pick(["tflite"], {"half", "int8"}) == ["tflite", "tflite_fp16", "tflite_int8"]
     assert pick(["saved_model"], {"int8"}) == ["saved_model"]
+    assert pick(["onnx"], {"int8"}) == ["onnx", "onnx_int8"]
     with pytest.raises(ValueError, match="unknown format 'caffe'"):
         formats.formats_for(["caffe"])
 
