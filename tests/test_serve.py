@@ -223,6 +223,7 @@ def send_together(client, path, count):
     return pool, [pool.submit(send, i) for i in range(count)]
 
 
+@pytest.mark.slow  # a service of its own (about 10 s)
 def test_a_full_queue_answers_503_then_recovers(big_photo):
     """With room for 2, the rest of 12 uploads sent at once get 503; then the service serves,
     and a lone request does not wait --max-wait-ms for company that is not coming."""
@@ -240,6 +241,7 @@ def test_a_full_queue_answers_503_then_recovers(big_photo):
         assert alone.json()["timing"]["queue_ms"] < 1000, alone.json()["timing"]
 
 
+@pytest.mark.slow  # a service of its own (about 10 s)
 def test_a_request_without_a_result_in_time_gets_504(big_photo):
     flags = model_flags() + ["--input-size", "128", "--request-timeout", "0.02", "--quiet"]
     with ServiceProcess(flags) as service, service.client() as client:
@@ -248,6 +250,7 @@ def test_a_request_without_a_result_in_time_gets_504(big_photo):
         assert client.get("/healthz").status_code == 200
 
 
+@pytest.mark.slow  # a service of its own (about 10 s)
 def test_sigterm_under_load_lets_every_request_finish(big_photo):
     flags = model_flags() + ["--input-size", "128", "--max-batch", "4"]
     service = ServiceProcess(flags).start()
@@ -266,6 +269,7 @@ def test_sigterm_under_load_lets_every_request_finish(big_photo):
         httpx.get(service.url + "/healthz", timeout=2)
 
 
+@pytest.mark.slow  # a service of its own (about 10 s)
 def test_a_non_loopback_service_needs_its_key():
     street = shared_path("reference", "street.jpg")
     flags = model_flags() + ["--input-size", "128", "--host", "0.0.0.0", "--quiet"]
