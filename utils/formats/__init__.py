@@ -127,49 +127,47 @@ register_format(
     end_to_end_batch=None,
     purpose="TF Serving, TF.js",
 )
-for _name, _quantization, _tag, _switch in (
-    ("tflite", "float32", "", None),
-    ("tflite_fp16", "float16", "_fp16", "half"),
-    ("tflite_int8", "int8", "_int8", "int8"),
-):
-    register_format(
-        name=_name,
-        family="tflite",
-        quantization=_quantization,
-        tag=_tag,
-        extension=".tflite",
-        folder=False,
-        switch=_switch,
-        writer=f"{_WRITERS}:write_tflite",
-        runtime=f"{_RUNTIMES}:TFLiteRuntime",
-        metadata_reader=f"{_MD}:read_tflite_metadata",
-        metadata_writer=f"{_MD}:add_tflite_metadata",
-        # int8 stays raw: a quantised NMS graph would round its boxes and scores to 8 bits.
-        end_to_end=_quantization != "int8",
-        end_to_end_batch=1,
-        purpose="phones, edge devices",
-    )
-for _name, _quantization, _tag, _switch in (
-    ("onnx", "float32", "", None),
-    ("onnx_int8", "int8", "_int8", "int8"),
-):
-    register_format(
-        name=_name,
-        family="onnx",
-        quantization=_quantization,
-        tag=_tag,
-        extension=".onnx",
-        folder=False,
-        switch=_switch,
-        writer=f"{_WRITERS}:write_onnx",
-        runtime=f"{_RUNTIMES}:ONNXRuntime",
-        metadata_reader=f"{_MD}:read_onnx_metadata",
-        metadata_writer=f"{_MD}:add_onnx_metadata",
-        # int8 stays raw, as for TFLite: quantised QDQ nodes around an NMS would round its boxes.
-        end_to_end=_quantization != "int8",
-        end_to_end_batch=1,
-        purpose="ONNX Runtime, TensorRT, OpenVINO",
-    )
+
+
+def _register_file_family(family, runtime, purpose, variants):
+    """The entries of a one-file family (``.tflite``, ``.onnx``): each variant is (name,
+    quantization, tag, switch); writer and metadata functions are named after the family."""
+    for name, quantization, tag, switch in variants:
+        register_format(
+            name=name,
+            family=family,
+            quantization=quantization,
+            tag=tag,
+            extension=f".{family}",
+            folder=False,
+            switch=switch,
+            writer=f"{_WRITERS}:write_{family}",
+            runtime=f"{_RUNTIMES}:{runtime}",
+            metadata_reader=f"{_MD}:read_{family}_metadata",
+            metadata_writer=f"{_MD}:add_{family}_metadata",
+            # int8 stays raw: a quantised NMS graph would round its boxes and scores to 8 bits.
+            end_to_end=quantization != "int8",
+            end_to_end_batch=1,
+            purpose=purpose,
+        )
+
+
+_register_file_family(
+    "tflite",
+    "TFLiteRuntime",
+    "phones, edge devices",
+    [
+        ("tflite", "float32", "", None),
+        ("tflite_fp16", "float16", "_fp16", "half"),
+        ("tflite_int8", "int8", "_int8", "int8"),
+    ],
+)
+_register_file_family(
+    "onnx",
+    "ONNXRuntime",
+    "ONNX Runtime, TensorRT, OpenVINO",
+    [("onnx", "float32", "", None), ("onnx_int8", "int8", "_int8", "int8")],
+)
 
 
 def model_formats() -> list[ModelFormat]:
