@@ -226,6 +226,19 @@ def output_path_problem(path, kind):
     return None
 
 
+def size_mb(path):
+    """The size of a file, or of every file below a folder (a SavedModel), in MB of 2**20
+    bytes (what every table of this project calls MB)."""
+    if os.path.isfile(path):
+        return os.path.getsize(path) / 2**20
+    sizes = [
+        os.path.getsize(os.path.join(root, name))
+        for root, _, names in os.walk(path)
+        for name in names
+    ]
+    return sum(sizes) / 2**20
+
+
 def write_bytes(path, data):
     """Write ``data`` (bytes) to ``path`` atomically."""
     with atomic_path(path) as tmp, open(tmp, "wb") as f:

@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from utils import options
+from utils import files, options
 from utils.options import PROJECT_ROOT
 
 
@@ -58,18 +58,6 @@ class ModelSpec:
     classes: str | None
     anchors: str | None
     input_size: Any
-
-
-def size_mb(path: str) -> float:
-    if os.path.isdir(path):
-        total = sum(
-            os.path.getsize(os.path.join(root, name))
-            for root, _, names in os.walk(path)
-            for name in names
-        )
-    else:
-        total = os.path.getsize(path)
-    return total / 1e6
 
 
 def open_detector(path: str, spec: ModelSpec, mode: str) -> Any:
@@ -179,7 +167,7 @@ def measure(
     every figure; a failure is its ``error``."""
     assert row.file is not None
     try:
-        row.size_mb = size_mb(row.file)
+        row.size_mb = files.size_mb(row.file)
         detector = open_detector(row.file, spec, "eval")
         runtime = getattr(detector, "runtime", None)
         if runtime is not None:

@@ -41,17 +41,6 @@ def artifact_name(backbone: str, alpha: float, input_size: Sequence[int]) -> str
     return f"yolov4_lite_{backbone}_{alpha:g}_{size}"
 
 
-def _size_mb(path: str) -> float:
-    if os.path.isfile(path):
-        return os.path.getsize(path) / 2**20
-    sizes = [
-        os.path.getsize(os.path.join(root, name))
-        for root, _, names in os.walk(path)
-        for name in names
-    ]
-    return sum(sizes) / 2**20
-
-
 def export_model(
     model: Any,
     class_names: Sequence[str],
@@ -123,7 +112,7 @@ def export_model(
         # TensorFlow's writers (in temporary folders too) say "No space left" only in words.
         with files.no_space_as_disk_full(path):
             fmt.load_writer()(graphs, path, fmt, nms, calibration, progress)
-        result = ExportResult(fmt.family, fmt.quantization, path, _size_mb(path))
+        result = ExportResult(fmt.family, fmt.quantization, path, files.size_mb(path))
         check_parity(result, fmt, graphs, reference, check_images)
         results.append(result)
     return results
