@@ -41,7 +41,9 @@ def build_parser():
     )
     add_model_options(parser, MODE)
     add_options(
-        parser.add_argument_group("what to measure"), ("bench_formats", "files", "runs"), MODE
+        parser.add_argument_group("what to measure"),
+        ("bench_formats", "files", "runs", "preprocess"),
+        MODE,
     )
     add_options(
         parser.add_argument_group("dataset"),

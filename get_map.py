@@ -53,7 +53,7 @@ def build_parser():
     add_model_options(parser, MODE, title="model (with --data)")
     add_options(
         parser.add_argument_group("detection (with --data)"),
-        DETECTION_OPTIONS + ("batch_size",),
+        DETECTION_OPTIONS + ("preprocess", "batch_size"),
         MODE,
     )
     add_options(parser.add_argument_group("sliced inference (with --data)"), SLICE_OPTIONS, MODE)

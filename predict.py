@@ -42,7 +42,7 @@ def build_parser():
         "downloaded once into $YOLO_LITE_CACHE_DIR (default ~/.cache/yolov4-lite).",
     )
     add_model_options(parser, MODE)
-    add_options(parser.add_argument_group("detection"), DETECTION_OPTIONS, MODE)
+    add_options(parser.add_argument_group("detection"), DETECTION_OPTIONS + ("preprocess",), MODE)
     add_options(parser.add_argument_group("sliced inference"), SLICE_OPTIONS, MODE)
     add_options(
         parser.add_argument_group("input and output"),

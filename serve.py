@@ -37,7 +37,7 @@ def build_parser():
     add_model_options(parser, MODE)
     add_options(
         parser.add_argument_group("detection defaults (a request may ask for others)"),
-        ("conf", "nms_iou", "max_boxes", "letterbox"),
+        ("conf", "nms_iou", "max_boxes", "letterbox", "preprocess"),
         MODE,
     )
     add_options(

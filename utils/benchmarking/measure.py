@@ -2,8 +2,9 @@
 
 * accuracy: mAP@0.5 (VOC) and COCO AP@[.5:.95] on a split, with get_map.py's settings;
 * speed: milliseconds per image for the model alone (a letterboxed canvas through the runtime,
-  decoding and NMS included) and end to end (the JPEG file read, decoded, letterboxed, detected),
-  the median of ``runs`` after a warm-up, with predict.py's settings;
+  decoding and NMS included) and end to end (the JPEG file read, decoded, letterboxed, detected;
+  in the chosen ``--preprocess`` mode and in the exact one), the median of ``runs`` after a
+  warm-up, with predict.py's settings;
 * start-up: predict.py on one image in a fresh process, from launch to exit, and that process's
   peak resident memory.
 
@@ -40,6 +41,7 @@ class Row:
     coco_ap: float | None = None
     model_ms: float | None = None
     end_to_end_ms: float | None = None
+    end_to_end_exact_ms: float | None = None
     first_result_s: float | None = None
     peak_rss_mb: float | None = None
     error: str | None = None
@@ -58,6 +60,7 @@ class ModelSpec:
     classes: str | None
     anchors: str | None
     input_size: Any
+    preprocess: str = options.default("preprocess")
 
 
 def open_detector(path: str, spec: ModelSpec, mode: str) -> Any:
@@ -70,6 +73,7 @@ def open_detector(path: str, spec: ModelSpec, mode: str) -> Any:
         classes_path=spec.classes,
         anchors_path=spec.anchors,
         input_size=spec.input_size,
+        preprocess=spec.preprocess,
         **options.detection_defaults(mode),
     )
 
@@ -85,21 +89,20 @@ def accuracy(detector: Any, samples: Sequence, class_names: Sequence[str], progr
 
 
 def speed(detector: Any, image_path: str, runs: int) -> tuple[float, float]:
-    """(model ms, end-to-end ms): medians of ``runs`` after one warm-up run each."""
-    from utils.data.images import load_image
-
-    canvas, transform, _ = detector.preprocess(load_image(image_path))
+    """(model ms, end-to-end ms): medians of ``runs`` after one warm-up run each, in the
+    detector's pre-processing mode."""
+    canvas, transform, _ = detector.preprocess(detector.load(image_path))
     detector.run_canvas(canvas, transform)
     model = []
     for _ in range(runs):
         start = time.perf_counter()
         detector.run_canvas(canvas, transform)
         model.append(time.perf_counter() - start)
-    detector.detect(load_image(image_path))
+    detector.detect(detector.load(image_path))
     whole = []
     for _ in range(runs):
         start = time.perf_counter()
-        detector.detect(load_image(image_path))
+        detector.detect(detector.load(image_path))
         whole.append(time.perf_counter() - start)
     return float(np.median(model) * 1000), float(np.median(whole) * 1000)
 
@@ -177,6 +180,10 @@ def measure(
             if name != "letterbox":
                 setattr(detector, name, value)
         row.model_ms, row.end_to_end_ms = speed(detector, image_path, runs)
+        row.end_to_end_exact_ms = row.end_to_end_ms
+        if detector.preprocess_mode != "exact":
+            detector.preprocess_mode = "exact"
+            row.end_to_end_exact_ms = speed(detector, image_path, runs)[1]
         row.first_result_s, row.peak_rss_mb = first_result(
             row.file, spec if keras else None, image_path
         )

@@ -18,6 +18,7 @@ COLUMNS = (
     ("coco_ap", "COCO AP", "{:.4f}"),
     ("model_ms", "model ms", "{:.1f}"),
     ("end_to_end_ms", "end-to-end ms", "{:.1f}"),
+    ("end_to_end_exact_ms", "exact ms", "{:.1f}"),
     ("first_result_s", "first result s", "{:.2f}"),
     ("peak_rss_mb", "peak RSS MB", "{:.0f}"),
 )

@@ -19,7 +19,9 @@ def benchmark(args: Any, log: Callable[[str], Any] = print) -> list[Row]:
     from utils.options import DEFAULT_CLASSES_PATH
 
     progress = not args.no_progress
-    spec = ModelSpec(args.backbone, args.alpha, args.classes, args.anchors, args.input_size)
+    spec = ModelSpec(
+        args.backbone, args.alpha, args.classes, args.anchors, args.input_size, args.preprocess
+    )
     class_names = _class_names(args, load_class_names, DEFAULT_CLASSES_PATH)
     dataset = dataset_for_args(args)
     samples = dataset.load(args.split, class_names, progress=progress).samples

@@ -7,8 +7,10 @@ reference's preprocessing exactly (bicubic resize into a grey canvas).
 """
 
 import io
+import math
 import os
 import threading
+from dataclasses import dataclass
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -106,11 +108,23 @@ def to_rgb(image):
     return image.convert("RGB")
 
 
-def load_image(path, apply_exif=True):
+@dataclass(frozen=True)
+class ReducedImage:
+    """A JPEG decoded at 1/2, 1/4 or 1/8 of its size (libjpeg scales while it decodes, at a
+    fraction of a full decode's cost) for a network input smaller than the image.
+    ``full_size``: the image's own (width, height) as displayed, which boxes refer to."""
+
+    image: Image.Image
+    full_size: tuple[int, int]
+
+
+def load_image(path, apply_exif=True, reduce_for=None):
     """Read an image file as an RGB ``PIL.Image`` in its displayed orientation.
 
     With ``apply_exif=False`` the pixels stay as stored, which is how annotation tools, training
-    and evaluation see them (VOC boxes refer to the stored pixels).
+    and evaluation see them (VOC boxes refer to the stored pixels). ``reduce_for``: (input size
+    (height, width), letterbox) of a detector that is all the pixels serve; a JPEG larger than
+    it needs is then decoded at reduced scale, as a :class:`ReducedImage`.
 
     Raises:
         ImageLoadError: the file is missing, a directory, not an image, truncated or corrupt.
@@ -120,10 +134,10 @@ def load_image(path, apply_exif=True):
         raise ImageLoadError(f"{path}: no such file")
     if os.path.isdir(path):
         raise ImageLoadError(f"{path}: is a folder, not an image file")
-    return _decode(path, path, apply_exif)
+    return _decode(path, path, apply_exif, reduce_for)
 
 
-def decode_image_bytes(data, name="upload", apply_exif=True):
+def decode_image_bytes(data, name="upload", apply_exif=True, reduce_for=None):
     """An encoded image held in memory (an upload) as :func:`load_image` reads a file: the pixel
     limit checked from the header before any pixel is decoded, then RGB in displayed orientation.
 
@@ -133,19 +147,42 @@ def decode_image_bytes(data, name="upload", apply_exif=True):
     """
     if not data:
         raise ImageLoadError(f"{name}: empty (no bytes)")
-    return _decode(io.BytesIO(data), name, apply_exif)
+    return _decode(io.BytesIO(data), name, apply_exif, reduce_for)
 
 
-def _decode(source, name, apply_exif):
+# EXIF orientations that turn the image a quarter: its displayed width is its stored height.
+_QUARTER_TURNS = (5, 6, 7, 8)
+
+
+def _draft_size(stored_size, reduce_for):
+    """The smallest (width, height) a reduced decode must keep for the network to see as much
+    detail as in the full image, in either orientation (EXIF may turn it)."""
+    (h, w), letterbox = reduce_for
+    iw, ih = stored_size
+    if letterbox:
+        scale = max(min(w / iw, h / ih), min(w / ih, h / iw))
+        return math.ceil(iw * scale), math.ceil(ih * scale)
+    side = max(h, w)
+    return min(side, iw), min(side, ih)
+
+
+def _decode(source, name, apply_exif, reduce_for=None):
     try:
         with Image.open(source) as image:
             problem = pixel_limit_problem(*image.size)
             if problem:
                 raise PixelLimitError(f"{name}: {problem}")
+            full_size = image.size
+            if reduce_for is not None and image.format == "JPEG":
+                image.draft(image.mode, _draft_size(full_size, reduce_for))
+            reduced = image.size != full_size
             image.load()  # decode now, so truncated files fail here and not later
             if apply_exif:
+                if reduced and image.getexif().get(0x0112) in _QUARTER_TURNS:
+                    full_size = full_size[::-1]
                 image = ImageOps.exif_transpose(image)
-            return to_rgb(image)
+            image = to_rgb(image)
+            return ReducedImage(image, full_size) if reduced else image
     except ImageLoadError:
         raise
     except UnidentifiedImageError:
@@ -174,16 +211,17 @@ def letterbox_geometry(image_size, input_size):
     return nw, nh, (w - nw) // 2, (h - nh) // 2
 
 
-def letterbox_image(image, input_size, threads=1):
+def letterbox_image(image, input_size, threads=1, full_size=None):
     """Resize keeping the aspect ratio (bicubic) and centre on a grey canvas of ``input_size``.
 
     Args:
         image: RGB ``PIL.Image``.
         input_size: (height, width).
         threads: resize large images on this many threads (same pixels; see ``resize_bicubic``).
+        full_size: the (width, height) the geometry follows when ``image`` is a reduced decode.
     """
     h, w = input_size
-    nw, nh, left, top = letterbox_geometry(image.size, input_size)
+    nw, nh, left, top = letterbox_geometry(full_size or image.size, input_size)
     resized = resize_bicubic(image, (nw, nh), threads)
     canvas = Image.new("RGB", (w, h), (LETTERBOX_FILL,) * 3)
     canvas.paste(resized, (left, top))

@@ -68,10 +68,14 @@ def detect_samples(
     from utils.data.images import ImageLoadError, load_image
     from utils.inference.base import detect_in_batches
 
+    # A detector reads its images itself (a fast one decodes large JPEGs at reduced scale);
+    # any other object with detect_batch gets them decoded in full.
+    load = getattr(detector, "load", load_image)
+
     def readable():
         for sample in samples:
             try:
-                yield sample, load_image(sample.image_path, apply_exif=False)
+                yield sample, load(sample.image_path, apply_exif=False)
             except ImageLoadError as exc:
                 if report is not None:
                     report.unreadable_images.append((sample.image_path, str(exc)))

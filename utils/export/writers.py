@@ -2,6 +2,11 @@
 ``write(graphs, path, fmt, nms, calibration, progress)`` with ``graphs`` an
 :class:`utils.export.graphs.ExportGraphs`. Every file is written atomically (a temporary name,
 renamed when complete) with its metadata inside.
+
+int8 files keep the heads' three output convolutions in float (``float_heads``). Their one
+output tensor holds box offsets, log sizes and logits together; quantised, it shares one 8-bit
+step over a range of some 60 logits (0.25 a step, so box sizes off by up to 13%), which cost
+3.6 mAP points on raccoon where float heads cost 0.4 (``benchmarks/bench_int8.py``).
 """
 
 from __future__ import annotations
@@ -55,9 +60,12 @@ def write_tflite(
     nms: bool = False,
     calibration: Sequence | None = None,
     progress: bool = False,
+    quantize_options: dict | None = None,
 ) -> str:
     """A LiteRT flatbuffer of builtin ops; ``fmt.quantization`` float32 / float16 / int8
-    (``calibration``: float32 (1, H, W, 3) batches in [0, 1])."""
+    (``calibration``: float32 (1, H, W, 3) batches in [0, 1]; ``quantize_options``:
+    ``float_heads`` (default True): uint8 input, float heads and outputs; False: every op int8,
+    uint8 outputs, or float32 ones with ``float_outputs``)."""
     tf = graphs.tf
     end_to_end = fmt.writes_end_to_end(nms)
     signature = "detect" if end_to_end else "raw"
@@ -79,9 +87,13 @@ def write_tflite(
         # Builtin ops only: a model needing TensorFlow (Flex) ops cannot run in LiteRT's
         # Python or mobile runtimes, so such a conversion must fail here.
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
-        _quantization_settings(converter, tf, fmt.quantization, calibration, progress)
+        options = {"float_heads": True, "float_outputs": False, **(quantize_options or {})}
+        _quantization_settings(converter, tf, fmt.quantization, calibration, progress, options)
         try:
-            flatbuffer = converter.convert()
+            if fmt.quantization == "int8" and options["float_heads"]:
+                flatbuffer = _with_float_heads(converter, tf, calibration)
+            else:
+                flatbuffer = converter.convert()
         except Exception as exc:  # the converter raises ConverterError and others
             first = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else ""
             raise ExportError(
@@ -93,7 +105,12 @@ def write_tflite(
 
 
 def _quantization_settings(
-    converter: Any, tf: Any, quantization: str, calibration: Sequence | None, progress: bool
+    converter: Any,
+    tf: Any,
+    quantization: str,
+    calibration: Sequence | None,
+    progress: bool,
+    options: dict,
 ) -> None:
     if quantization == "float16":
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
@@ -104,9 +121,45 @@ def _quantization_settings(
             raise ExportError("int8 quantisation needs calibration images (--data)")
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
         converter.representative_dataset = lambda: _calibration_feed(batches, progress)
-        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
         converter.inference_input_type = tf.uint8
-        converter.inference_output_type = tf.uint8
+        if not options["float_heads"]:  # else float ops are allowed: the heads run in float
+            converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        float_out = options["float_heads"] or options["float_outputs"]
+        converter.inference_output_type = tf.float32 if float_out else tf.uint8
+
+
+# A SavedModel signature's outputs are named StatefulPartitionedCall:N in the converted graph;
+# the ops that write them are the heads' output convolutions.
+_SIGNATURE_OUTPUT = "StatefulPartitionedCall:"
+
+
+def _with_float_heads(converter: Any, tf: Any, calibration: Sequence | None) -> bytes:
+    """The int8 flatbuffer with the heads' output convolutions left float: TFLite's
+    selective quantisation (its quantisation debugger's deny list), calibrated as usual."""
+    import csv
+    import io
+
+    def one_image():
+        yield [next(iter(calibration or []))]
+
+    probe = tf.lite.experimental.QuantizationDebugger(converter=converter, debug_dataset=one_image)
+    probe.run()
+    stats = io.StringIO()
+    probe.layer_statistics_dump(stats)
+    stats.seek(0)
+    heads = [
+        row["tensor_name"]
+        for row in csv.DictReader(stats)
+        if row["tensor_name"].startswith(_SIGNATURE_OUTPUT)
+    ]
+    if len(heads) != len(RAW_NAMES):
+        raise ExportError(f"int8: expected {len(RAW_NAMES)} head outputs, found {heads}")
+    selective = tf.lite.experimental.QuantizationDebugger(
+        converter=converter,
+        debug_dataset=one_image,
+        debug_options=tf.lite.experimental.QuantizationDebugOptions(denylisted_nodes=heads),
+    )
+    return selective.get_nondebug_quantized_model()
 
 
 def _calibration_feed(batches: Iterable, progress: bool) -> Iterable[list]:
@@ -125,10 +178,12 @@ def write_onnx(
     nms: bool = False,
     calibration: Sequence | None = None,
     progress: bool = False,
+    quantize_options: dict | None = None,
 ) -> str:
     """An ONNX model (opset :data:`ONNX_OPSET`) converted by tf2onnx; for ``fmt.quantization``
     int8, then quantised statically by ONNX Runtime (QDQ: int8 weights per channel, uint8
-    activations with ranges from ``calibration``)."""
+    activations with ranges from ``calibration``; ``quantize_options``: see
+    :func:`_quantize_onnx`)."""
     import logging
 
     import tf2onnx
@@ -151,17 +206,24 @@ def write_onnx(
         ) from None
     _rename_onnx_outputs(proto, E2E_NAMES if end_to_end else RAW_NAMES)
     if fmt.quantization == "int8":
-        proto = _quantize_onnx(proto, calibration, progress)
+        proto = _quantize_onnx(proto, calibration, progress, **(quantize_options or {}))
     meta = graphs.metadata(end_to_end, fmt.quantization, "detect" if end_to_end else "raw")
     fmt.write_metadata(proto, meta)
     files.write_bytes(path, proto.SerializeToString())
     return path
 
 
-def _quantize_onnx(proto: Any, calibration: Sequence | None, progress: bool) -> Any:
+def _quantize_onnx(
+    proto: Any,
+    calibration: Sequence | None,
+    progress: bool,
+    method: str = "minmax",
+    float_heads: bool = True,
+) -> Any:
     """``proto`` with int8 weights and uint8 activations in QDQ form, the activation ranges
-    measured on ``calibration`` (float32 (1, H, W, 3) batches in [0, 1]); the input and outputs
-    stay float, so the file runs as the float one does."""
+    measured on ``calibration`` (float32 (1, H, W, 3) batches in [0, 1]) by ``method``
+    (minmax, percentile or entropy); ``float_heads``: the heads' output convolutions stay
+    float. The input and outputs stay float, so the file runs as the float one does."""
     import logging
 
     import onnx
@@ -177,6 +239,21 @@ def _quantize_onnx(proto: Any, calibration: Sequence | None, progress: bool) -> 
     if not batches:
         raise ExportError("int8 quantisation needs calibration images (--data)")
     input_name = proto.graph.input[0].name
+    methods = {
+        "minmax": CalibrationMethod.MinMax,
+        "percentile": CalibrationMethod.Percentile,
+        "entropy": CalibrationMethod.Entropy,
+    }
+    from nets.head import HEAD_LEVELS, head_layer_name
+
+    heads = [head_layer_name(level) for level in HEAD_LEVELS]
+    excluded = [
+        node.name
+        for node in proto.graph.node
+        if float_heads and node.op_type == "Conv" and any(head in node.name for head in heads)
+    ]
+    if float_heads and len(excluded) != len(heads):
+        raise ExportError(f"ONNX int8: expected {len(heads)} head convolutions, found {excluded}")
 
     class Feed(CalibrationDataReader):
         def __init__(self) -> None:
@@ -202,7 +279,9 @@ def _quantize_onnx(proto: Any, calibration: Sequence | None, progress: bool) -> 
                 per_channel=True,
                 activation_type=QuantType.QUInt8,
                 weight_type=QuantType.QInt8,
-                calibrate_method=CalibrationMethod.MinMax,
+                calibrate_method=methods[method],
+                nodes_to_exclude=excluded,
+                extra_options={"CalibPercentile": 99.999},
             )
         except Exception as exc:  # ONNX Runtime raises its own exception types
             raise ExportError(

@@ -15,14 +15,10 @@ from typing import Any
 
 import numpy as np
 
-from utils.data.images import (
-    as_pil_rgb,
-    letterbox_geometry,
-    letterbox_image,
-    resize_image,
-    thread_pool,
-)
+from utils import options
+from utils.data.images import letterbox_geometry, load_image, thread_pool
 from utils.inference.host import image_transform
+from utils.inference.preprocess import to_canvas
 
 
 @dataclass
@@ -64,22 +60,35 @@ class DetectorBase:
     max_boxes: int
 
     # -- preprocessing ---------------------------------------------------------------------
+    # "fast" or "exact" (utils.inference.preprocess); set by load_detector from --preprocess.
+    preprocess_mode: str = options.default("preprocess")
+
+    @property
+    def reduce_for(self) -> tuple | None:
+        """What a decode for this detector alone may reduce a large JPEG to (``reduce_for`` of
+        :func:`utils.data.images.load_image`): only in the fast mode."""
+        if self.preprocess_mode != "fast":
+            return None
+        return tuple(self.input_size), bool(self.letterbox)
+
+    def load(self, path: str, apply_exif: bool = True) -> Any:
+        """An image file read for this detector alone (nothing drawn on it at full size)."""
+        return load_image(path, apply_exif=apply_exif, reduce_for=self.reduce_for)
+
     def preprocess(
         self, image: Any, threads: int | None = None
     ) -> tuple[np.ndarray, np.ndarray, tuple[int, int]]:
         """Image -> (uint8 canvas HxWx3 at the input size, transform back to the image, size).
 
-        A large image is resized on ``threads`` threads (default: one per CPU), to the same
-        pixels as on one.
+        ``image``: a PIL image, an RGB array or a :class:`utils.data.images.ReducedImage`. In
+        the exact mode a large image is resized on ``threads`` threads (default: one per CPU),
+        to the same pixels as on one.
         """
-        image = as_pil_rgb(image)
         threads = (os.cpu_count() or 1) if threads is None else threads
-        if self.letterbox:
-            canvas = letterbox_image(image, self.input_size, threads)
-        else:
-            canvas = resize_image(image, self.input_size, threads)
-        transform = image_transform(image.size, self.input_size, self.letterbox)
-        return np.asarray(canvas, np.uint8), transform, image.size
+        canvas, size = to_canvas(
+            image, self.input_size, self.letterbox, self.preprocess_mode, threads
+        )
+        return canvas, image_transform(size, self.input_size, self.letterbox), size
 
     def heat_to_image(self, heat: np.ndarray, image_size: tuple[int, int]) -> np.ndarray:
         """A heat map over the network input (H, W) -> over the original image, the letterbox

@@ -133,6 +133,7 @@ def load_detector_for_args(args: Any, single_image: bool = False) -> DetectorBas
         anchors_path=args.anchors,
         input_size=args.input_size,
         letterbox=args.letterbox,
+        preprocess=getattr(args, "preprocess", options.default("preprocess")),
         conf=args.conf,
         nms_iou=args.nms_iou,
         max_boxes=args.max_boxes,
@@ -154,6 +155,7 @@ def load_detector(
     anchors_path: str | None = None,
     input_size: Any = options.default("input_size"),
     single_image: bool = False,
+    preprocess: str = options.default("preprocess"),
     **kwargs: Any,
 ) -> DetectorBase:
     """The detector for ``weights``: an exported model (``.tflite``, ``.onnx``, a SavedModel
@@ -161,8 +163,19 @@ def load_detector(
     for (backbone, alpha), as :meth:`utils.inference.detector.Detector.from_options`.
 
     ``single_image`` runs the Keras model eagerly and unfolded: the first result comes sooner.
+    ``preprocess``: "fast" or "exact" (:mod:`utils.inference.preprocess`).
     ``kwargs``: ``letterbox`` (Keras only), ``conf``, ``nms_iou``, ``max_boxes``.
     """
+    detector = _load_detector(
+        backbone, alpha, weights, classes_path, anchors_path, input_size, single_image, kwargs
+    )
+    detector.preprocess_mode = preprocess
+    return detector
+
+
+def _load_detector(
+    backbone, alpha, weights, classes_path, anchors_path, input_size, single_image, kwargs
+):
     if weights and family_of(weights) != KERAS:
         kwargs.pop("letterbox", None)  # the export's own preprocessing
         names = load_class_names(classes_path) if classes_path else None

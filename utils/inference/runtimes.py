@@ -121,6 +121,8 @@ class TFLiteRuntime(_Runtime):
         scale, zero_point = detail["quantization"]
         if dtype == np.float32:
             feed = _float_images(canvases)
+        elif dtype == np.uint8 and zero_point == 0 and abs(scale * 255.0 - 1.0) < 1e-6:
+            feed = np.asarray(canvases, np.uint8)  # the int8 export's input: the pixels as they are
         elif scale:  # quantised input: real = (q - zero_point) * scale, real in [0, 1]
             feed = _quantize(_float_images(canvases), scale, zero_point, dtype)
         else:

@@ -121,6 +121,10 @@ class SlicedDetector(DetectorBase):
     def __getattr__(self, name: str) -> Any:
         return getattr(self.detector, name)
 
+    @property
+    def reduce_for(self) -> None:
+        return None  # tiles are cut from the full image
+
     def describe(self) -> str:
         s = self.settings
         size = "x".join(str(v) for v in s.size)

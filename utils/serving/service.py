@@ -206,7 +206,7 @@ class Service:
         return record
 
     def _prepare(self, upload: Upload):
-        image = decode_upload(upload)
+        image = decode_upload(upload, self.detector.reduce_for)
         # One thread per image: requests decode in parallel already.
         return self.detector.preprocess(image, threads=1)
 

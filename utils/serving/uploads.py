@@ -71,12 +71,13 @@ async def _form_upload(request: Request, limit: int) -> Upload:
         await form.close()
 
 
-def decode_upload(upload: Upload):
-    """The upload as an RGB PIL image; RequestError 400 (empty, not an image, truncated,
+def decode_upload(upload: Upload, reduce_for: tuple | None = None):
+    """The upload as an RGB PIL image (or a reduced decode, see
+    :func:`utils.data.images.load_image`); RequestError 400 (empty, not an image, truncated,
     corrupt) or 413 (more pixels than --max-pixels)."""
     name = upload.name or "upload"
     try:
-        return decode_image_bytes(upload.data, name=name)
+        return decode_image_bytes(upload.data, name=name, reduce_for=reduce_for)
     except PixelLimitError as exc:
         raise too_large(str(exc)) from None
     except ImageLoadError as exc:

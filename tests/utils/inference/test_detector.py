@@ -17,9 +17,11 @@ from utils.inference.detector import Detections, Detector, detections_to_dicts
 
 @pytest.fixture(scope="module")
 def detector():
-    return Detector.from_options(
+    detector = Detector.from_options(
         "mobilenetv1", 0.25, shared_path("weights", "yolov4_mobilenet_v1_025_voc.h5")
     )
+    detector.preprocess_mode = "exact"  # the reference's pre-processing, for its outputs
+    return detector
 
 
 @pytest.fixture(scope="module")
@@ -250,6 +252,7 @@ def test_eager_detector_for_one_image_matches_the_reference(detector, street, re
         fuse=False,
         traced=False,
     )
+    eager.preprocess_mode = "exact"
     for run in reference_runs:
         eager.conf = run["confidence"]
         found = eager.detect(street)
