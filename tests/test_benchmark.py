@@ -56,6 +56,7 @@ def test_every_format_is_a_measured_row(measured):
         assert row["size_mb"] > 0.5 and 0.0 < row["map50"] <= 1.0 and 0.0 < row["coco_ap"] <= 1.0
         # Two timed runs on a loaded machine: both measured, their order not guaranteed.
         assert row["model_ms"] > 0 and row["end_to_end_ms"] > 0, row
+        assert row["end_to_end_exact_ms"] > 0, row  # the same, with --preprocess exact
         assert row["first_result_s"] > 0 and row["peak_rss_mb"] > 20, row
         assert name in measured["stdout"]
     # The float exports reproduce the Keras model's detections, so its mAP; int8 is near it.
@@ -101,3 +102,23 @@ def test_a_format_that_cannot_be_made_is_a_row_and_the_run_says_so(measured, tmp
     assert result.returncode == 1  # nothing could be measured
     (row,) = json.load(open(tmp_path / "out" / "benchmark.json"))
     assert row["format"] == "tflite_int8" and "calibration" in row["error"]
+
+
+def test_random_weights_are_measured_for_size_and_speed_only(measured, tmp_path):
+    """--weights none: a model with random weights is written, exported and timed; mAP is not
+    measured (it would say nothing)."""
+    result = run_benchmark(
+        "--backbone", "mobilenetv1", "--alpha", "0.25", "--weights", "none",
+        "--input-size", "128", "--data", measured["data"], "--formats", "keras", "tflite",
+        "--runs", "2", "--out", str(tmp_path / "out"),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "random weights" in result.stderr
+    rows = json.load(open(tmp_path / "out" / "benchmark.json"))
+    assert [r["format"] for r in rows] == ["keras", "tflite"]
+    written = tmp_path / "out" / "mobilenetv1_0.25_random.h5"
+    assert rows[0]["file"] == str(written) and written.is_file()
+    for row in rows:
+        assert row["error"] is None, row["error"]
+        assert row["map50"] is None and row["coco_ap"] is None
+        assert row["size_mb"] > 0.5 and row["model_ms"] > 0 and row["first_result_s"] > 0

@@ -296,3 +296,35 @@ def test_bad_export_requests_fail_cleanly(tmp_path):
         assert_clean_failure(result, fragment)
         assert result.returncode == 2
     assert not out.exists() or os.listdir(out) == []
+
+
+@pytest.mark.slow
+def test_int8_files_from_the_training_split_give_the_same_detections_when_re_run(tmp_path):
+    """Exported twice from the same training images, the int8 files detect the same boxes, to
+    the digit, as each other and as themselves run again (calibration is deterministic)."""
+    data = shared_path("datasets", "voc_mini", "VOCdevkit", "VOC2007")
+    images = os.path.join(data, "JPEGImages")
+    found = {}
+    for attempt in ("first", "second"):
+        out = tmp_path / attempt
+        result = run(
+            EXPORT, *small_v1_export_args(), "--int8", "--data", data, "--split", "trainval",
+            "--calib-images", 4, "--out", out, "--no-progress",
+        )  # fmt: skip
+        assert result.returncode == 0, result.stderr
+        for kind in ("tflite", "onnx"):
+            model = out / f"yolov4_lite_mobilenetv1_0.25_160_int8.{kind}"
+            runs = ("once", "again") if attempt == "first" else ("once",)
+            for again in runs:
+                record = tmp_path / f"{attempt}_{kind}_{again}.json"
+                result = run(
+                    PREDICT, "--weights", model, "--source", images, "--json", record,
+                    "--conf", "0.1", "--save-dir", tmp_path / "drawn", "--quiet",
+                )  # fmt: skip
+                assert result.returncode == 0, result.stderr
+                found[attempt, kind, again] = json.load(open(record))["images"]
+    for kind in ("tflite", "onnx"):
+        first = found["first", kind, "once"]
+        assert sum(len(image["detections"]) for image in first) >= 3
+        assert found["first", kind, "again"] == first
+        assert found["second", kind, "once"] == first

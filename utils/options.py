@@ -107,8 +107,9 @@ _MODEL_WEIGHTS_HELP = PerMode(
     "(default: the published VOC weights of the backbone, downloaded once)",
     export="weights to export: a .h5 file (default: the published VOC weights of the "
     "backbone, downloaded once)",
-    benchmark="model to benchmark: a .h5 file (exported to every format) (default: the "
-    "published VOC weights of the backbone, downloaded once)",
+    benchmark="model to benchmark: a .h5 file (exported to every format), or 'none' for "
+    "random weights (size and speed only: mAP is not measured) (default: the published VOC "
+    "weights of the backbone, downloaded once)",
     serve="model to serve: a .h5 file, or a model exported by export.py (.tflite, .onnx, a "
     "SavedModel folder; a .tflite or .onnx service never imports TensorFlow) (default: the "
     "published VOC weights of the backbone, downloaded once)",
@@ -217,9 +218,10 @@ OPTIONS = {
     ),
     "preprocess": Option(
         "fast",
-        "how an image becomes the network input: fast (OpenCV area resize; a JPEG larger than "
-        "the input decoded at reduced scale; mAP within 0.2 points of exact) or exact (the "
-        "original implementation's Pillow bicubic, for its outputs bit for bit)",
+        "how an image becomes the network input: fast (a JPEG larger than the input decoded "
+        "at 1/2-1/8 scale, an image over 4x the input box-reduced first, then the same "
+        "bicubic resize; mAP within 0.2 points of exact) or exact (the original "
+        "implementation's pre-processing, for its outputs bit for bit)",
         choices=PREPROCESS_MODES,
     ),
     # ---------------------------------------------------------------- sliced inference

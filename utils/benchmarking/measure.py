@@ -165,9 +165,10 @@ def measure(
     runs: int,
     progress: bool = True,
     keras: bool = False,
+    with_accuracy: bool = True,
 ) -> Row:
     """Fill ``row`` (whose ``file`` is set; ``keras``: a weights file, opened with ``spec``) with
-    every figure; a failure is its ``error``."""
+    every figure (``with_accuracy`` False: all but mAP); a failure is its ``error``."""
     assert row.file is not None
     try:
         row.size_mb = files.size_mb(row.file)
@@ -175,7 +176,8 @@ def measure(
         runtime = getattr(detector, "runtime", None)
         if runtime is not None:
             row.quantization = runtime.metadata.get("quantization") or "float32"
-        row.map50, row.coco_ap = accuracy(detector, samples, class_names, progress)
+        if with_accuracy:
+            row.map50, row.coco_ap = accuracy(detector, samples, class_names, progress)
         for name, value in options.detection_defaults("predict").items():
             if name != "letterbox":
                 setattr(detector, name, value)

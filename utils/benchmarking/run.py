@@ -31,10 +31,11 @@ def benchmark(args: Any, log: Callable[[str], Any] = print) -> list[Row]:
 
     rows = []
     keras_asked = "keras" in args.bench_formats and (args.weights or not args.files)
+    random = str(args.weights).lower() == "none"
+    if random:
+        log("--weights none: random weights, measured for size and speed only (no mAP)")
     if keras_asked or not args.files:
-        from utils.hub import resolve_weights
-
-        weights = resolve_weights(args.backbone, args.alpha, args.weights)
+        weights = _weights(args, len(class_names))
         if keras_asked:
             rows.append(Row("keras", "float32", file=weights))
     if args.files:
@@ -44,8 +45,37 @@ def benchmark(args: Any, log: Callable[[str], Any] = print) -> list[Row]:
     for row in tqdm(rows, desc="measuring", unit="format", disable=not progress):
         if row.error is None:
             keras = family_of(row.file) == KERAS
-            measure(row, spec, samples, class_names, image_path, args.runs, progress, keras)
+            measure(
+                row, spec, samples, class_names, image_path, args.runs, progress, keras, not random
+            )
     return rows
+
+
+def _weights(args, num_classes):
+    """The .h5 file to measure: the one given or published, or for ``--weights none`` a model
+    with random weights written to ``--out`` (what predict.py and the exports then load)."""
+    import os
+
+    from utils.hub import resolve_weights
+
+    if str(args.weights).lower() != "none":
+        return resolve_weights(args.backbone, args.alpha, args.weights)
+    import keras
+
+    from nets import save_weights, yolo_body
+    from nets.anchors import ANCHORS_MASK
+    from nets.head import init_head_priors
+    from utils import files
+
+    keras.utils.set_random_seed(0)  # the same random model on every run
+    model = yolo_body(
+        args.input_size, ANCHORS_MASK, num_classes, backbone=args.backbone, alpha=args.alpha
+    )
+    init_head_priors(model)
+    path = os.path.join(args.out, f"{args.backbone}_{args.alpha:g}_random.h5")
+    with files.atomic_path(path) as tmp:
+        save_weights(model, tmp)
+    return path
 
 
 def _class_names(args, load_class_names, default_path):
