@@ -61,11 +61,15 @@ def test_tflite_answers_equal_predict_on_the_same_file(exports, tmp_path):
     street = shared_path("reference", "street.jpg")
     out = tmp_path / "p.json"
     command = [sys.executable, os.path.join(ROOT, "predict.py"), "--weights", exports["raw"]]
+    # Both decode every pixel (predict.py draws on the photo; the service is told to).
     command += ["--source", street, "--json", str(out), "--conf", "0.25", "--quiet"]
+    command += ["--preprocess", "exact"]
     subprocess.run(command + ["--save-dir", str(tmp_path / "d")], check=True, cwd=ROOT)
     expected = json.load(open(out))["images"][0]["detections"]
     with (
-        ServiceProcess(["--weights", exports["raw"], "--quiet"]) as service,
+        ServiceProcess(
+            ["--weights", exports["raw"], "--preprocess", "exact", "--quiet"]
+        ) as service,
         service.client() as client,
     ):
         model = client.get("/v1/model").json()

@@ -31,7 +31,7 @@ def benchmark(args: Any, log: Callable[[str], Any] = print) -> list[Row]:
 
     rows = []
     keras_asked = "keras" in args.bench_formats and (args.weights or not args.files)
-    random = str(args.weights).lower() == "none"
+    random = _random_weights(args)
     if random:
         log("--weights none: random weights, measured for size and speed only (no mAP)")
     if keras_asked or not args.files:
@@ -51,6 +51,10 @@ def benchmark(args: Any, log: Callable[[str], Any] = print) -> list[Row]:
     return rows
 
 
+def _random_weights(args):
+    return args.weights is not None and str(args.weights).lower() == "none"
+
+
 def _weights(args, num_classes):
     """The .h5 file to measure: the one given or published, or for ``--weights none`` a model
     with random weights written to ``--out`` (what predict.py and the exports then load)."""
@@ -58,7 +62,7 @@ def _weights(args, num_classes):
 
     from utils.hub import resolve_weights
 
-    if str(args.weights).lower() != "none":
+    if not _random_weights(args):
         return resolve_weights(args.backbone, args.alpha, args.weights)
     import keras
 

@@ -64,8 +64,9 @@ def write_tflite(
 ) -> str:
     """A LiteRT flatbuffer of builtin ops; ``fmt.quantization`` float32 / float16 / int8
     (``calibration``: float32 (1, H, W, 3) batches in [0, 1]; ``quantize_options``:
-    ``float_heads`` (default True): uint8 input, float heads and outputs; False: every op int8,
-    uint8 outputs, or float32 ones with ``float_outputs``)."""
+    ``float_heads`` (default True): float heads, float32 input and outputs like the float files
+    (the input is quantised inside); False: every op int8, uint8 input and outputs, or float32
+    outputs with ``float_outputs``)."""
     tf = graphs.tf
     end_to_end = fmt.writes_end_to_end(nms)
     signature = "detect" if end_to_end else "raw"
@@ -121,11 +122,12 @@ def _quantization_settings(
             raise ExportError("int8 quantisation needs calibration images (--data)")
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
         converter.representative_dataset = lambda: _calibration_feed(batches, progress)
+        if options["float_heads"]:
+            # Float ops allowed; TFLite's selective quantisation keeps float input and outputs.
+            return
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
         converter.inference_input_type = tf.uint8
-        if not options["float_heads"]:  # else float ops are allowed: the heads run in float
-            converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-        float_out = options["float_heads"] or options["float_outputs"]
-        converter.inference_output_type = tf.float32 if float_out else tf.uint8
+        converter.inference_output_type = tf.float32 if options["float_outputs"] else tf.uint8
 
 
 # A SavedModel signature's outputs are named StatefulPartitionedCall:N in the converted graph;
@@ -135,7 +137,8 @@ _SIGNATURE_OUTPUT = "StatefulPartitionedCall:"
 
 def _with_float_heads(converter: Any, tf: Any, calibration: Sequence | None) -> bytes:
     """The int8 flatbuffer with the heads' output convolutions left float: TFLite's
-    selective quantisation (its quantisation debugger's deny list), calibrated as usual."""
+    selective quantisation (its quantisation debugger's deny list), calibrated as usual. Its
+    input and outputs are float32, as the float files' are; the input is quantised inside."""
     import csv
     import io
 
