@@ -14,13 +14,15 @@ quantisation step), which says where the error comes from. Variants:
     tflite            full int8, uint8 input and outputs (export.py's --int8 before this study)
     tflite_float_out  full int8 inside, float32 outputs (the heads' last quantise step removed)
     tflite_float_heads  int8 except the three head convolutions, which run in float
+    tflite_float_worst4, tflite_float_worst8  also the 4 or 8 layers with the largest int8
+                      error (RMSE in quantisation steps, TFLite's debugger) left float
     onnx              ONNX Runtime QDQ, MinMax ranges
     onnx_percentile   ONNX Runtime QDQ, ranges at the 99.999th percentile
     onnx_entropy      ONNX Runtime QDQ, ranges minimising KL divergence
     onnx_float_heads  MinMax, the three head convolutions left float
     onnx_float_heads_percentile  both
 
-The float-heads variants are what export.py --int8 writes.
+export.py --int8 writes tflite_float_worst8 and onnx_float_heads.
 """
 
 import argparse
@@ -47,6 +49,8 @@ VARIANT_FORMATS = {
     "onnx_entropy": "onnx_int8",
     "onnx_float_heads": "onnx_int8",
     "onnx_float_heads_percentile": "onnx_int8",
+    "tflite_float_worst4": "tflite_int8",
+    "tflite_float_worst8": "tflite_int8",
 }
 VARIANT_OPTIONS = {
     "tflite": {"float_heads": False},
@@ -55,6 +59,8 @@ VARIANT_OPTIONS = {
     "onnx_percentile": {"float_heads": False, "method": "percentile"},
     "onnx_entropy": {"float_heads": False, "method": "entropy"},
     "onnx_float_heads_percentile": {"method": "percentile"},
+    "tflite_float_heads": {"float_worst": 0},
+    "tflite_float_worst4": {"float_worst": 4},
 }
 VARIANTS = tuple(VARIANT_FORMATS)
 

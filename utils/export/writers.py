@@ -6,7 +6,9 @@ renamed when complete) with its metadata inside.
 int8 files keep the heads' three output convolutions in float (``float_heads``). Their one
 output tensor holds box offsets, log sizes and logits together; quantised, it shares one 8-bit
 step over a range of some 60 logits (0.25 a step, so box sizes off by up to 13%), which cost
-3.6 mAP points on raccoon where float heads cost 0.4 (``benchmarks/bench_int8.py``).
+3.6 mAP points on raccoon where float heads cost 0.4 (``benchmarks/bench_int8.py``). TFLite's
+int8 files also keep float the few layers its debugger finds furthest from float
+(:data:`TFLITE_FLOAT_WORST`).
 """
 
 from __future__ import annotations
@@ -20,6 +22,10 @@ from utils.export.graphs import E2E_NAMES, RAW_NAMES, ExportError, ExportGraphs
 from utils.formats import ModelFormat
 
 ONNX_OPSET = 17
+# TFLite int8 also keeps float the layers whose int8 outputs are furthest from float, measured
+# by its quantisation debugger: 8 of them took helmet from -1.4 to -0.7 points at no cost in
+# speed (benchmarks/bench_int8.py).
+TFLITE_FLOAT_WORST = 8
 
 
 def _archive(graphs: ExportGraphs, path: str, endpoints: dict) -> None:
@@ -65,8 +71,9 @@ def write_tflite(
     """A LiteRT flatbuffer of builtin ops; ``fmt.quantization`` float32 / float16 / int8
     (``calibration``: float32 (1, H, W, 3) batches in [0, 1]; ``quantize_options``:
     ``float_heads`` (default True): float heads, float32 input and outputs like the float files
-    (the input is quantised inside); False: every op int8, uint8 input and outputs, or float32
-    outputs with ``float_outputs``)."""
+    (the input is quantised inside), and ``float_worst`` (default :data:`TFLITE_FLOAT_WORST`)
+    more layers float, those with the largest int8 error; False: every op int8, uint8 input
+    and outputs, or float32 outputs with ``float_outputs``)."""
     tf = graphs.tf
     end_to_end = fmt.writes_end_to_end(nms)
     signature = "detect" if end_to_end else "raw"
@@ -88,11 +95,16 @@ def write_tflite(
         # Builtin ops only: a model needing TensorFlow (Flex) ops cannot run in LiteRT's
         # Python or mobile runtimes, so such a conversion must fail here.
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
-        options = {"float_heads": True, "float_outputs": False, **(quantize_options or {})}
+        options = {
+            "float_heads": True,
+            "float_worst": TFLITE_FLOAT_WORST,
+            "float_outputs": False,
+            **(quantize_options or {}),
+        }
         _quantization_settings(converter, tf, fmt.quantization, calibration, progress, options)
         try:
             if fmt.quantization == "int8" and options["float_heads"]:
-                flatbuffer = _with_float_heads(converter, tf, calibration)
+                flatbuffer = _with_float_heads(converter, tf, calibration, options["float_worst"])
             else:
                 flatbuffer = converter.convert()
         except Exception as exc:  # the converter raises ConverterError and others
@@ -135,32 +147,44 @@ def _quantization_settings(
 _SIGNATURE_OUTPUT = "StatefulPartitionedCall:"
 
 
-def _with_float_heads(converter: Any, tf: Any, calibration: Sequence | None) -> bytes:
+def _with_float_heads(
+    converter: Any, tf: Any, calibration: Sequence | None, float_worst: int = 0
+) -> bytes:
     """The int8 flatbuffer with the heads' output convolutions left float: TFLite's
     selective quantisation (its quantisation debugger's deny list), calibrated as usual. Its
-    input and outputs are float32, as the float files' are; the input is quantised inside."""
+    input and outputs are float32, as the float files' are; the input is quantised inside.
+    ``float_worst``: also leave float the layers with the largest int8 error (RMSE in
+    quantisation steps, measured by the debugger on a few calibration images)."""
     import csv
     import io
 
-    def one_image():
-        yield [next(iter(calibration or []))]
+    batches = list(calibration or [])[:: max(len(calibration or []) // 8, 1)][:8]
 
-    probe = tf.lite.experimental.QuantizationDebugger(converter=converter, debug_dataset=one_image)
+    def debug_images():
+        return ([batch] for batch in batches[: 8 if float_worst else 1])
+
+    probe = tf.lite.experimental.QuantizationDebugger(
+        converter=converter, debug_dataset=debug_images
+    )
     probe.run()
     stats = io.StringIO()
     probe.layer_statistics_dump(stats)
     stats.seek(0)
-    heads = [
-        row["tensor_name"]
-        for row in csv.DictReader(stats)
-        if row["tensor_name"].startswith(_SIGNATURE_OUTPUT)
-    ]
+    rows = list(csv.DictReader(stats))
+    heads = [row["tensor_name"] for row in rows if row["tensor_name"].startswith(_SIGNATURE_OUTPUT)]
     if len(heads) != len(RAW_NAMES):
         raise ExportError(f"int8: expected {len(RAW_NAMES)} head outputs, found {heads}")
+
+    def error_in_steps(row):
+        scale = float(row["scale"])
+        return float(row["mean_squared_error"]) ** 0.5 / scale if scale else 0.0
+
+    others = sorted((r for r in rows if r["tensor_name"] not in heads), key=error_in_steps)
+    worst = [row["tensor_name"] for row in others[::-1][:float_worst]]
     selective = tf.lite.experimental.QuantizationDebugger(
         converter=converter,
-        debug_dataset=one_image,
-        debug_options=tf.lite.experimental.QuantizationDebugOptions(denylisted_nodes=heads),
+        debug_dataset=debug_images,
+        debug_options=tf.lite.experimental.QuantizationDebugOptions(denylisted_nodes=heads + worst),
     )
     return selective.get_nondebug_quantized_model()
 

@@ -54,9 +54,10 @@ def _text_color(rgb):
     return (0, 0, 0) if luminance > 140 else (255, 255, 255)
 
 
-def draw_detections(image, detections, class_names, colors=None, show_scores=True):
+def draw_detections(image, detections, class_names, colors=None, show_scores=True, copy=True):
     """Return a copy of ``image`` with labelled boxes ("name 0.97", tracked: "name #7 0.97")
     drawn on it; tracked boxes take their track's colour, so two cars look different.
+    ``copy=False`` draws on ``image`` itself when it is RGB (a frame made for drawing).
 
     Args:
         image: RGB ``PIL.Image``.
@@ -64,7 +65,10 @@ def draw_detections(image, detections, class_names, colors=None, show_scores=Tru
         class_names: names indexed by class id.
         colors: optional list of RGB tuples per class (default: :func:`class_colors`).
     """
-    image = image.convert("RGB").copy()
+    if image.mode != "RGB":
+        image = image.convert("RGB")  # a new image already
+    elif copy:
+        image = image.copy()
     width, height = image.size
     colors = colors or class_colors(len(class_names))
     # Font about 3% of the image height (the reference's choice) but never below 11 px.

@@ -38,9 +38,9 @@ class Renderer:
 
         from utils.inference.draw import draw_detections, draw_label, draw_trails
 
-        image = Image.fromarray(result.image)
+        image = Image.fromarray(result.image)  # a copy of the frame, drawn on in place
         found = result.detections
-        drawn = draw_detections(image, found, self.context.class_names)
+        drawn = draw_detections(image, found, self.context.class_names, copy=False)
         if found is not None and found.track_ids is not None:
             draw_trails(drawn, self._update_trails(result), max(2, sum(image.size) // 600))
         for hook in self.context.hooks:

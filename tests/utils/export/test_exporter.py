@@ -148,7 +148,8 @@ def test_int8_keeps_the_confident_detections(exports, keras_detector, capsys, fa
     path = exports[(family, "int8", False)].path
     int8 = RuntimeDetector(open_runtime(path), conf=0.001, nms_iou=0.5)
     runtime = int8.runtime
-    # int8 everywhere but the heads' three output convolutions (see utils/export/writers.py).
+    # int8 everywhere but the heads' three output convolutions (and for TFLite a few layers
+    # its debugger picks; see utils/export/writers.py).
     if family == "tflite":
         # Float in and out, as the float files (the input is quantised inside).
         assert runtime.input_detail["dtype"] == np.float32
@@ -157,7 +158,9 @@ def test_int8_keeps_the_confident_detections(exports, keras_detector, capsys, fa
         dtypes = {t["index"]: t["dtype"] for t in interpreter.get_tensor_details()}
         convolutions = [op for op in interpreter._get_ops_details() if op["op_name"] == "CONV_2D"]
         float_ones = [op for op in convolutions if dtypes[op["outputs"][0]] == np.float32]
-        assert len(float_ones) == 3 and len(convolutions) > 30
+        outputs = {d["index"] for d in runtime.output_details.values()}
+        heads = [op for op in float_ones if op["outputs"][0] in outputs]
+        assert len(heads) == 3 and len(convolutions) - len(float_ones) > 25
     else:  # QDQ: float in and out, int8 weights inside
         import onnx
 
