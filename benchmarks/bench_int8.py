@@ -21,6 +21,8 @@ quantisation step), which says where the error comes from. Variants:
     onnx_entropy      ONNX Runtime QDQ, ranges minimising KL divergence
     onnx_float_heads  MinMax, the three head convolutions left float
     onnx_float_heads_percentile  both
+    onnx_float_worst4, onnx_float_worst8  float heads and the 4 or 8 layers TFLite's debugger
+                      ranks worst left float in ONNX Runtime too
 
 export.py --int8 writes tflite_float_worst8 and onnx_float_heads.
 """
@@ -51,6 +53,8 @@ VARIANT_FORMATS = {
     "onnx_float_heads_percentile": "onnx_int8",
     "tflite_float_worst4": "tflite_int8",
     "tflite_float_worst8": "tflite_int8",
+    "onnx_float_worst4": "onnx_int8",
+    "onnx_float_worst8": "onnx_int8",
 }
 VARIANT_OPTIONS = {
     "tflite": {"float_heads": False},
@@ -61,6 +65,8 @@ VARIANT_OPTIONS = {
     "onnx_float_heads_percentile": {"method": "percentile"},
     "tflite_float_heads": {"float_worst": 0},
     "tflite_float_worst4": {"float_worst": 4},
+    "onnx_float_worst4": {"float_worst": 4},
+    "onnx_float_worst8": {"float_worst": 8},
 }
 VARIANTS = tuple(VARIANT_FORMATS)
 
