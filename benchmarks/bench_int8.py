@@ -23,6 +23,7 @@ quantisation step), which says where the error comes from. Variants:
     onnx_float_heads_percentile  both
     onnx_float_worst4, onnx_float_worst8  float heads and the 4 or 8 layers TFLite's debugger
                       ranks worst left float in ONNX Runtime too
+    onnx_float_heads_average  float heads, MinMax ranges averaged over the images
 
 export.py --int8 writes tflite_float_worst8 and onnx_float_heads.
 """
@@ -55,6 +56,7 @@ VARIANT_FORMATS = {
     "tflite_float_worst8": "tflite_int8",
     "onnx_float_worst4": "onnx_int8",
     "onnx_float_worst8": "onnx_int8",
+    "onnx_float_heads_average": "onnx_int8",
 }
 VARIANT_OPTIONS = {
     "tflite": {"float_heads": False},
@@ -67,6 +69,7 @@ VARIANT_OPTIONS = {
     "tflite_float_worst4": {"float_worst": 4},
     "onnx_float_worst4": {"float_worst": 4},
     "onnx_float_worst8": {"float_worst": 8},
+    "onnx_float_heads_average": {"moving_average": True},
 }
 VARIANTS = tuple(VARIANT_FORMATS)
 

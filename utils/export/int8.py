@@ -97,6 +97,7 @@ def quantize_onnx(
     float_heads: bool = True,
     float_worst: int = 0,
     ranked: Sequence[str] = (),
+    moving_average: bool = False,
 ) -> Any:
     """``proto`` with int8 weights and uint8 activations in QDQ form, the activation ranges
     measured on ``calibration`` (float32 (1, H, W, 3) batches in [0, 1]) by ``method``
@@ -160,7 +161,10 @@ def quantize_onnx(
                 weight_type=QuantType.QInt8,
                 calibrate_method=methods[method],
                 nodes_to_exclude=excluded,
-                extra_options={"CalibPercentile": 99.999},
+                extra_options={
+                    "CalibPercentile": 99.999,
+                    "CalibMovingAverage": moving_average,
+                },
             )
         except Exception as exc:  # ONNX Runtime raises its own exception types
             raise ExportError(
