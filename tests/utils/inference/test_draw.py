@@ -35,6 +35,23 @@ def test_font_is_a_real_truetype_font():
     assert "DejaVu" in font.getname()[0]
 
 
+def test_the_font_is_found_without_importing_matplotlib():
+    """Importing matplotlib's font manager took 0.2 s of predict.py's start-up."""
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    code = (
+        "import sys; from utils.inference.draw import label_font; font = label_font(20); "
+        "print(font.getname()[0], 'matplotlib' in sys.modules)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    assert done.stdout.split() == ["DejaVu", "Sans", "False"], done.stdout + done.stderr
+
+
 def test_boxes_and_labels_are_drawn_in_class_colours():
     image = Image.new("RGB", (200, 150), (0, 0, 0))
     drawn = np.asarray(draw_detections(image, detections(), NAMES))

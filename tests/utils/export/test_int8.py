@@ -1,0 +1,53 @@
+"""Which ONNX nodes stay float when TFLite's debugger names a layer (utils/export/int8.py)."""
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+from utils.export.int8 import nodes_computing
+
+
+def _graph():
+    """x -> Conv (pointwise, keeps its TF name) -> Clip (Relu6) -> Conv__7 (a depthwise conv
+    tf2onnx renamed) -> Clip -> y, with the tensors named as tf2onnx names them."""
+    layer = "model_1/conv_{}_1/BiasAdd:0"
+    relu = "model_1/conv_{}_relu_1/Relu6:0"
+    nodes = [
+        helper.make_node("Conv", ["x", "w1"], [layer.format("pw_1")], name="model_1/conv_pw_1"),
+        helper.make_node("Clip", [layer.format("pw_1")], [relu.format("pw_1")], name="clip_pw_1"),
+        helper.make_node(
+            "Conv", [relu.format("pw_1"), "w2"], ["Conv__7:0"], name="Conv__7", group=3
+        ),
+        helper.make_node("Clip", ["Conv__7:0"], [relu.format("dw_2")], name="clip_dw_2"),
+    ]
+    value = helper.make_tensor_value_info
+    graph = helper.make_graph(
+        nodes,
+        "g",
+        [value("x", TensorProto.FLOAT, [1, 3, 8, 8])],
+        [value(relu.format("dw_2"), TensorProto.FLOAT, [1, 3, 8, 8])],
+        [
+            numpy_helper.from_array(np.ones((3, 3, 1, 1), np.float32), "w1"),
+            numpy_helper.from_array(np.ones((3, 1, 1, 1), np.float32), "w2"),
+        ],
+    )
+    return helper.make_model(graph)
+
+
+def test_a_named_activation_keeps_its_convolution_float_too():
+    model = _graph()
+    onnx.checker.check_model(model)
+    ranked = ["model_1/conv_dw_2_relu_1/Relu6;model_1/conv_dw_2_1/BiasAdd;model_1/conv_dw_2_1/dw"]
+    assert nodes_computing(model, ranked, 1) == ["clip_dw_2", "Conv__7"]
+
+
+def test_fused_names_match_by_any_part_and_unknown_tensors_are_passed_over():
+    model = _graph()
+    ranked = [
+        "StatefulPartitionedCall:0",  # not in the graph: the next one is taken instead
+        "model_1/conv_pw_1_1/BiasAdd;model_1/conv_pw_1_1/Conv2D",
+        "model_1/conv_dw_2_relu_1/Relu6",
+    ]
+    assert nodes_computing(model, ranked, 1) == ["model_1/conv_pw_1"]
+    assert nodes_computing(model, ranked, 2) == ["model_1/conv_pw_1", "clip_dw_2", "Conv__7"]
+    assert nodes_computing(model, ranked, 0) == []
