@@ -25,7 +25,7 @@ quantisation step), which says where the error comes from. Variants:
                       ranks worst left float in ONNX Runtime too
     onnx_float_heads_average  float heads, MinMax ranges averaged over the images
 
-export.py --int8 writes tflite_float_worst8 and onnx_float_heads.
+export.py --int8 writes tflite_float_worst8 and onnx_float_worst8.
 """
 
 import argparse
@@ -61,15 +61,15 @@ VARIANT_FORMATS = {
 VARIANT_OPTIONS = {
     "tflite": {"float_heads": False},
     "tflite_float_out": {"float_heads": False, "float_outputs": True},
-    "onnx": {"float_heads": False},
-    "onnx_percentile": {"float_heads": False, "method": "percentile"},
-    "onnx_entropy": {"float_heads": False, "method": "entropy"},
-    "onnx_float_heads_percentile": {"method": "percentile"},
+    "onnx": {"float_heads": False, "float_worst": 0},
+    "onnx_percentile": {"float_heads": False, "float_worst": 0, "method": "percentile"},
+    "onnx_entropy": {"float_heads": False, "float_worst": 0, "method": "entropy"},
+    "onnx_float_heads": {"float_worst": 0},
+    "onnx_float_heads_percentile": {"float_worst": 0, "method": "percentile"},
     "tflite_float_heads": {"float_worst": 0},
     "tflite_float_worst4": {"float_worst": 4},
     "onnx_float_worst4": {"float_worst": 4},
-    "onnx_float_worst8": {"float_worst": 8},
-    "onnx_float_heads_average": {"moving_average": True},
+    "onnx_float_heads_average": {"float_worst": 0, "moving_average": True},
 }
 VARIANTS = tuple(VARIANT_FORMATS)
 

@@ -3,10 +3,12 @@
 int8 files keep the heads' three output convolutions in float. Their one output tensor holds box
 offsets, log sizes and logits together; quantised, it shares one 8-bit step over a range of some
 60 logits (0.25 a step, so box sizes off by up to 13%), which cost 3.6 mAP points on raccoon
-where float heads cost 0.4 (``benchmarks/bench_int8.py``). TFLite files also keep float the
-:data:`TFLITE_FLOAT_WORST` layers whose int8 outputs are furthest from float, as its quantisation
-debugger ranks them (RMSE in quantisation steps, on a few calibration images). ONNX files can
-(``float_worst``) but do not by default (:data:`ONNX_FLOAT_WORST`).
+where float heads cost 0.4 (``benchmarks/bench_int8.py``). Both files also keep float the 8
+layers whose int8 outputs are furthest from float, as TFLite's quantisation debugger ranks them
+(RMSE in quantisation steps, on a few calibration images): helmet's int8 files went from -1.4
+(TFLite) and -1.2 (ONNX) to -0.7 and -0.4 points. ONNX Runtime runs such a file as made only with
+its ``WeightBiasQuantization`` pass disabled (:mod:`utils.inference.runtimes` does): the pass
+quantises, per tensor, the weights of any float convolution between quantised neighbours.
 """
 
 from __future__ import annotations
@@ -21,11 +23,10 @@ from typing import Any
 from utils import files
 from utils.export.graphs import RAW_NAMES, ExportError
 
-# 8 took TFLite's helmet file from -1.4 to -0.7 points (4: -0.2 there but -1.0 on raccoon).
+# 8 took helmet's files from -1.4 / -1.2 points (TFLite / ONNX) to -0.7 / -0.4, raccoon's
+# stayed at -0.4 / -0.5; 4 did less on one or the other (benchmarks/bench_int8.py).
 TFLITE_FLOAT_WORST = 8
-# The same layers left float by ONNX Runtime took helmet from -1.2 to -0.7 points with 4 (to
-# -2.3 with 8) but raccoon from -0.4 to -0.6..-1.1, and lost a car on street.jpg: not by default.
-ONNX_FLOAT_WORST = 0
+ONNX_FLOAT_WORST = 8
 # The debugger measures this many calibration images (spread over them) to rank the layers.
 DEBUG_IMAGES = 8
 # A SavedModel signature's outputs are named StatefulPartitionedCall:N in the converted graph;

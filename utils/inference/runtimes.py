@@ -163,7 +163,14 @@ class ONNXRuntime(_Runtime):
             if p in ort.get_available_providers()
         ]
         try:
-            self.session = ort.InferenceSession(self.path, options, providers=providers)
+            # ORT's WeightBiasQuantization pass would quantise, per tensor, the weights of
+            # the convolutions an int8 file keeps float between quantised neighbours.
+            self.session = ort.InferenceSession(
+                self.path,
+                options,
+                providers=providers,
+                disabled_optimizers=["WeightBiasQuantization"],
+            )
         except Exception as exc:  # onnxruntime raises its own exception types
             raise RuntimeLoadError(
                 f"{self.path} is not a readable ONNX model ({str(exc).splitlines()[0][:200]})"

@@ -150,7 +150,7 @@ def test_int8_keeps_the_confident_detections(exports, keras_detector, capsys, fa
     path = exports[(family, "int8", False)].path
     int8 = RuntimeDetector(open_runtime(path), conf=0.001, nms_iou=0.5)
     runtime = int8.runtime
-    # int8 everywhere but the heads' three output convolutions and (TFLite) a few layers its
+    # int8 everywhere but the heads' three output convolutions and a few layers TFLite's
     # debugger picks (utils/export/int8.py).
     if family == "tflite":
         # Float in and out, as the float files (the input is quantised inside).
