@@ -598,8 +598,8 @@ OPTIONS = {
     "half": Option(False, "also a float16 TFLite model (half the size)", action="store_true"),
     "int8": Option(
         False,
-        "also full-integer models, calibrated on --data images: TFLite (uint8 input and "
-        "output) and ONNX (QDQ: int8 weights, uint8 activations, float input and output)",
+        "also int8 TFLite and ONNX (QDQ) models, calibrated on --data images: float input and "
+        "output, the heads and the 8 layers furthest from float kept float",
         action="store_true",
     ),
     "calib_images": Option(100, "calibration images for --int8", type=int),
