@@ -67,6 +67,9 @@ class ExportGraphs:
         h, w = self.input_size
         self.float_spec = tf.TensorSpec((None, h, w, 3), tf.float32, name="images")
         self.uint8_spec = tf.TensorSpec((None, h, w, 3), tf.uint8, name="images")
+        # TFLite's int8 layer ranking per calibration set (id of the list): measured once, kept
+        # float in both the TFLite and the ONNX int8 file (utils.export.writers).
+        self.int8_rankings: dict[int, tuple[list, list]] = {}
 
     def end_to_end_spec(self, batch: int | None) -> Any:
         """uint8 images for :meth:`end_to_end_single`, in the batch the format table gives."""

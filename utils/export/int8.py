@@ -74,17 +74,17 @@ def ranked_layers(converter: Any, tf: Any, calibration: Sequence | None) -> tupl
 
 
 def selective_tflite(
-    converter: Any, tf: Any, calibration: Sequence | None, float_worst: int
+    converter: Any, tf: Any, calibration: Sequence | None, float_tensors: Sequence[str]
 ) -> bytes:
-    """The int8 flatbuffer with the heads' output convolutions and the ``float_worst`` worst
-    layers left float: TFLite's selective quantisation (its debugger's deny list), calibrated as
-    usual. Its input and outputs are float32, as the float files' are."""
-    heads, others = ranked_layers(converter, tf, calibration)
+    """The int8 flatbuffer with the ops writing ``float_tensors`` (the heads' outputs and the
+    worst layers :func:`ranked_layers` names) left float: TFLite's selective quantisation (its
+    debugger's deny list), calibrated as usual. Its input and outputs are float32, as the float
+    files' are."""
     selective = tf.lite.experimental.QuantizationDebugger(
         converter=converter,
         debug_dataset=_debug_images(calibration, DEBUG_IMAGES),
         debug_options=tf.lite.experimental.QuantizationDebugOptions(
-            denylisted_nodes=heads + others[:float_worst]
+            denylisted_nodes=list(float_tensors)
         ),
     )
     return selective.get_nondebug_quantized_model()

@@ -97,8 +97,9 @@ def write_tflite(
         _quantization_settings(converter, tf, fmt.quantization, calibration, progress, options)
         try:
             if fmt.quantization == "int8" and options["float_heads"]:
+                heads, others = _int8_ranking(graphs, calibration, converter)
                 flatbuffer = int8.selective_tflite(
-                    converter, tf, calibration, options["float_worst"]
+                    converter, tf, calibration, heads + others[: options["float_worst"]]
                 )
             else:
                 flatbuffer = converter.convert()
@@ -174,7 +175,7 @@ def write_onnx(
     _rename_onnx_outputs(proto, E2E_NAMES if end_to_end else RAW_NAMES)
     if fmt.quantization == "int8":
         options = {"float_worst": int8.ONNX_FLOAT_WORST, **(quantize_options or {})}
-        ranked = _ranked_tensors(graphs, calibration) if options["float_worst"] else []
+        ranked = _int8_ranking(graphs, calibration)[1] if options["float_worst"] else []
         proto = int8.quantize_onnx(proto, calibration, progress, ranked=ranked, **options)
     meta = graphs.metadata(end_to_end, fmt.quantization, "detect" if end_to_end else "raw")
     fmt.write_metadata(proto, meta)
@@ -182,15 +183,28 @@ def write_onnx(
     return path
 
 
-def _ranked_tensors(graphs: ExportGraphs, calibration: Sequence | None) -> list[str]:
-    """The raw graph's tensors worst first, by their int8 error in TFLite (the same graph, so
-    the same tensor names as tf2onnx's)."""
-    tf = graphs.tf
-    with tempfile.TemporaryDirectory(prefix="yolo_export_") as work:
-        _archive(graphs, work, {"raw": (graphs.raw, graphs.float_spec)})
-        converter = tf.lite.TFLiteConverter.from_saved_model(work, signature_keys=["raw"])
-        _quantization_settings(converter, tf, "int8", calibration, False, {"float_heads": True})
-        return int8.ranked_layers(converter, tf, calibration)[1]
+def _int8_ranking(
+    graphs: ExportGraphs, calibration: Sequence | None, converter: Any = None
+) -> tuple[list, list]:
+    """(the heads' output tensors, the other tensors worst first) by their int8 error in
+    TFLite (:func:`utils.export.int8.ranked_layers`), measured once per export: the ONNX file is
+    converted from the same graph, so its tensors carry the same names. ``converter``: the
+    TFLite int8 converter of the raw graph, when one is open."""
+    key = id(calibration)
+    if key not in graphs.int8_rankings:
+        if converter is not None:
+            graphs.int8_rankings[key] = int8.ranked_layers(converter, graphs.tf, calibration)
+        else:
+            tf = graphs.tf
+            with tempfile.TemporaryDirectory(prefix="yolo_export_") as work:
+                _archive(graphs, work, {"raw": (graphs.raw, graphs.float_spec)})
+                converter = tf.lite.TFLiteConverter.from_saved_model(work, signature_keys=["raw"])
+                converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+                _quantization_settings(
+                    converter, tf, "int8", calibration, False, {"float_heads": True}
+                )
+                graphs.int8_rankings[key] = int8.ranked_layers(converter, tf, calibration)
+    return graphs.int8_rankings[key]
 
 
 def _rename_onnx_outputs(proto: Any, names: Sequence[str]) -> None:
