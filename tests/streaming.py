@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import http.server
+import itertools
 import os
 import shutil
 import socket
@@ -104,14 +105,17 @@ class _Server:
         self.sent_total = 0  # frames sent on all connections
         self.completed = 0  # clips played to the end
         self.final = False  # stop listening once a clip has been played to the end
+        self.live = False  # repeat the clip until the test cuts the stream
         self._running = False
 
     # -- what a test calls ---------------------------------------------------------------
-    def start(self, final: bool = False) -> None:
+    def start(self, final: bool = False, live: bool = False) -> None:
         """Listen (again, on the same port); with ``final`` the server stops by itself once a
-        client has seen the whole clip, so a reconnecting client finds nobody."""
-        assert not self._running
-        self.final = final
+        client has seen the whole clip, so a reconnecting client finds nobody. With ``live``
+        the clip repeats, as a camera's stream would, until :meth:`stop` cuts it: a test that
+        cuts once the client has some frames cannot find the clip already over."""
+        assert not self._running and not (final and live)
+        self.final, self.live = final, live
         self._listen()
         self._running = True
 
@@ -142,7 +146,11 @@ class _Server:
             self.connections += 1
             self.sent = 0
         due = time.monotonic()
-        for index, frame in enumerate(self.frames):
+        clip = itertools.cycle(self.frames) if self.live else self.frames
+        for index, frame in enumerate(clip):
+            if self.live and not self._running:
+                # Cut: as a closed socket would, so the handler ends without counting a clip.
+                raise ConnectionAbortedError("the test cut the stream")
             wait = due - time.monotonic()
             if wait > 0:
                 time.sleep(wait)

@@ -186,7 +186,7 @@ def test_mjpeg_cut_and_restarted_is_reconnected_then_lost():
             time.sleep(0.3)
             server.start(final=True)
 
-    server.start()
+    server.start(live=True)
     try:
         # Every frame ("all"), so that the numbering is checked without drops under load.
         frames, source, messages = read_source(server.url, "all", reconnect=2, on_frame=cut_after)
@@ -218,7 +218,7 @@ def test_rtsp_cut_and_restarted_is_reconnected(tmp_path):
             time.sleep(0.3)
             server.start(final=True)
 
-    server.start()
+    server.start(live=True)
     try:
         frames, source, messages = read_source(
             server.url, mode="all", reconnect=1, on_frame=cut_after
