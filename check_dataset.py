@@ -50,7 +50,7 @@ def build_parser():
 def _write_voc_splits(args, dataset):
     """--write-splits: a VOC folder's split files, drawn when it has none."""
     from utils.cli import check_output_path
-    from utils.data.voc import split_path, write_voc_splits
+    from utils.data.voc_layout import split_path, write_voc_splits
 
     if dataset.format != "voc":
         raise UsageError(f"--write-splits is for VOC folders; {args.data} is {dataset.format}")

@@ -337,7 +337,7 @@ def build_body(args, input_size, num_classes, distribution, resume_state):
     import keras
 
     from nets import yolo_body
-    from utils.training import initialise_weights
+    from utils.training.model_setup import initialise_weights, mixed_precision_policy
 
     if args.mixed_precision:
         keras.mixed_precision.set_global_policy(mixed_precision_policy())
@@ -389,13 +389,6 @@ def save_interrupted(body, save_dir, distribution):
         file=sys.stderr,
     )
     return EXIT_INTERRUPTED
-
-
-def mixed_precision_policy():
-    """float16 where a GPU computes (with loss scaling), bfloat16 on CPUs (no scaling needed)."""
-    import tensorflow as tf
-
-    return "mixed_float16" if tf.config.list_physical_devices("GPU") else "mixed_bfloat16"
 
 
 def main(argv=None):

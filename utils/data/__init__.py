@@ -20,18 +20,20 @@ from utils.data.samples import (
     training_boxes,
 )
 from utils.data.voc import (
-    SPLIT_NAMES,
     annotation_line,
-    existing_splits,
-    list_annotation_ids,
     list_voc_class_names,
     load_voc_folder,
     load_voc_split,
-    make_voc_splits,
     parse_voc_xml,
+    resolve_voc_root,
+)
+from utils.data.voc_layout import (
+    SPLIT_NAMES,
+    existing_splits,
+    list_annotation_ids,
+    make_voc_splits,
     read_split_ids,
     report_duplicates,
-    resolve_voc_root,
     split_path,
     unique_ids,
     write_voc_splits,

@@ -12,15 +12,14 @@ len(samples) // batch_size batches); validation holds one pass. Elements:
   zero-padded; the loss uses it for its ignore mask.
 
 Design, measured on the 2-core machine (benchmarks/bench_pipeline.py):
-- Each example is made by one tf.numpy_function running OpenCV/NumPy (utils.data.augment), mapped in
-  parallel; OpenCV releases the GIL while it works. Each epoch's order, each example's random
-  generator and whether mosaic/mixup are on are pure functions of (seed, epoch, position): a
-  seeded pipeline makes the same examples however far it is prefetched, on every worker and
-  after a resume.
-- Decoded images are cached in memory (utils.data.image_store) as uint8 (long side capped at 1.5x
-the input size) when the
-  whole dataset fits `cache_mb`; decoding each JPEG every epoch was the original's bottleneck.
-  Without the cache images are decoded on every use with OpenCV.
+- Each example is made by one tf.numpy_function running OpenCV/NumPy (utils.data.examples),
+  mapped in parallel; OpenCV releases the GIL while it works. Each epoch's order, each
+  example's random generator and whether mosaic/mixup are on are pure functions of (seed,
+  epoch, position): a seeded pipeline makes the same examples however far it is prefetched,
+  on every worker and after a resume.
+- Decoded images are cached in memory (utils.data.image_store) as uint8 (long side capped at
+  1.5x the input size) when the whole dataset fits `cache_mb`; decoding each JPEG every epoch
+  was the original's bottleneck. Without the cache images are decoded on every use with OpenCV.
 - A corrupt or truncated image is reported once on stderr ("skipping image ...") and never used:
   in training another image takes its place, so every epoch keeps its length; validation decodes
   every image once when it is built and leaves the unreadable ones out. Both datasets have a known
@@ -31,118 +30,16 @@ the input size) when the
 """
 
 import os
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import tensorflow as tf
 
 from nets.anchors import ANCHORS_MASK
 from utils.config import ConfigError
-from utils.data import augment, training_boxes
+from utils.data.examples import TrainExampleMaker, ValExampleMaker
 from utils.data.image_store import CACHE_SIDE_FACTOR, DEFAULT_CACHE_MB, ImageDecodeError, ImageStore
-from utils.data.targets import MAX_GT_BOXES, assign_targets, padded_gt_boxes, target_shapes
-from utils.options import LETTERBOX_FILL, default
-
-# How many other images to try when an image turns out to be unreadable.
-MAX_SUBSTITUTES = 32
-
-
-class _MakerBase:
-    """What both example makers hold: the image store, training labels and target geometry."""
-
-    def __init__(self, samples, store, input_size, anchors, num_classes, anchors_mask):
-        self.store = store
-        self.labels = [training_boxes(s) for s in samples]
-        self.input_size = tuple(input_size)
-        self.anchors = np.asarray(anchors, np.float32)
-        self.num_classes = num_classes
-        self.anchors_mask = anchors_mask
-
-
-class _ExampleMaker(_MakerBase):
-    """Builds one augmented training example (the body of the pipeline's numpy_function)."""
-
-    def __init__(
-        self, samples, store, input_size, anchors, num_classes, anchors_mask, aug, sizes=None
-    ):
-        super().__init__(samples, store, input_size, anchors, num_classes, anchors_mask)
-        self.aug = aug
-        self.sizes = tuple(sizes) if sizes else (self.input_size,)  # by size index
-
-    def _load(self, index, rng):
-        """Image and its boxes in image pixels; an unreadable image is replaced by a random
-        other."""
-        for _ in range(MAX_SUBSTITUTES):
-            got = self.store.get(index)
-            if got is not None:
-                image, sx, sy = got
-                boxes, ids = self.labels[index]
-                return (
-                    image,
-                    augment.transform_boxes(boxes, sx, sy, 0, 0),
-                    np.asarray(ids, np.int32),
-                )
-            index = int(rng.integers(len(self.labels)))
-        raise ImageDecodeError(
-            f"no readable image found after {MAX_SUBSTITUTES} tries; "
-            f"is the dataset readable? (e.g. {self.store.paths[index]})"
-        )
-
-    def _single(self, index, rng, size):
-        a = self.aug
-        image, boxes, ids = self._load(index, rng)
-        return augment.random_resize_place(
-            image,
-            boxes,
-            ids,
-            size,
-            rng,
-            jitter=a["jitter"],
-            flip=a["flip"],
-            hue=a["hue"],
-            sat=a["sat"],
-            val=a["val"],
-        )
-
-    def augmented(self, index, rng, special_aug, size=None):
-        """(image, boxes, class_ids) at ``size`` (default the input size) after the reference's
-        augmentation choices."""
-        a = self.aug
-        size = self.input_size if size is None else size
-        if special_aug and rng.random() < a["mosaic"]:
-            n = len(self.labels)
-            picks = [index] + [int(i) for i in rng.integers(n, size=3)]
-            rng.shuffle(picks)
-            parts = [self._load(i, rng) for i in picks]
-            image, boxes, ids = augment.mosaic(
-                [p[0] for p in parts],
-                [p[1] for p in parts],
-                [p[2] for p in parts],
-                size,
-                rng,
-                jitter=a["jitter"],
-                flip=a["flip"],
-                hue=a["hue"],
-                sat=a["sat"],
-                val=a["val"],
-            )
-            if rng.random() < a["mixup"]:
-                other = self._single(int(rng.integers(n)), rng, size)
-                image, boxes, ids = augment.mixup(image, boxes, ids, *other)
-            return image, boxes, ids
-        return self._single(index, rng, size)
-
-    def __call__(self, index, seed, special_aug, size_index=0):
-        rng = np.random.default_rng([int(seed) & 0xFFFFFFFFFFFFFFFF, int(index)])
-        size = self.sizes[int(size_index)]
-        image, boxes, ids = self.augmented(int(index), rng, bool(special_aug), size)
-        return _example_arrays(image, boxes, ids, self, size)
-
-
-def _example_arrays(image, boxes, ids, spec, size=None):
-    size = spec.input_size if size is None else size
-    y_true = assign_targets(boxes, ids, size, spec.anchors, spec.num_classes, spec.anchors_mask)
-    return (image, *y_true, padded_gt_boxes(boxes, size))
+from utils.data.targets import MAX_GT_BOXES, target_shapes
+from utils.options import default
 
 
 def multi_scale_sizes(input_size, low=0.7, high=1.3):
@@ -276,7 +173,7 @@ def build_train_dataset(
     largest = max(max(s) for s in sizes)
     store = ImageStore(samples, CACHE_SIDE_FACTOR * largest, cache_mb, workers)
     aug = dict(mosaic=mosaic, mixup=mixup, jitter=jitter, hue=hue, sat=sat, val=val, flip=flip)
-    maker = _ExampleMaker(
+    maker = TrainExampleMaker(
         samples, store, input_size, anchors, num_classes, anchors_mask, aug, sizes
     )
     shapes, dtypes = _output_signature(input_size, num_classes, anchors_mask, len(sizes) > 1)
@@ -327,55 +224,6 @@ def build_train_dataset(
     return ds
 
 
-class _ValExampleMaker(_MakerBase):
-    """Letterboxed image and targets of one validation sample.
-
-    A first pass (`prepare`) decodes every image once: unreadable ones are reported and left out
-    (so the dataset's length is known up front), and the letterboxed images are kept when they fit
-    the memory budget, so later passes decode nothing.
-    """
-
-    def __init__(self, samples, store, input_size, anchors, num_classes, anchors_mask):
-        super().__init__(samples, store, input_size, anchors, num_classes, anchors_mask)
-        self.kept = {}
-
-    def letterboxed(self, index):
-        """(letterboxed image, boxes, class_ids) or None when the image is unreadable."""
-        got = self.store.get(index)
-        if got is None:
-            return None
-        image, sx, sy = got
-        boxes, ids = self.labels[index]
-        image, boxes = augment.letterbox(
-            image, self.input_size, augment.transform_boxes(boxes, sx, sy, 0, 0)
-        )
-        boxes, ids = augment.clip_boxes(
-            boxes, np.asarray(ids, np.int32), (0, 0, self.input_size[1], self.input_size[0])
-        )
-        return image, boxes, ids
-
-    def prepare(self, workers, keep):
-        """Indices of the readable images; keeps their letterboxed examples when `keep`."""
-        with ThreadPoolExecutor(max_workers=workers) as pool:
-            results = list(pool.map(self.letterboxed, range(len(self.labels))))
-        if keep:
-            self.kept = {i: r for i, r in enumerate(results) if r is not None}
-        return [i for i, r in enumerate(results) if r is not None]
-
-    def __call__(self, index):
-        index = int(index)
-        example = self.kept.get(index) or self.letterboxed(index)
-        if example is None:  # readable in the first pass, not any more: keep the batch shape
-            height, width = self.input_size
-            example = (
-                np.full((height, width, 3), LETTERBOX_FILL, np.uint8),
-                np.zeros((0, 4), np.float32),
-                np.zeros(0, np.int32),
-            )
-        image, boxes, ids = example
-        return _example_arrays(image, boxes, ids, self)
-
-
 def build_val_dataset(
     samples,
     input_size,
@@ -406,7 +254,7 @@ def build_val_dataset(
     workers = workers or os.cpu_count() or 1
     # Full-resolution decoding, so the letterbox equals the reference's pixel for pixel.
     store = ImageStore(samples, max_side=0, cache_mb=0)
-    maker = _ValExampleMaker(samples, store, input_size, anchors, num_classes, anchors_mask)
+    maker = ValExampleMaker(samples, store, input_size, anchors, num_classes, anchors_mask)
     keep = bool(cache_mb) and len(samples) * 3 * input_size[0] * input_size[1] <= cache_mb * 2**20
     readable = maker.prepare(workers, keep)
     if not readable:

@@ -1,4 +1,5 @@
-"""PASCAL VOC folders: annotations, split files, and the samples of a split.
+"""PASCAL VOC folders: annotations and the samples of a split (the folder's layout and its split
+files: :mod:`utils.data.voc_layout`).
 
 A VOC folder holds ``Annotations/<id>.xml``, ``JPEGImages/<id>.jpg`` and
 ``ImageSets/Main/<split>.txt``. Problems of single files are reported in the
@@ -6,12 +7,10 @@ A VOC folder holds ``Annotations/<id>.xml``, ``JPEGImages/<id>.jpg`` and
 """
 
 import os
-import random
 import xml.etree.ElementTree as ET
 
 import numpy as np
 
-from utils import files
 from utils.data.datasets import Dataset, DatasetSplit, register_dataset_format
 from utils.data.images import DATASET_IMAGE_EXTENSIONS
 from utils.data.samples import (
@@ -24,10 +23,17 @@ from utils.data.samples import (
     image_size,
     training_boxes,
 )
+from utils.data.voc_layout import (
+    SPLIT_NAMES,
+    check_voc_root,
+    existing_splits,
+    list_annotation_ids,
+    read_split_ids,
+    report_duplicates,
+    split_path,
+    unique_ids,
+)
 from utils.data.writers import write_voc
-from utils.options import default
-
-SPLIT_NAMES = ("trainval", "train", "val", "test")
 
 
 def _text(element, tag, default=""):
@@ -150,18 +156,6 @@ def _read_voc_annotation(voc_root, image_index, image_id, class_names, check_ima
     return Sample(image_id, image_path, int(width), int(height), boxes, class_ids, difficult)
 
 
-def _check_voc_root(voc_root):
-    annotations = os.path.join(voc_root, "Annotations")
-    if not os.path.isdir(annotations):
-        raise DatasetError(
-            f"not a VOC folder: {annotations} does not exist "
-            "(expected Annotations/, JPEGImages/, ImageSets/Main/)"
-        )
-    images = os.path.join(voc_root, "JPEGImages")
-    if not os.path.isdir(images):
-        raise DatasetError(f"not a VOC folder: {images} does not exist")
-
-
 def resolve_voc_root(path):
     """The VOC folder a user meant: ``path`` itself when it holds ``Annotations/``, else its only
     subfolder that does (``raccoon/`` -> ``raccoon/VOC2007``). Raises :class:`DatasetError`."""
@@ -196,13 +190,6 @@ def list_voc_class_names(voc_root, ids=None):
     return sorted(names)
 
 
-def list_annotation_ids(voc_root):
-    """Sorted stems of the ``Annotations/*.xml`` files of a VOC folder."""
-    _check_voc_root(voc_root)
-    names = os.listdir(os.path.join(voc_root, "Annotations"))
-    return sorted(n[:-4] for n in names if n.endswith(".xml"))
-
-
 def load_voc_folder(voc_root, class_names, ids=None, *, check_images=True, progress=False):
     """Read the annotations ``ids`` (default: every ``Annotations/*.xml``) of a VOC folder.
 
@@ -212,7 +199,7 @@ def load_voc_folder(voc_root, class_names, ids=None, *, check_images=True, progr
     :func:`resolve_voc_root`).
     """
     voc_root = resolve_voc_root(voc_root)
-    _check_voc_root(voc_root)
+    check_voc_root(voc_root)
     if ids is None:
         ids = list_annotation_ids(voc_root)
     class_names = list(class_names)
@@ -238,22 +225,6 @@ def load_voc_folder(voc_root, class_names, ids=None, *, check_images=True, progr
     return samples, report
 
 
-def split_path(voc_root, split):
-    return os.path.join(voc_root, "ImageSets", "Main", f"{split}.txt")
-
-
-def read_split_ids(voc_root, split):
-    """Ids listed in ``ImageSets/Main/<split>.txt`` (first token of each non-empty line)."""
-    path = split_path(voc_root, split)
-    if not os.path.isfile(path):
-        raise DatasetError(
-            f"split file not found: {path} (write them with check_dataset.py --write-splits "
-            "or voc_annotation.py)"
-        )
-    with open(path, encoding="utf8") as f:
-        return [line.split()[0] for line in f if line.strip()]
-
-
 def load_voc_split(voc_root, split, class_names, *, check_images=True, progress=False):
     """Read the samples listed in ``ImageSets/Main/<split>.txt`` of a VOC folder.
 
@@ -262,87 +233,13 @@ def load_voc_split(voc_root, split, class_names, *, check_images=True, progress=
     a folder with exactly one VOC folder inside (see :func:`resolve_voc_root`).
     """
     voc_root = resolve_voc_root(voc_root)
-    _check_voc_root(voc_root)
+    check_voc_root(voc_root)
     ids, duplicates = unique_ids(read_split_ids(voc_root, split))
     samples, report = load_voc_folder(
         voc_root, class_names, ids, check_images=check_images, progress=progress
     )
     report_duplicates(report, split, duplicates)
     return samples, report
-
-
-def unique_ids(ids):
-    """(ids in their order without repeats, the repeated ones)."""
-    unique: list[str] = []
-    duplicates: list[str] = []
-    seen: set[str] = set()
-    for image_id in ids:
-        (duplicates if image_id in seen else unique).append(image_id)
-        seen.add(image_id)
-    return unique, duplicates
-
-
-def report_duplicates(report, split, duplicates):
-    for image_id in duplicates:
-        report.add_problem(
-            f"{split}.txt", f"id {image_id} listed more than once; read once", "duplicate id"
-        )
-
-
-def existing_splits(voc_root):
-    """{split: ids} for the split files of SPLIT_NAMES that exist."""
-    return {
-        s: read_split_ids(voc_root, s)
-        for s in SPLIT_NAMES
-        if os.path.isfile(split_path(voc_root, s))
-    }
-
-
-def make_voc_splits(
-    ids,
-    trainval_percent=default("trainval_percent"),
-    train_percent=default("train_percent"),
-    seed=default("seed", "annotate"),
-):
-    """Split ids as the reference does: trainval/test, then trainval into train/val. Seeded."""
-    ids = sorted(ids)
-    rng = random.Random(seed)
-    num_trainval = int(len(ids) * trainval_percent)
-    num_train = int(num_trainval * train_percent)
-    trainval = set(rng.sample(range(len(ids)), num_trainval))
-    train = set(rng.sample(sorted(trainval), num_train))
-    return {
-        "trainval": [ids[i] for i in range(len(ids)) if i in trainval],
-        "train": [ids[i] for i in range(len(ids)) if i in train],
-        "val": [ids[i] for i in range(len(ids)) if i in trainval and i not in train],
-        "test": [ids[i] for i in range(len(ids)) if i not in trainval],
-    }
-
-
-def write_voc_splits(
-    voc_root,
-    trainval_percent=default("trainval_percent"),
-    train_percent=default("train_percent"),
-    seed=default("seed", "annotate"),
-    overwrite=False,
-):
-    """Write ``ImageSets/Main/{trainval,train,val,test}.txt`` when none of them exists.
-
-    The split is drawn from the annotation stems with a seeded generator, so the same folder and
-    seed give the same files. When any split file exists already nothing is written (unless
-    ``overwrite``), so a dataset's own split is never mixed with a generated one. Returns
-    ``{split: ids}`` of the split files on disk after the call.
-    """
-    for name, value in (("trainval_percent", trainval_percent), ("train_percent", train_percent)):
-        if not 0.0 <= value <= 1.0:
-            raise DatasetError(f"{name} must be between 0 and 1, got {value}")
-    existing = existing_splits(voc_root)
-    if existing and not overwrite:
-        return existing
-    splits = make_voc_splits(list_annotation_ids(voc_root), trainval_percent, train_percent, seed)
-    for name, ids in splits.items():
-        files.write_text(split_path(voc_root, name), "".join(i + "\n" for i in ids))
-    return splits
 
 
 def annotation_line(sample):
@@ -368,7 +265,7 @@ class VocDataset(Dataset):
 
     def __init__(self, path: str) -> None:
         self.root = resolve_voc_root(path)
-        _check_voc_root(self.root)
+        check_voc_root(self.root)
 
     @classmethod
     def claims(cls, path: str) -> bool:

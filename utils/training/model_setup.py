@@ -1,4 +1,5 @@
-"""Preparing the model for a run: initial weights (with head transfer) and backbone freezing."""
+"""Preparing the model for a run: initial weights (with head transfer), backbone freezing and
+the mixed-precision policy."""
 
 from nets.errors import WeightsMismatchError
 from nets.head import head_layers, init_head_priors, transfer_box_channels
@@ -87,3 +88,10 @@ def _all_layers(model):
         yield layer
         if hasattr(layer, "layers"):
             yield from _all_layers(layer)
+
+
+def mixed_precision_policy():
+    """float16 where a GPU computes (with loss scaling), bfloat16 on CPUs (no scaling needed)."""
+    import tensorflow as tf
+
+    return "mixed_float16" if tf.config.list_physical_devices("GPU") else "mixed_bfloat16"
