@@ -179,19 +179,44 @@ def quantize_onnx(
 def nodes_computing(proto: Any, tensors: Sequence[str], count: int) -> list[str]:
     """The ONNX nodes that compute the first ``count`` of ``tensors`` that the graph has,
     each with the convolution its activation follows. ``tensors`` are TensorFlow tensor names as
-    TFLite's debugger reports them (fused ops join theirs with ``;``); tf2onnx keeps most as node
-    outputs, and one it renamed is passed over."""
+    TFLite's debugger reports them (fused ops join theirs with ``;``, and a name that two tensors
+    share gets a digit appended: ``.../Conv2D1``); tf2onnx keeps most as node outputs, and one it
+    renamed is passed over."""
     producers = {value: node for node in proto.graph.node for value in node.output}
     names: list[str] = []
     found = 0
     for tensor in tensors:
         if found == count:
             break
-        node = next((producers[p + ":0"] for p in tensor.split(";") if p + ":0" in producers), None)
+        node = next(
+            (
+                producers[name + ":0"]
+                for part in tensor.split(";")
+                for name in (part, part.rstrip("0123456789"))
+                if name + ":0" in producers
+            ),
+            None,
+        )
         if node is None:
             continue
         found += 1
         names.append(node.name)
-        if node.op_type in ("Clip", "Relu") and node.input[0] in producers:
-            names.append(producers[node.input[0]].name)
+        convolution = _convolution_before(node, producers)
+        if convolution is not None:
+            names.append(convolution.name)
     return names
+
+
+# TFLite fuses these into the convolution before them; in ONNX they are nodes of their own.
+_FUSED_AFTER_CONV = ("Clip", "Relu", "Add", "Mul")
+
+
+def _convolution_before(node: Any, producers: dict) -> Any:
+    """The Conv whose output ``node`` (an activation TFLite fused into it) takes first, through
+    the layout Transposes tf2onnx leaves when its transpose optimiser gives up (ghostnet)."""
+    if node.op_type not in _FUSED_AFTER_CONV:
+        return None
+    source = producers.get(node.input[0])
+    while source is not None and source.op_type == "Transpose":
+        source = producers.get(source.input[0])
+    return source if source is not None and source.op_type == "Conv" else None
