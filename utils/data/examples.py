@@ -56,21 +56,13 @@ class TrainExampleMaker(_MakerBase):
             f"is the dataset readable? (e.g. {self.store.paths[index]})"
         )
 
+    def _placement(self) -> dict:
+        """The jitter, flip and colour settings that single images and mosaics share."""
+        return {key: self.aug[key] for key in ("jitter", "flip", "hue", "sat", "val")}
+
     def _single(self, index, rng, size):
-        a = self.aug
         image, boxes, ids = self._load(index, rng)
-        return augment.random_resize_place(
-            image,
-            boxes,
-            ids,
-            size,
-            rng,
-            jitter=a["jitter"],
-            flip=a["flip"],
-            hue=a["hue"],
-            sat=a["sat"],
-            val=a["val"],
-        )
+        return augment.random_resize_place(image, boxes, ids, size, rng, **self._placement())
 
     def augmented(self, index, rng, special_aug, size=None):
         """(image, boxes, class_ids) at ``size`` (default the input size) after the reference's
@@ -88,11 +80,7 @@ class TrainExampleMaker(_MakerBase):
                 [p[2] for p in parts],
                 size,
                 rng,
-                jitter=a["jitter"],
-                flip=a["flip"],
-                hue=a["hue"],
-                sat=a["sat"],
-                val=a["val"],
+                **self._placement(),
             )
             if rng.random() < a["mixup"]:
                 other = self._single(int(rng.integers(n)), rng, size)

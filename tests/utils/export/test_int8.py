@@ -20,15 +20,21 @@ def _graph():
         ),
         helper.make_node("Clip", ["Conv__7:0"], [relu.format("dw_2")], name="clip_dw_2"),
     ]
+    return _model(nodes, relu.format("dw_2"), second_weights=(3, 1, 1, 1))
+
+
+def _model(nodes, output, second_weights):
+    """A model of ``nodes`` from input x (1, 3, 8, 8) to ``output``, with weights w1 (a 3x3
+    pointwise kernel) and w2 (``second_weights``)."""
     value = helper.make_tensor_value_info
     graph = helper.make_graph(
         nodes,
         "g",
         [value("x", TensorProto.FLOAT, [1, 3, 8, 8])],
-        [value(relu.format("dw_2"), TensorProto.FLOAT, [1, 3, 8, 8])],
+        [value(output, TensorProto.FLOAT, [1, 3, 8, 8])],
         [
             numpy_helper.from_array(np.ones((3, 3, 1, 1), np.float32), "w1"),
-            numpy_helper.from_array(np.ones((3, 1, 1, 1), np.float32), "w2"),
+            numpy_helper.from_array(np.ones(second_weights, np.float32), "w2"),
         ],
     )
     return helper.make_model(graph)
@@ -73,18 +79,7 @@ def _ghostnet_like_graph():
             "Conv", ["t2:0", "w2"], [block.format("primary_conv") + "Conv2D:0"], name="primary"
         ),
     ]
-    value = helper.make_tensor_value_info
-    graph = helper.make_graph(
-        nodes,
-        "g",
-        [value("x", TensorProto.FLOAT, [1, 3, 8, 8])],
-        [value(block.format("primary_conv") + "Conv2D:0", TensorProto.FLOAT, [1, 3, 8, 8])],
-        [
-            numpy_helper.from_array(np.ones((3, 3, 1, 1), np.float32), "w1"),
-            numpy_helper.from_array(np.ones((3, 3, 1, 1), np.float32), "w2"),
-        ],
-    )
-    return helper.make_model(graph)
+    return _model(nodes, block.format("primary_conv") + "Conv2D:0", second_weights=(3, 3, 1, 1))
 
 
 def test_an_activation_behind_layout_transposes_keeps_its_convolution_float():
