@@ -35,6 +35,8 @@ class TrainExampleMaker(_MakerBase):
     ):
         super().__init__(samples, store, input_size, anchors, num_classes, anchors_mask)
         self.aug = aug
+        # The jitter, flip and colour settings that single images and mosaics share.
+        self.placement = {key: aug[key] for key in ("jitter", "flip", "hue", "sat", "val")}
         self.sizes = tuple(sizes) if sizes else (self.input_size,)  # by size index
 
     def _load(self, index, rng):
@@ -56,13 +58,9 @@ class TrainExampleMaker(_MakerBase):
             f"is the dataset readable? (e.g. {self.store.paths[index]})"
         )
 
-    def _placement(self) -> dict:
-        """The jitter, flip and colour settings that single images and mosaics share."""
-        return {key: self.aug[key] for key in ("jitter", "flip", "hue", "sat", "val")}
-
     def _single(self, index, rng, size):
         image, boxes, ids = self._load(index, rng)
-        return augment.random_resize_place(image, boxes, ids, size, rng, **self._placement())
+        return augment.random_resize_place(image, boxes, ids, size, rng, **self.placement)
 
     def augmented(self, index, rng, special_aug, size=None):
         """(image, boxes, class_ids) at ``size`` (default the input size) after the reference's
@@ -80,7 +78,7 @@ class TrainExampleMaker(_MakerBase):
                 [p[2] for p in parts],
                 size,
                 rng,
-                **self._placement(),
+                **self.placement,
             )
             if rng.random() < a["mixup"]:
                 other = self._single(int(rng.integers(n)), rng, size)

@@ -90,7 +90,7 @@ def _all_layers(model):
             yield from _all_layers(layer)
 
 
-def mixed_precision_policy():
+def mixed_precision_policy() -> str:
     """float16 where a GPU computes (with loss scaling), bfloat16 on CPUs (no scaling needed)."""
     import tensorflow as tf
 
